@@ -1,0 +1,1 @@
+"""Playlists: saved filters and pinned recordings (not built yet; see the issues)."""

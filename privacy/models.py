@@ -1,0 +1,1 @@
+"""Per-project masking and recording rules (not built yet; see the issues)."""

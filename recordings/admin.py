@@ -1,0 +1,199 @@
+"""The admin is ReplayHub's product surface: projects, recordings, the player."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from recordings import blobs, sdk, services
+from recordings.blobs import StorageError
+from recordings.models import Event, Project, Recording
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin[Project]):
+    list_display = ("name", "token", "recording_enabled", "recordings_", "created")
+    search_fields = ("name", "token")
+    readonly_fields = ("token", "code", "created", "snippet_")
+    fields = ("name", "recording_enabled", "token", "snippet_", "code", "created")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
+        return (
+            super().get_queryset(request).annotate(recording_count=Count("recordings"))
+        )
+
+    @admin.display(description="recordings", ordering="recording_count")
+    def recordings_(self, obj: Project) -> int:
+        return getattr(obj, "recording_count", 0)
+
+    @admin.display(description="snippet to paste into your pages")
+    def snippet_(self, obj: Project) -> str:
+        if obj.pk is None:
+            return "Save the project to get its snippet."
+        return format_html('<pre class="replayhub-snippet">{}</pre>', sdk.snippet(obj))
+
+
+class HasConsoleErrorsFilter(admin.SimpleListFilter):
+    title = "console errors"
+    parameter_name = "errors"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "With errors"), ("no", "Without errors")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.filter(console_error_count__gt=0)
+        if self.value() == "no":
+            return queryset.filter(console_error_count=0)
+        return queryset
+
+
+class RecordingChangeList(ChangeList):
+    def url_for_result(self, result: Model) -> str:
+        # Rows open the player; recordings are addressed by their public code.
+        assert isinstance(result, Recording)
+        return reverse("admin:recordings_recording_play", args=[result.code])
+
+
+@admin.register(Recording)
+class RecordingAdmin(admin.ModelAdmin[Recording]):
+    list_display = (
+        "started_at",
+        "duration_",
+        "click_count",
+        "errors_",
+        "first_url_",
+        "distinct_id",
+        "project",
+    )
+    list_filter = ("project", HasConsoleErrorsFilter, "has_full_snapshot")
+    list_select_related = ("project",)
+    search_fields = ("session_id", "distinct_id", "first_url")
+    ordering = ("-started_at",)
+    date_hierarchy = "started_at"
+    change_form_template = "admin/recordings/recording/change_form.html"
+    readonly_fields = [f.name for f in Recording._meta.fields if f.name != "id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # recordings come from capture only
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: Recording | None = None
+    ) -> bool:
+        return False  # ingested data is read-only
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return RecordingChangeList
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Recording | None:
+        try:
+            code = uuid.UUID(object_id)
+        except ValueError:
+            return None
+        return self.get_queryset(request).filter(code=code).first()
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/play/",
+                view(self.player_view),
+                name="recordings_recording_play",
+            ),
+            path(
+                "<path:object_id>/snapshots/",
+                view(self.snapshots_view),
+                name="recordings_recording_snapshots",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration_(self, obj: Recording) -> str:
+        seconds = obj.duration_ms // 1000
+        return f"{seconds // 60}:{seconds % 60:02d}"
+
+    @admin.display(description="errors", ordering="console_error_count")
+    def errors_(self, obj: Recording) -> int:
+        return obj.console_error_count
+
+    @admin.display(description="first URL", ordering="first_url")
+    def first_url_(self, obj: Recording) -> str:
+        return obj.first_url if len(obj.first_url) <= 80 else obj.first_url[:79] + "…"
+
+    def _viewable(self, request: HttpRequest, object_id: str) -> Recording:
+        recording = self.get_object(request, object_id)
+        if recording is None:
+            raise Http404("no such recording")
+        if not self.has_view_permission(request, recording):
+            raise PermissionDenied
+        return recording
+
+    def player_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        recording = self._viewable(request, object_id)
+        windows = recording.window_ids()
+        window = request.GET.get("window") or (windows[0] if windows else "")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Recording {recording.session_id}",
+            "recording": recording,
+            "windows": windows,
+            "window": window,
+            "events_url": reverse(
+                "admin:recordings_recording_snapshots", args=[recording.code]
+            ),
+        }
+        return TemplateResponse(
+            request, "admin/recordings/recording/player.html", context
+        )
+
+    def snapshots_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        recording = self._viewable(request, object_id)
+        window = request.GET.get("window") or None
+        try:
+            events = services.recording_events(recording=recording, window_id=window)
+        except StorageError:
+            return JsonResponse(
+                {"error": "storage_unavailable", "detail": "could not read the blobs"},
+                status=503,
+            )
+        return HttpResponse(blobs.dumps(events), content_type="application/json")
+
+    def delete_model(self, request: HttpRequest, obj: Recording) -> None:
+        services.recording_purge(recording=obj)
+
+    def delete_queryset(
+        self, request: HttpRequest, queryset: QuerySet[Recording]
+    ) -> None:
+        for recording in queryset:
+            services.recording_purge(recording=recording)
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin[Event]):
+    list_display = ("timestamp", "name", "distinct_id", "session_id", "project")
+    list_filter = ("project", "name")
+    list_select_related = ("project",)
+    search_fields = ("name", "distinct_id", "session_id")
+    ordering = ("-timestamp",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: Event | None = None
+    ) -> bool:
+        return False

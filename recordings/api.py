@@ -1,0 +1,238 @@
+"""Capture endpoints: what posthog-js and plain rrweb clients post to.
+
+Every answer is exactly 200 on success (posthog-js retries 201/202/204), a 4xx JSON
+error for input that must never be retried, and 503 with Retry-After when ReplayHub
+could not store a batch, so that the client tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpRequest
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recordings import services
+from recordings.blobs import StorageError
+from recordings.ingest.events import parse_event_request
+from recordings.ingest.parse import (
+    IngestError,
+    decode_body,
+    parse_rrweb_request,
+    parse_snapshot_request,
+)
+from recordings.models import Project
+
+logger = logging.getLogger(__name__)
+
+OK_BODY = {"status": 1}
+
+
+class CaptureRefused(APIException):
+    """A request that will never be stored; the client must not retry it."""
+
+    def __init__(self, code: str, message: str, status_code: int = 400) -> None:
+        super().__init__(detail=message, code=code)
+        self.status_code = status_code
+        self.error_code = code
+
+    @classmethod
+    def from_ingest_error(cls, exc: IngestError) -> CaptureRefused:
+        return cls(exc.code, exc.message, exc.status)
+
+
+def _read_limited(stream: Any, limit: int) -> bytes:
+    body: bytes = stream.read(limit + 1)
+    if len(body) > limit:
+        raise CaptureRefused(
+            "body_too_large",
+            f"request body is over the {limit}-byte limit",
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    return body
+
+
+class CaptureBodyParser(BaseParser):
+    """Every body encoding posthog-js uses (gzip, base64 form, JSON), sniffed.
+
+    posthog-js labels gzip bodies text/plain with no marker in the URL, so the parser
+    accepts any media type and looks at the bytes.
+    """
+
+    media_type = "*/*"
+
+    def parse(
+        self,
+        stream: Any,
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        request: HttpRequest = (parser_context or {})["request"]
+        body = _read_limited(stream, settings.REPLAYHUB_INGEST_MAX_BYTES)
+        try:
+            return decode_body(
+                body,
+                content_type=media_type or "",
+                content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""),
+                compression=request.GET.get("compression", ""),
+                max_decompressed=settings.REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES,
+            )
+        except IngestError as exc:
+            raise CaptureRefused.from_ingest_error(exc) from exc
+
+
+def capture_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, CaptureRefused):
+        body = {"error": exc.error_code, "detail": str(exc.detail)}
+        return Response(body, status=exc.status_code)
+    if isinstance(exc, APIException):
+        return Response(
+            {"error": exc.get_codes(), "detail": exc.detail}, status=exc.status_code
+        )
+    if isinstance(exc, StorageError | DatabaseError):
+        logger.exception("capture could not store a batch; client asked to retry")
+        response = Response(
+            {"error": "temporarily_unavailable", "detail": "could not store; retry"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = str(settings.REPLAYHUB_INGEST_RETRY_AFTER)
+        return response
+    raise exc
+
+
+class CaptureApi(APIView):
+    """Shared policy of the capture endpoints: public, CORS-open, JSON errors."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    parser_classes = [CaptureBodyParser]
+
+    def get_exception_handler(self) -> Callable[..., Response]:
+        return capture_exception_handler
+
+    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+        # CORS preflight, sent for application/json bodies.
+        response = Response(status=status.HTTP_200_OK)
+        response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response["Access-Control-Allow-Headers"] = "content-type, content-encoding"
+        response["Access-Control-Max-Age"] = "86400"
+        return response
+
+    def finalize_response(
+        self, request: Request, response: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Pages on any site post here without cookies, so a wildcard origin is right;
+        # exposing Retry-After lets posthog-js honour it on a 503.
+        response["Access-Control-Allow-Origin"] = "*"
+        response["Access-Control-Expose-Headers"] = "Retry-After"
+        return response
+
+    def payload(self, request: Request) -> Any:
+        if not request.stream:
+            raise CaptureRefused("empty_body", "the request has no body")
+        return request.data
+
+
+def project_for_token(token: str) -> Project:
+    if not token:
+        raise CaptureRefused(
+            "missing_token",
+            "no project token in the request",
+            status.HTTP_401_UNAUTHORIZED,
+        )
+    project = Project.objects.filter(token=token).first()
+    if project is None:
+        raise CaptureRefused(
+            "invalid_token", "unknown project token", status.HTTP_401_UNAUTHORIZED
+        )
+    if not project.recording_enabled:
+        raise CaptureRefused(
+            "recording_disabled",
+            "recording is switched off for this project",
+            status.HTTP_403_FORBIDDEN,
+        )
+    return project
+
+
+def _single_token(tokens: set[str]) -> str:
+    if len(tokens) > 1:
+        raise CaptureRefused("mixed_tokens", "one request must carry one project token")
+    return next(iter(tokens), "")
+
+
+class SnapshotCaptureApi(CaptureApi):
+    """posthog-js `/s/`: a list of `$snapshot` events of one session and window."""
+
+    def post(self, request: Request) -> Response:
+        try:
+            batches = parse_snapshot_request(
+                self.payload(request),
+                max_decompressed=settings.REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES,
+            )
+        except IngestError as exc:
+            raise CaptureRefused.from_ingest_error(exc) from exc
+        project = project_for_token(_single_token({b.token for b in batches}))
+        try:
+            services.recording_ingest_batches(project=project, batches=batches)
+        except IngestError as exc:
+            raise CaptureRefused.from_ingest_error(exc) from exc
+        return Response(OK_BODY, status=status.HTTP_200_OK)
+
+
+class IngestApi(CaptureApi):
+    """Plain rrweb clients: `{"session_id", "events": [...], "token"?, ...}`.
+
+    The token may come in the body or as `?token=` (sendBeacon cannot set headers).
+    """
+
+    def post(self, request: Request) -> Response:
+        try:
+            batch = parse_rrweb_request(self.payload(request))
+        except IngestError as exc:
+            raise CaptureRefused.from_ingest_error(exc) from exc
+        project = project_for_token(batch.token or request.GET.get("token", ""))
+        try:
+            services.recording_ingest_batches(project=project, batches=[batch])
+        except IngestError as exc:
+            raise CaptureRefused.from_ingest_error(exc) from exc
+        return Response(OK_BODY, status=status.HTTP_200_OK)
+
+
+class EventCaptureApi(CaptureApi):
+    """posthog-js analytics events (`/e/`, `/i/v0/e/`, `/batch/`)."""
+
+    def post(self, request: Request) -> Response:
+        try:
+            events = parse_event_request(self.payload(request))
+        except IngestError as exc:
+            raise CaptureRefused.from_ingest_error(exc) from exc
+        project = project_for_token(_single_token({e.token for e in events}))
+        services.events_ingest(project=project, events=events)
+        return Response(OK_BODY, status=status.HTTP_200_OK)
+
+
+class FlagsApi(CaptureApi):
+    """`/flags/`: ReplayHub has no feature flags yet; "none" lets the SDK go on."""
+
+    def post(self, request: Request) -> Response:
+        return Response(
+            {
+                "flags": {},
+                "featureFlags": {},
+                "featureFlagPayloads": {},
+                "errorsWhileComputingFlags": False,
+                "quotaLimited": [],
+            },
+            status=status.HTTP_200_OK,
+        )

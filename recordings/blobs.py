@@ -1,0 +1,96 @@
+"""The one door to recording blob storage (STORAGES["recordings"]).
+
+Nothing else in ReplayHub touches the storage backend, so local files and S3 behave
+the same to every caller. Blobs are gzip-compressed JSON arrays of rrweb events.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
+
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
+class StorageError(Exception):
+    """Blob storage failed; the caller answers 503 so that the client retries."""
+
+
+def _storage() -> Storage:
+    return storages["recordings"]
+
+
+def _segment(value: str) -> str:
+    """A path segment from a client-chosen id: kept when plain, hashed otherwise.
+
+    >>> _segment("01a202a4-57be-7561-8ae1-39f845ed8af5")
+    '01a202a4-57be-7561-8ae1-39f845ed8af5'
+    >>> _segment("../etc/passwd")[:3]
+    'h-_'
+    """
+    if _SAFE_SEGMENT.fullmatch(value):
+        return value
+    return "h-_" + hashlib.sha256(value.encode()).hexdigest()[:40]
+
+
+def chunk_key(project_id: int, session_id: str, batch_id: str) -> str:
+    """Where one batch of a session lives.
+
+    >>> chunk_key(7, "01a2-sess", "01a2-batch")
+    '7/01a2-sess/01a2-batch.json.gz'
+    """
+    return f"{project_id}/{_segment(session_id)}/{_segment(batch_id)}.json.gz"
+
+
+def dumps(value: Any) -> bytes:
+    """JSON bytes; raises ValueError for data nested too deeply to serialise.
+
+    orjson stops at 254 levels of nesting, which a FullSnapshot of a deep DOM can
+    exceed (every DOM level is two JSON levels); the standard library goes deeper.
+    """
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        try:
+            return json.dumps(value, separators=(",", ":")).encode()
+        except RecursionError:
+            raise ValueError("events are nested too deeply to store") from None
+
+
+def encode_events(events: Iterable[dict[str, Any]]) -> bytes:
+    # mtime=0 keeps a batch's bytes deterministic: a retry rewrites the same blob.
+    return gzip.compress(dumps(list(events)), compresslevel=6, mtime=0)
+
+
+def put_chunk(key: str, data: bytes) -> None:
+    try:
+        _storage().save(key, ContentFile(data))
+    except Exception as exc:  # any backend failure: disk full, S3 down, permissions
+        raise StorageError(f"could not write blob {key}: {exc}") from exc
+
+
+def open_chunk(key: str) -> list[dict[str, Any]]:
+    try:
+        with _storage().open(key, "rb") as handle:
+            raw = handle.read()
+    except Exception as exc:
+        raise StorageError(f"could not read blob {key}: {exc}") from exc
+    events: list[dict[str, Any]] = orjson.loads(gzip.decompress(raw))
+    return events
+
+
+def delete_blobs(keys: Iterable[str]) -> None:
+    storage = _storage()
+    for key in keys:
+        try:
+            storage.delete(key)
+        except Exception as exc:
+            raise StorageError(f"could not delete blob {key}: {exc}") from exc

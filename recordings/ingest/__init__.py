@@ -1,0 +1,1 @@
+"""Pure parsing of capture requests: bytes in, validated rrweb batches out."""

@@ -1,0 +1,509 @@
+"""Decode posthog-js and plain-rrweb capture requests into validated batches.
+
+No Django here: the ingest view hands over the raw body and a few headers, and gets
+back `SnapshotBatch` values or an `IngestError` whose `status` it answers with. The
+wire format is described in shared/docs/wire-protocol.md (§2 body encodings, §4 the
+`$snapshot` event and its `cv` compression, §8 plain rrweb).
+
+Every gunzip here is bounded *while* it inflates, so a small body can never make the
+server allocate much more than `max_decompressed` bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import urllib.parse
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "KNOWN_EVENT_TYPES",
+    "IngestError",
+    "PayloadTooLarge",
+    "SnapshotBatch",
+    "decode_body",
+    "expand_event",
+    "parse_rrweb_request",
+    "parse_snapshot_request",
+]
+
+# rrweb EventType 0..8; 7 (Asset) and 8 (Annotation) exist only in rrweb >= 2.2.
+KNOWN_EVENT_TYPES: frozenset[int] = frozenset(range(9))
+
+# rrweb always gives these event types a `data` object (wire-protocol §5).
+_TYPES_WITH_DATA = frozenset({2, 3, 4, 5, 6})
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+# Small steps keep the budget check close behind the inflater, so a bomb is stopped
+# a few KiB past the limit; feeding input in steps of the same size keeps zlib's
+# copies of the not-yet-consumed input small.
+_CHUNK = 64 * 1024
+
+_GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
+_IDENTITY_ENCODINGS = frozenset({"", "identity"})
+_GZIP_COMPRESSIONS = frozenset({"gzip", "gzip-js"})
+_FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+_CV_VERSION = "2024-10"
+_BAD_CV = "invalid_compressed_event"
+# Which fields posthog gzips inside an IncrementalSnapshot, by `data.source`
+# (0 Mutation, 8 StyleSheetRule); a FullSnapshot has its whole `data` gzipped.
+_CV_FIELDS_BY_SOURCE: dict[int | None, frozenset[str]] = {
+    0: frozenset({"texts", "attributes", "removes", "adds"}),
+    8: frozenset({"adds", "removes"}),
+}
+
+_MAX_ID_LEN = 200
+_MAX_UUID_LEN = 100
+# Ids end up in database columns and URLs; NUL alone breaks PostgreSQL text.
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# Timestamps become datetimes downstream, and Python's datetime ends at year 9999.
+_MAX_TIMESTAMP_MS = 253_402_300_800_000
+
+
+class IngestError(Exception):
+    """A request body ReplayHub refuses.
+
+    `code` is machine-readable, str(e) is a human message, `status` the HTTP answer.
+    """
+
+    status: int = 400
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class PayloadTooLarge(IngestError):
+    """The request inflates past its `max_decompressed` byte budget."""
+
+    status = 413
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotBatch:
+    """One batch of rrweb events of one (session, window), ready to store."""
+
+    uuid: str
+    token: str
+    session_id: str
+    window_id: str
+    distinct_id: str
+    lib: str
+    lib_version: str
+    events: tuple[dict[str, Any], ...]
+
+
+# --- bounded gunzip --------------------------------------------------------------
+
+
+class _Budget:
+    """Decompressed bytes one request may still produce, shared by all its gunzips."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        if limit < 0:
+            raise ValueError(f"max_decompressed must be >= 0, not {limit}")
+        self.limit = limit
+        self.used = 0
+
+    def next_step(self) -> int:
+        # One byte past the limit proves it is exceeded. Never 0: zlib reads a
+        # max_length of 0 as "unlimited".
+        return min(_CHUNK, self.limit - self.used + 1)
+
+    def spend(self, size: int) -> None:
+        self.used += size
+        if self.used > self.limit:
+            raise PayloadTooLarge(
+                "decompressed_too_large",
+                f"the data inflates to more than {self.limit} bytes",
+            )
+
+
+def _gunzip(data: bytes, budget: _Budget, error_code: str) -> bytes:
+    """Inflate `data` within `budget`.
+
+    Concatenated gzip members are inflated and joined, as RFC 1952 allows and
+    `gzip.decompress` does. NUL padding after the last member is ignored; any other
+    trailing bytes are refused, since they mean a cut or spliced body.
+    """
+    out = bytearray()
+    view = memoryview(data)
+    pos = 0
+    while True:
+        pos += _inflate_member(view[pos:], out, budget, error_code)
+        if view[pos : pos + 2] != _GZIP_MAGIC:
+            break
+    if bytes(view[pos:]).strip(b"\x00"):
+        raise IngestError(error_code, f"{len(view) - pos} stray bytes after gzip data")
+    return bytes(out)
+
+
+def _inflate_member(
+    data: memoryview, out: bytearray, budget: _Budget, error_code: str
+) -> int:
+    """Inflate the gzip member at the start of `data` into `out`; return its size."""
+    inflater = zlib.decompressobj(_GZIP_WBITS)
+    pos = 0
+    while not inflater.eof:
+        piece = data[pos : pos + _CHUNK]
+        pos += len(piece)
+        produced = _inflate_piece(inflater, piece, out, budget, error_code)
+        if not piece and not produced and not inflater.eof:
+            raise IngestError(error_code, "the gzip data is truncated")
+    return pos - len(inflater.unused_data)
+
+
+def _inflate_piece(
+    inflater: zlib._Decompress,
+    piece: memoryview,
+    out: bytearray,
+    budget: _Budget,
+    code: str,
+) -> int:
+    """Feed one piece of input, taking the output in budget-checked steps."""
+    produced = 0
+    pending: bytes | memoryview = piece
+    while True:
+        try:
+            chunk = inflater.decompress(pending, budget.next_step())
+        except zlib.error as exc:
+            raise IngestError(code, f"broken gzip data: {exc}") from exc
+        budget.spend(len(chunk))
+        out += chunk
+        produced += len(chunk)
+        pending = inflater.unconsumed_tail
+        if not pending:
+            return produced
+
+
+# --- request bodies --------------------------------------------------------------
+
+
+def decode_body(
+    body: bytes,
+    *,
+    content_type: str = "",
+    content_encoding: str = "",
+    compression: str = "",
+    max_decompressed: int,
+) -> Any:
+    """Bytes of a capture request -> the JSON value it carries.
+
+    `compression` is the `compression` query parameter. posthog-js sends gzip with
+    no marker but its magic bytes, so the body is sniffed first (wire-protocol §2).
+    """
+    if not body:
+        raise IngestError("empty_body", "the request body is empty")
+    budget = _Budget(max_decompressed)
+    encoding = content_encoding.strip().lower()
+    raw = _unwrap_body(body, encoding, content_type, compression.lower(), budget)
+    return _loads(raw, "invalid_json", "the body is not valid JSON")
+
+
+def _unwrap_body(
+    body: bytes, encoding: str, content_type: str, compression: str, budget: _Budget
+) -> bytes:
+    if encoding not in _GZIP_ENCODINGS | _IDENTITY_ENCODINGS:
+        raise IngestError(
+            "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported"
+        )
+    if (
+        body.startswith(_GZIP_MAGIC)
+        or encoding in _GZIP_ENCODINGS
+        or compression in _GZIP_COMPRESSIONS
+    ):
+        return _gunzip(body, budget, "invalid_gzip")
+    if body.startswith(b"data=") or _is_form(content_type):
+        return _form_payload(body, compression, budget)
+    return body
+
+
+def _is_form(content_type: str) -> bool:
+    return content_type.strip().lower().startswith(_FORM_CONTENT_TYPE)
+
+
+def _form_payload(body: bytes, compression: str, budget: _Budget) -> bytes:
+    """The bytes carried by the `data` field of a form-encoded body."""
+    # latin-1 both ways maps each byte to one code point, so percent-escapes come
+    # back as the exact bytes they encode (UTF-8 would mangle binary data).
+    fields = urllib.parse.parse_qs(body.decode("latin-1"), encoding="latin-1")
+    if not fields.get("data"):
+        raise IngestError("missing_data_field", "the form body has no `data` field")
+    data = fields["data"][0].encode("latin-1")
+    # Old SDKs put `compression` in the form rather than in the query string.
+    compression = compression or fields.get("compression", [""])[0].lower()
+    if compression == "base64" or data.lstrip()[:1] not in (b"[", b"{"):
+        data = _b64decode(data)
+    if data.startswith(_GZIP_MAGIC):
+        return _gunzip(data, budget, "invalid_gzip")
+    return data
+
+
+def _b64decode(text: bytes) -> bytes:
+    # A "+" the client forgot to percent-encode arrives as a space after form
+    # decoding, and some clients drop the "=" padding; both are harmless to undo.
+    cleaned = text.strip().replace(b" ", b"+")
+    cleaned += b"=" * (-len(cleaned) % 4)
+    try:
+        return base64.b64decode(cleaned, validate=True)
+    except binascii.Error as exc:
+        raise IngestError("invalid_base64", f"`data` is not base64: {exc}") from exc
+
+
+def _loads(raw: bytes, code: str, what: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise IngestError(code, f"{what}: {exc}") from exc
+
+
+# --- posthog-js /s/ requests ----------------------------------------------------
+
+
+def parse_snapshot_request(
+    payload: Any, *, max_decompressed: int
+) -> list[SnapshotBatch]:
+    """The decoded JSON of a posthog-js /s/ request -> its $snapshot batches.
+
+    All `cv` fields of the request draw on one `max_decompressed` budget, so a bomb
+    spread over many events is refused like one hidden in a single field.
+    """
+    budget = _Budget(max_decompressed)
+    return [_snapshot_batch(item, budget) for item in _batch_items(payload)]
+
+
+def _batch_items(payload: Any) -> list[Any]:
+    # Older SDKs wrapped the array as {"batch": [...]} or {"data": [...]}.
+    if isinstance(payload, dict):
+        payload = payload.get("batch", payload.get("data"))
+    if not isinstance(payload, list) or not payload:
+        raise IngestError(
+            "not_a_batch", "expected a non-empty array of $snapshot events"
+        )
+    return payload
+
+
+def _snapshot_batch(item: Any, budget: _Budget) -> SnapshotBatch:
+    uuid = _snapshot_uuid(item)
+    props = item.get("properties")
+    if not isinstance(props, dict):
+        raise IngestError("missing_session_id", "a $snapshot has no `properties`")
+    return SnapshotBatch(
+        uuid=uuid,
+        token=_snapshot_token(item, props),
+        session_id=_required_str(props, "$session_id", "missing_session_id"),
+        window_id=_optional_str(props, "$window_id"),
+        distinct_id=_optional_str(props, "distinct_id"),
+        lib=_optional_str(props, "$lib"),
+        lib_version=_optional_str(props, "$lib_version"),
+        events=_snapshot_events(props, budget),
+    )
+
+
+def _snapshot_uuid(item: Any) -> str:
+    if not isinstance(item, dict):
+        raise IngestError("not_a_batch", f"a batch item is {_preview(item)}")
+    if item.get("event") != "$snapshot":
+        event = _preview(item.get("event"))
+        raise IngestError("unexpected_event", f"expected $snapshot events, got {event}")
+    return _required_str(item, "uuid", "missing_uuid", _MAX_UUID_LEN)
+
+
+def _snapshot_token(item: dict[str, Any], props: dict[str, Any]) -> str:
+    # posthog-js puts it in properties; other clients send the analytics-style
+    # top-level `api_key` (wire-protocol §4).
+    for source, key in ((props, "token"), (item, "api_key"), (item, "token")):
+        token = _optional_str(source, key)
+        if token:
+            return token
+    return ""
+
+
+def _snapshot_events(
+    props: dict[str, Any], budget: _Budget
+) -> tuple[dict[str, Any], ...]:
+    data = props.get("$snapshot_data")
+    if not isinstance(data, list):
+        raise IngestError("missing_snapshot_data", "`$snapshot_data` is not a list")
+    return tuple(_validated(_expand(_as_event(raw), budget)) for raw in data)
+
+
+# --- posthog's per-event compression (cv) ----------------------------------------
+
+
+def expand_event(event: dict[str, Any], *, budget: int) -> dict[str, Any]:
+    """Undo posthog's per-event `cv: "2024-10"` compression (a no-op for plain events).
+
+    `budget` bounds the bytes inflated for this event alone; the returned event is a
+    new dict, except for plain events, which come back as they are.
+    """
+    return _expand(event, _Budget(budget))
+
+
+def _expand(event: dict[str, Any], budget: _Budget) -> dict[str, Any]:
+    if "cv" not in event:
+        return event
+    if event["cv"] != _CV_VERSION:
+        raise IngestError(
+            "unknown_compression_version",
+            f"unknown event compression cv={_preview(event['cv'])}",
+        )
+    expanded = {key: value for key, value in event.items() if key != "cv"}
+    event_type = _as_int(event.get("type"))
+    data = event.get("data")
+    if event_type == 2 and isinstance(data, str):
+        expanded["data"] = _inflate_json(data, budget)
+    elif event_type == 3 and isinstance(data, dict):
+        expanded["data"] = _expand_incremental(data, budget)
+    return expanded
+
+
+def _expand_incremental(data: dict[str, Any], budget: _Budget) -> dict[str, Any]:
+    packed = _CV_FIELDS_BY_SOURCE.get(_as_int(data.get("source")), frozenset())
+    # Fields that are not strings were never compressed; keep them as sent.
+    return {
+        key: _inflate_json(value, budget)
+        if key in packed and isinstance(value, str)
+        else value
+        for key, value in data.items()
+    }
+
+
+def _inflate_json(text: str, budget: _Budget) -> Any:
+    """Decode one compressed field: gzip bytes carried one char per byte."""
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise IngestError(_BAD_CV, "a compressed field is not a byte string") from exc
+    return _loads(_gunzip(raw, budget, _BAD_CV), _BAD_CV, "a compressed field")
+
+
+# --- plain rrweb requests --------------------------------------------------------
+
+
+def parse_rrweb_request(payload: Any) -> SnapshotBatch:
+    """ReplayHub's plain-rrweb endpoint body -> one batch."""
+    if not isinstance(payload, dict):
+        raise IngestError("not_a_batch", "expected an object with session_id, events")
+    session_id = _required_str(payload, "session_id", "missing_session_id")
+    events = _rrweb_events(payload.get("events"))
+    batch_id = _optional_str(payload, "batch_id", _MAX_UUID_LEN)
+    return SnapshotBatch(
+        uuid=batch_id or _content_id(session_id, events),
+        token=_optional_str(payload, "token"),
+        session_id=session_id,
+        window_id=_optional_str(payload, "window_id"),
+        distinct_id=_optional_str(payload, "distinct_id"),
+        lib="rrweb",
+        lib_version="",
+        events=events,
+    )
+
+
+def _rrweb_events(raw: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(raw, list) or not raw:
+        raise IngestError("not_a_batch", "`events` must be a non-empty list")
+    return tuple(_validated(_as_event(event)) for event in raw)
+
+
+def _content_id(session_id: str, events: tuple[dict[str, Any], ...]) -> str:
+    """Idempotency key for a batch sent without `batch_id`.
+
+    Hashing canonical JSON (sorted keys) makes an exact resend of a batch whose
+    response was lost map to the same key, whatever key order the client used.
+    """
+    doc = {"session_id": session_id, "events": events}
+    try:
+        canonical = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        # orjson stops at 254 levels of nesting (a deep DOM); the stdlib goes deeper.
+        try:
+            canonical = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+        except RecursionError:
+            raise IngestError(
+                "invalid_event", "events are nested too deeply to store"
+            ) from None
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+# --- validation helpers ----------------------------------------------------------
+
+
+def _as_event(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise IngestError("invalid_event", f"an rrweb event is {_preview(raw)}")
+    return raw
+
+
+def _validated(event: dict[str, Any]) -> dict[str, Any]:
+    """Check the fields every consumer of an rrweb event relies on."""
+    event_type = _as_int(event.get("type"))
+    if event_type not in KNOWN_EVENT_TYPES:
+        raise IngestError(
+            "unknown_event_type",
+            f"unknown rrweb event type {_preview(event.get('type'))}",
+        )
+    _check_timestamp(event.get("timestamp"))
+    if event_type in _TYPES_WITH_DATA and not isinstance(event.get("data"), dict):
+        raise IngestError("invalid_event", f"a type {event_type} event needs `data`")
+    return event
+
+
+def _check_timestamp(value: Any) -> None:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    # NaN and infinities fail the range test too, so no separate isfinite().
+    if not (is_number and 0 <= value < _MAX_TIMESTAMP_MS):
+        raise IngestError("invalid_event", f"bad event timestamp {_preview(value)}")
+
+
+def _as_int(value: Any) -> int | None:
+    # JSON true/false are Python ints; an event type must not be one.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _required_str(
+    obj: dict[str, Any], key: str, missing_code: str, max_len: int = _MAX_ID_LEN
+) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise IngestError(missing_code, f"`{key}` must be a non-empty string")
+    return _checked_str(key, value, max_len)
+
+
+def _optional_str(obj: dict[str, Any], key: str, max_len: int = _MAX_ID_LEN) -> str:
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise IngestError("invalid_field", f"`{key}` must be a string")
+    return _checked_str(key, value, max_len)
+
+
+def _checked_str(key: str, value: str, max_len: int) -> str:
+    if len(value) > max_len:
+        raise IngestError("invalid_field", f"`{key}` is over {max_len} characters")
+    if _CONTROL_CHARS.search(value):
+        raise IngestError("invalid_field", f"`{key}` contains control characters")
+    return value
+
+
+def _preview(value: Any) -> str:
+    """Name a refused value in a message without echoing big or nested data."""
+    if isinstance(value, str):
+        return repr(value[:40]) + ("..." if len(value) > 40 else "")
+    small_int = isinstance(value, int) and value.bit_length() <= 64
+    if small_int or isinstance(value, float) or value is None:
+        return repr(value)
+    return f"a {type(value).__name__}"

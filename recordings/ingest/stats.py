@@ -1,0 +1,150 @@
+"""Per-recording counters computed from rrweb events, for list columns and filters.
+
+Timestamps within one recording are not monotonic (wire-protocol §0.10: back-dated
+`$session_ending`, re-stamped idle events, rotations), so "first" and "last" here
+always mean earliest and latest, never arrival order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# rrweb enums (wire-protocol §5).
+_FULL_SNAPSHOT = 2
+_INCREMENTAL = 3
+_META = 4
+_PLUGIN = 6
+_SOURCE_MOUSE_INTERACTION = 2
+_SOURCE_INPUT = 5
+_INTERACTION_CLICK = 2
+_CONSOLE_PLUGIN = "rrweb/console@1"
+
+
+@dataclass(frozen=True, slots=True)
+class EventStats:
+    event_count: int
+    click_count: int
+    keypress_count: int
+    console_error_count: int
+    first_url: str
+    has_full_snapshot: bool
+    first_timestamp_ms: int | None
+    last_timestamp_ms: int | None
+    urls: tuple[str, ...]
+
+
+def summarize(events: Iterable[Mapping[str, Any]]) -> EventStats:
+    """Count what the admin shows about a batch of rrweb events."""
+    items = tuple(events)
+    stamps = [ts for ts in map(_timestamp_ms, items) if ts is not None]
+    hrefs = _meta_hrefs_by_time(items)
+    return EventStats(
+        event_count=len(items),
+        click_count=sum(map(_is_click, items)),
+        keypress_count=sum(map(_is_input, items)),
+        console_error_count=sum(map(_is_console_error, items)),
+        first_url=hrefs[0] if hrefs else "",
+        has_full_snapshot=any(_event_type(e) == _FULL_SNAPSHOT for e in items),
+        first_timestamp_ms=min(stamps, default=None),
+        last_timestamp_ms=max(stamps, default=None),
+        urls=tuple(dict.fromkeys(hrefs)),
+    )
+
+
+def merge(a: EventStats, b: EventStats) -> EventStats:
+    """Combine the stats of two batches of one recording, given in any order.
+
+    The batch that starts earlier supplies `first_url` and leads `urls`. Batch
+    start stands in for Meta time, which EventStats does not keep; it matches
+    because every page's first batch opens with its Meta. Ties favour `a`.
+    """
+    early, late = (b, a) if _start_key(b) < _start_key(a) else (a, b)
+    return EventStats(
+        event_count=a.event_count + b.event_count,
+        click_count=a.click_count + b.click_count,
+        keypress_count=a.keypress_count + b.keypress_count,
+        console_error_count=a.console_error_count + b.console_error_count,
+        first_url=early.first_url or late.first_url,
+        has_full_snapshot=a.has_full_snapshot or b.has_full_snapshot,
+        first_timestamp_ms=min(
+            _known(a.first_timestamp_ms, b.first_timestamp_ms), default=None
+        ),
+        last_timestamp_ms=max(
+            _known(a.last_timestamp_ms, b.last_timestamp_ms), default=None
+        ),
+        urls=tuple(dict.fromkeys(early.urls + late.urls)),
+    )
+
+
+def _start_key(stats: EventStats) -> tuple[bool, int]:
+    # Stats without timestamps (no events) sort last, so they never win first_url.
+    start = stats.first_timestamp_ms
+    return (start is None, start or 0)
+
+
+def _known(*values: int | None) -> list[int]:
+    return [value for value in values if value is not None]
+
+
+def _meta_hrefs_by_time(items: tuple[Mapping[str, Any], ...]) -> list[str]:
+    metas = [e for e in items if _event_type(e) == _META and _href(e)]
+    # sorted() is stable: Metas with equal timestamps keep their arrival order.
+    metas.sort(key=_time_key)
+    return [_href(e) for e in metas]
+
+
+def _time_key(event: Mapping[str, Any]) -> tuple[bool, int]:
+    stamp = _timestamp_ms(event)
+    return (stamp is None, stamp or 0)
+
+
+def _href(event: Mapping[str, Any]) -> str:
+    href = _data(event).get("href")
+    return href if isinstance(href, str) else ""
+
+
+def _is_click(event: Mapping[str, Any]) -> bool:
+    data = _data(event)
+    return (
+        _is_incremental(event, _SOURCE_MOUSE_INTERACTION)
+        and data.get("type") == _INTERACTION_CLICK
+    )
+
+
+def _is_input(event: Mapping[str, Any]) -> bool:
+    return _is_incremental(event, _SOURCE_INPUT)
+
+
+def _is_incremental(event: Mapping[str, Any], source: int) -> bool:
+    return _event_type(event) == _INCREMENTAL and _data(event).get("source") == source
+
+
+def _is_console_error(event: Mapping[str, Any]) -> bool:
+    data = _data(event)
+    if _event_type(event) != _PLUGIN or data.get("plugin") != _CONSOLE_PLUGIN:
+        return False
+    payload = data.get("payload")
+    return isinstance(payload, Mapping) and payload.get("level") == "error"
+
+
+def _data(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    data = event.get("data")
+    return data if isinstance(data, Mapping) else {}
+
+
+def _event_type(event: Mapping[str, Any]) -> int | None:
+    value = event.get("type")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _timestamp_ms(event: Mapping[str, Any]) -> int | None:
+    value = event.get("timestamp")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    # NaN/inf cannot come out of JSON, but would make int() raise.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return int(value)

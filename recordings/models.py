@@ -1,0 +1,190 @@
+"""Projects (the tenant), their recordings, and the chunks that hold the data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+
+from django.db import models
+from django.urls import reverse
+from django.utils.timezone import now
+
+
+def new_capture_token() -> str:
+    # posthog-js shows tokens with a "phc_" prefix; keeping it makes ours look familiar
+    # and greppable. 32 url-safe bytes: unguessable, yet public by design (see Project).
+    return "phc_" + secrets.token_urlsafe(32)
+
+
+class Project(models.Model):
+    """A tenant: one site or app whose recordings are kept together.
+
+    The capture token is public (it ships in web pages). It only lets a browser send
+    data to this project; it never grants a read.
+    """
+
+    name = models.CharField(max_length=200)
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    token = models.CharField(
+        max_length=64, unique=True, default=new_capture_token, editable=False
+    )
+    recording_enabled = models.BooleanField(
+        default=True,
+        help_text="When off, the SDK is told not to record and batches are refused.",
+    )
+    created = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RecordingQuerySet(models.QuerySet["Recording"]):
+    def for_project(self, project: Project) -> RecordingQuerySet:
+        return self.filter(project=project)
+
+    def newest_first(self) -> RecordingQuerySet:
+        return self.order_by("-started_at")
+
+
+class Recording(models.Model):
+    """One session (posthog's `$session_id`), possibly over several windows."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="recordings"
+    )
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    session_id = models.CharField(max_length=200)
+    distinct_id = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    duration_ms = models.PositiveBigIntegerField(default=0)
+    click_count = models.PositiveIntegerField(default=0)
+    keypress_count = models.PositiveIntegerField(default=0)
+    console_error_count = models.PositiveIntegerField(default=0)
+    first_url = models.CharField(max_length=2048, blank=True)
+    has_full_snapshot = models.BooleanField(default=False)
+    size_bytes = models.PositiveBigIntegerField(
+        default=0, help_text="Bytes in blob storage (compressed)."
+    )
+    event_count = models.PositiveIntegerField(default=0)
+    lib = models.CharField(max_length=50, blank=True, help_text="Sending SDK.")
+    lib_version = models.CharField(max_length=50, blank=True)
+    created = models.DateTimeField(default=now, editable=False)
+
+    objects = RecordingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-started_at",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=("project", "session_id"),
+                name="recordings_recording_project_session_uniq",
+            ),
+        ]
+        indexes = [
+            # The admin list and the API list a project's recordings newest first.
+            models.Index(
+                fields=("project", "-started_at"),
+                name="recordings_rec_proj_start_idx",
+            ),
+            # Looking a person up by distinct id ("show me this user's sessions").
+            models.Index(
+                fields=("project", "distinct_id"),
+                name="recordings_rec_distinct_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} ({self.project})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:recordings_recording_play", args=[self.code])
+
+    @property
+    def duration(self) -> dt.timedelta:
+        return dt.timedelta(milliseconds=self.duration_ms)
+
+    def window_ids(self) -> list[str]:
+        """Windows (tabs) of this recording, in the order they started."""
+        rows = self.chunks.values_list("window_id", flat=True).order_by(
+            "first_timestamp", "created"
+        )
+        return list(dict.fromkeys(rows))
+
+
+class SnapshotChunk(models.Model):
+    """One stored batch of rrweb events: a blob in storage, described here.
+
+    `batch_id` is the client's idempotency key (the `$snapshot` uuid for posthog-js),
+    so a retried batch finds its chunk and is not stored again.
+    """
+
+    recording = models.ForeignKey(
+        Recording, on_delete=models.CASCADE, related_name="chunks"
+    )
+    batch_id = models.CharField(max_length=100)
+    window_id = models.CharField(max_length=200, blank=True)
+    blob_key = models.CharField(max_length=512)
+    size_bytes = models.PositiveIntegerField(help_text="Compressed bytes in storage.")
+    event_count = models.PositiveIntegerField()
+    first_timestamp = models.DateTimeField()
+    last_timestamp = models.DateTimeField()
+    created = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("recording", "batch_id"),
+                name="recordings_chunk_recording_batch_uniq",
+            ),
+        ]
+        indexes = [
+            # Playback reads a recording's chunks in time order.
+            models.Index(
+                fields=("recording", "first_timestamp"),
+                name="recordings_chunk_rec_ts_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recording.session_id} · {self.batch_id}"
+
+
+class Event(models.Model):
+    """An analytics event posthog-js sent to /e/ (pageviews, clicks, exceptions...).
+
+    Kept for timeline markers and filtering; linked to a recording by session id
+    rather than a foreign key, because events often arrive before the first snapshot.
+    """
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="events"
+    )
+    uuid = models.CharField(max_length=100)
+    name = models.CharField(max_length=400)
+    distinct_id = models.CharField(max_length=200, blank=True)
+    session_id = models.CharField(max_length=200, blank=True)
+    timestamp = models.DateTimeField()
+    properties = models.JSONField(default=dict)
+    created = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("project", "uuid"), name="recordings_event_project_uuid_uniq"
+            ),
+        ]
+        indexes = [
+            # Timeline markers: a recording's events in time order.
+            models.Index(
+                fields=("project", "session_id", "timestamp"),
+                name="recordings_event_session_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"

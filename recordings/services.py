@@ -1,0 +1,222 @@
+"""Work that crosses models or touches blob storage: ingest and playback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from recordings import blobs
+from recordings.ingest.events import AnalyticsEvent
+from recordings.ingest.parse import IngestError, SnapshotBatch
+from recordings.ingest.stats import EventStats, summarize
+from recordings.models import Event, Project, Recording, SnapshotChunk
+
+logger = logging.getLogger(__name__)
+
+# rrweb timestamps are epoch milliseconds; anything outside these years is a broken
+# client clock or garbage, and would not fit a database datetime anyway.
+_MIN_TS_MS = 946_684_800_000  # 2000-01-01
+_MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    recording: Recording | None
+    stored: bool  # False when the batch was already stored (a client retry) or empty
+
+
+def ms_to_datetime(ms: int | float) -> dt.datetime:
+    if not _MIN_TS_MS <= ms <= _MAX_TS_MS:
+        raise IngestError(
+            "invalid_timestamp", f"event timestamp {ms!r} is out of range"
+        )
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckedBatch:
+    batch: SnapshotBatch
+    stats: EventStats
+    span: tuple[dt.datetime, dt.datetime]
+    data: bytes  # the blob to store
+
+
+def recording_ingest_batches(
+    *, project: Project, batches: list[SnapshotBatch]
+) -> list[IngestResult]:
+    """Store batches of sessions, each once, folding their numbers into recordings.
+
+    Every batch is checked before the first is written, so a request with one bad
+    batch stores nothing. Raises IngestError for data that can never be stored, and
+    blobs.StorageError or DatabaseError when storing failed (the caller answers 503
+    so that the client retries; batches already stored are then recognised).
+    """
+    checked = [_check(batch) for batch in batches]
+    return [_store(project, item) for item in checked if item is not None]
+
+
+def _check(batch: SnapshotBatch) -> _CheckedBatch | None:
+    stats = summarize(batch.events)
+    if stats.first_timestamp_ms is None or stats.last_timestamp_ms is None:
+        return None  # an empty batch: nothing to store
+    first = ms_to_datetime(stats.first_timestamp_ms)
+    last = ms_to_datetime(stats.last_timestamp_ms)
+    try:
+        data = blobs.encode_events(batch.events)
+    except ValueError as exc:
+        raise IngestError("invalid_event", str(exc)) from exc
+    return _CheckedBatch(batch=batch, stats=stats, span=(first, last), data=data)
+
+
+def _store(project: Project, item: _CheckedBatch) -> IngestResult:
+    batch = item.batch
+    existing = _chunk_recording(project, batch)
+    if existing is not None:
+        return IngestResult(recording=existing, stored=False)
+    key = blobs.chunk_key(project.pk, batch.session_id, batch.uuid)
+    # Upload outside the transaction: a slow storage write must not hold row locks, and
+    # a blob with no row is harmless (the same key is rewritten on retry), while a row
+    # pointing at a missing blob would be a recording that cannot play.
+    blobs.put_chunk(key, item.data)
+    return _record_chunk(project, item, key=key, size=len(item.data))
+
+
+def _chunk_recording(project: Project, batch: SnapshotBatch) -> Recording | None:
+    chunk = (
+        SnapshotChunk.objects.select_related("recording")
+        .filter(
+            recording__project=project,
+            recording__session_id=batch.session_id,
+            batch_id=batch.uuid,
+        )
+        .first()
+    )
+    return chunk.recording if chunk else None
+
+
+@transaction.atomic
+def _record_chunk(
+    project: Project, item: _CheckedBatch, *, key: str, size: int
+) -> IngestResult:
+    batch, stats, span = item.batch, item.stats, item.span
+    recording = _locked_recording(project, batch, span)
+    if recording.chunks.filter(batch_id=batch.uuid).exists():
+        return IngestResult(recording=recording, stored=False)  # a concurrent retry won
+    SnapshotChunk.objects.create(
+        recording=recording,
+        batch_id=batch.uuid,
+        window_id=batch.window_id,
+        blob_key=key,
+        size_bytes=size,
+        event_count=stats.event_count,
+        first_timestamp=span[0],
+        last_timestamp=span[1],
+    )
+    _fold_stats(recording, batch, stats, span, size)
+    recording.save()
+    return IngestResult(recording=recording, stored=True)
+
+
+def _locked_recording(
+    project: Project, batch: SnapshotBatch, span: tuple[dt.datetime, dt.datetime]
+) -> Recording:
+    """The session's recording, created if new, locked against concurrent batches."""
+    locked = Recording.objects.select_for_update().filter(
+        project=project, session_id=batch.session_id
+    )
+    recording = locked.first()
+    if recording is not None:
+        return recording
+    try:
+        with transaction.atomic():
+            # A row we insert stays locked until commit, like select_for_update.
+            return Recording.objects.create(
+                project=project,
+                session_id=batch.session_id,
+                started_at=span[0],
+                ended_at=span[1],
+            )
+    except IntegrityError:
+        # Another batch of this session created it meanwhile; wait for its lock.
+        return locked.get()
+
+
+def _fold_stats(
+    recording: Recording,
+    batch: SnapshotBatch,
+    stats: EventStats,
+    span: tuple[dt.datetime, dt.datetime],
+    size: int,
+) -> None:
+    if stats.first_url and (not recording.first_url or span[0] <= recording.started_at):
+        recording.first_url = stats.first_url[:2048]
+    recording.started_at = min(recording.started_at, span[0])
+    recording.ended_at = max(recording.ended_at, span[1])
+    elapsed = recording.ended_at - recording.started_at
+    recording.duration_ms = int(elapsed.total_seconds() * 1000)
+    recording.click_count += stats.click_count
+    recording.keypress_count += stats.keypress_count
+    recording.console_error_count += stats.console_error_count
+    recording.has_full_snapshot = recording.has_full_snapshot or stats.has_full_snapshot
+    recording.size_bytes += size
+    recording.event_count += stats.event_count
+    # posthog-js switches distinct_id mid-session on identify(); the newest one names
+    # the person.
+    recording.distinct_id = batch.distinct_id or recording.distinct_id
+    recording.lib = recording.lib or batch.lib
+    recording.lib_version = batch.lib_version or recording.lib_version
+
+
+def recording_events(
+    *, recording: Recording, window_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The recording's rrweb events for playback, in time order."""
+    chunks = recording.chunks.order_by("first_timestamp", "created")
+    if window_id is not None:
+        chunks = chunks.filter(window_id=window_id)
+    events: list[dict[str, Any]] = []
+    for key in chunks.values_list("blob_key", flat=True):
+        events.extend(blobs.open_chunk(key))
+    # Client timestamps are not monotonic (back-dated session ends, late mouse moves):
+    # the player needs them sorted. sort() is stable, so ties keep arrival order.
+    events.sort(key=lambda event: event["timestamp"])
+    return events
+
+
+def events_ingest(*, project: Project, events: list[AnalyticsEvent]) -> int:
+    """Store analytics events once each (a retried request repeats uuids)."""
+    rows = [
+        Event(
+            project=project,
+            uuid=event.uuid,
+            name=event.name,
+            distinct_id=event.distinct_id,
+            session_id=event.session_id,
+            timestamp=event.timestamp,
+            properties=event.properties,
+        )
+        for event in events
+    ]
+    created = Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    return len(created)
+
+
+def recording_purge(*, recording: Recording) -> None:
+    """Delete a recording: its blobs first, then its rows.
+
+    Blobs go first so that a storage failure leaves the row (and the deletion can be
+    retried) rather than a blob that no row points at any more.
+    """
+    keys = list(recording.chunks.values_list("blob_key", flat=True))
+    blobs.delete_blobs(keys)
+    recording.delete()
+    logger.info(
+        "purged recording %s (project %s, %d blobs)",
+        recording.session_id,
+        recording.project_id,
+        len(keys),
+    )

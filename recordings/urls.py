@@ -1,0 +1,33 @@
+"""Capture and SDK routes: posthog-js derives every path from its api_host root."""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from recordings import api, views
+
+app_name = "recordings"
+
+urlpatterns = [
+    # posthog-js start-up: remote config (script, then JSON fallback) and flags.
+    path("array/<str:token>/config.js", views.remote_config_js, name="config-js"),
+    path("array/<str:token>/config", views.remote_config_json, name="config-json"),
+    path("flags/", api.FlagsApi.as_view(), name="flags"),
+    path("decide/", api.FlagsApi.as_view(), name="decide"),
+    # posthog-js bundles: /static/array.js, /static/<version>/lazy-recorder.js, ...
+    re_path(
+        r"^static/(?P<version>\d+\.\d+\.\d+[^/]*)/(?P<name>[^/]+)$",
+        views.posthog_asset,
+        name="posthog-asset-versioned",
+    ),
+    re_path(r"^static/(?P<name>[^/]+)$", views.posthog_asset, name="posthog-asset"),
+    # Recording and event capture.
+    path("s/", api.SnapshotCaptureApi.as_view(), name="snapshots"),
+    path("e/", api.EventCaptureApi.as_view(), name="events"),
+    path("i/v0/e/", api.EventCaptureApi.as_view(), name="events-v0"),
+    path("batch/", api.EventCaptureApi.as_view(), name="events-batch"),
+    path("api/v1/ingest/rrweb/", api.IngestApi.as_view(), name="ingest-rrweb"),
+    # The page a new user records themselves on, and the health check.
+    path("demo/", views.demo, name="demo"),
+    path("healthz", views.health, name="health"),
+]

@@ -1,0 +1,137 @@
+"""Plain Django views: what posthog-js loads at start-up, the demo page, health."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+)
+from django.http.response import HttpResponseBase
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from recordings import sdk
+from recordings.models import Project
+from replayhub.celery import app as celery_app
+
+logger = logging.getLogger(__name__)
+
+
+def _cors(response: HttpResponseBase) -> HttpResponseBase:
+    # Loaded cross-origin with crossorigin="anonymous": without this header the
+    # browser refuses the script and posthog-js records nothing.
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _project_or_404(token: str) -> Project:
+    project = Project.objects.filter(token=token).first()
+    if project is None:
+        raise Http404("unknown project token")
+    return project
+
+
+@require_GET
+def remote_config_js(request: HttpRequest, token: str) -> HttpResponseBase:
+    project = _project_or_404(token)
+    response = HttpResponse(
+        sdk.remote_config_script(project), content_type="text/javascript"
+    )
+    response["Cache-Control"] = "public, max-age=60"
+    return _cors(response)
+
+
+@require_GET
+def remote_config_json(request: HttpRequest, token: str) -> HttpResponseBase:
+    project = _project_or_404(token)
+    response = JsonResponse(sdk.remote_config(project))
+    response["Cache-Control"] = "public, max-age=60"
+    return _cors(response)
+
+
+@require_GET
+def posthog_asset(
+    request: HttpRequest, name: str, version: str = ""
+) -> HttpResponseBase:
+    """posthog-js's own bundles from the npm package, at the paths the SDK asks for."""
+    path = sdk.posthog_asset(name)
+    if path is None:
+        raise Http404(f"no posthog-js bundle named {name!r}")
+    installed = sdk.posthog_version()
+    if version and version != installed:
+        logger.warning(
+            "SDK %s asked for %s; serving posthog-js %s", version, name, installed
+        )
+    response = FileResponse(path.open("rb"), content_type="text/javascript")
+    # A versioned path never changes; the unversioned array.js does on upgrade.
+    immutable = version and version == installed
+    response["Cache-Control"] = (
+        "public, max-age=31536000, immutable" if immutable else "public, max-age=300"
+    )
+    return _cors(response)
+
+
+@require_GET
+def demo(request: HttpRequest) -> HttpResponse:
+    """A page that records itself with posthog-js pointed at this server."""
+    token = request.GET.get("token", "")
+    projects = Project.objects.filter(recording_enabled=True)
+    project = projects.filter(token=token).first() if token else projects.first()
+    api_host = settings.REPLAYHUB_DEMO_API_HOST or request.build_absolute_uri("/")
+    api_host = api_host.rstrip("/")
+    context = {
+        "project": project,
+        "api_host": api_host,
+        "posthog_init": {"token": project.token, "api_host": api_host}
+        if project
+        else {},
+    }
+    return render(
+        request, "recordings/demo.html", context, status=200 if project else 404
+    )
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _check_cache() -> None:
+    cache.set("replayhub:health", "ok", timeout=10)
+    if cache.get("replayhub:health") != "ok":
+        raise RuntimeError("cache did not return what was stored")
+
+
+def _check_broker() -> None:
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=3)
+
+
+HEALTH_CHECKS = {
+    "database": _check_database,
+    "cache": _check_cache,
+    "broker": _check_broker,
+}
+
+
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database, the cache and the Celery broker answer."""
+    report = {"status": "ok"}
+    for name, check in HEALTH_CHECKS.items():
+        try:
+            check()
+        except Exception:
+            logger.exception("health check: %s unreachable", name)
+            report[name] = report["status"] = "error"
+        else:
+            report[name] = "ok"
+    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)

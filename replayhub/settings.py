@@ -1,0 +1,309 @@
+"""ReplayHub settings: one module, driven by the environment, with embedded defaults.
+
+With no environment at all ReplayHub runs on an SQLite file, keeps blobs on the local
+disk and uses a Celery broker that needs no server (kombu's filesystem transport), all
+under REPLAYHUB_DATA_DIR. DATABASE_URL, REDIS_URL and REPLAYHUB_S3_BUCKET switch to the
+production parts without a code change.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import dj_database_url
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+
+# Lets ModelAdmin[Project] and friends be written at run time, as the stubs type them.
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def envbool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean (use true or false)")
+
+
+def envint(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from None
+
+
+def envlist(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def envsecret(name: str) -> str:
+    """Read a secret from NAME, or from the file named by NAME_FILE (Docker secrets)."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={path!r}: {exc}") from exc
+    return os.environ.get(name, "")
+
+
+def _local_secret_key(data_dir: Path) -> str:
+    """A per-install key kept in the data directory, so a laptop run needs no setup.
+
+    Production sets SECRET_KEY (or SECRET_KEY_FILE); the key is never a fixed value
+    shipped in the repository.
+    """
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# Paths
+# Where ReplayHub writes on local disk (SQLite, blobs, broker queue); default ./var
+DATA_DIR = Path(env("REPLAYHUB_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+# Where `npm ci` put the browser packages ReplayHub serves (posthog-js, rrweb-player)
+NODE_MODULES_DIR = Path(env("REPLAYHUB_NODE_MODULES", str(BASE_DIR / "node_modules")))
+
+# Core
+DEBUG = envbool("DEBUG", False)
+SECRET_KEY = envsecret("SECRET_KEY") or _local_secret_key(DATA_DIR)
+# Public URL of this server, the snippet's api_host; default http://localhost:8000
+REPLAYHUB_BASE_URL = env("REPLAYHUB_BASE_URL", "http://localhost:8000").rstrip("/")
+_base = urlsplit(REPLAYHUB_BASE_URL)
+if _base.scheme not in {"http", "https"} or not _base.hostname:
+    raise ImproperlyConfigured(
+        f"REPLAYHUB_BASE_URL={REPLAYHUB_BASE_URL!r} must be an http(s) URL"
+    )
+# Host names this server answers to: the base URL's host plus local names by default
+ALLOWED_HOSTS = envlist(
+    "ALLOWED_HOSTS", [_base.hostname, "localhost", "127.0.0.1", "[::1]"]
+)
+CSRF_TRUSTED_ORIGINS = envlist(
+    "CSRF_TRUSTED_ORIGINS", [f"{_base.scheme}://{_base.netloc}"]
+)
+_https = _base.scheme == "https"
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SECURE = _https
+# Browsers ignore COOP on plain http (and log an error for it), so send it only on https
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin" if _https else None
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if envbool("REPLAYHUB_BEHIND_PROXY", False)
+    else None
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "guardian",
+    "recordings",
+    "playlists",
+    "privacy",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "replayhub.urls"
+WSGI_APPLICATION = "replayhub.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+# No guardian "AnonymousUser" row: anonymous visitors never hold object permissions
+ANONYMOUS_USER_NAME = None
+
+# Database
+# DATABASE_URL (postgres://user@host:5432/name) or an SQLite file in the data directory
+DATABASES: dict[str, Any] = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'replayhub.sqlite3'}"),
+        conn_max_age=envint("REPLAYHUB_DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE transactions take the write lock up front, so concurrent ingest
+    # requests queue for it (up to `timeout` seconds) instead of failing mid-way.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Tests use a file too: the live server of the browser tests reads and writes it
+    # from its own thread and connection, as gunicorn workers do.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Cache
+# REDIS_URL (redis://host:6379/0) for a cache shared by all processes; else per-process
+REDIS_URL = env("REDIS_URL")
+CACHES: dict[str, dict[str, Any]] = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Storage
+# REPLAYHUB_S3_BUCKET switches recording blobs to S3 (or any S3-protocol server)
+REPLAYHUB_S3_BUCKET = env("REPLAYHUB_S3_BUCKET")
+MEDIA_ROOT = DATA_DIR / "media"
+STATIC_URL = "/assets/"  # /static/ belongs to posthog-js's script paths on the api_host
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [
+    ("vendor/rrweb-player", NODE_MODULES_DIR / "rrweb-player" / "dist"),
+]
+# Serve static files straight from the finders when developing (no collectstatic)
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_MIMETYPES = {".cjs": "text/javascript"}
+
+
+def _recordings_storage() -> dict[str, Any]:
+    if not REPLAYHUB_S3_BUCKET:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            # Blob keys are content-addressed by batch id: a retried batch rewrites
+            # the same key instead of getting a "_a1b2c3" suffixed copy.
+            "OPTIONS": {"location": DATA_DIR / "blobs", "allow_overwrite": True},
+        }
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": REPLAYHUB_S3_BUCKET,
+            "endpoint_url": env("REPLAYHUB_S3_ENDPOINT_URL") or None,
+            "region_name": env("REPLAYHUB_S3_REGION") or None,
+            "access_key": envsecret("REPLAYHUB_S3_ACCESS_KEY_ID") or None,
+            "secret_key": envsecret("REPLAYHUB_S3_SECRET_ACCESS_KEY") or None,
+            "location": env("REPLAYHUB_S3_PREFIX", "recordings"),
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+
+
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "recordings": _recordings_storage(),
+}
+
+# Celery
+# REDIS_URL as broker in production; kombu's filesystem transport (no server) by default
+CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+if not REDIS_URL:
+    _queue_dir = DATA_DIR / "celery-broker"
+    _queue_dir.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = envbool("REPLAYHUB_CELERY_EAGER", False)
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
+
+# Ingest
+# Largest request body accepted as sent (compressed), bytes; default 20 MB
+REPLAYHUB_INGEST_MAX_BYTES = envint("REPLAYHUB_INGEST_MAX_BYTES", 20 * 1024 * 1024)
+# Largest fully decompressed payload (outer gzip plus nested event gzip), bytes; 64 MiB
+REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES = envint(
+    "REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES", 64 * 1024 * 1024
+)
+# api_host the demo page gives posthog-js; default: the host the page was loaded from
+REPLAYHUB_DEMO_API_HOST = env("REPLAYHUB_DEMO_API_HOST")
+# Seconds (Retry-After) a client waits before retrying a batch we could not store; 5
+REPLAYHUB_INGEST_RETRY_AFTER = envint("REPLAYHUB_INGEST_RETRY_AFTER", 5)
+
+# REST framework
+REST_FRAMEWORK: dict[str, Any] = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication"
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# Internationalisation
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# Logging
+# REPLAYHUB_LOG_LEVEL: level of ReplayHub's own loggers; default INFO
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        name: {"level": env("REPLAYHUB_LOG_LEVEL", "INFO")}
+        for name in ("recordings", "playlists", "privacy", "replayhub")
+    },
+}

@@ -1,0 +1,17 @@
+"""Root URL configuration."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "ReplayHub"
+admin.site.site_title = "ReplayHub"
+admin.site.index_title = "Session replay"
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("", include("recordings.urls")),
+]

@@ -1,0 +1,92 @@
+"""Settings come from the environment: production parts switch on without code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBE = """
+import json
+from django.conf import settings
+import django
+django.setup()
+print(json.dumps({
+    "engine": settings.DATABASES["default"]["ENGINE"],
+    "db_name": str(settings.DATABASES["default"]["NAME"]),
+    "cache": settings.CACHES["default"]["BACKEND"],
+    "broker": settings.CELERY_BROKER_URL,
+    "storage": settings.STORAGES["recordings"]["BACKEND"],
+    "storage_options": {
+        k: str(v) for k, v in settings.STORAGES["recordings"].get("OPTIONS", {}).items()
+    },
+    "allowed_hosts": settings.ALLOWED_HOSTS,
+    "secret_key": settings.SECRET_KEY,
+    "secure_cookies": settings.SESSION_COOKIE_SECURE,
+}))
+"""
+
+
+def load_settings(tmp_path: Path, **environ: str) -> dict[str, object]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("REPLAYHUB_", "DATABASE_URL", "REDIS_URL", "SECRET_KEY"))
+    }
+    env |= {"DJANGO_SETTINGS_MODULE": "replayhub.settings"}
+    env |= {"REPLAYHUB_DATA_DIR": str(tmp_path)} | environ
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise AssertionError(result.stderr)
+    loaded: dict[str, object] = json.loads(result.stdout)
+    return loaded
+
+
+def test_embedded_defaults_need_no_server(tmp_path: Path) -> None:
+    loaded = load_settings(tmp_path)
+    assert loaded["engine"] == "django.db.backends.sqlite3"
+    assert loaded["db_name"] == str(tmp_path / "replayhub.sqlite3")
+    assert loaded["broker"] == "filesystem://"
+    assert loaded["storage"] == "django.core.files.storage.FileSystemStorage"
+    assert loaded["storage_options"]["location"] == str(tmp_path / "blobs")  # type: ignore[index]
+    assert loaded["cache"].endswith("LocMemCache")  # type: ignore[attr-defined]
+
+
+def test_a_generated_secret_key_is_kept_per_install(tmp_path: Path) -> None:
+    first = load_settings(tmp_path)["secret_key"]
+    assert first == load_settings(tmp_path)["secret_key"]
+    assert len(str(first)) >= 50
+    assert first != load_settings(tmp_path / "other")["secret_key"]
+
+
+def test_production_parts_switch_on_from_the_environment(tmp_path: Path) -> None:
+    loaded = load_settings(
+        tmp_path,
+        DATABASE_URL="postgres://rh@db.internal:5432/replayhub",
+        REDIS_URL="redis://cache.internal:6379/0",
+        REPLAYHUB_S3_BUCKET="recordings",
+        REPLAYHUB_S3_ENDPOINT_URL="http://s3.internal:9000",
+        REPLAYHUB_BASE_URL="https://replay.example.com",
+        SECRET_KEY="from-the-environment",
+    )
+    assert loaded["engine"] == "django.db.backends.postgresql"
+    assert loaded["db_name"] == "replayhub"
+    assert loaded["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert loaded["broker"] == "redis://cache.internal:6379/0"
+    assert loaded["storage"] == "storages.backends.s3.S3Storage"
+    assert loaded["storage_options"]["bucket_name"] == "recordings"  # type: ignore[index]
+    assert "replay.example.com" in loaded["allowed_hosts"]  # type: ignore[operator]
+    assert loaded["secret_key"] == "from-the-environment"
+    assert loaded["secure_cookies"] is True
+
+
+def test_a_bad_value_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match="REPLAYHUB_INGEST_MAX_BYTES='lots'"):
+        load_settings(tmp_path, REPLAYHUB_INGEST_MAX_BYTES="lots")
