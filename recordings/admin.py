@@ -12,19 +12,28 @@ from django.db.models import Count, Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from recordings import blobs, sdk, services
 from recordings.blobs import StorageError
-from recordings.models import Event, Project, Recording
+from recordings.models import Event, Project, Recording, SessionLedger
 
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin[Project]):
     list_display = ("name", "token", "recording_enabled", "recordings_", "created")
     search_fields = ("name", "token")
-    readonly_fields = ("token", "code", "created", "snippet_")
-    fields = ("name", "recording_enabled", "token", "snippet_", "code", "created")
+    readonly_fields = ("token", "code", "created", "snippet_", "capture_health_")
+    fields = (
+        "name",
+        "recording_enabled",
+        "ingest_rate_limit",
+        "token",
+        "snippet_",
+        "capture_health_",
+        "code",
+        "created",
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
         return (
@@ -40,6 +49,27 @@ class ProjectAdmin(admin.ModelAdmin[Project]):
         if obj.pk is None:
             return "Save the project to get its snippet."
         return format_html('<pre class="replayhub-snippet">{}</pre>', sdk.snippet(obj))
+
+    @admin.display(description="missing recordings (last 30 days)")
+    def capture_health_(self, obj: Project) -> str:
+        if obj.pk is None:
+            return "–"
+        rows = services.project_capture_health(project=obj, days=30)
+        if not rows:
+            return "No sessions yet."
+        return format_html(
+            "<table><thead><tr><th>SDK version</th><th>sessions with data</th>"
+            "<th>without a full snapshot</th><th>missing rate</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (r.lib_version or "unknown", r.total, r.missing, f"{r.rate:.1%}")
+                    for r in rows
+                ),
+            ),
+        )
 
 
 class HasConsoleErrorsFilter(admin.SimpleListFilter):
@@ -68,6 +98,7 @@ class RecordingChangeList(ChangeList):
 class RecordingAdmin(admin.ModelAdmin[Recording]):
     list_display = (
         "started_at",
+        "playable_",
         "duration_",
         "click_count",
         "errors_",
@@ -118,6 +149,17 @@ class RecordingAdmin(admin.ModelAdmin[Recording]):
             ),
             *super().get_urls(),
         ]
+
+    @admin.display(description="plays")
+    def playable_(self, obj: Recording) -> str:
+        problems = obj.problems()
+        if not problems:
+            return format_html('<span title="plays well">✓</span>')
+        return format_html(
+            '<span class="replayhub-problem" title="{}">⚠ {}</span>',
+            "; ".join(problems),
+            problems[0].split(":")[0],
+        )
 
     @admin.display(description="duration", ordering="duration_ms")
     def duration_(self, obj: Recording) -> str:
@@ -197,3 +239,49 @@ class EventAdmin(admin.ModelAdmin[Event]):
         self, request: HttpRequest, obj: Event | None = None
     ) -> bool:
         return False
+
+
+@admin.register(SessionLedger)
+class SessionLedgerAdmin(admin.ModelAdmin[SessionLedger]):
+    """ "Why is this recording missing?": look a session or person up, data or not."""
+
+    list_display = (
+        "last_seen",
+        "session_id",
+        "distinct_id",
+        "verdict_",
+        "batches_accepted",
+        "batches_duplicate",
+        "batches_refused",
+        "last_refusal",
+        "has_full_snapshot",
+        "recording_",
+    )
+    list_filter = ("project", "has_full_snapshot", "last_refusal")
+    list_select_related = ("project",)
+    search_fields = ("=session_id", "=distinct_id")
+    search_help_text = "Exact session id or distinct id."
+    ordering = ("-last_seen",)
+    show_full_result_count = False
+    readonly_fields = [f.name for f in SessionLedger._meta.fields if f.name != "id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: SessionLedger | None = None
+    ) -> bool:
+        return False
+
+    @admin.display(description="what happened")
+    def verdict_(self, obj: SessionLedger) -> str:
+        return obj.verdict()
+
+    @admin.display(description="recording")
+    def recording_(self, obj: SessionLedger) -> str:
+        recording = Recording.objects.filter(
+            project_id=obj.project_id, session_id=obj.session_id
+        ).first()
+        if recording is None:
+            return "none"
+        return format_html('<a href="{}">play</a>', recording.get_absolute_url())

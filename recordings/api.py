@@ -27,11 +27,15 @@ from recordings.blobs import StorageError
 from recordings.ingest.events import parse_event_request
 from recordings.ingest.parse import (
     IngestError,
+    SessionRef,
+    SnapshotBatch,
     decode_body,
     parse_rrweb_request,
     parse_snapshot_request,
+    peek_sessions,
 )
 from recordings.models import Project
+from recordings.throttles import IngestRateLimit
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +43,19 @@ OK_BODY = {"status": 1}
 
 
 class CaptureRefused(APIException):
-    """A request that will never be stored; the client must not retry it."""
+    """A request that is not stored: for good (4xx), or for now (503 + Retry-After)."""
 
-    def __init__(self, code: str, message: str, status_code: int = 400) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status_code: int = 400,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(detail=message, code=code)
         self.status_code = status_code
         self.error_code = code
+        self.retry_after = retry_after
 
     @classmethod
     def from_ingest_error(cls, exc: IngestError) -> CaptureRefused:
@@ -94,7 +105,10 @@ class CaptureBodyParser(BaseParser):
 def capture_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, CaptureRefused):
         body = {"error": exc.error_code, "detail": str(exc.detail)}
-        return Response(body, status=exc.status_code)
+        response = Response(body, status=exc.status_code)
+        if exc.retry_after is not None:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, APIException):
         return Response(
             {"error": exc.get_codes(), "detail": exc.detail}, status=exc.status_code
@@ -116,6 +130,7 @@ class CaptureApi(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
     parser_classes = [CaptureBodyParser]
+    rate_limit = IngestRateLimit()
 
     def get_exception_handler(self) -> Callable[..., Response]:
         return capture_exception_handler
@@ -143,6 +158,61 @@ class CaptureApi(APIView):
             raise CaptureRefused("empty_body", "the request has no body")
         return request.data
 
+    def admit(self, token: str, sessions: list[SessionRef]) -> Project:
+        """The project the batches are for, if it takes them now; else refuse."""
+        project = project_for_token(token)
+        refusal = self.refusal_for(project)
+        if refusal is not None:
+            services.ledger_record_refusal(
+                project=project, sessions=sessions, reason=refusal.error_code
+            )
+            raise refusal
+        return project
+
+    def refusal_for(self, project: Project) -> CaptureRefused | None:
+        if not project.recording_enabled:
+            return CaptureRefused(
+                "recording_disabled",
+                "recording is switched off for this project",
+                status.HTTP_403_FORBIDDEN,
+            )
+        wait = self.rate_limit.retry_after(project)
+        if wait is not None:
+            return CaptureRefused(
+                "rate_limited",
+                f"over {self.rate_limit.limit_for(project)} batches a minute; "
+                f"retry in {wait} s",
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                retry_after=wait,
+            )
+        return None
+
+    def store(self, project: Project, batches: list[SnapshotBatch]) -> None:
+        try:
+            services.recording_ingest_batches(project=project, batches=batches)
+        except IngestError as exc:
+            refs = [_ref(batch) for batch in batches]
+            services.ledger_record_refusal(
+                project=project, sessions=refs, reason=exc.code
+            )
+            raise CaptureRefused.from_ingest_error(exc) from exc
+
+
+def refuse_unparsable(payload: Any, exc: IngestError) -> CaptureRefused:
+    """The refusal for a body that decoded but did not parse, noted in the ledger."""
+    refs = peek_sessions(payload)
+    tokens = {ref.token for ref in refs}
+    project = (
+        Project.objects.filter(token=tokens.pop()).first() if len(tokens) == 1 else None
+    )
+    if project is not None:
+        services.ledger_record_refusal(project=project, sessions=refs, reason=exc.code)
+    return CaptureRefused.from_ingest_error(exc)
+
+
+def _ref(batch: SnapshotBatch) -> SessionRef:
+    return SessionRef(batch.token, batch.session_id, batch.distinct_id)
+
 
 def project_for_token(token: str) -> Project:
     if not token:
@@ -155,12 +225,6 @@ def project_for_token(token: str) -> Project:
     if project is None:
         raise CaptureRefused(
             "invalid_token", "unknown project token", status.HTTP_401_UNAUTHORIZED
-        )
-    if not project.recording_enabled:
-        raise CaptureRefused(
-            "recording_disabled",
-            "recording is switched off for this project",
-            status.HTTP_403_FORBIDDEN,
         )
     return project
 
@@ -175,18 +239,17 @@ class SnapshotCaptureApi(CaptureApi):
     """posthog-js `/s/`: a list of `$snapshot` events of one session and window."""
 
     def post(self, request: Request) -> Response:
+        payload = self.payload(request)
         try:
             batches = parse_snapshot_request(
-                self.payload(request),
+                payload,
                 max_decompressed=settings.REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES,
             )
         except IngestError as exc:
-            raise CaptureRefused.from_ingest_error(exc) from exc
-        project = project_for_token(_single_token({b.token for b in batches}))
-        try:
-            services.recording_ingest_batches(project=project, batches=batches)
-        except IngestError as exc:
-            raise CaptureRefused.from_ingest_error(exc) from exc
+            raise refuse_unparsable(payload, exc) from exc
+        token = _single_token({batch.token for batch in batches})
+        project = self.admit(token, [_ref(batch) for batch in batches])
+        self.store(project, batches)
         return Response(OK_BODY, status=status.HTTP_200_OK)
 
 
@@ -197,15 +260,13 @@ class IngestApi(CaptureApi):
     """
 
     def post(self, request: Request) -> Response:
+        payload = self.payload(request)
         try:
-            batch = parse_rrweb_request(self.payload(request))
+            batch = parse_rrweb_request(payload)
         except IngestError as exc:
-            raise CaptureRefused.from_ingest_error(exc) from exc
-        project = project_for_token(batch.token or request.GET.get("token", ""))
-        try:
-            services.recording_ingest_batches(project=project, batches=[batch])
-        except IngestError as exc:
-            raise CaptureRefused.from_ingest_error(exc) from exc
+            raise refuse_unparsable(payload, exc) from exc
+        project = self.admit(batch.token or request.GET.get("token", ""), [_ref(batch)])
+        self.store(project, [batch])
         return Response(OK_BODY, status=status.HTTP_200_OK)
 
 
@@ -217,7 +278,7 @@ class EventCaptureApi(CaptureApi):
             events = parse_event_request(self.payload(request))
         except IngestError as exc:
             raise CaptureRefused.from_ingest_error(exc) from exc
-        project = project_for_token(_single_token({e.token for e in events}))
+        project = self.admit(_single_token({e.token for e in events}), [])
         services.events_ingest(project=project, events=events)
         return Response(OK_BODY, status=status.HTTP_200_OK)
 

@@ -65,9 +65,13 @@ def dumps(value: Any) -> bytes:
             raise ValueError("events are nested too deeply to store") from None
 
 
-def encode_events(events: Iterable[dict[str, Any]]) -> bytes:
+def compress(raw: bytes) -> bytes:
     # mtime=0 keeps a batch's bytes deterministic: a retry rewrites the same blob.
-    return gzip.compress(dumps(list(events)), compresslevel=6, mtime=0)
+    return gzip.compress(raw, compresslevel=6, mtime=0)
+
+
+def encode_events(events: Iterable[dict[str, Any]]) -> bytes:
+    return compress(dumps(list(events)))
 
 
 def put_chunk(key: str, data: bytes) -> None:
@@ -80,10 +84,9 @@ def put_chunk(key: str, data: bytes) -> None:
 def open_chunk(key: str) -> list[dict[str, Any]]:
     try:
         with _storage().open(key, "rb") as handle:
-            raw = handle.read()
-    except Exception as exc:
+            events: list[dict[str, Any]] = orjson.loads(gzip.decompress(handle.read()))
+    except Exception as exc:  # unreachable, missing, or corrupted on the way
         raise StorageError(f"could not read blob {key}: {exc}") from exc
-    events: list[dict[str, Any]] = orjson.loads(gzip.decompress(raw))
     return events
 
 

@@ -33,6 +33,12 @@ class Project(models.Model):
         default=True,
         help_text="When off, the SDK is told not to record and batches are refused.",
     )
+    ingest_rate_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Batches per minute this project may send; empty for the "
+        "server default (REPLAYHUB_INGEST_RATE_PER_MINUTE).",
+    )
     created = models.DateTimeField(default=now, editable=False)
 
     class Meta:
@@ -40,6 +46,12 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# A stretch this long with no data inside a recording is worth a warning: posthog-js
+# flushes every few seconds while the user is active and sends nothing while idle, so
+# it is either a long idle period or lost batches; the ledger tells which.
+GAP_WARNING_MS = 2 * 60 * 1000
 
 
 class RecordingQuerySet(models.QuerySet["Recording"]):
@@ -73,6 +85,9 @@ class Recording(models.Model):
     event_count = models.PositiveIntegerField(default=0)
     lib = models.CharField(max_length=50, blank=True, help_text="Sending SDK.")
     lib_version = models.CharField(max_length=50, blank=True)
+    max_gap_ms = models.PositiveBigIntegerField(
+        default=0, help_text="Longest stretch between batches with no data."
+    )
     created = models.DateTimeField(default=now, editable=False)
 
     objects = RecordingQuerySet.as_manager()
@@ -107,6 +122,15 @@ class Recording(models.Model):
     @property
     def duration(self) -> dt.timedelta:
         return dt.timedelta(milliseconds=self.duration_ms)
+
+    def problems(self) -> list[str]:
+        """Why this recording may not play well, worst first (empty when fine)."""
+        found = []
+        if not self.has_full_snapshot:
+            found.append("no full snapshot: cannot be replayed")
+        if self.max_gap_ms >= GAP_WARNING_MS:
+            found.append(f"a {self.max_gap_ms // 60_000}-minute gap with no data")
+        return found
 
     def window_ids(self) -> list[str]:
         """Windows (tabs) of this recording, in the order they started."""
@@ -188,3 +212,58 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class SessionLedger(models.Model):
+    """What capture did with one session's batches, kept even when nothing was stored.
+
+    It answers "why is this recording missing?": batches accepted, retries dropped as
+    duplicates, batches refused and why, and whether a full snapshot ever arrived.
+    """
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="ledger"
+    )
+    session_id = models.CharField(max_length=200)
+    distinct_id = models.CharField(max_length=200, blank=True)
+    lib_version = models.CharField(max_length=50, blank=True)
+    first_seen = models.DateTimeField(default=now)
+    last_seen = models.DateTimeField(default=now)
+    batches_accepted = models.PositiveIntegerField(default=0)
+    batches_duplicate = models.PositiveIntegerField(default=0)
+    batches_refused = models.PositiveIntegerField(default=0)
+    events_accepted = models.PositiveIntegerField(default=0)
+    refusals = models.JSONField(default=dict, help_text="Refusal reason -> count.")
+    last_refusal = models.CharField(max_length=100, blank=True)
+    has_full_snapshot = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("project", "session_id"),
+                name="recordings_ledger_project_session_uniq",
+            ),
+        ]
+        indexes = [
+            # "Why is this person's recording missing?": lookup by distinct id.
+            models.Index(
+                fields=("project", "distinct_id"), name="recordings_ledger_distinct_idx"
+            ),
+            # The missing-recordings rate per SDK version reads recent sessions.
+            models.Index(
+                fields=("project", "-last_seen"), name="recordings_ledger_seen_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} ({self.project})"
+
+    def verdict(self) -> str:
+        """One line saying what happened to this session's data."""
+        if self.batches_accepted == 0 and self.batches_refused:
+            return f"nothing stored: every batch was refused ({self.last_refusal})"
+        if self.batches_accepted and not self.has_full_snapshot:
+            return "stored, but no full snapshot arrived: cannot be replayed"
+        if self.batches_refused:
+            return f"stored, but {self.batches_refused} batch(es) refused"
+        return "stored"

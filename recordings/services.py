@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, models, transaction
+from django.db.models import Count, Q
+from django.utils.timezone import now
 
 from recordings import blobs
+from recordings.ingest import images
 from recordings.ingest.events import AnalyticsEvent
-from recordings.ingest.parse import IngestError, SnapshotBatch
+from recordings.ingest.parse import IngestError, SessionRef, SnapshotBatch
 from recordings.ingest.stats import EventStats, summarize
-from recordings.models import Event, Project, Recording, SnapshotChunk
+from recordings.models import Event, Project, Recording, SessionLedger, SnapshotChunk
 
 logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=models.Model)
 
 # rrweb timestamps are epoch milliseconds; anything outside these years is a broken
 # client clock or garbage, and would not fit a database datetime anyway.
@@ -23,7 +28,7 @@ _MIN_TS_MS = 946_684_800_000  # 2000-01-01
 _MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class IngestResult:
     recording: Recording | None
     stored: bool  # False when the batch was already stored (a client retry) or empty
@@ -37,12 +42,12 @@ def ms_to_datetime(ms: int | float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _CheckedBatch:
     batch: SnapshotBatch
     stats: EventStats
     span: tuple[dt.datetime, dt.datetime]
-    data: bytes  # the blob to store
+    raw: bytes  # the events as JSON, before compression
 
 
 def recording_ingest_batches(
@@ -55,8 +60,10 @@ def recording_ingest_batches(
     blobs.StorageError or DatabaseError when storing failed (the caller answers 503
     so that the client retries; batches already stored are then recognised).
     """
-    checked = [_check(batch) for batch in batches]
-    return [_store(project, item) for item in checked if item is not None]
+    checked = [item for item in map(_check, batches) if item is not None]
+    if sum(len(item.raw) for item in checked) >= images.LARGE_PAYLOAD_BYTES:
+        checked = [_without_inline_images(item) for item in checked]
+    return [_store(project, item) for item in checked]
 
 
 def _check(batch: SnapshotBatch) -> _CheckedBatch | None:
@@ -65,24 +72,47 @@ def _check(batch: SnapshotBatch) -> _CheckedBatch | None:
         return None  # an empty batch: nothing to store
     first = ms_to_datetime(stats.first_timestamp_ms)
     last = ms_to_datetime(stats.last_timestamp_ms)
+    return _CheckedBatch(
+        batch=batch, stats=stats, span=(first, last), raw=_dumps(batch.events)
+    )
+
+
+def _dumps(events: tuple[dict[str, Any], ...]) -> bytes:
     try:
-        data = blobs.encode_events(batch.events)
+        return blobs.dumps(list(events))
     except ValueError as exc:
         raise IngestError("invalid_event", str(exc)) from exc
-    return _CheckedBatch(batch=batch, stats=stats, span=(first, last), data=data)
+
+
+def _without_inline_images(item: _CheckedBatch) -> _CheckedBatch:
+    """Swap big inline data: images for a placeholder, so a huge page still records.
+
+    Only payloads over 5 MB pay for this walk; smaller ones are stored as sent.
+    """
+    replaced = images.replace_data_url_images(list(item.batch.events))
+    if not replaced:
+        return item
+    logger.info(
+        "replaced %d inline image(s) in a large batch of session %s",
+        replaced,
+        item.batch.session_id,
+    )
+    return dataclasses.replace(item, raw=_dumps(item.batch.events))
 
 
 def _store(project: Project, item: _CheckedBatch) -> IngestResult:
     batch = item.batch
     existing = _chunk_recording(project, batch)
     if existing is not None:
+        _ledger_duplicate(project, batch)
         return IngestResult(recording=existing, stored=False)
     key = blobs.chunk_key(project.pk, batch.session_id, batch.uuid)
     # Upload outside the transaction: a slow storage write must not hold row locks, and
     # a blob with no row is harmless (the same key is rewritten on retry), while a row
     # pointing at a missing blob would be a recording that cannot play.
-    blobs.put_chunk(key, item.data)
-    return _record_chunk(project, item, key=key, size=len(item.data))
+    data = blobs.compress(item.raw)
+    blobs.put_chunk(key, data)
+    return _record_chunk(project, item, key=key, size=len(data))
 
 
 def _chunk_recording(project: Project, batch: SnapshotBatch) -> Recording | None:
@@ -105,7 +135,8 @@ def _record_chunk(
     batch, stats, span = item.batch, item.stats, item.span
     recording = _locked_recording(project, batch, span)
     if recording.chunks.filter(batch_id=batch.uuid).exists():
-        return IngestResult(recording=recording, stored=False)  # a concurrent retry won
+        _ledger_duplicate(project, batch)  # a concurrent retry won
+        return IngestResult(recording=recording, stored=False)
     SnapshotChunk.objects.create(
         recording=recording,
         batch_id=batch.uuid,
@@ -118,6 +149,7 @@ def _record_chunk(
     )
     _fold_stats(recording, batch, stats, span, size)
     recording.save()
+    _ledger_accepted(project, batch, stats)
     return IngestResult(recording=recording, stored=True)
 
 
@@ -125,23 +157,31 @@ def _locked_recording(
     project: Project, batch: SnapshotBatch, span: tuple[dt.datetime, dt.datetime]
 ) -> Recording:
     """The session's recording, created if new, locked against concurrent batches."""
-    locked = Recording.objects.select_for_update().filter(
-        project=project, session_id=batch.session_id
+    return _lock_or_create(
+        Recording,
+        {"project": project, "session_id": batch.session_id},
+        {"started_at": span[0], "ended_at": span[1]},
     )
-    recording = locked.first()
-    if recording is not None:
-        return recording
+
+
+def _lock_or_create(
+    model: type[M], lookups: dict[str, Any], defaults: dict[str, Any]
+) -> M:
+    """The row matching `lookups`, locked for this transaction; created if absent.
+
+    Must run inside a transaction. On PostgreSQL concurrent callers queue on the row
+    lock, so read-modify-write updates of counters lose nothing.
+    """
+    locked = model._default_manager.select_for_update().filter(**lookups)
+    row = locked.first()
+    if row is not None:
+        return row
     try:
         with transaction.atomic():
             # A row we insert stays locked until commit, like select_for_update.
-            return Recording.objects.create(
-                project=project,
-                session_id=batch.session_id,
-                started_at=span[0],
-                ended_at=span[1],
-            )
+            return model._default_manager.create(**lookups, **defaults)
     except IntegrityError:
-        # Another batch of this session created it meanwhile; wait for its lock.
+        # Another request created it meanwhile; wait for its lock.
         return locked.get()
 
 
@@ -154,6 +194,8 @@ def _fold_stats(
 ) -> None:
     if stats.first_url and (not recording.first_url or span[0] <= recording.started_at):
         recording.first_url = stats.first_url[:2048]
+    gap = max(span[0] - recording.ended_at, recording.started_at - span[1])
+    recording.max_gap_ms = max(recording.max_gap_ms, int(gap.total_seconds() * 1000))
     recording.started_at = min(recording.started_at, span[0])
     recording.ended_at = max(recording.ended_at, span[1])
     elapsed = recording.ended_at - recording.started_at
@@ -220,3 +262,82 @@ def recording_purge(*, recording: Recording) -> None:
         recording.project_id,
         len(keys),
     )
+
+
+def _ledger(project: Project, session_id: str) -> SessionLedger:
+    return _lock_or_create(
+        SessionLedger, {"project": project, "session_id": session_id}, {}
+    )
+
+
+def _ledger_accepted(project: Project, batch: SnapshotBatch, stats: EventStats) -> None:
+    ledger = _ledger(project, batch.session_id)
+    ledger.batches_accepted += 1
+    ledger.events_accepted += stats.event_count
+    ledger.has_full_snapshot = ledger.has_full_snapshot or stats.has_full_snapshot
+    ledger.distinct_id = batch.distinct_id or ledger.distinct_id
+    ledger.lib_version = batch.lib_version or ledger.lib_version
+    ledger.last_seen = now()
+    ledger.save()
+
+
+@transaction.atomic
+def _ledger_duplicate(project: Project, batch: SnapshotBatch) -> None:
+    ledger = _ledger(project, batch.session_id)
+    ledger.batches_duplicate += 1
+    ledger.last_seen = now()
+    ledger.save(update_fields=["batches_duplicate", "last_seen"])
+
+
+def ledger_record_refusal(
+    *, project: Project, sessions: list[SessionRef], reason: str
+) -> None:
+    """Note in each session's ledger that a batch was refused, and why.
+
+    Best effort: the refusal itself must reach the client even when the database is
+    what failed, so a failure here is logged, never raised.
+    """
+    try:
+        with transaction.atomic():
+            for ref in sessions:
+                _ledger_refusal(project, ref, reason)
+    except DatabaseError:
+        logger.exception("could not note refusal %r in the ingest ledger", reason)
+
+
+def _ledger_refusal(project: Project, ref: SessionRef, reason: str) -> None:
+    ledger = _ledger(project, ref.session_id)
+    ledger.batches_refused += 1
+    ledger.refusals[reason] = ledger.refusals.get(reason, 0) + 1
+    ledger.last_refusal = reason
+    ledger.distinct_id = ref.distinct_id or ledger.distinct_id
+    ledger.last_seen = now()
+    ledger.save()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CaptureHealth:
+    lib_version: str
+    total: int  # sessions that sent data
+    missing: int  # ... of which no full snapshot ever arrived
+
+    @property
+    def rate(self) -> float:
+        return self.missing / self.total if self.total else 0.0
+
+
+def project_capture_health(*, project: Project, days: int) -> list[CaptureHealth]:
+    """Missing-recordings rate per SDK version: sessions with data, no full snapshot."""
+    rows = (
+        SessionLedger.objects.filter(
+            project=project,
+            batches_accepted__gt=0,
+            last_seen__gte=now() - dt.timedelta(days=days),
+        )
+        .values("lib_version")
+        .annotate(
+            total=Count("id"), missing=Count("id", filter=Q(has_full_snapshot=False))
+        )
+        .order_by("-total")
+    )
+    return [CaptureHealth(r["lib_version"], r["total"], r["missing"]) for r in rows]

@@ -184,8 +184,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # Tests use a file too: the live server of the browser tests reads and writes it
-    # from its own thread and connection, as gunicorn workers do.
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    # from its own thread and connection, as gunicorn workers do. One per process, so
+    # that test runs side by side do not share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache
@@ -234,6 +237,9 @@ def _recordings_storage() -> dict[str, Any]:
             "secret_key": envsecret("REPLAYHUB_S3_SECRET_ACCESS_KEY") or None,
             "location": env("REPLAYHUB_S3_PREFIX", "recordings"),
             "file_overwrite": True,
+            # Not "Content-Encoding: gzip" (django-storages' guess from .json.gz):
+            # some S3-compatible servers would then decompress on read.
+            "object_parameters": {"ContentType": "application/gzip"},
             "default_acl": None,
             "querystring_auth": True,
         },
@@ -273,6 +279,8 @@ REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES = envint(
 )
 # api_host the demo page gives posthog-js; default: the host the page was loaded from
 REPLAYHUB_DEMO_API_HOST = env("REPLAYHUB_DEMO_API_HOST")
+# Batches per minute one project may send (503 + Retry-After above it); 0 = no limit
+REPLAYHUB_INGEST_RATE_PER_MINUTE = envint("REPLAYHUB_INGEST_RATE_PER_MINUTE", 6000)
 # Seconds (Retry-After) a client waits before retrying a batch we could not store; 5
 REPLAYHUB_INGEST_RETRY_AFTER = envint("REPLAYHUB_INGEST_RETRY_AFTER", 5)
 

@@ -269,6 +269,48 @@ def _loads(raw: bytes, code: str, what: str) -> Any:
         raise IngestError(code, f"{what}: {exc}") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class SessionRef:
+    """Who a refused request was about, as far as can be told."""
+
+    token: str
+    session_id: str
+    distinct_id: str
+
+
+def peek_sessions(payload: Any) -> list[SessionRef]:
+    """Best-effort token and session ids of a request that failed to parse.
+
+    Used only to note a refusal in the session's ledger; never raises, and returns
+    nothing for shapes it does not recognise.
+    """
+    if isinstance(payload, dict):
+        payload = payload.get("batch", payload.get("data", [payload]))
+    if not isinstance(payload, list):
+        return []
+    refs = {ref for item in payload[:100] if (ref := _peek_item(item)) is not None}
+    return sorted(refs, key=lambda ref: ref.session_id)
+
+
+def _peek_item(item: Any) -> SessionRef | None:
+    if not isinstance(item, dict):
+        return None
+    props = item.get("properties")
+    source = props if isinstance(props, dict) else item
+    session_id = source.get("$session_id", item.get("session_id"))
+    token = source.get("token", item.get("api_key", item.get("token")))
+    distinct_id = source.get("distinct_id", item.get("distinct_id", ""))
+    if not (
+        isinstance(session_id, str)
+        and isinstance(token, str)
+        and isinstance(distinct_id, str)
+    ):
+        return None
+    if not 0 < len(session_id) <= _MAX_ID_LEN or len(distinct_id) > _MAX_ID_LEN:
+        return None
+    return SessionRef(token=token, session_id=session_id, distinct_id=distinct_id)
+
+
 # --- posthog-js /s/ requests ----------------------------------------------------
 
 

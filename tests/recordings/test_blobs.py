@@ -1,0 +1,323 @@
+"""recordings.blobs keeps one contract on every backend: local disk and real S3.
+
+The S3 tests talk to moto in server mode (tests/s3.py) through django-storages'
+S3Storage, the backend production uses, so requests, keys and errors go over HTTP as
+they would to AWS.
+"""
+
+from __future__ import annotations
+
+import doctest
+import gzip
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import orjson
+from django.conf import settings
+from django.test import SimpleTestCase, override_settings
+from django.urls import reverse
+
+import recordings.blobs
+from recordings import services
+from recordings.blobs import (
+    StorageError,
+    chunk_key,
+    delete_blobs,
+    encode_events,
+    open_chunk,
+    put_chunk,
+)
+from recordings.models import Project, Recording, SnapshotChunk
+from tests.base import ReplayTestCase, temp_blob_storage
+from tests.capture import FIXTURE_TOKEN, captured, decoded
+from tests.s3 import create_bucket, s3_client, s3_storage, unreachable_s3_storage
+
+FIXTURE = "04-s-gzip-fullsnapshot"
+
+HOSTILE_IDS = [
+    "../x",
+    "a/b",
+    "x" * 1000,
+    "..",
+    ".",
+    "",
+    "/etc/passwd",
+    "a\\b",
+    "..\\..\\x",
+    "%2e%2e%2f",
+    "two words",
+    "\u00e9t\u00e9",
+    "nul\x00byte",
+    "~",
+]
+
+
+def events(marker: str = "first") -> list[dict[str, Any]]:
+    return [
+        {
+            "type": 4,
+            "data": {
+                "href": f"http://shop.test/{marker}",
+                "width": 1280,
+                "height": 720,
+            },
+            "timestamp": 1_700_000_000_000,
+        },
+        {
+            "type": 3,
+            "data": {"source": 2, "type": 2, "id": 7, "x": 10, "y": 20},
+            "timestamp": 1_700_000_000_500,
+        },
+    ]
+
+
+def with_recordings_storage(storage: dict[str, Any]) -> override_settings:
+    # override_settings(STORAGES=...) also drops django's cached storage backends.
+    return override_settings(STORAGES={**settings.STORAGES, "recordings": storage})
+
+
+if TYPE_CHECKING:
+    _Contract = SimpleTestCase
+else:
+    _Contract = object
+
+
+class BlobContractTests(_Contract):
+    """The assertions every blob backend passes; mixed into one class per backend."""
+
+    prefix: str  # where the storage keeps blobs inside its container
+
+    def recordings_storage(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def unreachable_storage(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def container_keys(self) -> list[str]:
+        """Every stored object of the container (temp dir, bucket), from its root."""
+        raise NotImplementedError
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.enterContext(with_recordings_storage(self.recordings_storage()))
+
+    def stored_keys(self) -> list[str]:
+        keys = self.container_keys()
+        for key in keys:
+            self.assertTrue(key.startswith(f"{self.prefix}/"), key)
+        return sorted(key.removeprefix(f"{self.prefix}/") for key in keys)
+
+    def test_it_reads_back_what_it_put(self) -> None:
+        key = chunk_key(7, "01a2-sess", "01a2-batch")
+        put_chunk(key, encode_events(events()))
+        self.assertEqual(open_chunk(key), events())
+        self.assertEqual(self.stored_keys(), [key])
+
+    def test_it_rewrites_the_same_key_on_retry(self) -> None:
+        key = chunk_key(7, "01a2-sess", "01a2-batch")
+        self.assertEqual(encode_events(events()), encode_events(events()))
+        put_chunk(key, encode_events(events()))
+        put_chunk(key, encode_events(events()))  # a client retry: same bytes
+        self.assertEqual(self.stored_keys(), [key])  # no "_a1b2c3" suffixed copy
+        put_chunk(key, encode_events(events("second")))
+        self.assertEqual(self.stored_keys(), [key])
+        self.assertEqual(open_chunk(key), events("second"))
+
+    def test_it_deletes_blobs(self) -> None:
+        kept = chunk_key(7, "01a2-sess", "kept")
+        gone = chunk_key(7, "01a2-sess", "gone")
+        put_chunk(kept, encode_events(events()))
+        put_chunk(gone, encode_events(events()))
+        delete_blobs([gone])
+        self.assertEqual(self.stored_keys(), [kept])
+        with self.assertRaises(StorageError):
+            open_chunk(gone)
+        delete_blobs([gone])  # a repeated purge finds nothing and is fine
+        self.assertEqual(self.stored_keys(), [kept])
+
+    def test_it_keeps_hostile_ids_inside_their_session_prefix(self) -> None:
+        pairs = [(session, "batch") for session in HOSTILE_IDS]
+        pairs += [("sess", batch) for batch in HOSTILE_IDS]
+        pairs += [("../../..", "../../x"), ("a/b", "a/b")]
+        keys = {pair: chunk_key(7, *pair) for pair in pairs}
+        for pair, key in keys.items():
+            parts = key.split("/")
+            self.assertEqual(len(parts), 3, (pair, key))
+            self.assertEqual(parts[0], "7")
+            for part in parts[1:]:
+                self.assertNotIn(part, {"", ".", ".."})
+                self.assertRegex(part, r"\A[A-Za-z0-9_.-]{1,120}\Z")
+        self.assertEqual(len(set(keys.values())), len(keys))  # no two ids collide
+        session_dirs = {
+            key.rsplit("/", 1)[0] for (s, _), key in keys.items() if s == "sess"
+        }
+        self.assertEqual(session_dirs, {"7/sess"})
+
+        for (session, batch), key in keys.items():
+            put_chunk(key, encode_events(events(f"{session}|{batch}")))
+        self.assertEqual(self.stored_keys(), sorted(keys.values()))
+        for (session, batch), key in keys.items():
+            self.assertEqual(open_chunk(key), events(f"{session}|{batch}"))
+
+    def test_it_raises_storage_error_for_a_missing_blob(self) -> None:
+        with self.assertRaises(StorageError):
+            open_chunk(chunk_key(7, "01a2-sess", "never-stored"))
+
+    def test_it_raises_storage_error_when_storage_is_unreachable(self) -> None:
+        key = chunk_key(7, "01a2-sess", "01a2-batch")
+        started = time.monotonic()
+        with with_recordings_storage(self.unreachable_storage()):
+            with self.assertRaises(StorageError):
+                put_chunk(key, encode_events(events()))
+            with self.assertRaises(StorageError):
+                open_chunk(key)
+            with self.assertRaises(StorageError):
+                delete_blobs([key])
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertEqual(self.stored_keys(), [])
+
+
+class FileSystemBlobTests(BlobContractTests, SimpleTestCase):
+    prefix = "blobs"
+
+    def setUp(self) -> None:
+        self.root = Path(self.enterContext(tempfile.TemporaryDirectory()))
+        super().setUp()
+
+    def recordings_storage(self) -> dict[str, Any]:
+        return temp_blob_storage(self.root / self.prefix)
+
+    def unreachable_storage(self) -> dict[str, Any]:
+        blocker = self.root / "not-a-directory"
+        blocker.write_bytes(b"")
+        return temp_blob_storage(blocker / "blobs")
+
+    def container_keys(self) -> list[str]:
+        return sorted(
+            path.relative_to(self.root).as_posix()
+            for path in self.root.rglob("*")
+            if path.is_file() and path.name != "not-a-directory"
+        )
+
+
+class S3BlobTests(BlobContractTests, SimpleTestCase):
+    bucket: ClassVar[str]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.bucket = create_bucket()
+
+    def setUp(self) -> None:
+        self.prefix = f"recordings-{uuid.uuid4().hex[:8]}"
+        self.s3 = s3_client()
+        for key in self.container_keys():  # what earlier tests of the class left
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+        super().setUp()
+
+    def recordings_storage(self) -> dict[str, Any]:
+        return s3_storage(self.bucket, location=self.prefix)
+
+    def unreachable_storage(self) -> dict[str, Any]:
+        return unreachable_s3_storage(self.bucket)
+
+    def container_keys(self) -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+
+class BlobDoctests(SimpleTestCase):
+    def test_the_examples_in_blobs_hold(self) -> None:
+        results = doctest.testmod(recordings.blobs, report=False)
+        self.assertGreater(results.attempted, 0)
+        self.assertEqual(results.failed, 0)
+
+
+class S3CaptureTests(ReplayTestCase):
+    """A real posthog-js request, stored in and played back from S3."""
+
+    bucket: ClassVar[str]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.bucket = create_bucket()
+
+    def setUp(self) -> None:
+        super().setUp()  # temp local blobs; replaced by S3 for this class
+        self.location = f"recordings-{uuid.uuid4().hex[:8]}"
+        self.enterContext(
+            with_recordings_storage(s3_storage(self.bucket, location=self.location))
+        )
+        self.s3 = s3_client()
+        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+
+    def bucket_keys(self) -> list[str]:
+        listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=self.location)
+        return sorted(obj["Key"] for obj in listing.get("Contents", []))
+
+    def test_it_stores_captured_batches_in_the_bucket(self) -> None:
+        response = captured(FIXTURE).send(self.client)
+        self.assertEqual(response.status_code, 200, response.content)
+        expected = {
+            item["uuid"]: item["properties"]["$snapshot_data"]
+            for item in decoded(FIXTURE)
+        }
+        chunks = list(SnapshotChunk.objects.all())
+        self.assertEqual({chunk.batch_id for chunk in chunks}, set(expected))
+        self.assertEqual(
+            self.bucket_keys(),
+            sorted(f"{self.location}/{chunk.blob_key}" for chunk in chunks),
+        )
+        self.assertEqual(self.stored_blobs(), [])  # nothing went to the local disk
+        for chunk in chunks:
+            obj = self.s3.get_object(
+                Bucket=self.bucket, Key=f"{self.location}/{chunk.blob_key}"
+            )
+            raw = obj["Body"].read()
+            self.assertEqual(chunk.size_bytes, len(raw))
+            self.assertEqual(
+                orjson.loads(gzip.decompress(raw)), expected[chunk.batch_id]
+            )
+
+        recording = Recording.objects.get()
+        played = services.recording_events(recording=recording)
+        in_bucket = [e for batch in expected.values() for e in batch]
+        self.assertEqual(played, sorted(in_bucket, key=lambda e: e["timestamp"]))
+        self.client.force_login(self.alice)
+        url = reverse("admin:recordings_recording_snapshots", args=[recording.code])
+        response = self.client.get(url)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json(), played)
+
+    def test_it_answers_503_while_s3_is_down_and_stores_on_retry(self) -> None:
+        with (
+            with_recordings_storage(unreachable_s3_storage(self.bucket)),
+            self.assertLogs("recordings.api", "ERROR"),
+        ):
+            response = captured(FIXTURE).send(self.client)
+        self.assertEqual(response.status_code, 503, response.content)
+        self.assertEqual(
+            response["Retry-After"], str(settings.REPLAYHUB_INGEST_RETRY_AFTER)
+        )
+        self.assertEqual(Recording.objects.count(), 0)
+        self.assertEqual(SnapshotChunk.objects.count(), 0)
+        self.assertEqual(self.bucket_keys(), [])
+
+        response = captured(FIXTURE).send(self.client)  # S3 is back: the retry
+        self.assertEqual(response.status_code, 200, response.content)
+        self.assertEqual(len(self.bucket_keys()), SnapshotChunk.objects.count())
+        self.assertTrue(self.bucket_keys())
+
+    def test_playback_answers_503_while_s3_is_down(self) -> None:
+        self.assertEqual(captured(FIXTURE).send(self.client).status_code, 200)
+        recording = Recording.objects.get()
+        self.client.force_login(self.alice)
+        url = reverse("admin:recordings_recording_snapshots", args=[recording.code])
+        with with_recordings_storage(unreachable_s3_storage(self.bucket)):
+            response = self.client.get(url)
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(response.json()["error"], "storage_unavailable")
