@@ -19,6 +19,18 @@ from recordings.blobs import StorageError
 from recordings.models import Event, Project, Recording, SessionLedger
 
 
+def _accepts_gzip(request: HttpRequest) -> bool:
+    return "gzip" in request.headers.get("Accept-Encoding", "").lower()
+
+
+def _gzip_json_response(blob: bytes) -> HttpResponse:
+    """A compacted window as stored: the browser inflates it, the server does not."""
+    response = HttpResponse(blob, content_type="application/json")
+    response["Content-Encoding"] = "gzip"
+    response["Vary"] = "Accept-Encoding"
+    return response
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin[Project]):
     list_display = ("name", "token", "recording_enabled", "recordings_", "created")
@@ -205,6 +217,12 @@ class RecordingAdmin(admin.ModelAdmin[Recording]):
         recording = self._viewable(request, object_id)
         window = request.GET.get("window") or None
         try:
+            if window is not None and _accepts_gzip(request):
+                blob = services.recording_window_blob(
+                    recording=recording, window_id=window
+                )
+                if blob is not None:
+                    return _gzip_json_response(blob)
             events = services.recording_events(recording=recording, window_id=window)
         except StorageError:
             return JsonResponse(

@@ -70,6 +70,18 @@ def compress(raw: bytes) -> bytes:
     return gzip.compress(raw, compresslevel=6, mtime=0)
 
 
+def window_key(
+    project_id: int, session_id: str, window_id: str, generation: str
+) -> str:
+    """Where a compacted window of a session lives; a new generation per compaction.
+
+    >>> window_key(7, "01a2-sess", "01a2-win", "3f2a")
+    '7/01a2-sess/window-01a2-win.3f2a.json.gz'
+    """
+    window = _segment(window_id) if window_id else "default"
+    return f"{project_id}/{_segment(session_id)}/window-{window}.{generation}.json.gz"
+
+
 def encode_events(events: Iterable[dict[str, Any]]) -> bytes:
     return compress(dumps(list(events)))
 
@@ -88,6 +100,23 @@ def open_chunk(key: str) -> list[dict[str, Any]]:
     except Exception as exc:  # unreachable, missing, or corrupted on the way
         raise StorageError(f"could not read blob {key}: {exc}") from exc
     return events
+
+
+def open_raw(key: str) -> bytes:
+    """A blob's stored (gzip) bytes, to send as they are with Content-Encoding."""
+    try:
+        with _storage().open(key, "rb") as handle:
+            data: bytes = handle.read()
+    except Exception as exc:
+        raise StorageError(f"could not read blob {key}: {exc}") from exc
+    return data
+
+
+def size(key: str) -> int:
+    try:
+        return _storage().size(key)
+    except Exception as exc:
+        raise StorageError(f"could not stat blob {key}: {exc}") from exc
 
 
 def delete_blobs(keys: Iterable[str]) -> None:

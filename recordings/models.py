@@ -58,6 +58,10 @@ class RecordingQuerySet(models.QuerySet["Recording"]):
     def for_project(self, project: Project) -> RecordingQuerySet:
         return self.filter(project=project)
 
+    def needs_compaction(self, idle_since: dt.datetime) -> RecordingQuerySet:
+        """Recordings with loose chunks and no batch since `idle_since`."""
+        return self.filter(compacted=False, last_batch_at__lt=idle_since)
+
     def newest_first(self) -> RecordingQuerySet:
         return self.order_by("-started_at")
 
@@ -88,6 +92,13 @@ class Recording(models.Model):
     max_gap_ms = models.PositiveBigIntegerField(
         default=0, help_text="Longest stretch between batches with no data."
     )
+    last_batch_at = models.DateTimeField(
+        default=now, help_text="When the newest batch arrived (server clock)."
+    )
+    compacted = models.BooleanField(
+        default=False,
+        help_text="Every chunk is merged into one blob per window (one read to play).",
+    )
     created = models.DateTimeField(default=now, editable=False)
 
     objects = RecordingQuerySet.as_manager()
@@ -110,6 +121,12 @@ class Recording(models.Model):
             models.Index(
                 fields=("project", "distinct_id"),
                 name="recordings_rec_distinct_idx",
+            ),
+            # The compaction sweeper: idle recordings that still have loose chunks.
+            models.Index(
+                fields=("last_batch_at",),
+                condition=models.Q(compacted=False),
+                name="recordings_rec_compact_idx",
             ),
         ]
 
@@ -153,6 +170,12 @@ class SnapshotChunk(models.Model):
     batch_id = models.CharField(max_length=100)
     window_id = models.CharField(max_length=200, blank=True)
     blob_key = models.CharField(max_length=512)
+    compacted_into = models.CharField(
+        max_length=512,
+        blank=True,
+        help_text="The window blob that now holds this chunk's events (its own blob "
+        "is gone); empty while the chunk is loose.",
+    )
     size_bytes = models.PositiveIntegerField(help_text="Compressed bytes in storage.")
     event_count = models.PositiveIntegerField()
     first_timestamp = models.DateTimeField()
@@ -176,6 +199,11 @@ class SnapshotChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recording.session_id} · {self.batch_id}"
+
+    @property
+    def data_key(self) -> str:
+        """Where this chunk's events are now."""
+        return self.compacted_into or self.blob_key
 
 
 class Event(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import uuid
 from typing import Any, TypeVar
 
 from django.db import DatabaseError, IntegrityError, models, transaction
@@ -211,22 +212,109 @@ def _fold_stats(
     recording.distinct_id = batch.distinct_id or recording.distinct_id
     recording.lib = recording.lib or batch.lib
     recording.lib_version = batch.lib_version or recording.lib_version
+    recording.last_batch_at = now()
+    recording.compacted = False
+
+
+def _window_chunks(
+    recording: Recording, window_id: str | None
+) -> models.QuerySet[SnapshotChunk]:
+    chunks = recording.chunks.order_by("first_timestamp", "created")
+    return chunks if window_id is None else chunks.filter(window_id=window_id)
+
+
+def _data_keys(chunks: models.QuerySet[SnapshotChunk]) -> list[str]:
+    """Blobs holding these chunks' events, each once (compacted chunks share one)."""
+    return list(dict.fromkeys(chunk.data_key for chunk in chunks))
+
+
+def _read_sorted(keys: list[str]) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for key in keys:
+        events.extend(blobs.open_chunk(key))
+    # Client timestamps are not monotonic (back-dated session ends, late mouse moves):
+    # the player needs them sorted. sort() is stable, so ties keep arrival order.
+    events.sort(key=lambda event: event["timestamp"])
+    return events
 
 
 def recording_events(
     *, recording: Recording, window_id: str | None = None
 ) -> list[dict[str, Any]]:
     """The recording's rrweb events for playback, in time order."""
-    chunks = recording.chunks.order_by("first_timestamp", "created")
-    if window_id is not None:
-        chunks = chunks.filter(window_id=window_id)
-    events: list[dict[str, Any]] = []
-    for key in chunks.values_list("blob_key", flat=True):
-        events.extend(blobs.open_chunk(key))
-    # Client timestamps are not monotonic (back-dated session ends, late mouse moves):
-    # the player needs them sorted. sort() is stable, so ties keep arrival order.
-    events.sort(key=lambda event: event["timestamp"])
-    return events
+    return _read_sorted(_data_keys(_window_chunks(recording, window_id)))
+
+
+def recording_window_blob(*, recording: Recording, window_id: str) -> bytes | None:
+    """The stored gzip bytes of a compacted window, ready to send; None if loose.
+
+    A compacted window is one blob of events already in time order, so playback can
+    hand it over untouched with Content-Encoding: gzip.
+    """
+    keys = _data_keys(_window_chunks(recording, window_id))
+    if len(keys) != 1 or not recording.chunks.filter(compacted_into=keys[0]).exists():
+        return None
+    return blobs.open_raw(keys[0])
+
+
+def recordings_to_compact(
+    *, now: dt.datetime, idle_minutes: int, limit: int = 1000
+) -> list[int]:
+    """Ids of recordings idle for `idle_minutes` that still have loose chunks."""
+    idle_since = now - dt.timedelta(minutes=idle_minutes)
+    pending = Recording.objects.needs_compaction(idle_since).order_by("last_batch_at")
+    return list(pending.values_list("pk", flat=True)[:limit])
+
+
+def recording_compact(*, recording: Recording) -> int:
+    """Merge each window's loose chunks into one sorted blob; return windows written.
+
+    Runs beside live ingest: only chunks read here are pointed at the new blob, so a
+    batch that lands meanwhile stays loose for the next run. Blobs are written under
+    new keys and the old ones deleted only after the rows point away from them.
+    """
+    loose = recording.chunks.filter(compacted_into="")
+    windows = sorted(set(loose.values_list("window_id", flat=True)))
+    for window_id in windows:
+        _compact_window(recording, window_id)
+    _mark_compacted(recording)
+    return len(windows)
+
+
+def _compact_window(recording: Recording, window_id: str) -> None:
+    chunks = list(_window_chunks(recording, window_id))
+    old_keys = _data_keys(recording.chunks.filter(pk__in=[c.pk for c in chunks]))
+    events = _read_sorted(old_keys)
+    key = blobs.window_key(
+        recording.project_id, recording.session_id, window_id, uuid.uuid4().hex[:12]
+    )
+    blobs.put_chunk(key, blobs.encode_events(events))  # outside the transaction
+    with transaction.atomic():
+        SnapshotChunk.objects.filter(pk__in=[c.pk for c in chunks]).update(
+            compacted_into=key
+        )
+    blobs.delete_blobs(old_keys)
+    logger.info(
+        "compacted %d chunk(s) of recording %s window %s into %s",
+        len(chunks),
+        recording.session_id,
+        window_id or "-",
+        key,
+    )
+
+
+@transaction.atomic
+def _mark_compacted(recording: Recording) -> None:
+    locked = Recording.objects.select_for_update().get(pk=recording.pk)
+    if not locked.chunks.filter(compacted_into="").exists():
+        locked.compacted = True
+        locked.size_bytes = _stored_bytes(locked)
+        locked.save(update_fields=["compacted", "size_bytes"])
+
+
+def _stored_bytes(recording: Recording) -> int:
+    keys = _data_keys(recording.chunks.all())
+    return sum(blobs.size(key) for key in keys)
 
 
 def events_ingest(*, project: Project, events: list[AnalyticsEvent]) -> int:
@@ -253,7 +341,7 @@ def recording_purge(*, recording: Recording) -> None:
     Blobs go first so that a storage failure leaves the row (and the deletion can be
     retried) rather than a blob that no row points at any more.
     """
-    keys = list(recording.chunks.values_list("blob_key", flat=True))
+    keys = _data_keys(recording.chunks.all())
     blobs.delete_blobs(keys)
     recording.delete()
     logger.info(

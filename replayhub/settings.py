@@ -268,7 +268,41 @@ CELERY_TASK_ALWAYS_EAGER = envbool("REPLAYHUB_CELERY_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
+
+
+def beat_schedule() -> dict[str, dict[str, Any]]:
+    """Periodic tasks, each with a cron from the environment ("disable" turns it off).
+
+    `expires` stays under the period, so a backlog never runs a sweep twice.
+    """
+    from celery.schedules import crontab
+
+    entries = {
+        "compact-idle-recordings": (
+            "recordings.tasks.compact_idle_recordings",
+            "REPLAYHUB_COMPACT_CRON",
+            "*/5 * * * *",
+            240,
+        ),
+    }
+    schedule: dict[str, dict[str, Any]] = {}
+    for name, (task, variable, default, expires) in entries.items():
+        cron = env(variable, default).strip()
+        if cron == "disable":
+            continue
+        fields = cron.split()
+        if len(fields) != 5:
+            raise ImproperlyConfigured(f"{variable}={cron!r} is not a 5-field cron")
+        minute, hour, day, month, weekday = fields
+        schedule[name] = {
+            "task": task,
+            "schedule": crontab(minute, hour, day, month, weekday),
+            "options": {"expires": expires},
+        }
+    return schedule
+
+
+CELERY_BEAT_SCHEDULE = beat_schedule()
 
 # Ingest
 # Largest request body accepted as sent (compressed), bytes; default 20 MB
@@ -279,6 +313,8 @@ REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES = envint(
 )
 # api_host the demo page gives posthog-js; default: the host the page was loaded from
 REPLAYHUB_DEMO_API_HOST = env("REPLAYHUB_DEMO_API_HOST")
+# Minutes without a new batch before a recording is compacted into one blob; 15
+REPLAYHUB_COMPACT_IDLE_MINUTES = envint("REPLAYHUB_COMPACT_IDLE_MINUTES", 15)
 # Batches per minute one project may send (503 + Retry-After above it); 0 = no limit
 REPLAYHUB_INGEST_RATE_PER_MINUTE = envint("REPLAYHUB_INGEST_RATE_PER_MINUTE", 6000)
 # Seconds (Retry-After) a client waits before retrying a batch we could not store; 5

@@ -124,7 +124,7 @@ class HealthTests(ReplayTestCase):
 
         from replayhub.celery import app
 
-        dead = Connection("redis://127.0.0.1:1/0", connect_timeout=1)  # type: ignore[no-untyped-call]
+        dead = Connection("redis://127.0.0.1:1/0", connect_timeout=1)
         with mock.patch.object(app, "connection_for_write", return_value=dead):
             response = self.client.get("/healthz")
         self.assertEqual(response.status_code, 503)

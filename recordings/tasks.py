@@ -1,0 +1,36 @@
+"""Celery tasks: load by id, call one service; retry policy in the decorator."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils.timezone import now
+
+from recordings import services
+from recordings.blobs import StorageError
+from recordings.models import Recording
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(StorageError, DatabaseError),
+    retry_backoff=30,
+    retry_jitter=True,
+    max_retries=5,
+)
+def recording_compact(recording_id: int) -> None:
+    recording = Recording.objects.filter(pk=recording_id).first()
+    if recording is not None:
+        services.recording_compact(recording=recording)
+
+
+@shared_task(ignore_result=True)
+def compact_idle_recordings() -> int:
+    """Sweeper: fan out one compaction per idle recording with loose chunks."""
+    ids = services.recordings_to_compact(
+        now=now(), idle_minutes=settings.REPLAYHUB_COMPACT_IDLE_MINUTES
+    )
+    for recording_id in ids:
+        recording_compact.delay(recording_id)
+    return len(ids)

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+from io import StringIO
+
+import orjson
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils.timezone import now
+
+from recordings import services
+from recordings.models import Project, Recording, SnapshotChunk
+from recordings.tasks import compact_idle_recordings
+from replayhub.celery import app
+from tests.base import ReplayTestCase
+from tests.capture import FIXTURE_TOKEN, captured, full_session
+
+MAIN_SESSION = "01a202a4-57be-7561-8ae1-39f845ed8af5"
+
+
+class CompactionTests(ReplayTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+        for request in full_session():
+            if request.path == "/s/":
+                self.assertEqual(request.send(self.client).status_code, 200)
+        self.recording = Recording.objects.get(session_id=MAIN_SESSION)
+        self.before = services.recording_events(recording=self.recording)
+        self.loose_blobs = len(self.stored_blobs())
+
+    def make_idle(self, minutes: int = 60) -> None:
+        Recording.objects.update(last_batch_at=now() - dt.timedelta(minutes=minutes))
+
+    def eager_celery(self) -> None:
+        app.conf.task_always_eager = True
+        self.addCleanup(setattr, app.conf, "task_always_eager", False)
+
+    def test_it_merges_a_window_into_one_blob_with_the_same_events(self) -> None:
+        self.assertGreater(self.loose_blobs, 10)
+        windows = services.recording_compact(recording=self.recording)
+        self.recording.refresh_from_db()
+        self.assertEqual(windows, 1)
+        self.assertTrue(self.recording.compacted)
+        blobs = self.stored_blobs()
+        session_blobs = [b for b in blobs if MAIN_SESSION in str(b)]
+        self.assertEqual(len(session_blobs), 1)
+        self.assertEqual(
+            services.recording_events(recording=self.recording), self.before
+        )
+        self.assertEqual(self.recording.size_bytes, session_blobs[0].stat().st_size)
+
+    def test_the_sweeper_compacts_only_idle_recordings(self) -> None:
+        self.eager_celery()
+        self.assertEqual(compact_idle_recordings.apply().get(), 0)  # still live
+        self.make_idle()
+        self.assertGreaterEqual(compact_idle_recordings.apply().get(), 1)
+        self.recording.refresh_from_db()
+        self.assertTrue(self.recording.compacted)
+        self.assertEqual(compact_idle_recordings.apply().get(), 0)  # nothing left
+
+    def test_playback_of_a_compacted_window_is_the_stored_gzip(self) -> None:
+        services.recording_compact(recording=self.recording)
+        (window,) = self.recording.window_ids()
+        self.client.force_login(self.alice)
+        url = reverse(
+            "admin:recordings_recording_snapshots", args=[self.recording.code]
+        )
+        response = self.client.get(
+            url, {"window": window}, headers={"Accept-Encoding": "gzip, br"}
+        )
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response["Content-Encoding"], "gzip")
+        self.assertEqual(orjson.loads(gzip.decompress(response.content)), self.before)
+        plain = self.client.get(url, {"window": window})
+        self.assertNotIn("Content-Encoding", plain)
+        self.assertEqual(plain.json(), self.before)
+
+    def test_a_late_retry_is_still_recognised_and_new_data_is_merged_later(
+        self,
+    ) -> None:
+        services.recording_compact(recording=self.recording)
+        chunks = SnapshotChunk.objects.count()
+        first = next(r for r in full_session() if r.path == "/s/")
+        self.assertEqual(first.send(self.client).status_code, 200)  # an old retry
+        self.assertEqual(SnapshotChunk.objects.count(), chunks)
+        self.recording.refresh_from_db()
+        self.assertTrue(self.recording.compacted)
+
+    def test_a_batch_arriving_after_compaction_plays_and_is_merged_next_time(
+        self,
+    ) -> None:
+        services.recording_compact(recording=self.recording)
+        payload = orjson.loads(gzip.decompress(captured("04-s-gzip-fullsnapshot").body))
+        for item in payload:
+            item["uuid"] += "-late"
+        body = gzip.compress(orjson.dumps(payload))
+        self.assertEqual(
+            captured("04-s-gzip-fullsnapshot").send(self.client, body=body).status_code,
+            200,
+        )
+        self.recording.refresh_from_db()
+        self.assertFalse(self.recording.compacted)
+        grown = services.recording_events(recording=self.recording)
+        self.assertGreater(len(grown), len(self.before))
+        self.make_idle()
+        out = StringIO()
+        call_command("compact_recordings", stdout=out)
+        self.assertIn("1 recording(s) to compact", out.getvalue())
+        self.recording.refresh_from_db()
+        self.assertTrue(self.recording.compacted)
+        self.assertEqual(services.recording_events(recording=self.recording), grown)
+        session_blobs = [b for b in self.stored_blobs() if MAIN_SESSION in str(b)]
+        self.assertEqual(len(session_blobs), 1)
+
+    def test_purging_a_compacted_recording_leaves_no_blob(self) -> None:
+        services.recording_compact(recording=self.recording)
+        services.recording_purge(recording=self.recording)
+        self.assertEqual([b for b in self.stored_blobs() if MAIN_SESSION in str(b)], [])
