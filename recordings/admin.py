@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from recordings import blobs, sdk, services
 from recordings.blobs import StorageError
-from recordings.models import Event, Project, Recording, SessionLedger
+from recordings.models import Event, Person, Project, Recording, SessionLedger
 
 
 def _accepts_gzip(request: HttpRequest) -> bool:
@@ -303,3 +303,21 @@ class SessionLedgerAdmin(admin.ModelAdmin[SessionLedger]):
         if recording is None:
             return "none"
         return format_html('<a href="{}">play</a>', recording.get_absolute_url())
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin[Person]):
+    list_display = ("distinct_id", "project", "updated")
+    list_filter = ("project",)
+    list_select_related = ("project",)
+    search_fields = ("=distinct_id",)
+    ordering = ("-updated",)
+    readonly_fields = [f.name for f in Person._meta.fields if f.name != "id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: Person | None = None
+    ) -> bool:
+        return False

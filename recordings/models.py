@@ -295,3 +295,30 @@ class SessionLedger(models.Model):
         if self.batches_refused:
             return f"stored, but {self.batches_refused} batch(es) refused"
         return "stored"
+
+
+class Person(models.Model):
+    """Someone a project's SDK identified: distinct id and person properties."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="people"
+    )
+    distinct_id = models.CharField(max_length=200)
+    properties = models.JSONField(default=dict)
+    anon_distinct_ids = models.JSONField(
+        default=list, help_text="Anonymous ids this person had before identify()."
+    )
+    created = models.DateTimeField(default=now, editable=False)
+    updated = models.DateTimeField(default=now)
+
+    class Meta:
+        verbose_name_plural = "people"
+        constraints = [
+            models.UniqueConstraint(
+                fields=("project", "distinct_id"),
+                name="recordings_person_project_distinct_uniq",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.distinct_id

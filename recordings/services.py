@@ -17,7 +17,14 @@ from recordings.ingest import images
 from recordings.ingest.events import AnalyticsEvent
 from recordings.ingest.parse import IngestError, SessionRef, SnapshotBatch
 from recordings.ingest.stats import EventStats, summarize
-from recordings.models import Event, Project, Recording, SessionLedger, SnapshotChunk
+from recordings.models import (
+    Event,
+    Person,
+    Project,
+    Recording,
+    SessionLedger,
+    SnapshotChunk,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -331,8 +338,31 @@ def events_ingest(*, project: Project, events: list[AnalyticsEvent]) -> int:
         )
         for event in events
     ]
-    created = Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    with transaction.atomic():
+        created = Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        for event in events:
+            if event.person_set or event.person_set_once or event.anon_distinct_id:
+                _person_update(project, event)
     return len(created)
+
+
+def _person_update(project: Project, event: AnalyticsEvent) -> None:
+    """Fold `$set` / `$set_once` / `$identify` into the person (idempotent on retry)."""
+    if not event.distinct_id:
+        return
+    person = _lock_or_create(
+        Person, {"project": project, "distinct_id": event.distinct_id}, {}
+    )
+    person.properties = {
+        **event.person_set_once,
+        **person.properties,
+        **event.person_set,
+    }
+    anon = event.anon_distinct_id
+    if anon and anon != event.distinct_id and anon not in person.anon_distinct_ids:
+        person.anon_distinct_ids = [*person.anon_distinct_ids, anon][-20:]
+    person.updated = now()
+    person.save()
 
 
 def recording_purge(*, recording: Recording) -> None:

@@ -21,6 +21,9 @@ class AnalyticsEvent:
     session_id: str
     timestamp: dt.datetime
     properties: dict[str, Any]
+    person_set: dict[str, Any]  # `$set`: person properties to overwrite
+    person_set_once: dict[str, Any]  # `$set_once`: only where not set yet
+    anon_distinct_id: str  # `$identify`: the anonymous id this person had before
 
 
 def parse_event_request(payload: Any) -> list[AnalyticsEvent]:
@@ -54,7 +57,17 @@ def _event(item: Any, api_key: str) -> AnalyticsEvent:
         session_id=_text(properties.get("$session_id")),
         timestamp=_timestamp(item.get("timestamp")),
         properties=properties,
+        person_set=_person_props(item, properties, "$set"),
+        person_set_once=_person_props(item, properties, "$set_once"),
+        anon_distinct_id=_text(properties.get("$anon_distinct_id")),
     )
+
+
+def _person_props(item: dict[str, Any], properties: dict[str, Any], key: str) -> Any:
+    # posthog-js sends `$set` at the event's top level for $identify, and inside
+    # properties for $set events and capture(..., {$set}).
+    value = item.get(key, properties.get(key))
+    return value if isinstance(value, dict) else {}
 
 
 def _required(item: dict[str, Any], field: str, limit: int) -> str:
