@@ -9,15 +9,46 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
-from django.core.files.base import ContentFile
-from django.core.files.storage import Storage, storages
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import FileSystemStorage, Storage, storages
 
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
+class AtomicFileSystemStorage(FileSystemStorage):
+    """Local blobs written whole or not at all, and on disk before we answer 200.
+
+    Django's FileSystemStorage truncates an existing file and rewrites it in place: a
+    worker killed mid-write would leave a committed chunk pointing at half a blob.
+    Here a blob is written to a temporary file, fsynced, then renamed over the key.
+    """
+
+    def _save(self, name: str, content: File[Any]) -> str:
+        target = Path(self.path(name))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name_of_temp = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+        temp = Path(name_of_temp)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for piece in content.chunks():
+                    out.write(piece)
+                out.flush()
+                os.fsync(out.fileno())
+            if self.file_permissions_mode is not None:
+                temp.chmod(self.file_permissions_mode)
+            temp.replace(target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return name
 
 
 class StorageError(Exception):

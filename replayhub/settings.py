@@ -222,7 +222,7 @@ WHITENOISE_MIMETYPES = {".cjs": "text/javascript"}
 def _recordings_storage() -> dict[str, Any]:
     if not REPLAYHUB_S3_BUCKET:
         return {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "BACKEND": "recordings.blobs.AtomicFileSystemStorage",
             # Blob keys are content-addressed by batch id: a retried batch rewrites
             # the same key instead of getting a "_a1b2c3" suffixed copy.
             "OPTIONS": {"location": DATA_DIR / "blobs", "allow_overwrite": True},

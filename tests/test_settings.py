@@ -54,7 +54,7 @@ def test_embedded_defaults_need_no_server(tmp_path: Path) -> None:
     assert loaded["engine"] == "django.db.backends.sqlite3"
     assert loaded["db_name"] == str(tmp_path / "replayhub.sqlite3")
     assert loaded["broker"] == "filesystem://"
-    assert loaded["storage"] == "django.core.files.storage.FileSystemStorage"
+    assert loaded["storage"] == "recordings.blobs.AtomicFileSystemStorage"
     assert loaded["storage_options"]["location"] == str(tmp_path / "blobs")  # type: ignore[index]
     assert loaded["cache"].endswith("LocMemCache")  # type: ignore[attr-defined]
 

@@ -12,17 +12,20 @@ import gzip
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.test import SimpleTestCase, override_settings
 from django.urls import reverse
 
 import recordings.blobs
 from recordings import services
 from recordings.blobs import (
+    AtomicFileSystemStorage,
     StorageError,
     chunk_key,
     delete_blobs,
@@ -321,3 +324,22 @@ class S3CaptureTests(ReplayTestCase):
             response = self.client.get(url)
         self.assertEqual(response.status_code, 503)
         self.assertEqual(response.json()["error"], "storage_unavailable")
+
+
+class AtomicLocalWriteTests(SimpleTestCase):
+    def test_a_failed_rewrite_leaves_the_previous_blob_whole(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            storage = AtomicFileSystemStorage(location=tmp, allow_overwrite=True)
+            storage.save("a/b.json.gz", ContentFile(b"first version"))
+
+            class Exploding(ContentFile[bytes]):
+                def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
+                    yield b"half of the se"
+                    raise OSError("killed mid-write")
+
+            with self.assertRaises(OSError):
+                storage.save("a/b.json.gz", Exploding(b""))
+            self.assertEqual(Path(tmp, "a/b.json.gz").read_bytes(), b"first version")
+            self.assertEqual(
+                sorted(p.name for p in Path(tmp, "a").iterdir()), ["b.json.gz"]
+            )

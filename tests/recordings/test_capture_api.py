@@ -3,7 +3,6 @@ from __future__ import annotations
 import gzip
 import json
 from typing import Any
-from unittest import mock
 
 import orjson
 from django.db import DatabaseError, connection
@@ -218,12 +217,12 @@ class SnapshotStorageFailureTests(ReplayTestCase):
         self.request = captured("04-s-gzip-fullsnapshot")
 
     def test_it_answers_503_when_storage_fails_and_stores_on_retry(self) -> None:
-        storage_down = mock.patch(
-            "django.core.files.storage.FileSystemStorage._save",
-            side_effect=OSError("disk full"),
-        )
-        with storage_down:
-            response = self.request.send(self.client)
+        # Storage breaks: the blob directory is replaced by a plain file.
+        self.blob_dir.rmdir()
+        self.blob_dir.write_text("not a directory")
+        response = self.request.send(self.client)
+        self.blob_dir.unlink()
+        self.blob_dir.mkdir()
         self.assertEqual(response.status_code, 503)
         self.assertEqual(response["Retry-After"], "5")
         self.assertEqual(response.json()["error"], "temporarily_unavailable")

@@ -1,0 +1,1 @@
+"""Fault tests: a real ReplayHub under gunicorn, broken on purpose mid-stream."""
