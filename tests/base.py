@@ -16,7 +16,7 @@ from recordings.models import Project
 
 def temp_blob_storage(location: Path) -> dict[str, Any]:
     return {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "BACKEND": "recordings.blobs.AtomicFileSystemStorage",
         "OPTIONS": {"location": str(location), "allow_overwrite": True},
     }
 
