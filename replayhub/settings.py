@@ -264,6 +264,8 @@ if not REDIS_URL:
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
+# Queue that tasks go to and the worker of `make run` consumes; default "replayhub"
+CELERY_TASK_DEFAULT_QUEUE = env("REPLAYHUB_CELERY_QUEUE", "replayhub")
 CELERY_TASK_ALWAYS_EAGER = envbool("REPLAYHUB_CELERY_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

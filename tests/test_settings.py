@@ -28,6 +28,10 @@ print(json.dumps({
     "allowed_hosts": settings.ALLOWED_HOSTS,
     "secret_key": settings.SECRET_KEY,
     "secure_cookies": settings.SESSION_COOKIE_SECURE,
+    "beat": {
+        name: [entry["task"], str(entry["schedule"]), entry["options"]["expires"]]
+        for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
+    },
 }))
 """
 
@@ -90,3 +94,16 @@ def test_production_parts_switch_on_from_the_environment(tmp_path: Path) -> None
 def test_a_bad_value_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match="REPLAYHUB_INGEST_MAX_BYTES='lots'"):
         load_settings(tmp_path, REPLAYHUB_INGEST_MAX_BYTES="lots")
+
+
+def test_the_beat_schedule_comes_from_cron_variables(tmp_path: Path) -> None:
+    beat = load_settings(tmp_path)["beat"]
+    task, schedule, expires = beat["compact-idle-recordings"]  # type: ignore[index]
+    assert task == "recordings.tasks.compact_idle_recordings"
+    assert "*/5" in schedule
+    assert expires < 300
+    hourly = load_settings(tmp_path, REPLAYHUB_COMPACT_CRON="0 * * * *")["beat"]
+    assert "<crontab: 0 *" in hourly["compact-idle-recordings"][1]  # type: ignore[index]
+    assert load_settings(tmp_path, REPLAYHUB_COMPACT_CRON="disable")["beat"] == {}
+    with pytest.raises(AssertionError, match="not a 5-field cron"):
+        load_settings(tmp_path, REPLAYHUB_COMPACT_CRON="every minute")
