@@ -52,6 +52,9 @@ class Project(models.Model):
 # flushes every few seconds while the user is active and sends nothing while idle, so
 # it is either a long idle period or lost batches; the ledger tells which.
 GAP_WARNING_MS = 2 * 60 * 1000
+# One rrweb event this big (a giant full snapshot, an inlined video frame) makes the
+# player stall or the tab run out of memory.
+OVERSIZED_EVENT_BYTES = 5 * 1024 * 1024
 
 
 class RecordingQuerySet(models.QuerySet["Recording"]):
@@ -91,6 +94,11 @@ class Recording(models.Model):
     lib_version = models.CharField(max_length=50, blank=True)
     max_gap_ms = models.PositiveBigIntegerField(
         default=0, help_text="Longest stretch between batches with no data."
+    )
+    largest_event_bytes = models.PositiveIntegerField(
+        default=0,
+        help_text="Size of the biggest single event in JSON bytes (exact above "
+        "5 MiB; below, an upper bound).",
     )
     last_batch_at = models.DateTimeField(
         default=now, help_text="When the newest batch arrived (server clock)."
@@ -145,6 +153,9 @@ class Recording(models.Model):
         found = []
         if not self.has_full_snapshot:
             found.append("no full snapshot: cannot be replayed")
+        if self.largest_event_bytes >= OVERSIZED_EVENT_BYTES:
+            mib = self.largest_event_bytes / 2**20
+            found.append(f"oversized events: one is {mib:.0f} MiB")
         if self.max_gap_ms >= GAP_WARNING_MS:
             found.append(f"a {self.max_gap_ms // 60_000}-minute gap with no data")
         return found

@@ -18,6 +18,7 @@ from recordings.ingest.events import AnalyticsEvent
 from recordings.ingest.parse import IngestError, SessionRef, SnapshotBatch
 from recordings.ingest.stats import EventStats, summarize
 from recordings.models import (
+    OVERSIZED_EVENT_BYTES,
     Event,
     Person,
     Project,
@@ -56,6 +57,14 @@ class _CheckedBatch:
     stats: EventStats
     span: tuple[dt.datetime, dt.datetime]
     raw: bytes  # the events as JSON, before compression
+
+    @property
+    def largest_event(self) -> int:
+        """JSON size of the biggest event: exact when it could be oversized, else
+        the batch size (a cheap upper bound that cannot reach the threshold)."""
+        if len(self.raw) < OVERSIZED_EVENT_BYTES:
+            return len(self.raw)
+        return max(len(blobs.dumps(event)) for event in self.batch.events)
 
 
 def recording_ingest_batches(
@@ -156,6 +165,9 @@ def _record_chunk(
         last_timestamp=span[1],
     )
     _fold_stats(recording, batch, stats, span, size)
+    recording.largest_event_bytes = max(
+        recording.largest_event_bytes, item.largest_event
+    )
     recording.save()
     _ledger_accepted(project, batch, stats)
     return IngestResult(recording=recording, stored=True)

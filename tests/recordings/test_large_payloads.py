@@ -86,3 +86,18 @@ class LargePayloadTests(ReplayTestCase):
             "childNodes"
         ][0]["attributes"]["src"]
         self.assertEqual(self.stored_image("small"), original)
+
+    def test_an_oversized_event_is_stored_and_flagged(self) -> None:
+        events = gallery_events(1024)
+        text = {"type": 3, "textContent": "x" * (6 * 1024 * 1024), "id": 6}
+        events[1]["data"]["node"]["childNodes"][0]["childNodes"][0][
+            "childNodes"
+        ].append(text)
+        self.assertEqual(self.post(events, "huge-dom").status_code, 200)
+        recording = Recording.objects.get(session_id="huge-dom")
+        self.assertGreater(recording.largest_event_bytes, 6 * 1024 * 1024)
+        self.assertEqual(recording.problems(), ["oversized events: one is 6 MiB"])
+
+    def test_ordinary_recordings_are_not_flagged(self) -> None:
+        self.assertEqual(self.post(gallery_events(1024), "fine").status_code, 200)
+        self.assertEqual(Recording.objects.get(session_id="fine").problems(), [])
