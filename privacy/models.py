@@ -1,1 +1,146 @@
-"""Per-project masking and recording rules (not built yet; see the issues)."""
+"""Per-project privacy: what the SDK is told to mask, what the server enforces."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.timezone import now
+
+from recordings.models import Project
+
+DEFAULT_MASK_SELECTORS = ".ph-mask, [data-ph-mask]"
+DEFAULT_BLOCK_SELECTORS = ".ph-no-capture, [data-ph-no-capture]"
+DEFAULT_UNMASK_SELECTORS = ".ph-no-mask"
+
+
+def split_lines(value: str) -> list[str]:
+    return [line.strip() for line in value.splitlines() if line.strip()]
+
+
+def split_selectors(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def validate_regex_lines(value: str) -> None:
+    import re
+
+    for line in split_lines(value):
+        try:
+            re.compile(line)
+        except re.error as exc:
+            raise ValidationError(
+                f"{line!r} is not a valid regular expression: {exc}"
+            ) from None
+
+
+class PrivacySettings(models.Model):
+    """A project's masking and recording rules.
+
+    Served to posthog-js in the remote config so the browser obeys, and enforced
+    again on the server before anything is written, whatever the client sent.
+    """
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="privacy"
+    )
+    # Masking
+    mask_all_inputs = models.BooleanField(default=True)
+    mask_all_text = models.BooleanField(default=False)
+    mask_selectors = models.TextField(
+        default=DEFAULT_MASK_SELECTORS,
+        blank=True,
+        help_text="CSS selectors, comma-separated: text and inputs inside are masked.",
+    )
+    block_selectors = models.TextField(
+        default=DEFAULT_BLOCK_SELECTORS,
+        blank=True,
+        help_text="CSS selectors, comma-separated: elements removed with their "
+        "subtree.",
+    )
+    unmask_selectors = models.TextField(
+        default=DEFAULT_UNMASK_SELECTORS,
+        blank=True,
+        help_text="CSS selectors exempt from mask-all-text and mask-all-inputs.",
+    )
+    scrub_card_numbers = models.BooleanField(
+        default=True, help_text="Remove Luhn-valid card numbers from everything stored."
+    )
+    scrub_patterns = models.TextField(
+        blank=True,
+        validators=[validate_regex_lines],
+        help_text="Regular expressions, one per line, redacted from everything stored.",
+    )
+    record_cross_origin_iframes = models.BooleanField(default=False)
+    console_log_capture = models.BooleanField(default=True)
+    network_timing_capture = models.BooleanField(default=True)
+    network_record_headers = models.BooleanField(default=False)
+    network_record_body = models.BooleanField(default=False)
+    store_ip_addresses = models.BooleanField(default=False)
+    respect_do_not_track = models.BooleanField(
+        default=True,
+        help_text="Refuse batches from browsers that send DNT: 1 or Sec-GPC: 1.",
+    )
+    # Recording rules
+    sample_rate = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        default=1,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Share of sessions recorded, 0 to 1.",
+    )
+    minimum_duration_ms = models.PositiveIntegerField(
+        default=0, help_text="Sessions shorter than this are not kept."
+    )
+    linked_flag = models.CharField(
+        max_length=200, blank=True, help_text="Record only when this flag is on."
+    )
+    url_triggers = models.TextField(
+        blank=True,
+        validators=[validate_regex_lines],
+        help_text="Start recording on URLs matching one of these regexes (one a line).",
+    )
+    url_blocklist = models.TextField(
+        blank=True,
+        validators=[validate_regex_lines],
+        help_text="Never record URLs matching one of these regexes (one a line).",
+    )
+    excluded_people = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Do not record people with these properties, e.g. "
+        '[{"property": "email_domain", "value": "example.com"}].',
+    )
+    updated = models.DateTimeField(default=now)
+
+    class Meta:
+        verbose_name = "privacy settings"
+        verbose_name_plural = "privacy settings"
+
+    def __str__(self) -> str:
+        return f"Privacy of {self.project}"
+
+
+class PrivacyAuditEntry(models.Model):
+    """Who changed a project's privacy settings, when, and what (old -> new)."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="privacy_audit"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    changes = models.JSONField(help_text="Field -> [old, new].")
+    created = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        verbose_name_plural = "privacy audit entries"
+        indexes = [
+            # The audit list of one project, newest first.
+            models.Index(fields=("project", "-created"), name="privacy_audit_proj_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name or 'system'} changed {', '.join(self.changes)}"

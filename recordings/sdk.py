@@ -10,6 +10,8 @@ from typing import Any
 
 from django.conf import settings
 
+from privacy.models import PrivacySettings, split_lines, split_selectors
+from privacy.services import privacy_for
 from recordings.models import Project
 
 SNAPSHOT_ENDPOINT = "/s/"
@@ -19,13 +21,17 @@ _ASSET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]*\.js")
 
 def remote_config(project: Project) -> dict[str, Any]:
     """The RemoteConfig posthog-js fetches at start-up (wire-protocol.md §3)."""
+    privacy = privacy_for(project)
     return {
         "token": project.token,
         # Without gzip-js here the SDK falls back to uncompressed JSON bodies, which
         # are bigger and cost a CORS preflight per request.
         "supportedCompression": ["gzip-js", "base64"],
         "hasFeatureFlags": False,
-        "capturePerformance": {"network_timing": True, "web_vitals": False},
+        "capturePerformance": {
+            "network_timing": privacy.network_timing_capture,
+            "web_vitals": False,
+        },
         "analytics": {"endpoint": EVENTS_ENDPOINT},
         "autocapture_opt_out": False,
         "autocaptureExceptions": True,
@@ -35,25 +41,53 @@ def remote_config(project: Project) -> dict[str, Any]:
         "surveys": False,
         "productTours": False,
         "siteApps": [],
-        "sessionRecording": _session_recording(project),
+        "sessionRecording": _session_recording(project, privacy),
     }
 
 
-def _session_recording(project: Project) -> dict[str, Any] | bool:
+def _session_recording(
+    project: Project, privacy: PrivacySettings
+) -> dict[str, Any] | bool:
     # `false` (not a missing key) makes the SDK stop and discard its buffer.
     if not project.recording_enabled:
         return False
     return {
         "endpoint": SNAPSHOT_ENDPOINT,
-        "consoleLogRecordingEnabled": True,
+        "consoleLogRecordingEnabled": privacy.console_log_capture,
         "recordCanvas": False,
-        # Timings only: headers and bodies carry tokens and PII, so they stay opt-in.
-        "networkPayloadCapture": {"recordHeaders": False, "recordBody": False},
-        "masking": {"maskAllInputs": True},
-        "urlTriggers": [],
-        "urlBlocklist": [],
+        "networkPayloadCapture": {
+            "recordHeaders": privacy.network_record_headers,
+            "recordBody": privacy.network_record_body,
+        },
+        "masking": _masking(privacy),
+        "sampleRate": _sample_rate(privacy),
+        "minimumDurationMilliseconds": privacy.minimum_duration_ms or None,
+        "linkedFlag": privacy.linked_flag or None,
+        "urlTriggers": _url_rules(privacy.url_triggers),
+        "urlBlocklist": _url_rules(privacy.url_blocklist),
         "eventTriggers": [],
     }
+
+
+def _masking(privacy: PrivacySettings) -> dict[str, Any]:
+    masked = split_selectors(privacy.mask_selectors)
+    blocked = split_selectors(privacy.block_selectors)
+    return {
+        "maskAllInputs": privacy.mask_all_inputs,
+        # rrweb masks the text of every element a selector matches: "*" is all text.
+        "maskTextSelector": "*" if privacy.mask_all_text else ", ".join(masked) or None,
+        "blockSelector": ", ".join(blocked) or None,
+    }
+
+
+def _sample_rate(privacy: PrivacySettings) -> str | None:
+    # The SDK takes a numeric string; null records every session.
+    rate = privacy.sample_rate
+    return None if rate >= 1 else f"{rate:.3f}"
+
+
+def _url_rules(lines: str) -> list[dict[str, str]]:
+    return [{"url": pattern, "matching": "regex"} for pattern in split_lines(lines)]
 
 
 def remote_config_script(project: Project) -> str:

@@ -1,0 +1,118 @@
+"""Privacy settings in the admin, audited; the audit log itself is read-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from privacy import services
+from privacy.models import PrivacyAuditEntry, PrivacySettings
+
+
+@admin.register(PrivacySettings)
+class PrivacySettingsAdmin(admin.ModelAdmin[PrivacySettings]):
+    list_display = (
+        "project",
+        "mask_all_inputs",
+        "mask_all_text",
+        "sample_rate",
+        "updated",
+    )
+    list_select_related = ("project",)
+    readonly_fields = ("updated",)
+    fieldsets = (
+        (None, {"fields": ("project",)}),
+        (
+            "Masking",
+            {
+                "fields": (
+                    "mask_all_inputs",
+                    "mask_all_text",
+                    "mask_selectors",
+                    "block_selectors",
+                    "unmask_selectors",
+                    "scrub_card_numbers",
+                    "scrub_patterns",
+                )
+            },
+        ),
+        (
+            "Capture",
+            {
+                "fields": (
+                    "record_cross_origin_iframes",
+                    "console_log_capture",
+                    "network_timing_capture",
+                    "network_record_headers",
+                    "network_record_body",
+                    "store_ip_addresses",
+                    "respect_do_not_track",
+                )
+            },
+        ),
+        (
+            "Recording rules",
+            {
+                "fields": (
+                    "sample_rate",
+                    "minimum_duration_ms",
+                    "linked_flag",
+                    "url_triggers",
+                    "url_blocklist",
+                    "excluded_people",
+                )
+            },
+        ),
+        (None, {"fields": ("updated",)}),
+    )
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: PrivacySettings | None = None
+    ) -> Any:
+        # A project's settings stay its own: the project is fixed once created.
+        return (*self.readonly_fields, "project") if obj else self.readonly_fields
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: PrivacySettings,
+        form: ModelForm[Any],
+        change: bool,
+    ) -> None:
+        before = {name: form.initial.get(name) for name in services.audited_fields()}
+        if not change:
+            before = {name: None for name in before}
+        services.privacy_settings_update(
+            settings=obj, actor=request.user, before=before
+        )
+
+
+@admin.register(PrivacyAuditEntry)
+class PrivacyAuditEntryAdmin(admin.ModelAdmin[PrivacyAuditEntry]):
+    list_display = ("created", "project", "actor_name", "changed_")
+    list_filter = ("project",)
+    list_select_related = ("project",)
+    ordering = ("-created",)
+    readonly_fields = ("project", "actor", "actor_name", "changes", "created")
+
+    @admin.display(description="changed")
+    def changed_(self, obj: PrivacyAuditEntry) -> str:
+        return ", ".join(
+            f"{name}: {old!r} → {new!r}" for name, (old, new) in obj.changes.items()
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: PrivacyAuditEntry | None = None
+    ) -> bool:
+        return False
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: PrivacyAuditEntry | None = None
+    ) -> bool:
+        return False  # an audit trail nobody can edit away

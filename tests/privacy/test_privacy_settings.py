@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.urls import reverse
+
+from privacy.models import PrivacyAuditEntry, PrivacySettings
+from privacy.services import privacy_for
+from recordings import sdk
+from tests.base import ReplayTestCase
+
+
+class RemoteConfigFromPrivacyTests(ReplayTestCase):
+    def test_defaults_mask_inputs_and_keep_network_payloads_off(self) -> None:
+        recording = sdk.remote_config(self.project)["sessionRecording"]
+        self.assertEqual(
+            recording["masking"],
+            {
+                "maskAllInputs": True,
+                "maskTextSelector": ".ph-mask, [data-ph-mask]",
+                "blockSelector": ".ph-no-capture, [data-ph-no-capture]",
+            },
+        )
+        self.assertEqual(
+            recording["networkPayloadCapture"],
+            {"recordHeaders": False, "recordBody": False},
+        )
+        self.assertIsNone(recording["sampleRate"])
+        self.assertEqual(recording["urlBlocklist"], [])
+
+    def test_the_projects_rules_reach_the_sdk(self) -> None:
+        privacy = privacy_for(self.project)
+        privacy.mask_all_text = True
+        privacy.mask_all_inputs = False
+        privacy.console_log_capture = False
+        privacy.sample_rate = Decimal("0.25")
+        privacy.minimum_duration_ms = 3000
+        privacy.linked_flag = "record-me"
+        privacy.url_blocklist = "/checkout\n^https://admin\\."
+        privacy.url_triggers = "/onboarding"
+        privacy.save()
+        config = self.client.get(f"/array/{self.project.token}/config").json()
+        recording = config["sessionRecording"]
+        self.assertEqual(recording["masking"]["maskTextSelector"], "*")
+        self.assertIs(recording["masking"]["maskAllInputs"], False)
+        self.assertIs(recording["consoleLogRecordingEnabled"], False)
+        self.assertEqual(recording["sampleRate"], "0.250")
+        self.assertEqual(recording["minimumDurationMilliseconds"], 3000)
+        self.assertEqual(recording["linkedFlag"], "record-me")
+        self.assertEqual(
+            recording["urlBlocklist"],
+            [
+                {"url": "/checkout", "matching": "regex"},
+                {"url": "^https://admin\\.", "matching": "regex"},
+            ],
+        )
+        self.assertEqual(
+            recording["urlTriggers"], [{"url": "/onboarding", "matching": "regex"}]
+        )
+
+    def test_a_sample_rate_of_zero_is_sent_as_zero(self) -> None:
+        PrivacySettings.objects.create(project=self.project, sample_rate=0)
+        recording = sdk.remote_config(self.project)["sessionRecording"]
+        self.assertEqual(recording["sampleRate"], "0.000")
+
+
+class PrivacyAuditTests(ReplayTestCase):
+    def change_url(self) -> str:
+        settings = privacy_for(self.project)
+        return reverse("admin:privacy_privacysettings_change", args=[settings.pk])
+
+    def form_data(self, **overrides: object) -> dict[str, object]:
+        settings = privacy_for(self.project)
+        data: dict[str, object] = {
+            "mask_all_inputs": "on",
+            "mask_selectors": settings.mask_selectors,
+            "block_selectors": settings.block_selectors,
+            "unmask_selectors": settings.unmask_selectors,
+            "scrub_card_numbers": "on",
+            "scrub_patterns": "",
+            "console_log_capture": "on",
+            "network_timing_capture": "on",
+            "respect_do_not_track": "on",
+            "sample_rate": "1",
+            "minimum_duration_ms": "0",
+            "linked_flag": "",
+            "url_triggers": "",
+            "url_blocklist": "",
+            "excluded_people": "[]",
+        }
+        data.update(overrides)
+        return {k: v for k, v in data.items() if v is not None}
+
+    def test_a_change_in_the_admin_is_audited_with_who_and_what(self) -> None:
+        self.client.force_login(self.alice)
+        response = self.client.post(
+            self.change_url(),
+            self.form_data(
+                mask_all_text="on", sample_rate="0.5", console_log_capture=None
+            ),
+        )
+        self.assertEqual(response.status_code, 302, response.content[:2000])
+        entry = PrivacyAuditEntry.objects.get()
+        self.assertEqual(entry.actor, self.alice)
+        self.assertEqual(entry.actor_name, "alice")
+        self.assertEqual(
+            entry.changes,
+            {
+                "mask_all_text": [False, True],
+                "console_log_capture": [True, False],
+                "sample_rate": ["1.000", "0.5"],
+            },
+        )
+
+    def test_saving_without_changes_writes_no_entry(self) -> None:
+        self.client.force_login(self.alice)
+        self.client.post(self.change_url(), self.form_data())
+        self.assertEqual([e.changes for e in PrivacyAuditEntry.objects.all()], [])
+
+    def test_a_bad_pattern_is_refused_with_a_message(self) -> None:
+        self.client.force_login(self.alice)
+        response = self.client.post(
+            self.change_url(), self.form_data(scrub_patterns="(unclosed")
+        )
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "is not a valid regular expression")
+        self.assertFalse(PrivacyAuditEntry.objects.exists())
+
+    def test_nobody_can_edit_the_audit_trail(self) -> None:
+        self.client.force_login(self.alice)
+        self.client.post(self.change_url(), self.form_data(mask_all_text="on"))
+        entry = PrivacyAuditEntry.objects.get()
+        url = reverse("admin:privacy_privacyauditentry_delete", args=[entry.pk])
+        self.assertEqual(self.client.post(url, {"post": "yes"}).status_code, 403)
+        self.assertTrue(PrivacyAuditEntry.objects.exists())
