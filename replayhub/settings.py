@@ -262,6 +262,8 @@ if not REDIS_URL:
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "store_processed": False,
+        # Exchange bindings; kombu would otherwise write them to ./control.
+        "control_folder": str(_queue_dir / "control"),
     }
 CELERY_TASK_IGNORE_RESULT = True
 # Queue that tasks go to and the worker of `make run` consumes; default "replayhub"
