@@ -14,8 +14,14 @@ from recordings.models import Project
 
 def privacy_for(project: Project) -> PrivacySettings:
     """The project's settings; defaults (saved) for a project that has none yet."""
-    settings, _ = PrivacySettings.objects.get_or_create(project=project)
-    return settings
+    try:
+        # Loaded with select_related("privacy") on hot paths. django-stubs does not
+        # see this reverse one-to-one across apps, hence the ignore.
+        cached: PrivacySettings = project.privacy  # type: ignore[attr-defined]
+        return cached
+    except PrivacySettings.DoesNotExist:
+        settings, _ = PrivacySettings.objects.get_or_create(project=project)
+        return settings
 
 
 def _plain(value: Any) -> Any:

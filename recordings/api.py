@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from privacy.services import privacy_for
 from recordings import services
 from recordings.blobs import StorageError
 from recordings.ingest.events import parse_event_request
@@ -161,7 +162,7 @@ class CaptureApi(APIView):
     def admit(self, token: str, sessions: list[SessionRef]) -> Project:
         """The project the batches are for, if it takes them now; else refuse."""
         project = project_for_token(token)
-        refusal = self.refusal_for(project)
+        refusal = self.refusal_for(project, self.request)
         if refusal is not None:
             services.ledger_record_refusal(
                 project=project, sessions=sessions, reason=refusal.error_code
@@ -169,11 +170,20 @@ class CaptureApi(APIView):
             raise refusal
         return project
 
-    def refusal_for(self, project: Project) -> CaptureRefused | None:
+    def refusal_for(
+        self, project: Project, request: HttpRequest
+    ) -> CaptureRefused | None:
         if not project.recording_enabled:
             return CaptureRefused(
                 "recording_disabled",
                 "recording is switched off for this project",
+                status.HTTP_403_FORBIDDEN,
+            )
+        if privacy_for(project).respect_do_not_track and _opted_out(request):
+            # 4xx on purpose: the person asked not to be tracked, never retry.
+            return CaptureRefused(
+                "do_not_track",
+                "the browser sent Do-Not-Track and this project respects it",
                 status.HTTP_403_FORBIDDEN,
             )
         wait = self.rate_limit.retry_after(project)
@@ -214,6 +224,10 @@ def _ref(batch: SnapshotBatch) -> SessionRef:
     return SessionRef(batch.token, batch.session_id, batch.distinct_id)
 
 
+def _opted_out(request: HttpRequest) -> bool:
+    return request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"
+
+
 def project_for_token(token: str) -> Project:
     if not token:
         raise CaptureRefused(
@@ -221,7 +235,8 @@ def project_for_token(token: str) -> Project:
             "no project token in the request",
             status.HTTP_401_UNAUTHORIZED,
         )
-    project = Project.objects.filter(token=token).first()
+    # One query for the project and its privacy settings, both needed per batch.
+    project = Project.objects.select_related("privacy").filter(token=token).first()
     if project is None:
         raise CaptureRefused(
             "invalid_token", "unknown project token", status.HTTP_401_UNAUTHORIZED

@@ -7,7 +7,9 @@ from django.urls import reverse
 from privacy.models import PrivacyAuditEntry, PrivacySettings
 from privacy.services import privacy_for
 from recordings import sdk
+from recordings.models import Recording
 from tests.base import ReplayTestCase
+from tests.capture import FIXTURE_TOKEN, captured
 
 
 class RemoteConfigFromPrivacyTests(ReplayTestCase):
@@ -133,3 +135,33 @@ class PrivacyAuditTests(ReplayTestCase):
         url = reverse("admin:privacy_privacyauditentry_delete", args=[entry.pk])
         self.assertEqual(self.client.post(url, {"post": "yes"}).status_code, 403)
         self.assertTrue(PrivacyAuditEntry.objects.exists())
+
+
+class DoNotTrackTests(ReplayTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.project.token = FIXTURE_TOKEN
+        self.project.save()
+
+    def test_a_browser_sending_dnt_is_not_recorded(self) -> None:
+        request = captured("04-s-gzip-fullsnapshot")
+        for header in ("DNT", "Sec-GPC"):
+            with self.subTest(header):
+                response = self.client.post(
+                    "/s/",
+                    data=request.body,
+                    content_type="text/plain",
+                    headers={header: "1"},
+                )
+                self.assertEqual(response.status_code, 403)
+                self.assertEqual(response.json()["error"], "do_not_track")
+        self.assertFalse(Recording.objects.exists())
+        self.assertEqual(self.stored_blobs(), [])
+
+    def test_a_project_may_choose_to_ignore_dnt(self) -> None:
+        PrivacySettings.objects.create(project=self.project, respect_do_not_track=False)
+        request = captured("04-s-gzip-fullsnapshot")
+        response = self.client.post(
+            "/s/", data=request.body, content_type="text/plain", headers={"DNT": "1"}
+        )
+        self.assertEqual(response.status_code, 200)
