@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -79,6 +80,17 @@ def posthog_asset(
     return _cors(response)
 
 
+def _posthog_init(
+    project: Project, api_host: str, request: HttpRequest
+) -> dict[str, Any]:
+    init: dict[str, Any] = {"token": project.token, "api_host": api_host}
+    init["session_recording"] = {}
+    if request.GET.get("client_masking") == "off":
+        # Shows the server-side firewall at work: the browser sends clear text.
+        init["session_recording"] = {"maskAllInputs": False}
+    return init
+
+
 @require_GET
 def demo(request: HttpRequest) -> HttpResponse:
     """A page that records itself with posthog-js pointed at this server."""
@@ -90,9 +102,7 @@ def demo(request: HttpRequest) -> HttpResponse:
     context = {
         "project": project,
         "api_host": api_host,
-        "posthog_init": {"token": project.token, "api_host": api_host}
-        if project
-        else {},
+        "posthog_init": _posthog_init(project, api_host, request) if project else {},
     }
     return render(
         request, "recordings/demo.html", context, status=200 if project else 404

@@ -9,75 +9,17 @@ posthog-js does not treat the page as "localhost" (where it skips network captur
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth.models import User
 
 from recordings.models import Project, Recording
+from tests.e2e.browser import log_in, wait_for
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP *.test 127.0.0.1",
-]
 CLICKS = 3
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an asyncio loop in this thread; the ORM calls the test
-    # makes between browser steps are still plain synchronous code.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            launched = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield launched
-            launched.close()
-    finally:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-
-
-@pytest.fixture
-def origins(live_server: Any, settings: Any) -> dict[str, str]:
-    port = urlsplit(live_server.url).port
-    hosts = {name: f"http://{name}.test:{port}" for name in ("shop", "ingest", "admin")}
-    settings.ALLOWED_HOSTS = [".test", "127.0.0.1", "localhost"]
-    settings.REPLAYHUB_DEMO_API_HOST = hosts["ingest"]
-    return hosts
-
-
-def wait_for(
-    condition: Callable[[], Any],
-    timeout: float,
-    what: str,
-    pause: Callable[[], None] = lambda: time.sleep(0.25),
-) -> Any:
-    """Poll until condition() is truthy. Inside a browser step, pass a pause that
-    lets Playwright run (time.sleep would stop it from delivering events)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        pause()
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def record_demo_session(browser: Any, url: str) -> list[tuple[str, int]]:
@@ -147,11 +89,7 @@ def test_a_recorded_session_replays_in_the_admin(
             errors.append(f"console: {msg.text}") if msg.type == "error" else None
         ),
     )
-    page.goto(f"{origins['admin']}/admin/login/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "correct horse")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{origins['admin']}/admin/")
+    log_in(page, origins["admin"], "alice", "correct horse")
 
     page.goto(f"{origins['admin']}/admin/recordings/recording/")
     page.locator(f"a[href$='/{recording.code}/play/']").first.click()

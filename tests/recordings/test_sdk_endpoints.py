@@ -102,7 +102,12 @@ class DemoPageTests(ReplayTestCase):
             re.search(r'id="posthog-init"[^>]*>(.*?)</script>', html).group(1)  # type: ignore[union-attr]
         )
         self.assertEqual(
-            init, {"token": self.project.token, "api_host": "http://localhost"}
+            init,
+            {
+                "token": self.project.token,
+                "api_host": "http://localhost",
+                "session_recording": {},
+            },
         )
 
     def test_it_says_how_to_start_without_a_project(self) -> None:
