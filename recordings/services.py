@@ -12,6 +12,7 @@ from django.db import DatabaseError, IntegrityError, models, transaction
 from django.db.models import Count, Q
 from django.utils.timezone import now
 
+from privacy.services import privacy_for
 from recordings import blobs
 from recordings.ingest import images
 from recordings.ingest.events import AnalyticsEvent
@@ -292,12 +293,31 @@ def recording_compact(*, recording: Recording) -> int:
     batch that lands meanwhile stays loose for the next run. Blobs are written under
     new keys and the old ones deleted only after the rows point away from them.
     """
+    reason = _excluded_by_rules(recording)
+    if reason is not None:
+        recording_discard(recording=recording, reason=reason)
+        return 0
     loose = recording.chunks.filter(compacted_into="")
     windows = sorted(set(loose.values_list("window_id", flat=True)))
     for window_id in windows:
         _compact_window(recording, window_id)
     _mark_compacted(recording)
     return len(windows)
+
+
+def _excluded_by_rules(recording: Recording) -> str | None:
+    """Why the project's recording rules say not to keep this finished recording."""
+    minimum = privacy_for(recording.project).minimum_duration_ms
+    if minimum and recording.duration_ms < minimum:
+        return "below_minimum_duration"
+    return None
+
+
+def recording_discard(*, recording: Recording, reason: str) -> None:
+    """Delete a recording the rules exclude, and say why in its session's ledger."""
+    sessions = [SessionRef("", recording.session_id, recording.distinct_id)]
+    recording_purge(recording=recording)
+    ledger_record_refusal(project=recording.project, sessions=sessions, reason=reason)
 
 
 def _compact_window(recording: Recording, window_id: str) -> None:

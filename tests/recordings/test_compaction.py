@@ -9,8 +9,9 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils.timezone import now
 
+from privacy.models import PrivacySettings
 from recordings import services
-from recordings.models import Project, Recording, SnapshotChunk
+from recordings.models import Project, Recording, SessionLedger, SnapshotChunk
 from recordings.tasks import compact_idle_recordings
 from replayhub.celery import app
 from tests.base import ReplayTestCase
@@ -118,3 +119,28 @@ class CompactionTests(ReplayTestCase):
         services.recording_compact(recording=self.recording)
         services.recording_purge(recording=self.recording)
         self.assertEqual([b for b in self.stored_blobs() if MAIN_SESSION in str(b)], [])
+
+
+class RecordingRulesAtCompactionTests(ReplayTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+        captured("04-s-gzip-fullsnapshot").send(self.client)  # a 6-second session
+        self.recording = Recording.objects.get()
+
+    def test_a_session_shorter_than_the_minimum_is_not_kept(self) -> None:
+        PrivacySettings.objects.update_or_create(
+            project=self.project, defaults={"minimum_duration_ms": 60_000}
+        )
+        self.assertEqual(services.recording_compact(recording=self.recording), 0)
+        self.assertFalse(Recording.objects.exists())
+        self.assertEqual(self.stored_blobs(), [])
+        ledger = SessionLedger.objects.get(session_id=self.recording.session_id)
+        self.assertEqual(ledger.refusals, {"below_minimum_duration": 1})
+
+    def test_a_long_enough_session_is_kept(self) -> None:
+        PrivacySettings.objects.update_or_create(
+            project=self.project, defaults={"minimum_duration_ms": 1_000}
+        )
+        self.assertEqual(services.recording_compact(recording=self.recording), 1)
+        self.assertTrue(Recording.objects.get().compacted)
