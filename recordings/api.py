@@ -162,7 +162,9 @@ class CaptureApi(APIView):
     def admit(self, token: str, sessions: list[SessionRef]) -> Project:
         """The project the batches are for, if it takes them now; else refuse."""
         project = project_for_token(token)
-        refusal = self.refusal_for(project, self.request)
+        refusal = self.refusal_for(project, self.request) or _excluded(
+            project, sessions
+        )
         if refusal is not None:
             services.ledger_record_refusal(
                 project=project, sessions=sessions, reason=refusal.error_code
@@ -222,6 +224,18 @@ def refuse_unparsable(payload: Any, exc: IngestError) -> CaptureRefused:
 
 def _ref(batch: SnapshotBatch) -> SessionRef:
     return SessionRef(batch.token, batch.session_id, batch.distinct_id)
+
+
+def _excluded(project: Project, sessions: list[SessionRef]) -> CaptureRefused | None:
+    distinct_ids = {ref.distinct_id for ref in sessions if ref.distinct_id}
+    if not services.person_is_excluded(project=project, distinct_ids=distinct_ids):
+        return None
+    # 4xx on purpose: the project's rules say this person is never recorded.
+    return CaptureRefused(
+        "excluded_person",
+        "the project's recording rules exclude this person",
+        status.HTTP_403_FORBIDDEN,
+    )
 
 
 def _opted_out(request: HttpRequest) -> bool:

@@ -12,6 +12,7 @@ from django.db import DatabaseError, IntegrityError, models, transaction
 from django.db.models import Count, Q
 from django.utils.timezone import now
 
+from privacy.rules import person_excluded
 from privacy.services import privacy_for
 from recordings import blobs
 from recordings.ingest import images
@@ -395,6 +396,24 @@ def _person_update(project: Project, event: AnalyticsEvent) -> None:
         person.anon_distinct_ids = [*person.anon_distinct_ids, anon][-20:]
     person.updated = now()
     person.save()
+    if person_excluded(person.properties, privacy_for(project).excluded_people):
+        _discard_person_recordings(project, person)
+
+
+def _discard_person_recordings(project: Project, person: Person) -> None:
+    """A person the rules exclude (e.g. internal users): drop what was recorded."""
+    ids = [person.distinct_id, *person.anon_distinct_ids]
+    for recording in Recording.objects.filter(project=project, distinct_id__in=ids):
+        recording_discard(recording=recording, reason="excluded_person")
+
+
+def person_is_excluded(*, project: Project, distinct_ids: set[str]) -> bool:
+    """Whether batches from these distinct ids belong to an excluded person."""
+    rules = privacy_for(project).excluded_people
+    if not rules or not distinct_ids:
+        return False
+    people = Person.objects.filter(project=project, distinct_id__in=distinct_ids)
+    return any(person_excluded(p.properties, rules) for p in people)
 
 
 def recording_purge(*, recording: Recording) -> None:
