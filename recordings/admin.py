@@ -166,7 +166,7 @@ class RecordingAdmin(admin.ModelAdmin[Recording]):
     def playable_(self, obj: Recording) -> str:
         problems = obj.problems()
         if not problems:
-            return format_html('<span title="plays well">✓</span>')
+            return format_html('<span title="{}">✓</span>', "plays well")
         return format_html(
             '<span class="replayhub-problem" title="{}">⚠ {}</span>',
             "; ".join(problems),

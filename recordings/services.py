@@ -8,8 +8,9 @@ import logging
 import uuid
 from typing import Any, TypeVar
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError, IntegrityError, models, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils.timezone import now
 
 from privacy.rules import person_excluded
@@ -82,7 +83,7 @@ def recording_ingest_batches(
     checked = [item for item in map(_check, batches) if item is not None]
     if sum(len(item.raw) for item in checked) >= images.LARGE_PAYLOAD_BYTES:
         checked = [_without_inline_images(item) for item in checked]
-    return [_store(project, item) for item in checked]
+    return _store_all(project, checked)
 
 
 def _check(batch: SnapshotBatch) -> _CheckedBatch | None:
@@ -119,69 +120,111 @@ def _without_inline_images(item: _CheckedBatch) -> _CheckedBatch:
     return dataclasses.replace(item, raw=_dumps(item.batch.events))
 
 
-def _store(project: Project, item: _CheckedBatch) -> IngestResult:
-    batch = item.batch
-    existing = _chunk_recording(project, batch)
-    if existing is not None:
-        _ledger_duplicate(project, batch)
-        return IngestResult(recording=existing, stored=False)
-    key = blobs.chunk_key(project.pk, batch.session_id, batch.uuid)
-    # Upload outside the transaction: a slow storage write must not hold row locks, and
-    # a blob with no row is harmless (the same key is rewritten on retry), while a row
-    # pointing at a missing blob would be a recording that cannot play.
-    data = blobs.compress(item.raw)
-    blobs.put_chunk(key, data)
-    return _record_chunk(project, item, key=key, size=len(data))
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Blob:
+    item: _CheckedBatch
+    key: str
+    size: int
 
 
-def _chunk_recording(project: Project, batch: SnapshotBatch) -> Recording | None:
-    chunk = (
-        SnapshotChunk.objects.select_related("recording")
-        .filter(
-            recording__project=project,
-            recording__session_id=batch.session_id,
-            batch_id=batch.uuid,
-        )
-        .first()
-    )
-    return chunk.recording if chunk else None
+def _store_all(project: Project, checked: list[_CheckedBatch]) -> list[IngestResult]:
+    seen = _stored_batch_ids(project, checked)
+    results = []
+    for session_id, items in _by_session(checked).items():
+        fresh = [item for item in items if (session_id, item.batch.uuid) not in seen]
+        if len(fresh) < len(items):
+            _ledger_duplicates(project, session_id, len(items) - len(fresh))
+        if fresh:
+            results.extend(_store_session(project, session_id, fresh))
+    return results
+
+
+def _by_session(checked: list[_CheckedBatch]) -> dict[str, list[_CheckedBatch]]:
+    groups: dict[str, list[_CheckedBatch]] = {}
+    for item in checked:
+        groups.setdefault(item.batch.session_id, []).append(item)
+    return groups
+
+
+def _stored_batch_ids(
+    project: Project, checked: list[_CheckedBatch]
+) -> set[tuple[str, str]]:
+    """(session id, batch id) of this request's batches already stored: retries,
+    found in one query."""
+    stored = SnapshotChunk.objects.filter(
+        recording__project=project,
+        recording__session_id__in={item.batch.session_id for item in checked},
+        batch_id__in=[item.batch.uuid for item in checked],
+    ).values_list("recording__session_id", "batch_id")
+    wanted = {(item.batch.session_id, item.batch.uuid) for item in checked}
+    return {pair for pair in stored if pair in wanted}
+
+
+def _store_session(
+    project: Project, session_id: str, items: list[_CheckedBatch]
+) -> list[IngestResult]:
+    written = []
+    for item in items:
+        key = blobs.chunk_key(project.pk, session_id, item.batch.uuid)
+        data = blobs.compress(item.raw)
+        # Upload outside the transaction: a slow storage write must not hold row
+        # locks, and a blob with no row is harmless (the same key is rewritten on
+        # retry), while a row pointing at a missing blob could not play.
+        blobs.put_chunk(key, data)
+        written.append(_Blob(item=item, key=key, size=len(data)))
+    return _record_chunks(project, session_id, written)
 
 
 @transaction.atomic
-def _record_chunk(
-    project: Project, item: _CheckedBatch, *, key: str, size: int
-) -> IngestResult:
-    batch, stats, span = item.batch, item.stats, item.span
-    recording = _locked_recording(project, batch, span)
-    if recording.chunks.filter(batch_id=batch.uuid).exists():
-        _ledger_duplicate(project, batch)  # a concurrent retry won
-        return IngestResult(recording=recording, stored=False)
-    SnapshotChunk.objects.create(
+def _record_chunks(
+    project: Project, session_id: str, written: list[_Blob]
+) -> list[IngestResult]:
+    """One transaction per session per request: rows, counters and ledger."""
+    span = (
+        min(blob.item.span[0] for blob in written),
+        max(blob.item.span[1] for blob in written),
+    )
+    recording = _locked_recording(project, session_id, span)
+    # Re-checked under the lock: a concurrent retry of the same batch may have won.
+    won = set(
+        recording.chunks.filter(
+            batch_id__in=[blob.item.batch.uuid for blob in written]
+        ).values_list("batch_id", flat=True)
+    )
+    fresh = [blob for blob in written if blob.item.batch.uuid not in won]
+    SnapshotChunk.objects.bulk_create(_chunk_row(recording, blob) for blob in fresh)
+    for blob in fresh:
+        _fold_stats(recording, blob.item, blob.size)
+    recording.save(update_fields=_FOLDED_FIELDS)
+    _ledger_accepted(project, session_id, [blob.item for blob in fresh], len(won))
+    stored = {blob.item.batch.uuid for blob in fresh}
+    return [
+        IngestResult(recording=recording, stored=blob.item.batch.uuid in stored)
+        for blob in written
+    ]
+
+
+def _chunk_row(recording: Recording, blob: _Blob) -> SnapshotChunk:
+    item = blob.item
+    return SnapshotChunk(
         recording=recording,
-        batch_id=batch.uuid,
-        window_id=batch.window_id,
-        blob_key=key,
-        size_bytes=size,
-        event_count=stats.event_count,
-        first_timestamp=span[0],
-        last_timestamp=span[1],
+        batch_id=item.batch.uuid,
+        window_id=item.batch.window_id,
+        blob_key=blob.key,
+        size_bytes=blob.size,
+        event_count=item.stats.event_count,
+        first_timestamp=item.span[0],
+        last_timestamp=item.span[1],
     )
-    _fold_stats(recording, batch, stats, span, size)
-    recording.largest_event_bytes = max(
-        recording.largest_event_bytes, item.largest_event
-    )
-    recording.save()
-    _ledger_accepted(project, batch, stats)
-    return IngestResult(recording=recording, stored=True)
 
 
 def _locked_recording(
-    project: Project, batch: SnapshotBatch, span: tuple[dt.datetime, dt.datetime]
+    project: Project, session_id: str, span: tuple[dt.datetime, dt.datetime]
 ) -> Recording:
     """The session's recording, created if new, locked against concurrent batches."""
     return _lock_or_create(
         Recording,
-        {"project": project, "session_id": batch.session_id},
+        {"project": project, "session_id": session_id},
         {"started_at": span[0], "ended_at": span[1]},
     )
 
@@ -195,9 +238,10 @@ def _lock_or_create(
     lock, so read-modify-write updates of counters lose nothing.
     """
     locked = model._default_manager.select_for_update().filter(**lookups)
-    row = locked.first()
-    if row is not None:
-        return row
+    try:
+        return locked.get()
+    except ObjectDoesNotExist:
+        pass
     try:
         with transaction.atomic():
             # A row we insert stays locked until commit, like select_for_update.
@@ -207,13 +251,32 @@ def _lock_or_create(
         return locked.get()
 
 
-def _fold_stats(
-    recording: Recording,
-    batch: SnapshotBatch,
-    stats: EventStats,
-    span: tuple[dt.datetime, dt.datetime],
-    size: int,
-) -> None:
+_FOLDED_FIELDS = [
+    "first_url",
+    "max_gap_ms",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "click_count",
+    "keypress_count",
+    "console_error_count",
+    "has_full_snapshot",
+    "size_bytes",
+    "event_count",
+    "largest_event_bytes",
+    "distinct_id",
+    "lib",
+    "lib_version",
+    "last_batch_at",
+    "compacted",
+]
+
+
+def _fold_stats(recording: Recording, item: _CheckedBatch, size: int) -> None:
+    batch, stats, span = item.batch, item.stats, item.span
+    recording.largest_event_bytes = max(
+        recording.largest_event_bytes, item.largest_event
+    )
     if stats.first_url and (not recording.first_url or span[0] <= recording.started_at):
         recording.first_url = stats.first_url[:2048]
     gap = max(span[0] - recording.ended_at, recording.started_at - span[1])
@@ -439,23 +502,38 @@ def _ledger(project: Project, session_id: str) -> SessionLedger:
     )
 
 
-def _ledger_accepted(project: Project, batch: SnapshotBatch, stats: EventStats) -> None:
-    ledger = _ledger(project, batch.session_id)
-    ledger.batches_accepted += 1
-    ledger.events_accepted += stats.event_count
-    ledger.has_full_snapshot = ledger.has_full_snapshot or stats.has_full_snapshot
-    ledger.distinct_id = batch.distinct_id or ledger.distinct_id
-    ledger.lib_version = batch.lib_version or ledger.lib_version
-    ledger.last_seen = now()
-    ledger.save()
+def _ledger_accepted(
+    project: Project, session_id: str, items: list[_CheckedBatch], duplicates: int
+) -> None:
+    """Count stored batches in the session's ledger: one UPDATE in the common case."""
+    changes: dict[str, Any] = {
+        "batches_accepted": F("batches_accepted") + len(items),
+        "batches_duplicate": F("batches_duplicate") + duplicates,
+        "events_accepted": F("events_accepted")
+        + sum(i.stats.event_count for i in items),
+        "last_seen": now(),
+    }
+    if any(item.stats.has_full_snapshot for item in items):
+        changes["has_full_snapshot"] = True
+    newest = items[-1].batch if items else None
+    if newest and newest.distinct_id:
+        changes["distinct_id"] = newest.distinct_id
+    if newest and newest.lib_version:
+        changes["lib_version"] = newest.lib_version
+    _ledger_update(project, session_id, changes)
 
 
-@transaction.atomic
-def _ledger_duplicate(project: Project, batch: SnapshotBatch) -> None:
-    ledger = _ledger(project, batch.session_id)
-    ledger.batches_duplicate += 1
-    ledger.last_seen = now()
-    ledger.save(update_fields=["batches_duplicate", "last_seen"])
+def _ledger_duplicates(project: Project, session_id: str, count: int) -> None:
+    changes = {"batches_duplicate": F("batches_duplicate") + count, "last_seen": now()}
+    with transaction.atomic():
+        _ledger_update(project, session_id, changes)
+
+
+def _ledger_update(project: Project, session_id: str, changes: dict[str, Any]) -> None:
+    rows = SessionLedger.objects.filter(project=project, session_id=session_id)
+    if not rows.update(**changes):
+        _ledger(project, session_id)  # first batch of the session: create the row
+        rows.update(**changes)
 
 
 def ledger_record_refusal(
