@@ -121,6 +121,22 @@ class PrivacySettings(models.Model):
     def __str__(self) -> str:
         return f"Privacy of {self.project}"
 
+    def clean(self) -> None:
+        # The same parser the firewall uses: what the admin saves, capture can apply.
+        from privacy.scrub import MaskRules, compile_rules
+
+        try:
+            compile_rules(
+                MaskRules(
+                    mask_selectors=tuple(split_selectors(self.mask_selectors)),
+                    block_selectors=tuple(split_selectors(self.block_selectors)),
+                    unmask_selectors=tuple(split_selectors(self.unmask_selectors)),
+                    extra_patterns=tuple(split_lines(self.scrub_patterns)),
+                )
+            )
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
 
 class PrivacyAuditEntry(models.Model):
     """Who changed a project's privacy settings, when, and what (old -> new)."""

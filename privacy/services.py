@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils.timezone import now
 
-from privacy.models import PrivacyAuditEntry, PrivacySettings
+from privacy.models import (
+    PrivacyAuditEntry,
+    PrivacySettings,
+    split_lines,
+    split_selectors,
+)
+from privacy.scrub import CompiledRules, MaskRules, compile_rules, scrub_text
 from recordings.models import Project
+
+logger = logging.getLogger(__name__)
 
 
 def privacy_for(project: Project) -> PrivacySettings:
@@ -68,3 +77,46 @@ def audited_fields() -> list[str]:
         for f in PrivacySettings._meta.concrete_fields
         if f.name not in {"id", "project", "updated"}
     ]
+
+
+# When a project's saved selectors or patterns no longer compile (a newer parser, a
+# hand-edited row), capture must neither crash nor store more than asked: fall back
+# to masking everything, and say so in the log.
+_STRICTEST = MaskRules(mask_all_inputs=True, mask_all_text=True)
+
+
+def mask_rules_for(privacy: PrivacySettings) -> CompiledRules:
+    """The project's masking rules, compiled (and cached by their values)."""
+    rules = MaskRules(
+        mask_all_inputs=privacy.mask_all_inputs,
+        mask_all_text=privacy.mask_all_text,
+        mask_selectors=tuple(split_selectors(privacy.mask_selectors)),
+        block_selectors=tuple(split_selectors(privacy.block_selectors)),
+        unmask_selectors=tuple(split_selectors(privacy.unmask_selectors)),
+        scrub_card_numbers=privacy.scrub_card_numbers,
+        extra_patterns=tuple(split_lines(privacy.scrub_patterns)),
+    )
+    try:
+        return compile_rules(rules)
+    except ValueError:
+        logger.exception("privacy rules of %s do not compile; masking all", privacy)
+        return compile_rules(_STRICTEST)
+
+
+def scrub_json(value: Any, rules: CompiledRules) -> int:
+    """Scrub card numbers and patterns from every string inside a JSON value, in
+    place (an analytics event's properties); return how many were found."""
+    found = 0
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in list(items):
+            if isinstance(child, str):
+                cleaned, hits = scrub_text(child, rules)
+                if hits:
+                    node[key] = cleaned
+                    found += hits
+            elif isinstance(child, dict | list):
+                stack.append(child)
+    return found

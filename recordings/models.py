@@ -275,6 +275,11 @@ class SessionLedger(models.Model):
     refusals = models.JSONField(default=dict, help_text="Refusal reason -> count.")
     last_refusal = models.CharField(max_length=100, blank=True)
     has_full_snapshot = models.BooleanField(default=False)
+    scrub_state = models.JSONField(
+        default=dict,
+        help_text="Per window: node ids the privacy firewall must keep masking or "
+        "blocking in later batches.",
+    )
 
     class Meta:
         constraints = [

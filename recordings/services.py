@@ -14,7 +14,8 @@ from django.db.models import Count, F, Q
 from django.utils.timezone import now
 
 from privacy.rules import person_excluded
-from privacy.services import privacy_for
+from privacy.scrub import CompiledRules, ScrubState, scrub_events
+from privacy.services import mask_rules_for, privacy_for, scrub_json
 from recordings import blobs
 from recordings.ingest import images
 from recordings.ingest.events import AnalyticsEvent
@@ -80,10 +81,44 @@ def recording_ingest_batches(
     blobs.StorageError or DatabaseError when storing failed (the caller answers 503
     so that the client retries; batches already stored are then recognised).
     """
+    rules = mask_rules_for(privacy_for(project))
+    states = _scrub_states(project, {batch.session_id for batch in batches})
+    batches = [_scrubbed(batch, rules, states) for batch in batches]
     checked = [item for item in map(_check, batches) if item is not None]
     if sum(len(item.raw) for item in checked) >= images.LARGE_PAYLOAD_BYTES:
         checked = [_without_inline_images(item) for item in checked]
-    return _store_all(project, checked)
+    return _store_all(project, checked, states)
+
+
+ScrubStates = dict[str, dict[str, Any]]  # session id -> window id -> ScrubState dict
+
+
+def _scrub_states(project: Project, session_ids: set[str]) -> ScrubStates:
+    rows = SessionLedger.objects.filter(project=project, session_id__in=session_ids)
+    return dict(rows.values_list("session_id", "scrub_state"))
+
+
+def _scrubbed(
+    batch: SnapshotBatch, rules: CompiledRules, states: ScrubStates
+) -> SnapshotBatch:
+    """The batch as the project's privacy rules allow it to be stored.
+
+    Runs before anything is written, whatever the client was told: masking, blocking
+    and card/pattern scrubbing (privacy/scrub.py). The per-window state carries the
+    ids of blocked and masked nodes over to the session's next batches.
+    """
+    windows = states.setdefault(batch.session_id, {})
+    state = ScrubState.from_dict(windows.get(batch.window_id))
+    kept, report = scrub_events(list(batch.events), rules, state)
+    windows[batch.window_id] = state.to_dict()
+    if report.cards_scrubbed or report.patterns_scrubbed:
+        logger.info(
+            "scrubbed %d card number(s) and %d pattern match(es) from session %s",
+            report.cards_scrubbed,
+            report.patterns_scrubbed,
+            batch.session_id,
+        )
+    return dataclasses.replace(batch, events=tuple(kept))
 
 
 def _check(batch: SnapshotBatch) -> _CheckedBatch | None:
@@ -127,7 +162,9 @@ class _Blob:
     size: int
 
 
-def _store_all(project: Project, checked: list[_CheckedBatch]) -> list[IngestResult]:
+def _store_all(
+    project: Project, checked: list[_CheckedBatch], states: ScrubStates
+) -> list[IngestResult]:
     seen = _stored_batch_ids(project, checked)
     results = []
     for session_id, items in _by_session(checked).items():
@@ -135,7 +172,8 @@ def _store_all(project: Project, checked: list[_CheckedBatch]) -> list[IngestRes
         if len(fresh) < len(items):
             _ledger_duplicates(project, session_id, len(items) - len(fresh))
         if fresh:
-            results.extend(_store_session(project, session_id, fresh))
+            state = states.get(session_id, {})
+            results.extend(_store_session(project, session_id, fresh, state))
     return results
 
 
@@ -161,7 +199,10 @@ def _stored_batch_ids(
 
 
 def _store_session(
-    project: Project, session_id: str, items: list[_CheckedBatch]
+    project: Project,
+    session_id: str,
+    items: list[_CheckedBatch],
+    scrub_state: dict[str, Any],
 ) -> list[IngestResult]:
     written = []
     for item in items:
@@ -172,12 +213,15 @@ def _store_session(
         # retry), while a row pointing at a missing blob could not play.
         blobs.put_chunk(key, data)
         written.append(_Blob(item=item, key=key, size=len(data)))
-    return _record_chunks(project, session_id, written)
+    return _record_chunks(project, session_id, written, scrub_state)
 
 
 @transaction.atomic
 def _record_chunks(
-    project: Project, session_id: str, written: list[_Blob]
+    project: Project,
+    session_id: str,
+    written: list[_Blob],
+    scrub_state: dict[str, Any],
 ) -> list[IngestResult]:
     """One transaction per session per request: rows, counters and ledger."""
     span = (
@@ -196,7 +240,8 @@ def _record_chunks(
     for blob in fresh:
         _fold_stats(recording, blob.item, blob.size)
     recording.save(update_fields=_FOLDED_FIELDS)
-    _ledger_accepted(project, session_id, [blob.item for blob in fresh], len(won))
+    items = [blob.item for blob in fresh]
+    _ledger_accepted(project, session_id, items, len(won), scrub_state)
     stored = {blob.item.batch.uuid for blob in fresh}
     return [
         IngestResult(recording=recording, stored=blob.item.batch.uuid in stored)
@@ -422,6 +467,12 @@ def _stored_bytes(recording: Recording) -> int:
 
 def events_ingest(*, project: Project, events: list[AnalyticsEvent]) -> int:
     """Store analytics events once each (a retried request repeats uuids)."""
+    rules = mask_rules_for(privacy_for(project))
+    for event in events:
+        # Card numbers and patterns in URLs, element texts and custom properties.
+        scrub_json(event.properties, rules)
+        scrub_json(event.person_set, rules)
+        scrub_json(event.person_set_once, rules)
     rows = [
         Event(
             project=project,
@@ -503,10 +554,15 @@ def _ledger(project: Project, session_id: str) -> SessionLedger:
 
 
 def _ledger_accepted(
-    project: Project, session_id: str, items: list[_CheckedBatch], duplicates: int
+    project: Project,
+    session_id: str,
+    items: list[_CheckedBatch],
+    duplicates: int,
+    scrub_state: dict[str, Any],
 ) -> None:
     """Count stored batches in the session's ledger: one UPDATE in the common case."""
     changes: dict[str, Any] = {
+        "scrub_state": scrub_state,
         "batches_accepted": F("batches_accepted") + len(items),
         "batches_duplicate": F("batches_duplicate") + duplicates,
         "events_accepted": F("events_accepted")

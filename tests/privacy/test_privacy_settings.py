@@ -128,6 +128,15 @@ class PrivacyAuditTests(ReplayTestCase):
         self.assertContains(response, "is not a valid regular expression")
         self.assertFalse(PrivacyAuditEntry.objects.exists())
 
+    def test_a_selector_the_firewall_cannot_apply_is_refused(self) -> None:
+        self.client.force_login(self.alice)
+        response = self.client.post(
+            self.change_url(), self.form_data(block_selectors=".ok, div > .child")
+        )
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "block selectors")
+        self.assertFalse(PrivacyAuditEntry.objects.exists())
+
     def test_nobody_can_edit_the_audit_trail(self) -> None:
         self.client.force_login(self.alice)
         self.client.post(self.change_url(), self.form_data(mask_all_text="on"))
