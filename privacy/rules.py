@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+
+_META = 4  # rrweb EventType.Meta: starts a page, carries its URL
 
 
 def person_excluded(properties: Mapping[str, Any], rules: list[Any]) -> bool:
@@ -24,3 +27,28 @@ def person_excluded(properties: Mapping[str, Any], rules: list[Any]) -> bool:
         if name in properties and str(properties[name]) == str(rule.get("value")):
             return True
     return False
+
+
+def url_blocked(url: str, patterns: list[re.Pattern[str]]) -> bool:
+    return any(pattern.search(url) for pattern in patterns)
+
+
+def drop_blocked_pages(
+    events: list[dict[str, Any]], patterns: list[re.Pattern[str]], current_url: str
+) -> tuple[list[dict[str, Any]], str]:
+    """Drop the events recorded while the page's URL matched the blocklist.
+
+    A page starts with its Meta event (type 4, data.href) and lasts until the next
+    one, across batches: `current_url` is the page the window was on before this
+    batch, and the page it is on after it is returned with the kept events.
+    """
+    if not patterns:
+        return events, current_url
+    kept = []
+    for event in events:
+        if event.get("type") == _META and isinstance(event.get("data"), dict):
+            href = event["data"].get("href")
+            current_url = href if isinstance(href, str) else current_url
+        if not url_blocked(current_url, patterns):
+            kept.append(event)
+    return kept, current_url

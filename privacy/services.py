@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -120,3 +121,14 @@ def scrub_json(value: Any, rules: CompiledRules) -> int:
             elif isinstance(child, dict | list):
                 stack.append(child)
     return found
+
+
+def url_blocklist_for(privacy: PrivacySettings) -> list[re.Pattern[str]]:
+    """The blocklist's regexes; a line that no longer compiles is skipped, loudly."""
+    patterns = []
+    for line in split_lines(privacy.url_blocklist):
+        try:
+            patterns.append(re.compile(line))
+        except re.error:
+            logger.error("URL blocklist entry %r of %s does not compile", line, privacy)
+    return patterns

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import re
 import uuid
 from typing import Any, TypeVar
 
@@ -13,9 +14,14 @@ from django.db import DatabaseError, IntegrityError, models, transaction
 from django.db.models import Count, F, Q
 from django.utils.timezone import now
 
-from privacy.rules import person_excluded
+from privacy.rules import drop_blocked_pages, person_excluded
 from privacy.scrub import CompiledRules, ScrubState, scrub_events
-from privacy.services import mask_rules_for, privacy_for, scrub_json
+from privacy.services import (
+    mask_rules_for,
+    privacy_for,
+    scrub_json,
+    url_blocklist_for,
+)
 from recordings import blobs
 from recordings.ingest import images
 from recordings.ingest.events import AnalyticsEvent
@@ -81,9 +87,11 @@ def recording_ingest_batches(
     blobs.StorageError or DatabaseError when storing failed (the caller answers 503
     so that the client retries; batches already stored are then recognised).
     """
-    rules = mask_rules_for(privacy_for(project))
+    privacy = privacy_for(project)
+    rules = mask_rules_for(privacy)
+    blocklist = url_blocklist_for(privacy)
     states = _scrub_states(project, {batch.session_id for batch in batches})
-    batches = [_scrubbed(batch, rules, states) for batch in batches]
+    batches = [_scrubbed(batch, rules, blocklist, states) for batch in batches]
     checked = [item for item in map(_check, batches) if item is not None]
     if sum(len(item.raw) for item in checked) >= images.LARGE_PAYLOAD_BYTES:
         checked = [_without_inline_images(item) for item in checked]
@@ -99,7 +107,10 @@ def _scrub_states(project: Project, session_ids: set[str]) -> ScrubStates:
 
 
 def _scrubbed(
-    batch: SnapshotBatch, rules: CompiledRules, states: ScrubStates
+    batch: SnapshotBatch,
+    rules: CompiledRules,
+    blocklist: list[re.Pattern[str]],
+    states: ScrubStates,
 ) -> SnapshotBatch:
     """The batch as the project's privacy rules allow it to be stored.
 
@@ -108,9 +119,13 @@ def _scrubbed(
     ids of blocked and masked nodes over to the session's next batches.
     """
     windows = states.setdefault(batch.session_id, {})
-    state = ScrubState.from_dict(windows.get(batch.window_id))
-    kept, report = scrub_events(list(batch.events), rules, state)
-    windows[batch.window_id] = state.to_dict()
+    saved = windows.get(batch.window_id) or {}
+    events, url = drop_blocked_pages(
+        list(batch.events), blocklist, saved.get("url", "")
+    )
+    state = ScrubState.from_dict(saved)
+    kept, report = scrub_events(events, rules, state)
+    windows[batch.window_id] = {**state.to_dict(), "url": url}
     if report.cards_scrubbed or report.patterns_scrubbed:
         logger.info(
             "scrubbed %d card number(s) and %d pattern match(es) from session %s",
@@ -167,13 +182,19 @@ def _store_all(
 ) -> list[IngestResult]:
     seen = _stored_batch_ids(project, checked)
     results = []
-    for session_id, items in _by_session(checked).items():
+    sessions = _by_session(checked)
+    for session_id, items in sessions.items():
         fresh = [item for item in items if (session_id, item.batch.uuid) not in seen]
         if len(fresh) < len(items):
             _ledger_duplicates(project, session_id, len(items) - len(fresh))
         if fresh:
             state = states.get(session_id, {})
             results.extend(_store_session(project, session_id, fresh, state))
+    for session_id in states.keys() - sessions.keys():
+        # Everything was dropped (a blocklisted page): nothing to store, but the
+        # window's state (which page it is on) must carry over to the next batch.
+        with transaction.atomic():
+            _ledger_update(project, session_id, {"scrub_state": states[session_id]})
     return results
 
 

@@ -6,6 +6,7 @@ from typing import Any
 import privacy.rules
 from privacy.models import PrivacySettings
 from privacy.rules import person_excluded
+from recordings import services
 from recordings.models import Recording, SessionLedger
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, captured, decoded
@@ -71,3 +72,67 @@ class ExcludedPersonTests(ReplayTestCase):
         self.identify({"email_domain": "customer.test"})
         self.assertEqual(self.snapshots.send(self.client).status_code, 200)
         self.assertTrue(Recording.objects.exists())
+
+
+def page(href: str, ts: int) -> list[dict[str, Any]]:
+    document = {"type": 0, "childNodes": [], "id": 1}
+    return [
+        {
+            "type": 4,
+            "timestamp": ts,
+            "data": {"href": href, "width": 800, "height": 600},
+        },
+        {
+            "type": 2,
+            "timestamp": ts + 1,
+            "data": {"node": document, "initialOffset": {"left": 0, "top": 0}},
+        },
+    ]
+
+
+def click(ts: int) -> dict[str, Any]:
+    return {
+        "type": 3,
+        "timestamp": ts,
+        "data": {"source": 2, "type": 2, "id": 1, "x": 1, "y": 1},
+    }
+
+
+class UrlBlocklistTests(ReplayTestCase):
+    T0 = 1_790_000_000_000
+
+    def setUp(self) -> None:
+        super().setUp()
+        PrivacySettings.objects.create(project=self.project, url_blocklist="/checkout")
+
+    def send(self, batch_id: str, events: list[dict[str, Any]]) -> None:
+        body = {
+            "token": self.project.token,
+            "session_id": "s",
+            "window_id": "w",
+            "batch_id": batch_id,
+            "events": events,
+        }
+        response = self.client.post(
+            "/api/v1/ingest/rrweb/", data=body, content_type="application/json"
+        )
+        self.assertEqual(response.status_code, 200)
+
+    def test_pages_on_a_blocklisted_url_are_not_kept_across_batches(self) -> None:
+        t = self.T0
+        self.send("1", [*page("https://shop.test/home", t), click(t + 10)])
+        self.send(
+            "2", [*page("https://shop.test/checkout?step=2", t + 100), click(t + 110)]
+        )
+        self.send("3", [click(t + 120)])  # still on the checkout page
+        self.send("4", [*page("https://shop.test/thanks", t + 200), click(t + 210)])
+        recording = Recording.objects.get()
+        stored = services.recording_events(recording=recording)
+        hrefs = [e["data"]["href"] for e in stored if e["type"] == 4]
+        self.assertEqual(hrefs, ["https://shop.test/home", "https://shop.test/thanks"])
+        self.assertEqual(
+            [e["timestamp"] for e in stored],
+            [t, t + 1, t + 10, t + 200, t + 201, t + 210],
+        )
+        self.assertEqual(recording.click_count, 2)
+        self.assertNotIn("checkout", str(stored))
