@@ -31,6 +31,18 @@ def _gzip_json_response(blob: bytes) -> HttpResponse:
     return response
 
 
+class IngestedReadOnly:
+    """Rows that capture writes: staff may look and delete, never add or edit."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: Model | None = None
+    ) -> bool:
+        return False
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin[Project]):
     list_display = ("name", "token", "recording_enabled", "recordings_", "created")
@@ -107,7 +119,7 @@ class RecordingChangeList(ChangeList):
 
 
 @admin.register(Recording)
-class RecordingAdmin(admin.ModelAdmin[Recording]):
+class RecordingAdmin(IngestedReadOnly, admin.ModelAdmin[Recording]):
     list_display = (
         "started_at",
         "playable_",
@@ -125,14 +137,6 @@ class RecordingAdmin(admin.ModelAdmin[Recording]):
     date_hierarchy = "started_at"
     change_form_template = "admin/recordings/recording/change_form.html"
     readonly_fields = [f.name for f in Recording._meta.fields if f.name != "id"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # recordings come from capture only
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: Recording | None = None
-    ) -> bool:
-        return False  # ingested data is read-only
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return RecordingChangeList
@@ -242,7 +246,7 @@ class RecordingAdmin(admin.ModelAdmin[Recording]):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin[Event]):
+class EventAdmin(IngestedReadOnly, admin.ModelAdmin[Event]):
     list_display = ("timestamp", "name", "distinct_id", "session_id", "project")
     list_filter = ("project", "name")
     list_select_related = ("project",)
@@ -250,17 +254,9 @@ class EventAdmin(admin.ModelAdmin[Event]):
     ordering = ("-timestamp",)
     show_full_result_count = False
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: Event | None = None
-    ) -> bool:
-        return False
-
 
 @admin.register(SessionLedger)
-class SessionLedgerAdmin(admin.ModelAdmin[SessionLedger]):
+class SessionLedgerAdmin(IngestedReadOnly, admin.ModelAdmin[SessionLedger]):
     """ "Why is this recording missing?": look a session or person up, data or not."""
 
     list_display = (
@@ -283,14 +279,6 @@ class SessionLedgerAdmin(admin.ModelAdmin[SessionLedger]):
     show_full_result_count = False
     readonly_fields = [f.name for f in SessionLedger._meta.fields if f.name != "id"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: SessionLedger | None = None
-    ) -> bool:
-        return False
-
     @admin.display(description="what happened")
     def verdict_(self, obj: SessionLedger) -> str:
         return obj.verdict()
@@ -306,18 +294,10 @@ class SessionLedgerAdmin(admin.ModelAdmin[SessionLedger]):
 
 
 @admin.register(Person)
-class PersonAdmin(admin.ModelAdmin[Person]):
+class PersonAdmin(IngestedReadOnly, admin.ModelAdmin[Person]):
     list_display = ("distinct_id", "project", "updated")
     list_filter = ("project",)
     list_select_related = ("project",)
     search_fields = ("=distinct_id",)
     ordering = ("-updated",)
     readonly_fields = [f.name for f in Person._meta.fields if f.name != "id"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: Person | None = None
-    ) -> bool:
-        return False

@@ -89,3 +89,12 @@ class ProjectAdminTests(ReplayTestCase):
         self.assertIn(self.project.token, html)
         self.assertIn("posthog.init(&quot;" + self.project.token, html)
         self.assertIn("http://localhost:8000/static/array.js", html)
+
+
+class IngestedRowsAreReadOnlyTests(ReplayTestCase):
+    def test_captured_rows_cannot_be_added_or_edited_in_the_admin(self) -> None:
+        self.client.force_login(self.alice)
+        for model in ("recording", "event", "sessionledger", "person"):
+            with self.subTest(model):
+                url = reverse(f"admin:recordings_{model}_add")
+                self.assertEqual(self.client.get(url).status_code, 403)
