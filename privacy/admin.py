@@ -10,10 +10,17 @@ from django.http import HttpRequest
 
 from privacy import services
 from privacy.models import PrivacyAuditEntry, PrivacySettings
+from recordings import access
+from recordings.admin.scoped import ProjectScopedAdmin
 
 
 @admin.register(PrivacySettings)
-class PrivacySettingsAdmin(admin.ModelAdmin[PrivacySettings]):
+class PrivacySettingsAdmin(ProjectScopedAdmin[PrivacySettings]):
+    # Anyone on the project may read what is masked; only its admins change it.
+    view_codename = access.VIEW_PROJECT
+    change_codename = access.MANAGE_PRIVACY
+    add_codename = access.MANAGE_PRIVACY
+    delete_codename = None
     list_display = (
         "project",
         "mask_all_inputs",
@@ -91,9 +98,11 @@ class PrivacySettingsAdmin(admin.ModelAdmin[PrivacySettings]):
 
 
 @admin.register(PrivacyAuditEntry)
-class PrivacyAuditEntryAdmin(admin.ModelAdmin[PrivacyAuditEntry]):
+class PrivacyAuditEntryAdmin(ProjectScopedAdmin[PrivacyAuditEntry]):
+    view_codename = access.MANAGE_PRIVACY
+    delete_codename = None  # an audit trail nobody can edit away
     list_display = ("created", "project", "actor_name", "changed_")
-    list_filter = ("project",)
+    list_filter = (("project", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("project",)
     ordering = ("-created",)
     readonly_fields = ("project", "actor", "actor_name", "changes", "created")
@@ -103,16 +112,3 @@ class PrivacyAuditEntryAdmin(admin.ModelAdmin[PrivacyAuditEntry]):
         return ", ".join(
             f"{name}: {old!r} → {new!r}" for name, (old, new) in obj.changes.items()
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: PrivacyAuditEntry | None = None
-    ) -> bool:
-        return False
-
-    def has_delete_permission(
-        self, request: HttpRequest, obj: PrivacyAuditEntry | None = None
-    ) -> bool:
-        return False  # an audit trail nobody can edit away

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils.timezone import now
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 
 def new_capture_token() -> str:
@@ -43,9 +46,88 @@ class Project(models.Model):
 
     class Meta:
         ordering = ("name",)
+        # Held per project through guardian (see recordings/access.py for the roles
+        # that bundle them); change_project covers the name, switches and token.
+        permissions = [
+            ("view_recordings", "Can watch the project's recordings"),
+            ("comment_recordings", "Can comment on the project's recordings"),
+            ("curate_recordings", "Can curate playlists and tag recordings"),
+            ("manage_privacy", "Can change privacy settings and recording rules"),
+            ("delete_recordings", "Can delete the project's recordings"),
+            ("manage_members", "Can give people roles on the project"),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+
+# guardian's direct foreign-key tables: faster than its generic ones, and deleting a
+# project cascades its permissions (no orphaned rows pointing at a reused pk).
+class ProjectUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Project, on_delete=models.CASCADE)
+
+
+class ProjectGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Project, on_delete=models.CASCADE)
+
+
+API_KEY_PREFIX = "rhk_"
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    # Keys are 32 random bytes, so a plain SHA-256 is enough: there is nothing to
+    # brute-force that a slow hash would protect (unlike a password).
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def usable(self, at: dt.datetime) -> ApiKeyQuerySet:
+        return self.filter(revoked__isnull=True).exclude(expires__lte=at)
+
+
+class ApiKey(models.Model):
+    """A personal key for the management API, limited to chosen projects.
+
+    It acts for its user, never beyond: a request may do what the user's role allows,
+    on the key's projects only, and only reads when the key is read-only. Only a hash
+    is stored; the key is shown once, when it is created.
+    """
+
+    class Access(models.TextChoices):
+        READ = "read", "Read only"
+        WRITE = "write", "Read and write"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100, help_text="What the key is for.")
+    projects = models.ManyToManyField(
+        Project, related_name="api_keys", help_text="The only projects it can reach."
+    )
+    access = models.CharField(max_length=10, choices=Access, default=Access.READ)
+    prefix = models.CharField(
+        max_length=16, editable=False, help_text="The key's first characters."
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created = models.DateTimeField(default=now, editable=False)
+    expires = models.DateTimeField(null=True, blank=True)
+    last_used = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self, at: dt.datetime) -> bool:
+        return self.revoked is None and (self.expires is None or self.expires > at)
 
 
 # A stretch this long with no data inside a recording is worth a warning: posthog-js
@@ -141,7 +223,10 @@ class Recording(models.Model):
     def __str__(self) -> str:
         return f"{self.session_id} ({self.project})"
 
-    def get_absolute_url(self) -> str:
+    # Deliberately not get_absolute_url: Django's "view on site" redirect
+    # (/admin/r/<content type>/<pk>/) follows that without any permission check,
+    # which would tell any staff user another project's recording codes.
+    def player_url(self) -> str:
         return reverse("admin:recordings_recording_play", args=[self.code])
 
     @property

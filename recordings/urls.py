@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
-from recordings import api, views
+from recordings import api, views, viewsets
 
 app_name = "recordings"
+
+# The management API: /api/v1/projects/…, /api/v1/recordings/…
+router = SimpleRouter()
+router.register("projects", viewsets.ProjectViewSet, basename="project")
+router.register("recordings", viewsets.RecordingViewSet, basename="recording")
 
 urlpatterns = [
     # posthog-js start-up: remote config (script, then JSON fallback) and flags.
@@ -27,6 +34,14 @@ urlpatterns = [
     path("i/v0/e/", api.EventCaptureApi.as_view(), name="events-v0"),
     path("batch/", api.EventCaptureApi.as_view(), name="events-batch"),
     path("api/v1/ingest/rrweb/", api.IngestApi.as_view(), name="ingest-rrweb"),
+    # Management API, its OpenAPI schema, and the schema's docs page.
+    path("api/v1/", include(router.urls)),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "api/v1/docs/",
+        SpectacularSwaggerView.as_view(url_name="recordings:api-schema"),
+        name="api-docs",
+    ),
     # The page a new user records themselves on, and the health check.
     path("demo/", views.demo, name="demo"),
     path("healthz", views.health, name="health"),

@@ -81,6 +81,39 @@ def _local_secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+# Values that are placeholders, not secrets (compared lower-case).
+_PLACEHOLDER_KEYS = {"changeme", "change-me", "secret", "secret_key", "replace-me"}
+
+
+def _weak_secret_key(key: str) -> bool:
+    """Django's own deploy-check yardstick: 50+ characters, 5+ distinct ones."""
+    return (
+        key.lower() in _PLACEHOLDER_KEYS
+        or key.startswith("django-insecure")
+        or len(key) < 50
+        or len(set(key)) < 5
+    )
+
+
+def _secret_key(given: str, debug: bool, production: bool, data_dir: Path) -> str:
+    """The configured key, checked; a generated per-install key only off production."""
+    if given:
+        if not debug and _weak_secret_key(given):
+            raise ImproperlyConfigured(
+                "SECRET_KEY is a placeholder or too weak (it needs 50+ characters, 5+ "
+                "distinct). Generate one: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(50))'"
+            )
+        return given
+    if production:
+        raise ImproperlyConfigured(
+            "SECRET_KEY (or SECRET_KEY_FILE) is missing. In production (https, DEBUG "
+            "off) every web server must share one key; ReplayHub will not start with a "
+            "generated or default one."
+        )
+    return _local_secret_key(data_dir)
+
+
 # Paths
 # Where ReplayHub writes on local disk (SQLite, blobs, broker queue); default ./var
 DATA_DIR = Path(env("REPLAYHUB_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -89,7 +122,6 @@ NODE_MODULES_DIR = Path(env("REPLAYHUB_NODE_MODULES", str(BASE_DIR / "node_modul
 
 # Core
 DEBUG = envbool("DEBUG", False)
-SECRET_KEY = envsecret("SECRET_KEY") or _local_secret_key(DATA_DIR)
 # Public URL of this server, the snippet's api_host; default http://localhost:8000
 REPLAYHUB_BASE_URL = env("REPLAYHUB_BASE_URL", "http://localhost:8000").rstrip("/")
 _base = urlsplit(REPLAYHUB_BASE_URL)
@@ -105,8 +137,25 @@ CSRF_TRUSTED_ORIGINS = envlist(
     "CSRF_TRUSTED_ORIGINS", [f"{_base.scheme}://{_base.netloc}"]
 )
 _https = _base.scheme == "https"
+# Production mode: DEBUG off and served over https. It demands a real SECRET_KEY
+# (shared by every web server) and turns on secure cookies, HSTS and the https
+# redirect. A plain-http install (a laptop, `make run`) keeps a generated key instead.
+PRODUCTION = _https and not DEBUG
+SECRET_KEY = _secret_key(envsecret("SECRET_KEY"), DEBUG, PRODUCTION, DATA_DIR)
 SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https
+# Only the admin's forms use the CSRF cookie, never JavaScript
+CSRF_COOKIE_HTTPONLY = True
+# Seconds browsers must keep to https (HSTS); default a year in production, else 0
+SECURE_HSTS_SECONDS = envint("REPLAYHUB_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+# HSTS for every subdomain too, and the browsers' preload list: both commit more than
+# this server (other hosts of the domain); default off, say yes when you know
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("REPLAYHUB_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("REPLAYHUB_HSTS_PRELOAD", False)
+# Redirect plain http to https; default on in production
+SECURE_SSL_REDIRECT = envbool("REPLAYHUB_SSL_REDIRECT", PRODUCTION)
+# Load balancers probe the health check over plain http
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # Browsers ignore COOP on plain http (and log an error for it), so send it only on https
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin" if _https else None
 SECURE_PROXY_SSL_HEADER = (
@@ -124,6 +173,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "guardian",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "recordings",
     "playlists",
     "privacy",
@@ -331,7 +383,23 @@ REST_FRAMEWORK: dict[str, Any] = {
         "rest_framework.authentication.SessionAuthentication"
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS: dict[str, Any] = {
+    "TITLE": "ReplayHub management API",
+    "DESCRIPTION": "Projects and session recordings. Authenticate with a personal "
+    "API key (`Authorization: Bearer rhk_…`, made in the admin under API keys) or "
+    "an admin session. Every object belongs to a project; you see only projects "
+    "where you hold a role, and only the key's projects when you use a key.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "PREPROCESSING_HOOKS": ["recordings.viewsets.only_management_endpoints"],
+    # Swagger UI's files come from the sidecar package: the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # Internationalisation

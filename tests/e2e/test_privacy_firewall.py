@@ -99,7 +99,7 @@ def test_no_card_number_or_email_reaches_storage(
     context = browser.new_context()
     page = context.new_page()
     log_in(page, origins["admin"], "alice", "correct horse")
-    page.goto(f"{origins['admin']}{recording.get_absolute_url()}")
+    page.goto(f"{origins['admin']}{recording.player_url()}")
     replay = page.frame_locator(".replayer-wrapper iframe")
     heading = replay.get_by_role("heading", name="ReplayHub demo shop")
     heading.wait_for(state="attached", timeout=15000)

@@ -31,7 +31,7 @@ class RecordingAdminTests(ReplayTestCase):
 
     def test_the_player_page_loads_rrweb_player_and_the_events(self) -> None:
         self.client.force_login(self.alice)
-        response = self.client.get(self.recording.get_absolute_url())
+        response = self.client.get(self.recording.player_url())
         self.assertEqual(response.status_code, 200)
         html = response.content.decode()
         self.assertIn("vendor/rrweb-player/rrweb-player.umd.cjs", html)
@@ -60,7 +60,7 @@ class RecordingAdminTests(ReplayTestCase):
         self.assertEqual(self.client.get(url).status_code, 404)
 
     def test_outsiders_cannot_watch(self) -> None:
-        url = self.recording.get_absolute_url()
+        url = self.recording.player_url()
         self.client.force_login(self.charlie)  # not staff
         response = self.client.get(url)
         self.assertEqual(response.status_code, 302)

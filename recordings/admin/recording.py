@@ -1,4 +1,4 @@
-"""The admin is ReplayHub's product surface: projects, recordings, the player."""
+"""Recordings in the admin: the triage list, the player and its data."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Model, QuerySet
+from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
-from recordings import blobs, sdk, services
+from recordings import blobs, services
+from recordings.admin.scoped import ProjectScopedAdmin
 from recordings.blobs import StorageError
-from recordings.models import Event, Person, Project, Recording, SessionLedger
+from recordings.models import Recording
 
 
 def _accepts_gzip(request: HttpRequest) -> bool:
@@ -29,71 +30,6 @@ def _gzip_json_response(blob: bytes) -> HttpResponse:
     response["Content-Encoding"] = "gzip"
     response["Vary"] = "Accept-Encoding"
     return response
-
-
-class IngestedReadOnly:
-    """Rows that capture writes: staff may look and delete, never add or edit."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: Model | None = None
-    ) -> bool:
-        return False
-
-
-@admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin[Project]):
-    list_display = ("name", "token", "recording_enabled", "recordings_", "created")
-    search_fields = ("name", "token")
-    readonly_fields = ("token", "code", "created", "snippet_", "capture_health_")
-    fields = (
-        "name",
-        "recording_enabled",
-        "ingest_rate_limit",
-        "token",
-        "snippet_",
-        "capture_health_",
-        "code",
-        "created",
-    )
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
-        return (
-            super().get_queryset(request).annotate(recording_count=Count("recordings"))
-        )
-
-    @admin.display(description="recordings", ordering="recording_count")
-    def recordings_(self, obj: Project) -> int:
-        return getattr(obj, "recording_count", 0)
-
-    @admin.display(description="snippet to paste into your pages")
-    def snippet_(self, obj: Project) -> str:
-        if obj.pk is None:
-            return "Save the project to get its snippet."
-        return format_html('<pre class="replayhub-snippet">{}</pre>', sdk.snippet(obj))
-
-    @admin.display(description="missing recordings (last 30 days)")
-    def capture_health_(self, obj: Project) -> str:
-        if obj.pk is None:
-            return "–"
-        rows = services.project_capture_health(project=obj, days=30)
-        if not rows:
-            return "No sessions yet."
-        return format_html(
-            "<table><thead><tr><th>SDK version</th><th>sessions with data</th>"
-            "<th>without a full snapshot</th><th>missing rate</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                (
-                    (r.lib_version or "unknown", r.total, r.missing, f"{r.rate:.1%}")
-                    for r in rows
-                ),
-            ),
-        )
 
 
 class HasConsoleErrorsFilter(admin.SimpleListFilter):
@@ -119,7 +55,7 @@ class RecordingChangeList(ChangeList):
 
 
 @admin.register(Recording)
-class RecordingAdmin(IngestedReadOnly, admin.ModelAdmin[Recording]):
+class RecordingAdmin(ProjectScopedAdmin[Recording]):
     list_display = (
         "started_at",
         "playable_",
@@ -130,7 +66,11 @@ class RecordingAdmin(IngestedReadOnly, admin.ModelAdmin[Recording]):
         "distinct_id",
         "project",
     )
-    list_filter = ("project", HasConsoleErrorsFilter, "has_full_snapshot")
+    list_filter = (
+        ("project", admin.RelatedOnlyFieldListFilter),
+        HasConsoleErrorsFilter,
+        "has_full_snapshot",
+    )
     list_select_related = ("project",)
     search_fields = ("session_id", "distinct_id", "first_url")
     ordering = ("-started_at",)
@@ -241,63 +181,9 @@ class RecordingAdmin(IngestedReadOnly, admin.ModelAdmin[Recording]):
     def delete_queryset(
         self, request: HttpRequest, queryset: QuerySet[Recording]
     ) -> None:
+        # The bulk action already refused when any selected row is not deletable;
+        # checking each again keeps that promise here too, for any other caller.
         for recording in queryset:
+            if not self.has_delete_permission(request, recording):
+                raise PermissionDenied
             services.recording_purge(recording=recording)
-
-
-@admin.register(Event)
-class EventAdmin(IngestedReadOnly, admin.ModelAdmin[Event]):
-    list_display = ("timestamp", "name", "distinct_id", "session_id", "project")
-    list_filter = ("project", "name")
-    list_select_related = ("project",)
-    search_fields = ("name", "distinct_id", "session_id")
-    ordering = ("-timestamp",)
-    show_full_result_count = False
-
-
-@admin.register(SessionLedger)
-class SessionLedgerAdmin(IngestedReadOnly, admin.ModelAdmin[SessionLedger]):
-    """ "Why is this recording missing?": look a session or person up, data or not."""
-
-    list_display = (
-        "last_seen",
-        "session_id",
-        "distinct_id",
-        "verdict_",
-        "batches_accepted",
-        "batches_duplicate",
-        "batches_refused",
-        "last_refusal",
-        "has_full_snapshot",
-        "recording_",
-    )
-    list_filter = ("project", "has_full_snapshot", "last_refusal")
-    list_select_related = ("project",)
-    search_fields = ("=session_id", "=distinct_id")
-    search_help_text = "Exact session id or distinct id."
-    ordering = ("-last_seen",)
-    show_full_result_count = False
-    readonly_fields = [f.name for f in SessionLedger._meta.fields if f.name != "id"]
-
-    @admin.display(description="what happened")
-    def verdict_(self, obj: SessionLedger) -> str:
-        return obj.verdict()
-
-    @admin.display(description="recording")
-    def recording_(self, obj: SessionLedger) -> str:
-        recording = Recording.objects.filter(
-            project_id=obj.project_id, session_id=obj.session_id
-        ).first()
-        if recording is None:
-            return "none"
-        return format_html('<a href="{}">play</a>', recording.get_absolute_url())
-
-
-@admin.register(Person)
-class PersonAdmin(IngestedReadOnly, admin.ModelAdmin[Person]):
-    list_display = ("distinct_id", "project", "updated")
-    list_filter = ("project",)
-    list_select_related = ("project",)
-    search_fields = ("=distinct_id",)
-    ordering = ("-updated",)
-    readonly_fields = [f.name for f in Person._meta.fields if f.name != "id"]

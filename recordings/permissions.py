@@ -1,0 +1,52 @@
+"""Management API permission: each action needs one permission on its project."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+
+from recordings import access
+from recordings.models import ApiKey, Project
+
+
+class ProjectScopedView(Protocol):
+    action: str | None
+    # action name -> project permission codename (see recordings.access)
+    action_permissions: dict[str, str]
+
+    def project_of(self, obj: Any) -> Project: ...
+
+
+def request_key(request: Request) -> ApiKey | None:
+    return request.auth if isinstance(request.auth, ApiKey) else None
+
+
+class ProjectPermission(BasePermission):
+    """Allows an action when the user holds its permission on the object's project.
+
+    Lists are already limited to readable projects by the views' querysets, so an
+    outsider gets 404, not 403, for another project's object. A read-only key may
+    only read.
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated and user.is_active):
+            return False
+        key = request_key(request)
+        if key and key.access == ApiKey.Access.READ:
+            return request.method in SAFE_METHODS
+        return True
+
+    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
+        scoped: ProjectScopedView = view
+        codename = scoped.action_permissions.get(scoped.action or "")
+        if codename is None:
+            return False  # an action nobody mapped is refused, not let through
+        project = scoped.project_of(obj)
+        key = request_key(request)
+        if key and not key.projects.filter(pk=project.pk).exists():
+            return False
+        return access.can(request.user, codename, project)

@@ -1,0 +1,92 @@
+"""Output shapes of the management API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from recordings import access
+from recordings.models import Project, Recording
+
+
+class ProjectSerializer(serializers.ModelSerializer[Project]):
+    recording_count = serializers.IntegerField(read_only=True)
+    role = serializers.SerializerMethodField(
+        help_text="The caller's own role on the project (superusers: null)."
+    )
+
+    class Meta:
+        model = Project
+        fields = (
+            "code",
+            "name",
+            "token",
+            "recording_enabled",
+            "created",
+            "recording_count",
+            "role",
+        )
+
+    def get_role(self, obj: Project) -> str | None:
+        role = access.role_of(self.context["request"].user, obj)
+        return role.value if role else None
+
+
+class RecordingSerializer(serializers.ModelSerializer[Recording]):
+    project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
+    problems = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Why it may not play well; empty when it plays.",
+    )
+    player_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Recording
+        fields = (
+            "code",
+            "project",
+            "session_id",
+            "distinct_id",
+            "started_at",
+            "ended_at",
+            "duration_ms",
+            "click_count",
+            "keypress_count",
+            "console_error_count",
+            "first_url",
+            "has_full_snapshot",
+            "event_count",
+            "size_bytes",
+            "lib",
+            "lib_version",
+            "compacted",
+            "problems",
+            "player_url",
+        )
+
+    def get_player_url(self, obj: Recording) -> str:
+        url = reverse("admin:recordings_recording_play", args=[obj.code])
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
+    def to_representation(self, instance: Recording) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["problems"] = instance.problems()
+        return data
+
+
+class RecordingDetailSerializer(RecordingSerializer):
+    windows = serializers.SerializerMethodField(
+        help_text="Window (tab) ids, in the order they started."
+    )
+
+    class Meta(RecordingSerializer.Meta):
+        fields = (*RecordingSerializer.Meta.fields, "windows")  # type: ignore[assignment]
+
+    def get_windows(self, obj: Recording) -> list[str]:
+        return obj.window_ids()

@@ -1,0 +1,205 @@
+"""The management API (/api/v1/): projects and recordings, per project permission.
+
+Every queryset starts from the projects the caller may read (narrowed to the API key's
+projects when one is used), so another project's objects are 404, never 403. Each
+action names the project permission it needs in `action_permissions`; an action left
+out of that map is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import Count, QuerySet
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+
+from recordings import access, blobs, services
+from recordings.authentication import ApiKeyAuthentication
+from recordings.blobs import StorageError
+from recordings.models import Project, Recording
+from recordings.permissions import ProjectPermission, request_key
+from recordings.serializers import (
+    ProjectSerializer,
+    RecordingDetailSerializer,
+    RecordingSerializer,
+)
+
+_UUID = "[0-9a-fA-F-]{32,36}"
+
+
+class Pages(LimitOffsetPagination):
+    default_limit = 100
+    max_limit = 1000
+
+
+class ScopedViewSet(viewsets.GenericViewSet[Any]):
+    authentication_classes = [
+        ApiKeyAuthentication,
+        *viewsets.GenericViewSet.authentication_classes,
+    ]
+    permission_classes = [ProjectPermission]
+    pagination_class = Pages
+    lookup_field = "code"
+    lookup_value_regex = _UUID
+    action_permissions: dict[str, str] = {}
+
+    def readable_projects(self, codename: str) -> QuerySet[Project]:
+        return access.key_projects_for(
+            self.request.user, request_key(self.request), codename
+        )
+
+
+class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    """Projects the caller has a role on (superusers: all)."""
+
+    queryset = Project.objects.none()  # the schema's model; get_queryset scopes
+    serializer_class = ProjectSerializer
+    action_permissions = {
+        "list": access.VIEW_PROJECT,
+        "retrieve": access.VIEW_PROJECT,
+    }
+
+    def get_queryset(self) -> QuerySet[Project]:
+        return (
+            self.readable_projects(access.VIEW_PROJECT)
+            .annotate(recording_count=Count("recordings"))
+            .order_by("name")
+        )
+
+    def project_of(self, obj: Project) -> Project:
+        return obj
+
+
+class RecordingFilter(django_filters.FilterSet):  # type: ignore[misc]
+    project = django_filters.UUIDFilter(field_name="project__code")
+    started_after = django_filters.IsoDateTimeFilter("started_at", "gte")
+    started_before = django_filters.IsoDateTimeFilter("started_at", "lt")
+    min_duration_ms = django_filters.NumberFilter("duration_ms", "gte")
+    has_errors = django_filters.BooleanFilter(method="filter_has_errors")
+
+    class Meta:
+        model = Recording
+        fields = ("project", "session_id", "distinct_id", "has_full_snapshot")
+
+    def filter_has_errors(
+        self, queryset: QuerySet[Recording], name: str, value: bool
+    ) -> QuerySet[Recording]:
+        if value:
+            return queryset.filter(console_error_count__gt=0)
+        return queryset.filter(console_error_count=0)
+
+
+_WINDOW = OpenApiParameter(
+    "window", str, description="One window (tab) id; all windows when absent."
+)
+
+
+class RecordingViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    ScopedViewSet,
+):
+    """Recordings of the caller's projects, newest first."""
+
+    queryset = Recording.objects.none()  # the schema's model; get_queryset scopes
+    filterset_class = RecordingFilter
+    action_permissions = {
+        "list": access.VIEW_RECORDINGS,
+        "retrieve": access.VIEW_RECORDINGS,
+        "snapshots": access.VIEW_RECORDINGS,
+        "export": access.VIEW_RECORDINGS,
+        "destroy": access.DELETE_RECORDINGS,
+    }
+
+    def get_queryset(self) -> QuerySet[Recording]:
+        projects = self.readable_projects(access.VIEW_RECORDINGS)
+        return (
+            Recording.objects.filter(project__in=projects)
+            .select_related("project")
+            .newest_first()
+        )
+
+    def get_serializer_class(self) -> type[RecordingSerializer]:
+        if self.action == "list":
+            return RecordingSerializer
+        return RecordingDetailSerializer
+
+    def project_of(self, obj: Recording) -> Project:
+        return obj.project
+
+    def perform_destroy(self, instance: Recording) -> None:
+        services.recording_purge(recording=instance)
+
+    @extend_schema(
+        parameters=[_WINDOW],
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="A JSON array of rrweb events."
+            )
+        },
+    )
+    @action(detail=True)
+    def snapshots(self, request: Request, code: str) -> HttpResponse:
+        """The recording's rrweb events in time order, as the player takes them."""
+        recording = self.get_object()
+        window = request.query_params.get("window") or None
+        events = _events_or_503(recording, window)
+        if isinstance(events, HttpResponse):
+            return events
+        return HttpResponse(blobs.dumps(events), content_type="application/json")
+
+    @extend_schema(
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="The recording's metadata and, per window, its events.",
+            )
+        },
+    )
+    @action(detail=True)
+    def export(self, request: Request, code: str) -> HttpResponse:
+        """A download of the whole recording: metadata and every window's events."""
+        recording = self.get_object()
+        windows: dict[str, Any] = {}
+        for window in recording.window_ids():
+            events = _events_or_503(recording, window)
+            if isinstance(events, HttpResponse):
+                return events
+            windows[window] = events
+        meta = RecordingSerializer(recording, context={"request": request}).data
+        body = blobs.dumps({"recording": meta, "windows": windows})
+        response = HttpResponse(body, content_type="application/json")
+        name = f"replayhub-{recording.code}.json"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+def _events_or_503(
+    recording: Recording, window: str | None
+) -> list[dict[str, Any]] | HttpResponse:
+    try:
+        return services.recording_events(recording=recording, window_id=window)
+    except StorageError:
+        return HttpResponse(
+            b'{"error":"storage_unavailable","detail":"could not read the blobs"}',
+            content_type="application/json",
+            status=503,
+            headers={"Retry-After": "5"},
+        )
+
+
+def only_management_endpoints(
+    endpoints: list[tuple[str, str, str, Any]], **kwargs: Any
+) -> list[tuple[str, str, str, Any]]:
+    """drf-spectacular hook: the schema documents /api/v1/, not the capture routes."""
+    return [
+        e for e in endpoints if e[0].startswith("/api/v1/") and "/ingest/" not in e[0]
+    ]

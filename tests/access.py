@@ -1,0 +1,200 @@
+"""Tenants and people for access-control tests: two projects, every kind of principal.
+
+Each tenant's data carries a marker string (in its name, session id, person, event,
+token and privacy audit) so a test can say "this response holds nothing of that
+project" by looking for the marker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.utils.timezone import now
+
+from privacy.services import privacy_for, privacy_settings_update
+from recordings import access
+from recordings.access import Role
+from recordings.models import ApiKey, Event, Person, Project, Recording
+from tests.fixtures import fixtures_dir
+
+
+@dataclass
+class Tenant:
+    project: Project
+    recording: Recording
+    marker: str
+
+    @property
+    def markers(self) -> list[str]:
+        # Not the recording's code: a principal types it into URLs, and the admin
+        # echoes it back ("… with ID … doesn't exist"); its data carries the marker.
+        return [self.marker, self.project.token]
+
+
+def rrweb_events(name: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = json.loads(
+        (fixtures_dir() / "rrweb" / f"{name}.json").read_text()
+    )
+    return events
+
+
+def make_tenant(client: Client, marker: str) -> Tenant:
+    """A project with a real recording (ingested over HTTP) and one of each row."""
+    project = Project.objects.create(name=f"{marker} project")
+    body = {
+        "token": project.token,
+        "session_id": f"{marker}-session",
+        "window_id": f"{marker}-window",
+        "distinct_id": f"{marker}-person",
+        "events": rrweb_events("signup"),
+    }
+    response = client.post(
+        "/api/v1/ingest/rrweb/", json.dumps(body), content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    Event.objects.create(
+        project=project,
+        uuid=f"{marker}-event-uuid",
+        name=f"{marker}-event",
+        distinct_id=f"{marker}-person",
+        session_id=f"{marker}-session",
+        timestamp=now(),
+    )
+    Person.objects.create(project=project, distinct_id=f"{marker}-person")
+    settings = privacy_for(project)
+    before = {"scrub_patterns": settings.scrub_patterns}
+    settings.scrub_patterns = f"{marker}-pattern"
+    privacy_settings_update(settings=settings, actor=None, before=before)
+    return Tenant(project, Recording.objects.get(project=project), marker)
+
+
+@dataclass
+class Principal:
+    """Someone making requests: a session user, an API key, or nobody."""
+
+    name: str
+    user: User | None = None
+    superuser: bool = False
+    role: Role | None = None  # on the own project; never on the other
+    key: ApiKey | None = None
+    secret: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def uses_session(self) -> bool:
+        return self.user is not None and self.key is None
+
+    def login(self, client: Client) -> dict[str, str]:
+        """Log the client in (session principals); return headers to send."""
+        client.logout()
+        if self.uses_session:
+            assert self.user is not None
+            client.force_login(self.user)
+        if self.secret:
+            return {"Authorization": f"Bearer {self.secret}"}
+        return {}
+
+    def holds(self, codename: str, project: Project, own: Project) -> bool:
+        """What the product promises this principal may do (the matrix's oracle)."""
+        if self.user is None or not self.user.is_active:
+            return False
+        if self.key is not None:
+            if self.key.revoked or not self.key.is_usable(now()):
+                return False
+            if not self.key.projects.filter(pk=project.pk).exists():
+                return False
+        if self.superuser:
+            return True
+        return (
+            self.role is not None
+            and project == own
+            and codename in access.ROLE_PERMISSIONS[self.role]
+        )
+
+    def may_write(self) -> bool:
+        return self.key is None or self.key.access == ApiKey.Access.WRITE
+
+
+def _user(name: str, *, superuser: bool = False, staff: bool = True) -> User:
+    if superuser:
+        return User.objects.create_superuser(name, f"{name}@example.org", "pw")
+    return User.objects.create_user(name, f"{name}@example.org", "pw", is_staff=staff)
+
+
+def _key(
+    principal: Principal, projects: list[Project], access_: str = "read"
+) -> Principal:
+    assert principal.user is not None
+    key = ApiKey(user=principal.user, name=f"{principal.name} key", access=access_)
+    principal.secret = access.api_key_create(key=key, projects=projects)
+    principal.key = key
+    return principal
+
+
+def make_principals(own: Project, other: Project) -> list[Principal]:
+    """Every kind of caller the product knows, each with its role on `own` only."""
+    people = [Principal("anonymous"), Principal("staff-no-role", _user("norole"))]
+    for role in Role:
+        user = _user(f"{role.value}-user")
+        access.role_grant(project=own, principal=user, role=role)
+        people.append(Principal(f"{role.value} (user)", user, role=role))
+    group = Group.objects.create(name="editors")
+    access.role_grant(project=own, principal=group, role=Role.EDITOR)
+    member = _user("group-member")
+    member.groups.add(group)
+    people.append(Principal("editor (group)", member, role=Role.EDITOR))
+    people.append(Principal("superuser", _user("root", superuser=True), True))
+    ex_admin = _user("ex-admin")
+    access.role_grant(project=own, principal=ex_admin, role=Role.ADMIN)
+    ex_admin.is_active = False
+    ex_admin.save()
+    people.append(Principal("inactive admin", ex_admin, role=Role.ADMIN))
+    people += _key_principals(own, other)
+    return people
+
+
+def _key_principals(own: Project, other: Project) -> list[Principal]:
+    def admin_user(name: str) -> User:
+        user = _user(name)
+        access.role_grant(project=own, principal=user, role=Role.ADMIN)
+        return user
+
+    viewer = _user("key-viewer")
+    access.role_grant(project=own, principal=viewer, role=Role.VIEWER)
+    revoked = _key(
+        Principal("revoked key", admin_user("key-revoked"), role=Role.ADMIN),
+        [own],
+        "write",
+    )
+    assert revoked.key is not None
+    access.api_key_revoke(key=revoked.key)
+    expired = _key(
+        Principal("expired key", admin_user("key-expired"), role=Role.ADMIN),
+        [own],
+        "write",
+    )
+    assert expired.key is not None
+    expired.key.expires = now() - dt.timedelta(minutes=1)
+    expired.key.save()
+    root = _user("key-root", superuser=True)
+    return [
+        _key(Principal("viewer key", viewer, role=Role.VIEWER), [own]),
+        _key(
+            Principal("admin key (read)", admin_user("key-admin-r"), role=Role.ADMIN),
+            [own],
+        ),
+        _key(
+            Principal("admin key (write)", admin_user("key-admin-w"), role=Role.ADMIN),
+            [own],
+            "write",
+        ),
+        revoked,
+        expired,
+        # A superuser's key reaches only the projects it was given.
+        _key(Principal("superuser key (own only)", root, True), [own], "write"),
+    ]

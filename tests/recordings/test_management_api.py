@@ -1,0 +1,156 @@
+"""The management API: scoped lists, snapshot data, export, delete, API keys, schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.utils.timezone import now
+
+from recordings import access, services
+from recordings.access import Role
+from recordings.models import ApiKey, Recording
+from tests.access import make_tenant
+from tests.base import ReplayTestCase
+
+
+class ManagementApiTests(ReplayTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.own = make_tenant(self.client, "zqalpha")
+        self.other = make_tenant(self.client, "zqomega")
+        self.bob = User.objects.create_user("bob", "bob@example.org", "pw")
+        access.role_grant(
+            project=self.own.project, principal=self.bob, role=Role.VIEWER
+        )
+
+    def key_for(self, user: User, access_: str = "read", **fields: Any) -> str:
+        key = ApiKey(user=user, name="ci", access=access_, **fields)
+        return access.api_key_create(key=key, projects=[self.own.project])
+
+    def get(self, url: str, secret: str) -> Any:
+        return self.client.get(url, headers={"Authorization": f"Bearer {secret}"})
+
+    def test_it_lists_only_projects_the_key_user_has_a_role_on(self) -> None:
+        response = self.get("/api/v1/projects/", self.key_for(self.bob))
+        self.assertEqual(response.status_code, 200)
+        rows = response.json()["results"]
+        self.assertEqual([r["name"] for r in rows], ["zqalpha project"])
+        self.assertEqual(rows[0]["role"], "viewer")
+        self.assertEqual(rows[0]["recording_count"], 1)
+
+    def test_it_lists_recordings_with_filters(self) -> None:
+        secret = self.key_for(self.bob)
+        rows = self.get("/api/v1/recordings/", secret).json()["results"]
+        self.assertEqual([r["session_id"] for r in rows], ["zqalpha-session"])
+        self.assertEqual(rows[0]["project"], str(self.own.project.code))
+        self.assertEqual(rows[0]["problems"], [])
+        self.assertTrue(rows[0]["player_url"].endswith("/play/"))
+        filtered = self.get("/api/v1/recordings/?distinct_id=nobody", secret).json()
+        self.assertEqual(filtered["results"], [])
+        other = f"/api/v1/recordings/?project={self.other.project.code}"
+        self.assertEqual(self.get(other, secret).json()["results"], [])
+
+    def test_snapshots_are_the_stored_events(self) -> None:
+        recording = self.own.recording
+        url = f"/api/v1/recordings/{recording.code}/snapshots/"
+        response = self.get(url, self.key_for(self.bob))
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(
+            response.json(), services.recording_events(recording=recording)
+        )
+
+    def test_export_is_a_download_of_metadata_and_every_window(self) -> None:
+        recording = self.own.recording
+        url = f"/api/v1/recordings/{recording.code}/export/"
+        response = self.get(url, self.key_for(self.bob))
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("attachment;", response["Content-Disposition"])
+        doc = json.loads(response.content)
+        self.assertEqual(doc["recording"]["session_id"], "zqalpha-session")
+        self.assertEqual(
+            doc["windows"]["zqalpha-window"],
+            services.recording_events(recording=recording),
+        )
+
+    def test_another_projects_recording_is_404_not_403(self) -> None:
+        url = f"/api/v1/recordings/{self.other.recording.code}/"
+        response = self.get(url, self.key_for(self.bob))
+        self.assertEqual(response.status_code, 404)
+
+    def test_a_viewer_cannot_delete_and_an_admin_key_can(self) -> None:
+        url = f"/api/v1/recordings/{self.own.recording.code}/"
+        bob_write = self.key_for(self.bob, "write")
+        response = self.client.delete(
+            url, headers={"Authorization": f"Bearer {bob_write}"}
+        )
+        self.assertEqual(response.status_code, 403)
+        carol = User.objects.create_user("carol")
+        access.role_grant(project=self.own.project, principal=carol, role=Role.ADMIN)
+        read_only = self.key_for(carol)
+        response = self.client.delete(
+            url, headers={"Authorization": f"Bearer {read_only}"}
+        )
+        self.assertEqual(response.status_code, 403)
+        self.assertTrue(Recording.objects.filter(pk=self.own.recording.pk).exists())
+        blobs_before = len(self.stored_blobs())
+        write = self.key_for(carol, "write")
+        response = self.client.delete(url, headers={"Authorization": f"Bearer {write}"})
+        self.assertEqual(response.status_code, 204)
+        self.assertFalse(Recording.objects.filter(pk=self.own.recording.pk).exists())
+        self.assertLess(len(self.stored_blobs()), blobs_before)
+
+    def test_a_revoked_or_expired_or_unknown_key_gets_401(self) -> None:
+        secret = self.key_for(self.bob)
+        key = ApiKey.objects.get(user=self.bob)
+        access.api_key_revoke(key=key)
+        response = self.get("/api/v1/projects/", secret)
+        self.assertEqual(response.status_code, 401)
+        self.assertIn("revoked", response.json()["detail"])
+        expired = self.key_for(self.bob, expires=now() - dt.timedelta(seconds=1))
+        self.assertEqual(self.get("/api/v1/projects/", expired).status_code, 401)
+        self.assertEqual(self.get("/api/v1/projects/", "rhk_nope").status_code, 401)
+        response = self.client.get("/api/v1/projects/")
+        self.assertEqual(response.status_code, 401)
+        self.assertIn("Bearer", response["WWW-Authenticate"])
+
+    def test_a_key_reaches_only_its_projects_even_for_a_superuser(self) -> None:
+        secret = self.key_for(self.alice)
+        rows = self.get("/api/v1/recordings/", secret).json()["results"]
+        self.assertEqual([r["session_id"] for r in rows], ["zqalpha-session"])
+
+    def test_a_key_cannot_be_made_for_a_project_its_user_cannot_see(self) -> None:
+        key = ApiKey(user=self.bob, name="sneaky")
+        with self.assertRaises(PermissionDenied):
+            access.api_key_create(key=key, projects=[self.other.project])
+        self.assertFalse(ApiKey.objects.filter(name="sneaky").exists())
+
+    def test_losing_the_role_takes_the_keys_reach_away(self) -> None:
+        secret = self.key_for(self.bob)
+        access.role_grant(project=self.own.project, principal=self.bob, role=None)
+        self.assertEqual(self.get("/api/v1/recordings/", secret).json()["results"], [])
+
+    def test_only_a_hash_of_the_key_is_stored(self) -> None:
+        secret = self.key_for(self.bob)
+        key = ApiKey.objects.get(user=self.bob)
+        self.assertNotIn(secret, json.dumps(list(ApiKey.objects.values()), default=str))
+        self.assertTrue(secret.startswith(key.prefix))
+        self.get("/api/v1/projects/", secret)
+        key.refresh_from_db()
+        self.assertIsNotNone(key.last_used)
+
+    def test_the_schema_documents_the_api_and_its_authentication(self) -> None:
+        response = self.client.get("/api/v1/schema/?format=json")
+        self.assertEqual(response.status_code, 200)
+        schema = json.loads(response.content)
+        self.assertEqual(
+            schema["components"]["securitySchemes"]["apiKey"]["scheme"], "bearer"
+        )
+        self.assertIn("/api/v1/recordings/{code}/export/", schema["paths"])
+        self.assertNotIn("/s/", schema["paths"])
+        docs = self.client.get("/api/v1/docs/")
+        self.assertEqual(docs.status_code, 200)
+        self.assertIn(b"swagger-ui", docs.content)

@@ -1,0 +1,216 @@
+"""Roles per project: granted in the admin to users and groups, and what they open."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission, User
+from django.test import Client
+from django.urls import reverse
+
+from recordings import access
+from recordings.access import Role
+from recordings.models import ApiKey, Project
+from tests.access import make_tenant
+from tests.base import ReplayTestCase
+
+
+class ProjectRoleTests(ReplayTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.own = make_tenant(self.client, "zqalpha")
+        self.other = make_tenant(self.client, "zqomega")
+        self.dana = User.objects.create_user("dana", "dana@example.org", "pw")
+
+    def test_a_role_grants_exactly_its_permissions_and_can_be_changed(self) -> None:
+        project = self.own.project
+        access.role_grant(project=project, principal=self.dana, role=Role.ADMIN)
+        self.assertEqual(access.role_of(self.dana, project), Role.ADMIN)
+        self.assertTrue(access.can(self.dana, access.MANAGE_PRIVACY, project))
+        access.role_grant(project=project, principal=self.dana, role=Role.VIEWER)
+        self.assertEqual(access.role_of(self.dana, project), Role.VIEWER)
+        self.assertFalse(access.can(self.dana, access.MANAGE_PRIVACY, project))
+        self.assertFalse(access.can(self.dana, access.CURATE, project))
+        self.assertTrue(access.can(self.dana, access.VIEW_RECORDINGS, project))
+        self.assertFalse(
+            access.can(self.dana, access.VIEW_RECORDINGS, self.other.project)
+        )
+        access.role_grant(project=project, principal=self.dana, role=None)
+        self.assertIsNone(access.role_of(self.dana, project))
+        self.assertFalse(access.projects_for(self.dana, access.VIEW_PROJECT).exists())
+
+    def test_a_group_role_reaches_its_members(self) -> None:
+        group = Group.objects.create(name="support")
+        self.dana.groups.add(group)
+        access.role_grant(project=self.own.project, principal=group, role=Role.EDITOR)
+        self.assertTrue(access.can(self.dana, access.CURATE, self.own.project))
+        self.assertEqual(
+            list(access.projects_for(self.dana, access.VIEW_RECORDINGS)),
+            [self.own.project],
+        )
+
+    def test_a_model_wide_permission_does_not_open_every_project(self) -> None:
+        perm = Permission.objects.get(codename="view_recordings")
+        self.dana.user_permissions.add(perm)
+        self.dana = User.objects.get(pk=self.dana.pk)  # drop the permission cache
+        self.assertFalse(
+            access.can(self.dana, access.VIEW_RECORDINGS, self.own.project)
+        )
+        self.assertFalse(
+            access.projects_for(self.dana, access.VIEW_RECORDINGS).exists()
+        )
+
+    def test_an_inactive_member_reaches_nothing(self) -> None:
+        access.role_grant(
+            project=self.own.project, principal=self.dana, role=Role.ADMIN
+        )
+        self.dana.is_active = False
+        self.dana.save()
+        self.assertFalse(access.projects_for(self.dana, access.VIEW_PROJECT).exists())
+        self.assertFalse(access.can(self.dana, access.VIEW_PROJECT, self.own.project))
+
+    def test_a_project_admin_gives_roles_in_the_admin(self) -> None:
+        access.role_grant(
+            project=self.own.project, principal=self.dana, role=Role.ADMIN
+        )
+        self.client.force_login(self.dana)
+        url = reverse("admin:recordings_project_members", args=[self.own.project.pk])
+        response = self.client.post(
+            url, {"kind": "user", "name": "charlie", "role": "editor"}
+        )
+        self.assertEqual(response.status_code, 302)
+        self.charlie.refresh_from_db()
+        self.assertEqual(access.role_of(self.charlie, self.own.project), Role.EDITOR)
+        self.assertTrue(self.charlie.is_staff)  # so that they can log in
+        page = self.client.get(url).content.decode()
+        self.assertIn("charlie", page)
+        self.assertIn("Editor", page)
+        group = Group.objects.create(name="support")
+        self.client.post(url, {"kind": "group", "name": "support", "role": "viewer"})
+        self.assertEqual(access.role_of(group, self.own.project), Role.VIEWER)
+        self.client.post(url, {"kind": "user", "name": "charlie", "role": ""})
+        self.assertIsNone(access.role_of(self.charlie, self.own.project))
+        response = self.client.post(
+            url, {"kind": "user", "name": "nobody", "role": "viewer"}
+        )
+        self.assertContains(response, "There is no user called")
+
+    def test_an_editor_cannot_give_roles(self) -> None:
+        access.role_grant(
+            project=self.own.project, principal=self.dana, role=Role.EDITOR
+        )
+        self.client.force_login(self.dana)
+        url = reverse("admin:recordings_project_members", args=[self.own.project.pk])
+        response = self.client.post(
+            url, {"kind": "user", "name": "dana", "role": "admin"}
+        )
+        self.assertEqual(response.status_code, 403)
+        self.assertEqual(access.role_of(self.dana, self.own.project), Role.EDITOR)
+
+    def test_a_staff_user_with_the_add_permission_creates_and_administers_a_project(
+        self,
+    ) -> None:
+        self.dana.is_staff = True
+        self.dana.save()
+        self.dana.user_permissions.add(Permission.objects.get(codename="add_project"))
+        self.client.force_login(self.dana)
+        response = self.client.post(
+            reverse("admin:recordings_project_add"),
+            {"name": "Dana's app", "recording_enabled": "on", "ingest_rate_limit": ""},
+        )
+        self.assertEqual(response.status_code, 302)
+        project = Project.objects.get(name="Dana's app")
+        self.assertEqual(access.role_of(self.dana, project), Role.ADMIN)
+
+    def test_the_recording_list_and_its_project_filter_show_only_own_projects(
+        self,
+    ) -> None:
+        access.role_grant(
+            project=self.own.project, principal=self.dana, role=Role.VIEWER
+        )
+        self.client.force_login(self.dana)
+        response = self.client.get(reverse("admin:recordings_recording_changelist"))
+        self.assertEqual(
+            [r.session_id for r in response.context["cl"].result_list],
+            ["zqalpha-session"],
+        )
+        self.assertNotContains(response, "zqomega")
+
+    def test_the_privacy_add_form_offers_only_projects_the_user_administers(
+        self,
+    ) -> None:
+        viewer_of = Project.objects.create(name="zqviewed project")
+        access.role_grant(
+            project=self.own.project, principal=self.dana, role=Role.ADMIN
+        )
+        access.role_grant(project=viewer_of, principal=self.dana, role=Role.VIEWER)
+        self.client.force_login(self.dana)
+        response = self.client.get(reverse("admin:privacy_privacysettings_add"))
+        choices = list(response.context["adminform"].form.fields["project"].queryset)
+        self.assertEqual(choices, [self.own.project])
+
+    def test_the_admin_enforces_csrf(self) -> None:
+        access.role_grant(
+            project=self.own.project, principal=self.dana, role=Role.ADMIN
+        )
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(self.dana)
+        url = reverse("admin:recordings_project_change", args=[self.own.project.pk])
+        response = client.post(url, {"name": "csrf-less", "recording_enabled": "on"})
+        self.assertEqual(response.status_code, 403)
+        self.own.project.refresh_from_db()
+        self.assertEqual(self.own.project.name, "zqalpha project")
+
+    def test_a_user_makes_a_key_in_the_admin_and_sees_its_secret_once(self) -> None:
+        access.role_grant(
+            project=self.own.project, principal=self.dana, role=Role.VIEWER
+        )
+        self.client.force_login(self.dana)
+        response = self.client.post(
+            reverse("admin:recordings_apikey_add"),
+            {"name": "ci", "projects": [self.own.project.pk], "access": "read"},
+            follow=True,
+        )
+        key = ApiKey.objects.get(user=self.dana)
+        message = next(str(m) for m in response.context["messages"])
+        secret = message.split("Your new API key is ")[1].split(" ")[0]
+        api = self.client_class()
+        listed = api.get(
+            "/api/v1/recordings/", headers={"Authorization": f"Bearer {secret}"}
+        )
+        self.assertEqual(listed.status_code, 200)
+        self.assertNotContains(
+            self.client.get(reverse("admin:recordings_apikey_changelist")), secret
+        )
+        self.client.post(
+            reverse("admin:recordings_apikey_changelist"),
+            {"action": "revoke_selected", "_selected_action": [key.pk]},
+        )
+        key.refresh_from_db()
+        self.assertIsNotNone(key.revoked)
+        revoked = api.get(
+            "/api/v1/recordings/", headers={"Authorization": f"Bearer {secret}"}
+        )
+        self.assertEqual(revoked.status_code, 401)
+
+    def test_a_key_for_a_project_the_user_cannot_see_is_refused_in_the_admin(
+        self,
+    ) -> None:
+        access.role_grant(
+            project=self.own.project, principal=self.dana, role=Role.VIEWER
+        )
+        self.client.force_login(self.dana)
+        response = self.client.post(
+            reverse("admin:recordings_apikey_add"),
+            {"name": "ci", "projects": [self.other.project.pk], "access": "read"},
+        )
+        self.assertEqual(response.status_code, 200)  # the form again, with an error
+        self.assertFalse(ApiKey.objects.exists())
+
+    def test_deleting_a_project_deletes_its_blobs(self) -> None:
+        self.client.force_login(self.alice)
+        before = len(self.stored_blobs())
+        url = reverse("admin:recordings_project_delete", args=[self.own.project.pk])
+        response = self.client.post(url, {"post": "yes"})
+        self.assertEqual(response.status_code, 302)
+        self.assertFalse(Project.objects.filter(pk=self.own.project.pk).exists())
+        self.assertLess(len(self.stored_blobs()), before)
+        self.assertTrue(Project.objects.filter(pk=self.other.project.pk).exists())

@@ -1,0 +1,533 @@
+"""The access matrix: every principal × every route × own project vs another project.
+
+Routes are discovered by walking the URLconf (admin and API router included), never
+listed by hand: a route with no rule below fails `test_every_route_has_a_rule`, so a
+new endpoint cannot ship without someone deciding who may use it. The rules are the
+product's promise, written independently of the code under test; `Principal.holds`
+is the oracle. Every response is also searched for the other tenant's markers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
+from django.contrib.auth.models import Group, User
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import Model
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils.timezone import now
+
+from privacy.models import PrivacyAuditEntry, PrivacySettings
+from recordings import access
+from recordings.models import ApiKey, Event, Person, Project, Recording, SessionLedger
+from tests.access import Principal, Tenant, make_principals, make_tenant
+from tests.base import ReplayTestCase
+
+if TYPE_CHECKING:  # the test client's response type exists only in the stubs
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
+
+# What a rule may need besides a project permission codename.
+PUBLIC = "public"  # anyone, by design; covered by the capture and SDK tests
+STAFF = "staff"  # any active staff user (pages that show no project data)
+AUTHENTICATED = "authenticated"  # any active user or usable key; content scoped
+SUPERUSER = "superuser"
+NOBODY = "nobody"  # nobody, superusers included
+# Django's old-style object URL (admin/<app>/<model>/<id>/): a bare redirect to the
+# change page, which the matrix checks; it reads nothing itself.
+REDIRECT = "redirect"
+
+
+@dataclass(frozen=True)
+class Rule:
+    need: str
+    target: str | None = None  # model label of the object the route is about
+    any_project: bool = False  # a list: allowed when held on any project
+
+
+def _model_rules(view: str, change: str, add: str, delete: str) -> dict[str, Rule]:
+    return {
+        "changelist": Rule(view, any_project=True),
+        "add": Rule(add, any_project=True),
+        "change": Rule(view),  # a read-only page for who may view but not change
+        "delete": Rule(delete),
+        "history": Rule(view),
+    }
+
+
+VIEW, VIEW_REC = access.VIEW_PROJECT, access.VIEW_RECORDINGS
+DELETE_REC = access.DELETE_RECORDINGS
+INGESTED = _model_rules(VIEW_REC, NOBODY, NOBODY, DELETE_REC)
+ADMIN_MODEL_RULES: dict[str, dict[str, Rule]] = {
+    "recordings.project": {
+        **_model_rules(VIEW, access.CHANGE_PROJECT, SUPERUSER, SUPERUSER),
+        "members": Rule(access.MANAGE_MEMBERS),
+    },
+    "recordings.recording": {
+        **INGESTED,
+        "play": Rule(VIEW_REC),
+        "snapshots": Rule(VIEW_REC),
+    },
+    "recordings.event": INGESTED,
+    "recordings.sessionledger": INGESTED,
+    "recordings.person": INGESTED,
+    "privacy.privacysettings": _model_rules(
+        VIEW, access.MANAGE_PRIVACY, access.MANAGE_PRIVACY, NOBODY
+    ),
+    "privacy.privacyauditentry": _model_rules(
+        access.MANAGE_PRIVACY, NOBODY, NOBODY, NOBODY
+    ),
+    # Keys belong to people, not projects: each user sees only their own. No session
+    # principal here owns one, so another user's key is for superusers only.
+    "recordings.apikey": {
+        "changelist": Rule(STAFF),
+        "add": Rule(STAFF),
+        "change": Rule(SUPERUSER, target="recordings.apikey"),
+        "delete": Rule(SUPERUSER, target="recordings.apikey"),
+        "history": Rule(SUPERUSER, target="recordings.apikey"),
+    },
+    "auth.user": {
+        **_model_rules(SUPERUSER, SUPERUSER, SUPERUSER, SUPERUSER),
+        "password_change": Rule(SUPERUSER, target="auth.user"),
+    },
+    "auth.group": _model_rules(SUPERUSER, SUPERUSER, SUPERUSER, SUPERUSER),
+}
+
+OTHER_RULES: dict[str, Rule] = {
+    "admin:index": Rule(STAFF),
+    "admin:app_list": Rule(STAFF),  # checked per app below
+    "admin:password_change": Rule(STAFF),
+    "admin:password_change_done": Rule(STAFF),
+    "admin:jsi18n": Rule(STAFF),
+    "admin:login": Rule(PUBLIC),
+    "admin:logout": Rule(PUBLIC),
+    # Autocomplete lists the target admin's own (scoped) queryset; no model has a
+    # "view on site" URL (Django's redirect there checks no permission).
+    "admin:autocomplete": Rule(VIEW, any_project=True),
+    "admin:view_on_site": Rule(NOBODY),
+    "admin/(?P<url>.*)$": Rule(STAFF),  # the admin's catch-all: redirects or 404
+    "": Rule(PUBLIC),  # / redirects to the admin
+    # Capture and the SDK: public by design, the token only lets a browser send.
+    **{
+        f"recordings:{name}": Rule(PUBLIC)
+        for name in (
+            "config-js",
+            "config-json",
+            "flags",
+            "decide",
+            "posthog-asset-versioned",
+            "posthog-asset",
+            "snapshots",
+            "events",
+            "events-v0",
+            "events-batch",
+            "ingest-rrweb",
+            "demo",
+            "health",
+            "api-schema",
+            "api-docs",
+        )
+    },
+    # The management API.
+    "recordings:project-list": Rule(AUTHENTICATED),
+    "recordings:project-detail": Rule(VIEW, "recordings.project"),
+    "recordings:recording-list": Rule(AUTHENTICATED),
+    "recordings:recording-detail": Rule(VIEW_REC, "recordings.recording"),
+    "recordings:recording-snapshots": Rule(VIEW_REC, "recordings.recording"),
+    "recordings:recording-export": Rule(VIEW_REC, "recordings.recording"),
+}
+
+# What a list shows of a tenant once the principal may see it.
+LIST_CODENAME = {
+    "recordings:project-list": VIEW,
+    "recordings:recording-list": VIEW_REC,
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    kwargs: tuple[str, ...]
+
+
+def discover_routes() -> list[Route]:
+    def walk(patterns: list[Any], namespace: str, prefix: str) -> Iterator[Route]:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                ns = (
+                    f"{namespace}{pattern.namespace}:"
+                    if pattern.namespace
+                    else namespace
+                )
+                yield from walk(pattern.url_patterns, ns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                name = (
+                    f"{namespace}{pattern.name}"
+                    if pattern.name
+                    else prefix + str(pattern.pattern)
+                )
+                yield Route(name, tuple(pattern.pattern.regex.groupindex))
+
+    return list(walk(get_resolver().url_patterns, "", ""))
+
+
+def rule_for(route: Route) -> Rule | None:
+    if route.name in OTHER_RULES:
+        return OTHER_RULES[route.name]
+    if route.name.startswith("admin/") and route.name.endswith("<path:object_id>/"):
+        return Rule(REDIRECT)
+    for model in admin.site._registry:
+        label = model._meta.label_lower
+        prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}_"
+        if route.name.startswith(prefix):
+            rule = ADMIN_MODEL_RULES.get(label, {}).get(route.name[len(prefix) :])
+            if rule is None:
+                return None
+            if "object_id" in route.kwargs and rule.target is None:
+                return Rule(rule.need, label, rule.any_project)
+            return rule
+    return None
+
+
+DENIED_STATUSES = {302, 401, 403, 404, 405}
+
+
+class AccessMatrixTests(ReplayTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.own = make_tenant(self.client, "zqalpha")
+        self.other = make_tenant(self.client, "zqomega")
+        self.people = make_principals(self.own.project, self.other.project)
+        self.routes = discover_routes()
+
+    def test_every_route_has_a_rule(self) -> None:
+        missing = [r.name for r in self.routes if rule_for(r) is None]
+        self.assertEqual(
+            missing,
+            [],
+            "routes with no access rule: decide who may use them, check it in the "
+            "view, and add the rule to tests/test_access_matrix.py",
+        )
+        # The walk really reaches the admin, the API and custom admin views.
+        names = {r.name for r in self.routes}
+        for expected in (
+            "admin:recordings_recording_play",
+            "admin:recordings_project_members",
+            "recordings:recording-export",
+            "admin:privacy_privacysettings_change",
+        ):
+            self.assertIn(expected, names)
+
+    def test_reads(self) -> None:
+        checked = 0
+        for principal in self.people:
+            headers = principal.login(self.client)
+            for route in self.routes:
+                rule = rule_for(route)
+                assert rule is not None
+                for url, expected, shows in self.cases(principal, route, rule):
+                    with self.subTest(principal=principal.name, url=url):
+                        response = self.client.get(url, headers=headers)
+                        self.assert_outcome(response, expected)
+                        self.assert_no_leak(principal, response, url)
+                        if expected and shows is not None:
+                            self.assertIn(shows.marker, response.content.decode())
+                        checked += 1
+        self.assertGreater(checked, 500)
+
+    def cases(
+        self, principal: Principal, route: Route, rule: Rule
+    ) -> Iterator[tuple[str, bool, Tenant | None]]:
+        """(url, allowed?, tenant whose marker an allowed response must show)."""
+        if rule.need in (PUBLIC, REDIRECT) or "url" in route.kwargs:
+            return  # public routes have their own tests; the catch-all has no page
+        if route.name == "admin:app_list":
+            for app_label in ("recordings", "privacy", "auth"):
+                url = reverse(route.name, kwargs={"app_label": app_label})
+                yield url, self.sees_app(principal, app_label), None
+            return
+        if route.name == "admin:autocomplete":
+            query = "?app_label=recordings&model_name=recording&field_name=project"
+            allowed = self.allows(principal, Rule(VIEW), None, api=False)
+            yield reverse(route.name) + query, allowed, None
+            return
+        if route.name == "admin:view_on_site":
+            for tenant in (self.own, self.other):
+                args = [_content_type_id(Recording), tenant.recording.pk]
+                yield reverse(route.name, args=args), False, None
+            return
+        api = route.name.startswith("recordings:")
+        if rule.target is None:
+            allowed = self.allows(principal, rule, None, api)
+            shows = None
+            if route.name in LIST_CODENAME or rule.any_project:
+                codename = LIST_CODENAME.get(route.name, rule.need)
+                if codename in access.ROLE_PERMISSIONS[access.Role.ADMIN] and (
+                    principal.holds(codename, self.own.project, self.own.project)
+                ):
+                    shows = self.own
+            yield reverse(route.name), allowed, shows
+            return
+        for tenant in (self.own, self.other):
+            obj = self.target(rule.target, tenant)
+            kwargs = {name: self.lookup(obj, name) for name in route.kwargs}
+            yield (
+                reverse(route.name, kwargs=kwargs),
+                self.allows(principal, rule, tenant.project, api),
+                None,
+            )
+
+    def allows(
+        self, principal: Principal, rule: Rule, project: Project | None, api: bool
+    ) -> bool:
+        user = principal.user
+        if rule.need == NOBODY or user is None or not user.is_active:
+            return False
+        # A key works for the API only (the admin does not know it), and only while
+        # it is neither revoked nor expired.
+        key = principal.key
+        if key is not None and (not api or key.revoked or not key.is_usable(now())):
+            return False
+        if rule.need == AUTHENTICATED:
+            return True
+        if rule.need == STAFF:
+            return bool(user and user.is_staff)
+        if rule.need == SUPERUSER:
+            return principal.superuser
+        projects = [project] if project else [self.own.project, self.other.project]
+        return any(principal.holds(rule.need, p, self.own.project) for p in projects)
+
+    def sees_app(self, principal: Principal, app_label: str) -> bool:
+        for label, rules in ADMIN_MODEL_RULES.items():
+            if label.startswith(f"{app_label}.") and self.allows(
+                principal, rules["changelist"], None, api=False
+            ):
+                return True
+        return False
+
+    def target(self, label: str, tenant: Tenant) -> Model:
+        project = tenant.project
+        by_label: dict[str, Any] = {
+            "recordings.project": lambda: project,
+            "recordings.recording": lambda: tenant.recording,
+            "recordings.event": lambda: Event.objects.get(project=project),
+            "recordings.sessionledger": lambda: SessionLedger.objects.get(
+                project=project
+            ),
+            "recordings.person": lambda: Person.objects.get(project=project),
+            "privacy.privacysettings": lambda: PrivacySettings.objects.get(
+                project=project
+            ),
+            "privacy.privacyauditentry": lambda: PrivacyAuditEntry.objects.filter(
+                project=project
+            ).first(),
+            # Not project data: the same object serves as "own" and "other".
+            "recordings.apikey": lambda: ApiKey.objects.get(name="viewer key key"),
+            "auth.user": lambda: User.objects.get(username="norole"),
+            "auth.group": lambda: Group.objects.get(name="editors"),
+        }
+        obj: Model = by_label[label]()
+        assert obj is not None, label
+        return obj
+
+    @staticmethod
+    def lookup(obj: Model, kwarg: str) -> str:
+        if kwarg in ("object_id", "id"):
+            return str(obj.code if isinstance(obj, Recording) else obj.pk)
+        if kwarg == "code":
+            return str(obj.code)  # type: ignore[attr-defined]
+        raise AssertionError(f"no value for URL argument {kwarg!r}")
+
+    def assert_outcome(self, response: TestResponse, allowed: bool) -> None:
+        status = response.status_code
+        if allowed:
+            self.assertEqual(status, 200, f"{response.request['PATH_INFO']} refused")
+            return
+        self.assertIn(
+            status, DENIED_STATUSES, f"{response.request['PATH_INFO']} allowed"
+        )
+        if status == 302:
+            # Denials redirect to the login page or the admin index, never onwards.
+            location = response["Location"].split("?")[0]
+            self.assertTrue(location.startswith(("/admin/login/", "/admin/")), location)
+            self.assertNotIn("/change/", location)
+
+    def assert_no_leak(
+        self, principal: Principal, response: TestResponse, url: str
+    ) -> None:
+        # The request's own URL (echoed in a login redirect's ?next=) is not a leak.
+        body = response.content.decode(errors="replace") + str(response.headers)
+        body = body.replace(url, "")
+        for tenant in (self.own, self.other):
+            if principal.holds(VIEW, tenant.project, self.own.project):
+                continue
+            for marker in tenant.markers:
+                self.assertNotIn(
+                    marker, body, f"{tenant.marker}'s data leaked to {principal.name}"
+                )
+
+
+def _content_type_id(model: type[Model]) -> int:
+    return ContentType.objects.get_for_model(model).pk
+
+
+class _Rollback(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Write:
+    """A state-changing request and how to tell whether it took effect."""
+
+    what: str
+    need: str
+    api: bool
+    method: str
+    url: str
+    data: dict[str, Any]
+    took_effect: Any  # () -> bool, evaluated inside the same transaction
+
+
+class AccessWriteMatrixTests(ReplayTestCase):
+    """Every principal × every write × own vs other project: done iff allowed."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.own = make_tenant(self.client, "zqalpha")
+        self.other = make_tenant(self.client, "zqomega")
+        self.people = make_principals(self.own.project, self.other.project)
+        self.matrix = AccessMatrixTests()
+        self.matrix.own, self.matrix.other = self.own, self.other
+
+    def writes(self, tenant: Tenant) -> Iterator[Write]:
+        project, recording = tenant.project, tenant.recording
+        for label in ("recording", "event", "sessionledger", "person"):
+            obj = self.matrix.target(f"recordings.{label}", tenant)
+            model = type(obj)
+            object_id = self.matrix.lookup(obj, "object_id")
+            yield Write(
+                f"admin delete {label}",
+                DELETE_REC,
+                False,
+                "post",
+                reverse(f"admin:recordings_{label}_delete", args=[object_id]),
+                {"post": "yes"},
+                lambda m=model, pk=obj.pk: not m.objects.filter(pk=pk).exists(),
+            )
+        yield Write(
+            "admin bulk delete recordings",
+            DELETE_REC,
+            False,
+            "post",
+            reverse("admin:recordings_recording_changelist"),
+            {
+                "action": "delete_selected",
+                "_selected_action": [recording.pk],
+                "post": "yes",
+            },
+            lambda: not Recording.objects.filter(pk=recording.pk).exists(),
+        )
+        yield Write(
+            "admin delete project",
+            SUPERUSER,
+            False,
+            "post",
+            reverse("admin:recordings_project_delete", args=[project.pk]),
+            {"post": "yes"},
+            lambda: not Project.objects.filter(pk=project.pk).exists(),
+        )
+        yield Write(
+            "admin change project",
+            access.CHANGE_PROJECT,
+            False,
+            "post",
+            reverse("admin:recordings_project_change", args=[project.pk]),
+            {"name": "renamed", "recording_enabled": "on", "ingest_rate_limit": ""},
+            lambda: Project.objects.filter(pk=project.pk, name="renamed").exists(),
+        )
+        yield Write(
+            "admin change privacy settings",
+            access.MANAGE_PRIVACY,
+            False,
+            "post",
+            reverse(
+                "admin:privacy_privacysettings_change",
+                args=[PrivacySettings.objects.get(project=project).pk],
+            ),
+            self.privacy_form_data(project, mask_all_text="on"),
+            lambda: PrivacySettings.objects.get(project=project).mask_all_text,
+        )
+        yield Write(
+            "admin give a role",
+            access.MANAGE_MEMBERS,
+            False,
+            "post",
+            reverse("admin:recordings_project_members", args=[project.pk]),
+            {"kind": "user", "name": "norole", "role": "viewer"},
+            lambda: (
+                access.role_of(User.objects.get(username="norole"), project) is not None
+            ),
+        )
+        yield Write(
+            "API delete recording",
+            DELETE_REC,
+            True,
+            "delete",
+            reverse("recordings:recording-detail", args=[recording.code]),
+            {},
+            lambda: not Recording.objects.filter(pk=recording.pk).exists(),
+        )
+
+    def privacy_form_data(self, project: Project, **changes: str) -> dict[str, Any]:
+        """The change form as a superuser sees it, resubmitted with `changes`."""
+        root = User.objects.get(username="root")
+        self.client.force_login(root)
+        settings = PrivacySettings.objects.get(project=project)
+        url = reverse("admin:privacy_privacysettings_change", args=[settings.pk])
+        form = self.client.get(url).context["adminform"].form
+        data: dict[str, Any] = {}
+        for name, field in form.fields.items():
+            value = form.initial.get(name, field.initial)
+            if isinstance(value, bool):
+                if value:
+                    data[name] = "on"
+            elif value is not None:
+                data[name] = value
+        self.client.logout()
+        return data | changes
+
+    def test_writes(self) -> None:
+        checked = 0
+        writes = [(t, w) for t in (self.own, self.other) for w in self.writes(t)]
+        for principal in self.people:
+            for tenant, write in writes:
+                allowed = self.matrix.allows(
+                    principal, Rule(write.need), tenant.project, write.api
+                ) and (not write.api or principal.may_write())
+                with self.subTest(principal=principal.name, write=write.what):
+                    self.assert_write(principal, write, allowed)
+                    checked += 1
+        self.assertGreater(checked, 250)
+
+    def assert_write(self, principal: Principal, write: Write, allowed: bool) -> None:
+        try:
+            with transaction.atomic():
+                headers = principal.login(self.client)
+                send = getattr(self.client, write.method)
+                if write.method == "delete":
+                    response = send(write.url, headers=headers)
+                else:
+                    response = send(write.url, write.data, headers=headers)
+                self.assertEqual(
+                    bool(write.took_effect()),
+                    allowed,
+                    f"{write.what}: status {response.status_code}",
+                )
+                if not allowed:
+                    self.assertIn(response.status_code, DENIED_STATUSES | {200})
+                raise _Rollback
+        except _Rollback:
+            pass
