@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
 from privacy import services
 from privacy.models import PrivacyAuditEntry, PrivacySettings
+from privacy.tasks import recordings_redact as recordings_redact_task
 from recordings import access
 from recordings.admin.scoped import ProjectScopedAdmin
 
@@ -94,6 +98,30 @@ class PrivacySettingsAdmin(ProjectScopedAdmin[PrivacySettings]):
             before = {name: None for name in before}
         services.privacy_settings_update(
             settings=obj, actor=request.user, before=before
+        )
+
+    actions = ("apply_rules_to_stored_recordings",)
+
+    @admin.action(
+        description="Apply current rules to stored recordings", permissions=["change"]
+    )
+    def apply_rules_to_stored_recordings(
+        self, request: HttpRequest, queryset: QuerySet[PrivacySettings]
+    ) -> None:
+        # Only projects whose settings this user may change, whatever was ticked.
+        allowed = [s for s in queryset if self.has_change_permission(request, s)]
+        actor_id = request.user.pk if request.user.is_authenticated else None
+        for settings in allowed:
+            transaction.on_commit(
+                functools.partial(
+                    recordings_redact_task.delay, settings.project_id, actor_id
+                )
+            )
+        self.message_user(
+            request,
+            f"Applying the current rules to the stored recordings of "
+            f"{len(allowed)} project(s) in the background; the privacy audit log "
+            "records what changed when it is done.",
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 _META = 4  # rrweb EventType.Meta: starts a page, carries its URL
@@ -52,3 +52,78 @@ def drop_blocked_pages(
         if not url_blocked(current_url, patterns):
             kept.append(event)
     return kept, current_url
+
+
+# --- URL triggers and the linked flag (checked when a recording is finished) -------
+
+_CUSTOM = 5  # rrweb EventType.Custom
+# posthog-js custom events naming the page after an SPA navigation (no new Meta).
+_PAGE_TAGS = frozenset({"$pageview", "$url_changed"})
+
+
+def page_urls(events: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """The URLs a window showed: Meta hrefs, and the `href` of posthog-js's
+    `$pageview` / `$url_changed` custom events."""
+    for event in events:
+        data = event.get("data")
+        if not isinstance(data, Mapping):
+            continue
+        kind = event.get("type")
+        if kind == _CUSTOM and data.get("tag") in _PAGE_TAGS:
+            data = data.get("payload")
+            if not isinstance(data, Mapping):
+                continue
+        elif kind != _META:
+            continue
+        href = data.get("href")
+        if isinstance(href, str) and href:
+            yield href
+
+
+def url_triggered(urls: Iterable[str], triggers: list[re.Pattern[str]]) -> bool:
+    """Whether one of a recording's URLs matches a URL trigger (True without any).
+
+    >>> url_triggered(["https://shop.test/", "https://shop.test/checkout"], [re.compile("/checkout")])
+    True
+    >>> url_triggered(["https://shop.test/"], [re.compile("/checkout")])
+    False
+    """  # noqa: E501
+    if not triggers:
+        return True
+    return any(url_blocked(url, triggers) for url in urls)
+
+
+def flag_active(properties: Mapping[str, Any], flag: str) -> bool:
+    """Whether an analytics event says `flag` was on for the person who sent it.
+
+    posthog-js puts `$feature/<flag>` (true, false or a variant name) and the list
+    `$active_feature_flags` on every event once flags are loaded; a variant counts
+    as on, as posthog-js's linked-flag check has it. The explicit value wins.
+
+    >>> flag_active({"$feature/beta": "test-group"}, "beta")
+    True
+    >>> flag_active({"$feature/beta": False, "$active_feature_flags": ["beta"]}, "beta")
+    False
+    >>> flag_active({"$active_feature_flags": ["beta"]}, "beta")
+    True
+    """
+    value = properties.get(f"$feature/{flag}")
+    if value is not None:
+        return value is True or (isinstance(value, str) and value != "")
+    active = properties.get("$active_feature_flags")
+    return isinstance(active, list) and flag in active
+
+
+# --- IP addresses ------------------------------------------------------------------
+
+_IP_PROPERTY = "$ip"
+
+
+def drop_ip(properties: dict[str, Any]) -> int:
+    """Remove `$ip` from event properties, and from `$set` / `$set_once` in them;
+    return how many were removed."""
+    removed = 0
+    for holder in (properties, properties.get("$set"), properties.get("$set_once")):
+        if isinstance(holder, dict) and holder.pop(_IP_PROPERTY, None) is not None:
+            removed += 1
+    return removed

@@ -32,6 +32,21 @@ in the browser:
   Admin patterns are replaced by the fixed `[REDACTED]`: their matches have no
   shape worth keeping. Numbers in numeric JSON fields (timestamps, ids,
   coordinates) are never touched: only strings are.
+* a cross-origin iframe (unless `record_cross_origin_iframes`) keeps its element
+  and attributes but never its document: rrweb sends a frame's document as
+  children of the iframe node or as a mutation add under the iframe's id (with
+  `recordCrossOriginIframes`, the child page's own snapshot arrives that way), and
+  both are dropped, with every node that later arrives inside them. A frame is
+  cross-origin when the origin of its `src` (or `rr_src`, where rrweb puts the URL
+  of a frame it could not read) differs from the page's, taken from the window's
+  Meta `href` and kept in `ScrubState`; a `data:` frame or one sandboxed without
+  `allow-same-origin` has an opaque origin, so it is cross-origin too; a frame
+  with no URL (about:blank, `srcdoc`) has the page's origin. A page whose origin
+  is unknown treats every frame with a URL as cross-origin. A frame whose `src`
+  changes to another origin is treated as cross-origin from then on; it is not
+  let back in until the next FullSnapshot. Console logs a frame's rrweb forwards
+  carry no node id and cannot be told apart from the page's: they are kept,
+  scrubbed like the page's own.
 
 Cards typed into a field arrive one keystroke per Input event, and the 15-digit
 prefix of a 16-digit card gives the card away (the last digit is the checksum). So
@@ -65,6 +80,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 __all__ = [
     "MAX_TRACKED_IDS",
@@ -373,6 +389,7 @@ class MaskRules:
     unmask_selectors: tuple[str, ...] = (".ph-no-mask",)
     scrub_card_numbers: bool = True
     extra_patterns: tuple[str, ...] = ()  # regexes, compiled once
+    record_cross_origin_iframes: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,6 +471,13 @@ class ScrubState:
     card_inputs: set[int] = field(default_factory=set)
     # Too many ids to track: content events are dropped until the next FullSnapshot.
     saturated: bool = False
+    # Origin of the window's page ("https://shop.test"), from its last Meta event;
+    # kept across FullSnapshots. Only the origin: the URL may hold personal data.
+    page_origin: str = ""
+    # Same-origin iframe elements (a later `src` change may make them cross-origin).
+    frames: set[int] = field(default_factory=set)
+    # Cross-origin iframe elements: kept, but nothing is stored inside them.
+    foreign_frames: set[int] = field(default_factory=set)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -463,6 +487,9 @@ class ScrubState:
             "styles": sorted(self.styles),
             "card_inputs": sorted(self.card_inputs),
             "saturated": self.saturated,
+            "page_origin": self.page_origin,
+            "frames": sorted(self.frames),
+            "foreign_frames": sorted(self.foreign_frames),
         }
 
     @classmethod
@@ -479,13 +506,21 @@ class ScrubState:
                 sorted(_id_set(data.get("card_inputs")))[:_MAX_CARD_INPUTS]
             ),
             saturated=data.get("saturated") is True,
+            page_origin=_text(data.get("page_origin")),
+            frames=_id_set(data.get("frames")),
+            foreign_frames=_id_set(data.get("foreign_frames")),
         )
         state.check_size()
         return state
 
     def tracked(self) -> int:
         return (
-            len(self.blocked) + len(self.masked) + len(self.unmasked) + len(self.styles)
+            len(self.blocked)
+            + len(self.masked)
+            + len(self.unmasked)
+            + len(self.styles)
+            + len(self.frames)
+            + len(self.foreign_frames)
         )
 
     def reset(self) -> None:
@@ -494,6 +529,8 @@ class ScrubState:
         self.masked.clear()
         self.unmasked.clear()
         self.styles.clear()
+        self.frames.clear()
+        self.foreign_frames.clear()
         self.saturated = False
 
     def check_size(self) -> None:
@@ -512,6 +549,10 @@ def _id_set(value: Any) -> set[int]:
     return {item for item in value if type(item) is int}
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 @dataclass(frozen=True)
 class ScrubReport:
     """What one scrub_events call changed (counts of values, not characters)."""
@@ -523,6 +564,8 @@ class ScrubReport:
     cards_scrubbed: int
     patterns_scrubbed: int
     events_dropped: int
+    # Cross-origin frame documents not kept (snapshot children or mutation adds).
+    frames_dropped: int = 0
 
 
 # --- the scrubber ------------------------------------------------------------------
@@ -555,6 +598,7 @@ class _Scrubber:
     __slots__ = (
         "cards_scrubbed",
         "compiled",
+        "frames_dropped",
         "inputs_masked",
         "nodes_blocked",
         "patterns_scrubbed",
@@ -576,6 +620,7 @@ class _Scrubber:
         self.nodes_blocked = 0
         self.cards_scrubbed = 0
         self.patterns_scrubbed = 0
+        self.frames_dropped = 0
 
     def report(self, dropped: int) -> ScrubReport:
         return ScrubReport(
@@ -585,6 +630,7 @@ class _Scrubber:
             cards_scrubbed=self.cards_scrubbed,
             patterns_scrubbed=self.patterns_scrubbed,
             events_dropped=dropped,
+            frames_dropped=self.frames_dropped,
         )
 
     def find_card_inputs(self, events: list[dict[str, Any]]) -> None:
@@ -618,6 +664,8 @@ class _Scrubber:
             return self.incremental(data)
         if kind == _META:
             self.field(data, "href")
+            # From the scrubbed URL: a host a pattern redacted makes frames foreign.
+            self.state.page_origin = _origin(_text(data.get("href")))
         elif kind in _PAYLOAD_EVENTS:
             self.strings(data)
         return True
@@ -672,6 +720,7 @@ class _Scrubber:
                 r
                 for r in _dicts(data["removes"])
                 if not self.is_blocked(r.get("parentId"))
+                and r.get("parentId") not in self.state.foreign_frames
             ]
         return not had_changes or any(data[name] for name in present)
 
@@ -688,6 +737,11 @@ class _Scrubber:
         if self.is_blocked(parent):
             self.block_ids(node)
             self.nodes_blocked += 1
+            return False
+        if parent is not None and parent in self.state.foreign_frames:
+            # A cross-origin frame's document (rrweb's attachIframe add).
+            self.block_ids(node)
+            self.frames_dropped += 1
             return False
         parent_tag = "style" if parent in self.state.styles else None
         add["node"] = self.tree(node, self.mode_of(parent), parent_tag)
@@ -723,6 +777,11 @@ class _Scrubber:
         # A field turned into a password field stays masked, as in rrweb.
         if node_id is not None and _is_password("input", attributes):
             self.state.masked.add(node_id)
+        if node_id in self.state.frames and self.is_foreign_frame(attributes):
+            # Navigated to another origin. Never the other way back: the change
+            # holds only the attributes that changed, not the whole picture.
+            self.state.frames.discard(node_id)
+            self.state.foreign_frames.add(node_id)
         # The target's tag is unknown here: any `value` change is taken for an
         # input's. Style diffs (dicts) are CSS and left alone.
         for name, value in attributes.items():
@@ -747,6 +806,8 @@ class _Scrubber:
             if not isinstance(node, dict):
                 continue
             own_mode, tag = self.node(node, inherited, parent)
+            if tag == "iframe" and self.frame(node):
+                continue
             children = node.get("childNodes")
             if not isinstance(children, list):
                 continue
@@ -844,6 +905,30 @@ class _Scrubber:
         stand_in["attributes"] = kept
         stand_in["childNodes"] = []
         return stand_in
+
+    def frame(self, node: dict[str, Any]) -> bool:
+        """Remember an iframe element; empty it if cross-origin (then True)."""
+        if self.rules.record_cross_origin_iframes:
+            return False
+        node_id = _node_id(node.get("id"))
+        attributes = node.get("attributes")
+        foreign = self.is_foreign_frame(
+            attributes if isinstance(attributes, dict) else {}
+        )
+        if node_id is not None:
+            (self.state.foreign_frames if foreign else self.state.frames).add(node_id)
+        if not foreign:
+            return False
+        children = node.get("childNodes")
+        if isinstance(children, list) and children:
+            for child in children:
+                self.block_ids(child)
+            self.frames_dropped += 1
+            node["childNodes"] = []
+        return True
+
+    def is_foreign_frame(self, attributes: dict[str, Any]) -> bool:
+        return _is_cross_origin_frame(attributes, self.state.page_origin)
 
     def block_ids(self, root: Any) -> None:
         """Remember every id in a subtree that is not stored."""
@@ -1002,6 +1087,71 @@ def _parents_first(items: list[dict[str, Any]]) -> Iterator[int]:
 def _node_id(value: Any) -> int | None:
     # bool is an int subclass; True is no node id.
     return value if type(value) is int else None
+
+
+# --- origins -----------------------------------------------------------------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+# A frame with one of these URLs (or none) shows a document of the page's origin.
+_INHERITING_URLS = ("about:", "javascript:")
+
+
+def _origin(url: str) -> str:
+    """The origin of an absolute URL, as scheme://host[:port]; "" if it has none.
+
+    >>> _origin("HTTPS://Shop.Test:443/cart?id=7"), _origin("http://a.test:8080/")
+    ('https://shop.test', 'http://a.test:8080')
+    >>> _origin("blob:https://shop.test/0f3c"), _origin("data:text/html,hi")
+    ('https://shop.test', '')
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:  # a port that is no number, a bracket left open
+        return ""
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme == "blob":  # a blob: URL has the origin of the page that made it
+        return _origin(parts.path)
+    if not scheme or not host:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _is_cross_origin_frame(attributes: dict[str, Any], page_origin: str) -> bool:
+    """Whether an iframe with these attributes shows another origin's document.
+
+    >>> page = "https://shop.test"
+    >>> _is_cross_origin_frame({"rr_src": "https://pay.test/card"}, page)
+    True
+    >>> _is_cross_origin_frame({"src": "/help", "sandbox": "allow-same-origin"}, page)
+    False
+    """
+    sandbox = attributes.get("sandbox")
+    if isinstance(sandbox, str) and "allow-same-origin" not in sandbox.lower().split():
+        return True  # an opaque origin, foreign to every other
+    if isinstance(attributes.get("srcdoc"), str):
+        return False
+    url = next(
+        (
+            value.strip()
+            for name in ("src", "rr_src")
+            if isinstance(value := attributes.get(name), str) and value.strip()
+        ),
+        "",
+    )
+    if not url or url.lower().startswith(_INHERITING_URLS):
+        return False
+    if not page_origin:
+        return True  # cannot tell: fail closed
+    try:
+        absolute = urljoin(page_origin + "/", url)
+    except ValueError:  # an unclosed IPv6 bracket: no origin at all
+        return True
+    return _origin(absolute) != page_origin
 
 
 def _is_password(tag: str, attributes: dict[str, Any]) -> bool:

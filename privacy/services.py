@@ -1,13 +1,16 @@
-"""Privacy settings: reading them for a project, changing them with an audit trail."""
+"""Privacy settings: reading them for a project, changing them with an audit trail,
+and applying them again to what is already stored."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import F
 from django.utils.timezone import now
 
 from privacy.models import (
@@ -16,8 +19,18 @@ from privacy.models import (
     split_lines,
     split_selectors,
 )
-from privacy.scrub import CompiledRules, MaskRules, compile_rules, scrub_text
-from recordings.models import Project
+from privacy.rules import drop_ip
+from privacy.scrub import (
+    CompiledRules,
+    MaskRules,
+    ScrubReport,
+    ScrubState,
+    compile_rules,
+    scrub_events,
+    scrub_text,
+)
+from recordings import blobs
+from recordings.models import Event, Person, Project, Recording, SnapshotChunk
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +109,7 @@ def mask_rules_for(privacy: PrivacySettings) -> CompiledRules:
         unmask_selectors=tuple(split_selectors(privacy.unmask_selectors)),
         scrub_card_numbers=privacy.scrub_card_numbers,
         extra_patterns=tuple(split_lines(privacy.scrub_patterns)),
+        record_cross_origin_iframes=privacy.record_cross_origin_iframes,
     )
     try:
         return compile_rules(rules)
@@ -125,10 +139,207 @@ def scrub_json(value: Any, rules: CompiledRules) -> int:
 
 def url_blocklist_for(privacy: PrivacySettings) -> list[re.Pattern[str]]:
     """The blocklist's regexes; a line that no longer compiles is skipped, loudly."""
+    return _regexes(privacy.url_blocklist, "URL blocklist", privacy)
+
+
+def url_triggers_for(privacy: PrivacySettings) -> list[re.Pattern[str]]:
+    """The URL triggers' regexes; a line that no longer compiles is skipped, loudly."""
+    return _regexes(privacy.url_triggers, "URL trigger", privacy)
+
+
+def _regexes(lines: str, what: str, privacy: PrivacySettings) -> list[re.Pattern[str]]:
     patterns = []
-    for line in split_lines(privacy.url_blocklist):
+    for line in split_lines(lines):
         try:
             patterns.append(re.compile(line))
         except re.error:
-            logger.error("URL blocklist entry %r of %s does not compile", line, privacy)
+            logger.error("%s entry %r of %s does not compile", what, line, privacy)
     return patterns
+
+
+# --- retroactive redaction ---------------------------------------------------------
+
+# Compaction may merge a recording's loose chunks into a new window blob while they
+# are being redacted: each pass re-reads which blobs the recording has and redacts
+# the ones not seen yet, until there are none.
+_REDACT_PASSES = 3
+_ROWS_PER_PAGE = 500
+
+
+@dataclasses.dataclass
+class Redaction:
+    """What applying the rules again to stored data changed: counts, no content."""
+
+    recordings: int = 0  # recordings with at least one blob rewritten
+    blobs: int = 0  # blobs rewritten
+    # Input values and texts masked, card numbers and patterns scrubbed, frame
+    # documents dropped. Elements blocked by a new selector show in `blobs` only:
+    # the firewall cannot tell a new placeholder from one it made before.
+    values: int = 0
+    events_dropped: int = 0  # rrweb events no longer kept (inside blocked elements)
+    analytics_events: int = 0  # Event rows rewritten
+    people: int = 0  # Person rows rewritten
+
+    def add(self, other: Redaction) -> None:
+        for name, value in dataclasses.asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+
+def recordings_redact(
+    *, project: Project, actor: User | None = None
+) -> PrivacyAuditEntry:
+    """Apply the project's current privacy rules to everything it has stored.
+
+    Recording blobs (live chunks and compacted windows), analytics events and
+    people are rewritten where the rules now change them (with IP storage off,
+    `$ip` goes too), and the privacy audit log says who asked and how much changed.
+    """
+    privacy = privacy_for(project)
+    rules = mask_rules_for(privacy)
+    total = Redaction()
+    # Ids first: no cursor stays open on a table this loop writes to.
+    ids = list(Recording.objects.for_project(project).values_list("pk", flat=True))
+    for recording_id in ids:
+        recording = Recording.objects.filter(pk=recording_id).first()
+        if recording is not None:  # purged meanwhile
+            total.add(recording_redact(recording=recording, rules=rules))
+    strip_ip = not privacy.store_ip_addresses
+    total.analytics_events = _redact_properties(
+        Event.objects.filter(project=project), rules, strip_ip
+    )
+    total.people = _redact_properties(
+        Person.objects.filter(project=project), rules, strip_ip
+    )
+    logger.info("applied the privacy rules of %s to stored data: %s", project, total)
+    return PrivacyAuditEntry.objects.create(
+        project=project,
+        actor=actor,
+        actor_name=actor.get_username() if actor else "",
+        changes={"retroactive_redaction": [None, dataclasses.asdict(total)]},
+    )
+
+
+def recording_redact(*, recording: Recording, rules: CompiledRules) -> Redaction:
+    """Run the firewall with `rules` again over a recording's stored blobs.
+
+    Each window's blobs go through in time order with one ScrubState, as ingest
+    scrubbed its batches, so what a snapshot masks or blocks stays so in later
+    mutations. A blob is rewritten, whole and under the same key, only if it changed.
+    """
+    done: set[str] = set()
+    result = Redaction()
+    for _ in range(_REDACT_PASSES):
+        windows = _unredacted_windows(recording, done)
+        if not windows:
+            break
+        for keys in windows:
+            state = ScrubState()
+            for key in keys:
+                _redact_blob(recording, key, rules, state, result)
+            done.update(keys)
+    result.recordings = int(result.blobs > 0)
+    return result
+
+
+def _unredacted_windows(recording: Recording, done: set[str]) -> list[list[str]]:
+    """The recording's blob keys not in `done`, per window, in time order."""
+    chunks = recording.chunks.order_by("first_timestamp", "created").values_list(
+        "window_id", "blob_key", "compacted_into"
+    )
+    windows: dict[str, dict[str, None]] = {}
+    for window_id, blob_key, compacted_into in chunks:
+        key = compacted_into or blob_key
+        if key not in done:
+            windows.setdefault(window_id, {})[key] = None
+    return [list(keys) for keys in windows.values()]
+
+
+def _redact_blob(
+    recording: Recording,
+    key: str,
+    rules: CompiledRules,
+    state: ScrubState,
+    result: Redaction,
+) -> None:
+    try:
+        events = blobs.open_chunk(key)
+    except blobs.StorageError:
+        if key in _data_keys_of(recording):
+            raise
+        return  # compacted away meanwhile: the next pass reads its window blob
+    before = blobs.dumps(events)
+    kept, report = scrub_events(events, rules, state)
+    after = blobs.dumps(kept)
+    if after == before:
+        return
+    old_size = blobs.size(key)
+    data = blobs.compress(after)
+    # Same key, replaced whole: a rename on local disk, one PUT on S3, so a reader
+    # gets the old blob or the new one, never half of either.
+    blobs.put_chunk(key, data)
+    _recount(recording, key, len(data) - old_size, len(kept), report.events_dropped)
+    result.blobs += 1
+    result.values += _values_changed(report)
+    result.events_dropped += report.events_dropped
+
+
+def _data_keys_of(recording: Recording) -> set[str]:
+    return {chunk.data_key for chunk in recording.chunks.all()}
+
+
+def _recount(
+    recording: Recording, key: str, size_change: int, kept: int, dropped: int
+) -> None:
+    # A loose chunk is its own blob; a window blob's events are not split by chunk,
+    # so only the recording's totals follow it.
+    SnapshotChunk.objects.filter(
+        recording=recording, blob_key=key, compacted_into=""
+    ).update(size_bytes=F("size_bytes") + size_change, event_count=kept)
+    Recording.objects.filter(pk=recording.pk).update(
+        size_bytes=F("size_bytes") + size_change,
+        event_count=F("event_count") - dropped,
+    )
+
+
+def _values_changed(report: ScrubReport) -> int:
+    return (
+        report.inputs_masked
+        + report.texts_masked
+        + report.cards_scrubbed
+        + report.patterns_scrubbed
+        + report.frames_dropped
+    )
+
+
+def _redact_properties(
+    rows: models.QuerySet[Any], rules: CompiledRules, strip_ip: bool
+) -> int:
+    """Scrub the `properties` of every row, a page at a time; return rows changed."""
+    changed_rows = 0
+    last = 0
+    while True:
+        with transaction.atomic():
+            # Locked: ingest folds `$set` into people with read-modify-write.
+            page = list(
+                rows.select_for_update()
+                .filter(pk__gt=last)
+                .order_by("pk")
+                .only("pk", "properties")[:_ROWS_PER_PAGE]
+            )
+            if not page:
+                return changed_rows
+            last = page[-1].pk
+            changed = [
+                row for row in page if _redact_json(row.properties, rules, strip_ip)
+            ]
+            rows.bulk_update(changed, ["properties"])
+        changed_rows += len(changed)
+
+
+def _redact_json(value: Any, rules: CompiledRules, strip_ip: bool) -> int:
+    if not isinstance(value, dict | list):
+        return 0
+    found = scrub_json(value, rules)
+    if strip_ip and isinstance(value, dict):
+        found += drop_ip(value)
+    return found

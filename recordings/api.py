@@ -7,6 +7,7 @@ could not store a batch, so that the client tries again.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -308,8 +309,23 @@ class EventCaptureApi(CaptureApi):
         except IngestError as exc:
             raise CaptureRefused.from_ingest_error(exc) from exc
         project = self.admit(_single_token({e.token for e in events}), [])
-        services.events_ingest(project=project, events=events)
+        services.events_ingest(project=project, events=events, ip=client_ip(request))
         return Response(OK_BODY, status=status.HTTP_200_OK)
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The sender's address: REMOTE_ADDR, or the first X-Forwarded-For entry when
+    REPLAYHUB_TRUST_X_FORWARDED_FOR says a proxy in front sets that header."""
+    candidates = [request.META.get("REMOTE_ADDR", "")]
+    if settings.REPLAYHUB_TRUST_X_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        candidates.insert(0, forwarded.split(",")[0])
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate.strip()))
+        except ValueError:
+            continue  # empty, or not an address: never store what a client made up
+    return ""
 
 
 class FlagsApi(CaptureApi):

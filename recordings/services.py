@@ -14,13 +14,21 @@ from django.db import DatabaseError, IntegrityError, models, transaction
 from django.db.models import Count, F, Q
 from django.utils.timezone import now
 
-from privacy.rules import drop_blocked_pages, person_excluded
+from privacy.rules import (
+    drop_blocked_pages,
+    drop_ip,
+    flag_active,
+    page_urls,
+    person_excluded,
+    url_triggered,
+)
 from privacy.scrub import CompiledRules, ScrubState, scrub_events
 from privacy.services import (
     mask_rules_for,
     privacy_for,
     scrub_json,
     url_blocklist_for,
+    url_triggers_for,
 )
 from recordings import blobs
 from recordings.ingest import images
@@ -437,10 +445,56 @@ def recording_compact(*, recording: Recording) -> int:
 
 def _excluded_by_rules(recording: Recording) -> str | None:
     """Why the project's recording rules say not to keep this finished recording."""
-    minimum = privacy_for(recording.project).minimum_duration_ms
+    privacy = privacy_for(recording.project)
+    minimum = privacy.minimum_duration_ms
     if minimum and recording.duration_ms < minimum:
         return "below_minimum_duration"
+    triggers = url_triggers_for(privacy)
+    if triggers and not _visited_trigger_url(recording, triggers):
+        return "url_trigger_not_matched"
+    if privacy.linked_flag and not _linked_flag_on(recording, privacy.linked_flag):
+        return "linked_flag_not_on"
     return None
+
+
+def _visited_trigger_url(recording: Recording, triggers: list[re.Pattern[str]]) -> bool:
+    """Whether the session ever showed a page matching a URL trigger.
+
+    posthog-js uploads only from the page where a trigger matched. Here a session
+    is kept whole once any of its pages matched, pages before the trigger page
+    included: only a client that ignored the trigger sent them, and they show how
+    the user got there. Triggers choose sessions worth keeping; the URL blocklist,
+    enforced at ingest, is the tool for pages that must never be stored.
+    The cheap sources go first; the blobs are read only while nothing matched.
+    """
+    if url_triggered([recording.first_url], triggers):
+        return True
+    events = Event.objects.filter(
+        project_id=recording.project_id, session_id=recording.session_id
+    )
+    urls = events.values_list("properties__$current_url", flat=True)
+    if url_triggered((url for url in urls if isinstance(url, str)), triggers):
+        return True
+    return any(
+        url_triggered(page_urls(blobs.open_chunk(key)), triggers)
+        for key in _data_keys(recording.chunks.all())
+    )
+
+
+def _linked_flag_on(recording: Recording, flag: str) -> bool:
+    """Whether the session's analytics events show the linked flag on.
+
+    A session that sent no analytics events (a plain rrweb client) never does.
+    """
+    events = Event.objects.filter(
+        project_id=recording.project_id, session_id=recording.session_id
+    )
+    properties = events.values_list("properties", flat=True)
+    return any(
+        flag_active(props, flag)
+        for props in properties.iterator(chunk_size=200)
+        if isinstance(props, dict)
+    )
 
 
 def recording_discard(*, recording: Recording, reason: str) -> None:
@@ -486,10 +540,19 @@ def _stored_bytes(recording: Recording) -> int:
     return sum(blobs.size(key) for key in keys)
 
 
-def events_ingest(*, project: Project, events: list[AnalyticsEvent]) -> int:
-    """Store analytics events once each (a retried request repeats uuids)."""
-    rules = mask_rules_for(privacy_for(project))
+def events_ingest(
+    *, project: Project, events: list[AnalyticsEvent], ip: str = ""
+) -> int:
+    """Store analytics events once each (a retried request repeats uuids).
+
+    `ip` is the sender's address: stored as `$ip` only if the project stores IP
+    addresses; otherwise no `$ip` is kept, whatever the client sent.
+    """
+    privacy = privacy_for(project)
+    rules = mask_rules_for(privacy)
+    stored_ip = ip if privacy.store_ip_addresses else None
     for event in events:
+        _set_ip(event, stored_ip)
         # Card numbers and patterns in URLs, element texts and custom properties.
         scrub_json(event.properties, rules)
         scrub_json(event.person_set, rules)
@@ -510,12 +573,25 @@ def events_ingest(*, project: Project, events: list[AnalyticsEvent]) -> int:
         created = Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
         for event in events:
             if event.person_set or event.person_set_once or event.anon_distinct_id:
-                _person_update(project, event)
+                _person_update(project, event, stored_ip)
     return len(created)
 
 
-def _person_update(project: Project, event: AnalyticsEvent) -> None:
-    """Fold `$set` / `$set_once` / `$identify` into the person (idempotent on retry)."""
+def _set_ip(event: AnalyticsEvent, ip: str | None) -> None:
+    """`$ip` is the server's to set: `ip`, or none at all when None (not stored)."""
+    drop_ip(event.properties)
+    event.person_set.pop("$ip", None)
+    event.person_set_once.pop("$ip", None)
+    if ip:
+        event.properties["$ip"] = ip
+
+
+def _person_update(project: Project, event: AnalyticsEvent, ip: str | None) -> None:
+    """Fold `$set` / `$set_once` / `$identify` into the person (idempotent on retry).
+
+    `ip` becomes the person's `$ip`; None (the project stores no IP addresses)
+    removes one stored earlier.
+    """
     if not event.distinct_id:
         return
     person = _lock_or_create(
@@ -526,6 +602,10 @@ def _person_update(project: Project, event: AnalyticsEvent) -> None:
         **person.properties,
         **event.person_set,
     }
+    if ip is None:
+        person.properties.pop("$ip", None)
+    elif ip:
+        person.properties["$ip"] = ip
     anon = event.anon_distinct_id
     if anon and anon != event.distinct_id and anon not in person.anon_distinct_ids:
         person.anon_distinct_ids = [*person.anon_distinct_ids, anon][-20:]

@@ -375,6 +375,8 @@ REPLAYHUB_COMPACT_IDLE_MINUTES = envint("REPLAYHUB_COMPACT_IDLE_MINUTES", 15)
 REPLAYHUB_INGEST_RATE_PER_MINUTE = envint("REPLAYHUB_INGEST_RATE_PER_MINUTE", 6000)
 # Seconds (Retry-After) a client waits before retrying a batch we could not store; 5
 REPLAYHUB_INGEST_RETRY_AFTER = envint("REPLAYHUB_INGEST_RETRY_AFTER", 5)
+# Take a sender's IP from X-Forwarded-For's first entry (a proxy in front sets it); off
+REPLAYHUB_TRUST_X_FORWARDED_FOR = envbool("REPLAYHUB_TRUST_X_FORWARDED_FOR", False)
 
 # REST framework
 REST_FRAMEWORK: dict[str, Any] = {
