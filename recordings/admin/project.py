@@ -123,6 +123,8 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
             principal, role = form.cleaned_data["principal"], form.cleaned_data["role"]
             access.role_grant(project=project, principal=principal, role=role)
             what = f"the {role.label.split(':')[0].lower()} role" if role else "no role"
+            # In the project's history page, like any other change to it.
+            self.log_change(request, project, f"Gave {principal} {what}.")
             self.message_user(request, f"{principal} now has {what} on {project}.")
             return HttpResponseRedirect(request.path)
         context = {

@@ -154,3 +154,20 @@ class ManagementApiTests(ReplayTestCase):
         docs = self.client.get("/api/v1/docs/")
         self.assertEqual(docs.status_code, 200)
         self.assertIn(b"swagger-ui", docs.content)
+
+    def test_a_capture_token_reads_nothing(self) -> None:
+        token = self.own.project.token
+        code = self.own.recording.code
+        for url in (
+            "/api/v1/projects/",
+            "/api/v1/recordings/",
+            f"/api/v1/recordings/{code}/snapshots/",
+            f"/api/v1/recordings/{code}/export/",
+        ):
+            for response in (
+                self.get(url, token),
+                self.client.get(f"{url}?token={token}"),
+                self.client.get(url, headers={"X-API-Key": token}),
+            ):
+                self.assertEqual(response.status_code, 401, url)
+                self.assertNotIn(b"zqalpha", response.content)

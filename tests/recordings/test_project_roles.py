@@ -79,6 +79,10 @@ class ProjectRoleTests(ReplayTestCase):
         self.assertEqual(response.status_code, 302)
         self.charlie.refresh_from_db()
         self.assertEqual(access.role_of(self.charlie, self.own.project), Role.EDITOR)
+        history = reverse(
+            "admin:recordings_project_history", args=[self.own.project.pk]
+        )
+        self.assertContains(self.client.get(history), "Gave charlie the editor role.")
         self.assertTrue(self.charlie.is_staff)  # so that they can log in
         page = self.client.get(url).content.decode()
         self.assertIn("charlie", page)
