@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils.timezone import now
 
+from recordings import access
 from recordings.models import Project, Recording
 from tests.e2e.browser import log_in, wait_for
 
@@ -64,7 +66,16 @@ def test_a_recorded_session_replays_in_the_admin(
     browser: Any, origins: dict[str, str]
 ) -> None:
     project = Project.objects.create(name="E2E shop")
-    User.objects.create_superuser("alice", "alice@example.org", "correct horse")
+    # A viewer, not a superuser: watching is what the viewer role is for.
+    bob = User.objects.create_user("bob", "bob@example.org", "correct horse")
+    access.role_grant(project=project, principal=bob, role=access.Role.VIEWER)
+    elsewhere = Project.objects.create(name="Someone else's shop")
+    Recording.objects.create(
+        project=elsewhere,
+        session_id="elsewhere-session",
+        started_at=now(),
+        ended_at=now(),
+    )
 
     answers = record_demo_session(
         browser, f"{origins['shop']}/demo/?token={project.token}"
@@ -89,9 +100,11 @@ def test_a_recorded_session_replays_in_the_admin(
             errors.append(f"console: {msg.text}") if msg.type == "error" else None
         ),
     )
-    log_in(page, origins["admin"], "alice", "correct horse")
+    log_in(page, origins["admin"], "bob", "correct horse")
 
     page.goto(f"{origins['admin']}/admin/recordings/recording/")
+    listing = page.content()
+    assert "elsewhere-session" not in listing and "Someone else" not in listing
     page.locator(f"a[href$='/{recording.code}/play/']").first.click()
     try:
         page.wait_for_selector(".rr-player", timeout=15000)
