@@ -195,12 +195,80 @@ def rule_for(route: Route) -> Rule | None:
 DENIED_STATUSES = {302, 401, 403, 404, 405}
 
 
-class AccessMatrixTests(ReplayTestCase):
+class MatrixTestCase(ReplayTestCase):
+    """Two tenants, every principal, and the oracle that says who may do what."""
+
     def setUp(self) -> None:
         super().setUp()
         self.own = make_tenant(self.client, "zqalpha")
         self.other = make_tenant(self.client, "zqomega")
         self.people = make_principals(self.own.project, self.other.project)
+
+    def allows(
+        self, principal: Principal, rule: Rule, project: Project | None, api: bool
+    ) -> bool:
+        user = principal.user
+        if rule.need == NOBODY or user is None or not user.is_active:
+            return False
+        # A key works for the API only (the admin does not know it), and only while
+        # it is neither revoked nor expired.
+        key = principal.key
+        if key is not None and (not api or key.revoked or not key.is_usable(now())):
+            return False
+        if rule.need == AUTHENTICATED:
+            return True
+        if rule.need == STAFF:
+            return bool(user and user.is_staff)
+        if rule.need == SUPERUSER:
+            return principal.superuser
+        projects = [project] if project else [self.own.project, self.other.project]
+        return any(principal.holds(rule.need, p, self.own.project) for p in projects)
+
+    def sees_app(self, principal: Principal, app_label: str) -> bool:
+        for label, rules in ADMIN_MODEL_RULES.items():
+            if label.startswith(f"{app_label}.") and self.allows(
+                principal, rules["changelist"], None, api=False
+            ):
+                return True
+        return False
+
+    def target(self, label: str, tenant: Tenant) -> Model:
+        project = tenant.project
+        by_label: dict[str, Any] = {
+            "recordings.project": lambda: project,
+            "recordings.recording": lambda: tenant.recording,
+            "recordings.event": lambda: Event.objects.get(project=project),
+            "recordings.sessionledger": lambda: SessionLedger.objects.get(
+                project=project
+            ),
+            "recordings.person": lambda: Person.objects.get(project=project),
+            "privacy.privacysettings": lambda: PrivacySettings.objects.get(
+                project=project
+            ),
+            "privacy.privacyauditentry": lambda: PrivacyAuditEntry.objects.filter(
+                project=project
+            ).first(),
+            # Not project data: the same object serves as "own" and "other".
+            "recordings.apikey": lambda: ApiKey.objects.get(name="viewer key key"),
+            "auth.user": lambda: User.objects.get(username="norole"),
+            "auth.group": lambda: Group.objects.get(name="editors"),
+        }
+        obj: Model = by_label[label]()
+        assert obj is not None, label
+        return obj
+
+    @staticmethod
+    def lookup(obj: Model, kwarg: str) -> str:
+        if kwarg in ("object_id", "id"):
+            return str(obj.code if isinstance(obj, Recording) else obj.pk)
+        if kwarg == "code":
+            return str(obj.code)  # type: ignore[attr-defined]
+        raise AssertionError(f"no value for URL argument {kwarg!r}")
+
+
+class AccessMatrixTests(MatrixTestCase):
+    def setUp(self) -> None:
+        super().setUp()
         self.routes = discover_routes()
 
     def test_every_route_has_a_rule(self) -> None:
@@ -280,67 +348,6 @@ class AccessMatrixTests(ReplayTestCase):
                 None,
             )
 
-    def allows(
-        self, principal: Principal, rule: Rule, project: Project | None, api: bool
-    ) -> bool:
-        user = principal.user
-        if rule.need == NOBODY or user is None or not user.is_active:
-            return False
-        # A key works for the API only (the admin does not know it), and only while
-        # it is neither revoked nor expired.
-        key = principal.key
-        if key is not None and (not api or key.revoked or not key.is_usable(now())):
-            return False
-        if rule.need == AUTHENTICATED:
-            return True
-        if rule.need == STAFF:
-            return bool(user and user.is_staff)
-        if rule.need == SUPERUSER:
-            return principal.superuser
-        projects = [project] if project else [self.own.project, self.other.project]
-        return any(principal.holds(rule.need, p, self.own.project) for p in projects)
-
-    def sees_app(self, principal: Principal, app_label: str) -> bool:
-        for label, rules in ADMIN_MODEL_RULES.items():
-            if label.startswith(f"{app_label}.") and self.allows(
-                principal, rules["changelist"], None, api=False
-            ):
-                return True
-        return False
-
-    def target(self, label: str, tenant: Tenant) -> Model:
-        project = tenant.project
-        by_label: dict[str, Any] = {
-            "recordings.project": lambda: project,
-            "recordings.recording": lambda: tenant.recording,
-            "recordings.event": lambda: Event.objects.get(project=project),
-            "recordings.sessionledger": lambda: SessionLedger.objects.get(
-                project=project
-            ),
-            "recordings.person": lambda: Person.objects.get(project=project),
-            "privacy.privacysettings": lambda: PrivacySettings.objects.get(
-                project=project
-            ),
-            "privacy.privacyauditentry": lambda: PrivacyAuditEntry.objects.filter(
-                project=project
-            ).first(),
-            # Not project data: the same object serves as "own" and "other".
-            "recordings.apikey": lambda: ApiKey.objects.get(name="viewer key key"),
-            "auth.user": lambda: User.objects.get(username="norole"),
-            "auth.group": lambda: Group.objects.get(name="editors"),
-        }
-        obj: Model = by_label[label]()
-        assert obj is not None, label
-        return obj
-
-    @staticmethod
-    def lookup(obj: Model, kwarg: str) -> str:
-        if kwarg in ("object_id", "id"):
-            return str(obj.code if isinstance(obj, Recording) else obj.pk)
-        if kwarg == "code":
-            return str(obj.code)  # type: ignore[attr-defined]
-        raise AssertionError(f"no value for URL argument {kwarg!r}")
-
     def assert_outcome(self, response: TestResponse, allowed: bool) -> None:
         status = response.status_code
         if allowed:
@@ -391,23 +398,15 @@ class Write:
     took_effect: Any  # () -> bool, evaluated inside the same transaction
 
 
-class AccessWriteMatrixTests(ReplayTestCase):
+class AccessWriteMatrixTests(MatrixTestCase):
     """Every principal × every write × own vs other project: done iff allowed."""
-
-    def setUp(self) -> None:
-        super().setUp()
-        self.own = make_tenant(self.client, "zqalpha")
-        self.other = make_tenant(self.client, "zqomega")
-        self.people = make_principals(self.own.project, self.other.project)
-        self.matrix = AccessMatrixTests()
-        self.matrix.own, self.matrix.other = self.own, self.other
 
     def writes(self, tenant: Tenant) -> Iterator[Write]:
         project, recording = tenant.project, tenant.recording
         for label in ("recording", "event", "sessionledger", "person"):
-            obj = self.matrix.target(f"recordings.{label}", tenant)
+            obj = self.target(f"recordings.{label}", tenant)
             model = type(obj)
-            object_id = self.matrix.lookup(obj, "object_id")
+            object_id = self.lookup(obj, "object_id")
             yield Write(
                 f"admin delete {label}",
                 DELETE_REC,
@@ -504,7 +503,7 @@ class AccessWriteMatrixTests(ReplayTestCase):
         writes = [(t, w) for t in (self.own, self.other) for w in self.writes(t)]
         for principal in self.people:
             for tenant, write in writes:
-                allowed = self.matrix.allows(
+                allowed = self.allows(
                     principal, Rule(write.need), tenant.project, write.api
                 ) and (not write.api or principal.may_write())
                 with self.subTest(principal=principal.name, write=write.what):
