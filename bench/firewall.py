@@ -1,7 +1,7 @@
 """What the privacy firewall costs per batch, next to the rest of parsing.
 
 Runs the real `/s/` bodies of the 72-second main session through ReplayHub's own
-parser, then through privacy/scrub.py with the default rules and with every switch
+parser, then through privacy/scrub/ with the default rules and with every switch
 on (mask all text, card numbers, a custom pattern), and prints the time per batch of
 each step, the firewall's share, and (for scale) the in-process ingest cost per
 request measured by bench/profile_ingest.py.

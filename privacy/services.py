@@ -159,10 +159,6 @@ def _regexes(lines: str, what: str, privacy: PrivacySettings) -> list[re.Pattern
 
 # --- retroactive redaction ---------------------------------------------------------
 
-# Compaction may merge a recording's loose chunks into a new window blob while they
-# are being redacted: each pass re-reads which blobs the recording has and redacts
-# the ones not seen yet, until there are none.
-_REDACT_PASSES = 3
 _ROWS_PER_PAGE = 500
 
 
@@ -226,31 +222,43 @@ def recording_redact(*, recording: Recording, rules: CompiledRules) -> Redaction
     scrubbed its batches, so what a snapshot masks or blocks stays so in later
     mutations. A blob is rewritten, whole and under the same key, only if it changed.
     """
-    done: set[str] = set()
     result = Redaction()
-    for _ in range(_REDACT_PASSES):
-        windows = _unredacted_windows(recording, done)
-        if not windows:
-            break
-        for keys in windows:
-            state = ScrubState()
-            for key in keys:
-                _redact_blob(recording, key, rules, state, result)
-            done.update(keys)
+    failure: blobs.StorageError | None = None
+    with transaction.atomic():
+        # Unlike ingest, this holds a transaction and the recording's row lock
+        # across blob reads and writes: compaction takes the same lock
+        # (recordings.services._locked), and a compaction that read the chunks
+        # before they were rewritten here would store its window blob unredacted.
+        # Ingest of this session waits meanwhile; on SQLite every write does.
+        if Recording.objects.select_for_update().filter(pk=recording.pk).first():
+            try:
+                _redact_windows(recording, rules, result)
+            except blobs.StorageError as exc:
+                # The blobs rewritten so far stay so: commit their new sizes.
+                failure = exc
+    if failure is not None:
+        raise failure
     result.recordings = int(result.blobs > 0)
     return result
 
 
-def _unredacted_windows(recording: Recording, done: set[str]) -> list[list[str]]:
-    """The recording's blob keys not in `done`, per window, in time order."""
+def _redact_windows(
+    recording: Recording, rules: CompiledRules, result: Redaction
+) -> None:
+    for keys in _windows(recording):
+        state = ScrubState()
+        for key in keys:
+            _redact_blob(recording, key, rules, state, result)
+
+
+def _windows(recording: Recording) -> list[list[str]]:
+    """The recording's blob keys, per window, in time order."""
     chunks = recording.chunks.order_by("first_timestamp", "created").values_list(
         "window_id", "blob_key", "compacted_into"
     )
     windows: dict[str, dict[str, None]] = {}
     for window_id, blob_key, compacted_into in chunks:
-        key = compacted_into or blob_key
-        if key not in done:
-            windows.setdefault(window_id, {})[key] = None
+        windows.setdefault(window_id, {})[compacted_into or blob_key] = None
     return [list(keys) for keys in windows.values()]
 
 
@@ -261,12 +269,7 @@ def _redact_blob(
     state: ScrubState,
     result: Redaction,
 ) -> None:
-    try:
-        events = blobs.open_chunk(key)
-    except blobs.StorageError:
-        if key in _data_keys_of(recording):
-            raise
-        return  # compacted away meanwhile: the next pass reads its window blob
+    events = blobs.open_chunk(key)
     before = blobs.dumps(events)
     kept, report = scrub_events(events, rules, state)
     after = blobs.dumps(kept)
@@ -281,10 +284,6 @@ def _redact_blob(
     result.blobs += 1
     result.values += _values_changed(report)
     result.events_dropped += report.events_dropped
-
-
-def _data_keys_of(recording: Recording) -> set[str]:
-    return {chunk.data_key for chunk in recording.chunks.all()}
 
 
 def _recount(

@@ -437,10 +437,9 @@ def recording_compact(*, recording: Recording) -> int:
         return 0
     loose = recording.chunks.filter(compacted_into="")
     windows = sorted(set(loose.values_list("window_id", flat=True)))
-    for window_id in windows:
-        _compact_window(recording, window_id)
+    written = sum(_compact_window(recording, window_id) for window_id in windows)
     _mark_compacted(recording)
-    return len(windows)
+    return written
 
 
 def _excluded_by_rules(recording: Recording) -> str | None:
@@ -504,18 +503,29 @@ def recording_discard(*, recording: Recording, reason: str) -> None:
     ledger_record_refusal(project=recording.project, sessions=sessions, reason=reason)
 
 
-def _compact_window(recording: Recording, window_id: str) -> None:
-    chunks = list(_window_chunks(recording, window_id))
-    old_keys = _data_keys(recording.chunks.filter(pk__in=[c.pk for c in chunks]))
-    events = _read_sorted(old_keys)
-    key = blobs.window_key(
-        recording.project_id, recording.session_id, window_id, uuid.uuid4().hex[:12]
-    )
-    blobs.put_chunk(key, blobs.encode_events(events))  # outside the transaction
+def _compact_window(recording: Recording, window_id: str) -> bool:
+    """Merge one window's chunks into a new blob; False if there was nothing to do."""
     with transaction.atomic():
+        # Unlike ingest, this holds a transaction (and the recording's row lock)
+        # across blob reads and writes: retroactive redaction takes the same lock
+        # (privacy.services.recording_redact), and chunks read before it rewrote
+        # them, merged after, would store the window unredacted. Compaction runs on
+        # idle recordings, so a batch of the session rarely waits for it.
+        if _locked(recording) is None:
+            return False  # purged meanwhile
+        chunks = list(_window_chunks(recording, window_id))
+        if all(chunk.compacted_into for chunk in chunks):
+            return False  # merged meanwhile by another run
+        old_keys = _data_keys(recording.chunks.filter(pk__in=[c.pk for c in chunks]))
+        events = _read_sorted(old_keys)
+        key = blobs.window_key(
+            recording.project_id, recording.session_id, window_id, uuid.uuid4().hex[:12]
+        )
+        blobs.put_chunk(key, blobs.encode_events(events))
         SnapshotChunk.objects.filter(pk__in=[c.pk for c in chunks]).update(
             compacted_into=key
         )
+    # Only once no row points at them; a failure here leaves orphans for the sweeper.
     blobs.delete_blobs(old_keys)
     logger.info(
         "compacted %d chunk(s) of recording %s window %s into %s",
@@ -524,15 +534,28 @@ def _compact_window(recording: Recording, window_id: str) -> None:
         window_id or "-",
         key,
     )
+    return True
 
 
 @transaction.atomic
 def _mark_compacted(recording: Recording) -> None:
-    locked = Recording.objects.select_for_update().get(pk=recording.pk)
-    if not locked.chunks.filter(compacted_into="").exists():
+    locked = _locked(recording)
+    if locked is not None and not locked.chunks.filter(compacted_into="").exists():
         locked.compacted = True
         locked.size_bytes = _stored_bytes(locked)
         locked.save(update_fields=["compacted", "size_bytes"])
+
+
+def _locked(recording: Recording) -> Recording | None:
+    """The recording's row, locked until the transaction ends; None once deleted.
+
+    Compaction, retroactive redaction and purge take it before they change the
+    recording's blobs or chunk rows, so they take turns. It comes before any chunk
+    row lock, and compaction and redaction never wait for the session's ledger row
+    while holding it: ingest locks the ledger first and the recording second, so
+    against them it only ever waits.
+    """
+    return Recording.objects.select_for_update().filter(pk=recording.pk).first()
 
 
 def _stored_bytes(recording: Recording) -> int:
@@ -639,7 +662,12 @@ def recording_purge(*, recording: Recording) -> None:
     """
     keys = _data_keys(recording.chunks.all())
     blobs.delete_blobs(keys)
-    recording.delete()
+    with transaction.atomic():
+        # The cascade deletes the chunk rows before the recording's: without its
+        # lock first, a compaction or redaction holding it and waiting for a chunk
+        # row would deadlock with this.
+        _locked(recording)
+        recording.delete()
     logger.info(
         "purged recording %s (project %s, %d blobs)",
         recording.session_id,

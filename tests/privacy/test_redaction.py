@@ -6,6 +6,7 @@ import gzip
 import json
 from io import StringIO
 from typing import Any
+from unittest import mock
 
 import orjson
 from django.core.management import call_command
@@ -15,8 +16,9 @@ from privacy import services
 from privacy.models import PrivacyAuditEntry, PrivacySettings
 from privacy.scrub import REDACTED
 from privacy.tasks import recordings_redact as recordings_redact_task
+from recordings import blobs
 from recordings import services as recording_services
-from recordings.models import Person, Project, Recording
+from recordings.models import Person, Project, Recording, SnapshotChunk
 from replayhub.celery import app
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, full_session
@@ -235,3 +237,44 @@ class RedactionAcrossBatchesTests(ReplayTestCase):
         self.assertNotIn("Jane Doe", stored)
         self.assertIn("**** ***", stored)
         self.assertNotIn("Hello", stored)
+
+    def test_a_storage_failure_keeps_the_sizes_of_blobs_already_rewritten(
+        self,
+    ) -> None:
+        for batch_id in ("1", "2"):
+            payload = {"tag": "signup", "payload": {"email": EMAIL}}
+            self.send(batch_id, [{"type": 5, "timestamp": T0, "data": payload}])
+        PrivacySettings.objects.filter(project=self.project).update(
+            scrub_patterns=EMAIL_PATTERN
+        )
+        recording = Recording.objects.get()
+        first, second = recording.chunks.order_by("created")
+        open_chunk = blobs.open_chunk
+
+        def second_unreadable(key: str) -> list[dict[str, Any]]:
+            if key == second.blob_key:
+                raise blobs.StorageError("storage unreachable")
+            return open_chunk(key)
+
+        rules = services.mask_rules_for(services.privacy_for(Project.objects.get()))
+        with (
+            mock.patch.object(blobs, "open_chunk", second_unreadable),
+            self.assertRaises(blobs.StorageError),
+        ):
+            services.recording_redact(recording=recording, rules=rules)
+        # The first blob was rewritten before the failure, and the rows say so.
+        self.assert_sizes_match_blobs(recording)
+        self.assertNotIn(EMAIL, gzip.decompress(self.blob(first).read_bytes()).decode())
+        services.recording_redact(recording=recording, rules=rules)  # the retry
+        self.assert_sizes_match_blobs(recording)
+        self.assertNotIn(EMAIL, json.dumps(self.stored_events()))
+
+    def blob(self, chunk: SnapshotChunk) -> Any:
+        return self.blob_dir / chunk.blob_key
+
+    def assert_sizes_match_blobs(self, recording: Recording) -> None:
+        recording.refresh_from_db()
+        chunks = list(recording.chunks.all())
+        for chunk in chunks:
+            self.assertEqual(chunk.size_bytes, self.blob(chunk).stat().st_size)
+        self.assertEqual(recording.size_bytes, sum(c.size_bytes for c in chunks))

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from privacy import scrub
 from privacy.scrub import (
     REDACTED,
     MaskRules,
@@ -730,7 +729,7 @@ def test_state_round_trips_through_plain_json() -> None:
 def test_too_many_ids_fail_closed_until_the_next_full_snapshot(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(scrub, "MAX_TRACKED_IDS", 2)
+    monkeypatch.setattr("privacy.scrub.state.MAX_TRACKED_IDS", 2)
     state = ScrubState()
     out, report = run(
         [

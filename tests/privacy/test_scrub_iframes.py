@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import copy
 import doctest
+import importlib
 import json
+import pkgutil
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ import pytest
 from privacy import scrub
 from privacy.models import PrivacySettings
 from privacy.scrub import MaskRules, ScrubReport, ScrubState, compile_rules
+from privacy.scrub.iframes import is_cross_origin_frame
 from recordings import services
 from recordings.models import Recording
 from tests.base import ReplayTestCase
@@ -140,7 +143,7 @@ def dumped(events: list[Event]) -> str:
 def test_it_tells_cross_origin_frames(
     attributes: dict[str, Any], page: str, foreign: bool
 ) -> None:
-    assert scrub._is_cross_origin_frame(attributes, page) is foreign
+    assert is_cross_origin_frame(attributes, page) is foreign
 
 
 @pytest.mark.parametrize(
@@ -399,4 +402,11 @@ class CrossOriginFrameIngestTests(ReplayTestCase):
 
 
 def test_the_doctests_hold() -> None:
-    assert doctest.testmod(scrub).failed == 0
+    modules = [scrub] + [
+        importlib.import_module(f"{scrub.__name__}.{module.name}")
+        for module in pkgutil.iter_modules(scrub.__path__)
+    ]
+    results = [doctest.testmod(module) for module in modules]
+    assert sum(result.failed for result in results) == 0
+    # luhn_valid, url_origin and is_cross_origin_frame have examples.
+    assert sum(result.attempted for result in results) >= 6
