@@ -86,3 +86,25 @@ def session_events(prefix: str) -> list[dict[str, Any]]:
     (path,) = (posthog_dir() / "sessions").glob(f"{prefix}.*.rrweb.json")
     events: list[dict[str, Any]] = json.loads(path.read_text())
     return events
+
+
+def send_rrweb(
+    client: Client,
+    token: str,
+    batch_id: str,
+    events: list[Any],
+    session_id: str = "s",
+    window_id: str = "w",
+) -> None:
+    """Post one batch of plain rrweb events to the rrweb ingest endpoint; expect 200."""
+    body = {
+        "token": token,
+        "session_id": session_id,
+        "window_id": window_id,
+        "batch_id": batch_id,
+        "events": events,
+    }
+    response = client.post(
+        "/api/v1/ingest/rrweb/", data=body, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content

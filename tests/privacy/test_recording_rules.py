@@ -9,7 +9,7 @@ from privacy.rules import person_excluded
 from recordings import services
 from recordings.models import Recording, SessionLedger
 from tests.base import ReplayTestCase
-from tests.capture import FIXTURE_TOKEN, captured, decoded
+from tests.capture import FIXTURE_TOKEN, captured, decoded, send_rrweb
 
 RULES = [{"property": "email_domain", "value": "replayhub.test"}]
 
@@ -106,17 +106,7 @@ class UrlBlocklistTests(ReplayTestCase):
         PrivacySettings.objects.create(project=self.project, url_blocklist="/checkout")
 
     def send(self, batch_id: str, events: list[dict[str, Any]]) -> None:
-        body = {
-            "token": self.project.token,
-            "session_id": "s",
-            "window_id": "w",
-            "batch_id": batch_id,
-            "events": events,
-        }
-        response = self.client.post(
-            "/api/v1/ingest/rrweb/", data=body, content_type="application/json"
-        )
-        self.assertEqual(response.status_code, 200)
+        send_rrweb(self.client, self.project.token, batch_id, events)
 
     def test_pages_on_a_blocklisted_url_are_not_kept_across_batches(self) -> None:
         t = self.T0

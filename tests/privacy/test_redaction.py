@@ -21,7 +21,7 @@ from recordings import services as recording_services
 from recordings.models import Person, Project, Recording, SnapshotChunk
 from replayhub.celery import app
 from tests.base import ReplayTestCase
-from tests.capture import FIXTURE_TOKEN, full_session
+from tests.capture import FIXTURE_TOKEN, full_session, send_rrweb
 
 MAIN_SESSION = "01a202a4-57be-7561-8ae1-39f845ed8af5"
 # Typed into the real session's signup form; posthog-js masked the input, but the
@@ -196,17 +196,7 @@ class RedactionAcrossBatchesTests(ReplayTestCase):
     """A window's blobs are redacted in order with one state, as ingest saw them."""
 
     def send(self, batch_id: str, events: list[dict[str, Any]]) -> None:
-        body = {
-            "token": self.project.token,
-            "session_id": "s",
-            "window_id": "w",
-            "batch_id": batch_id,
-            "events": events,
-        }
-        response = self.client.post(
-            "/api/v1/ingest/rrweb/", data=body, content_type="application/json"
-        )
-        self.assertEqual(response.status_code, 200)
+        send_rrweb(self.client, self.project.token, batch_id, events)
 
     def test_a_new_mask_selector_masks_text_changed_in_later_chunks(self) -> None:
         text = {"type": 3, "textContent": "Hello", "id": 11}

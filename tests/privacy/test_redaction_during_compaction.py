@@ -28,6 +28,7 @@ from recordings import blobs
 from recordings import services as recording_services
 from recordings.models import Project, Recording, SnapshotChunk
 from tests.base import temp_blob_storage
+from tests.capture import send_rrweb
 
 EMAIL = "jane.doe@example.com"
 EMAIL_PATTERN = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
@@ -55,17 +56,7 @@ class Worker(threading.Thread):
 
 
 def send(client: Client, project: Project, batch_id: str, events: list[Any]) -> None:
-    body = {
-        "token": project.token,
-        "session_id": "s",
-        "window_id": "w",
-        "batch_id": batch_id,
-        "events": events,
-    }
-    response = client.post(
-        "/api/v1/ingest/rrweb/", data=body, content_type="application/json"
-    )
-    assert response.status_code == 200
+    send_rrweb(client, project.token, batch_id, events)
 
 
 def page_with_email() -> list[dict[str, Any]]:

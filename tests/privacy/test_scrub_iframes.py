@@ -25,6 +25,7 @@ from privacy.scrub.iframes import is_cross_origin_frame
 from recordings import services
 from recordings.models import Recording
 from tests.base import ReplayTestCase
+from tests.capture import send_rrweb
 
 Event = dict[str, Any]
 PAGE = "https://shop.test"
@@ -366,17 +367,7 @@ def test_the_input_events_are_not_changed_when_no_frame_is_involved() -> None:
 
 class CrossOriginFrameIngestTests(ReplayTestCase):
     def send(self, batch_id: str, events: list[Event]) -> None:
-        body = {
-            "token": self.project.token,
-            "session_id": "s",
-            "window_id": "w",
-            "batch_id": batch_id,
-            "events": events,
-        }
-        response = self.client.post(
-            "/api/v1/ingest/rrweb/", data=body, content_type="application/json"
-        )
-        self.assertEqual(response.status_code, 200)
+        send_rrweb(self.client, self.project.token, batch_id, events)
 
     def record_checkout(self) -> str:
         page = snapshot(el(10, "iframe", dict(FOREIGN)), el(11, "iframe", {}))

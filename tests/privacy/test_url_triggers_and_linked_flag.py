@@ -17,7 +17,7 @@ from privacy.rules import flag_active, page_urls, url_triggered
 from recordings import services
 from recordings.models import Project, Recording, SessionLedger
 from tests.base import ReplayTestCase
-from tests.capture import FIXTURE_TOKEN, full_session
+from tests.capture import FIXTURE_TOKEN, full_session, send_rrweb
 
 MAIN_SESSION = "01a202a4-57be-7561-8ae1-39f845ed8af5"
 T0 = 1_790_000_000_000
@@ -111,17 +111,7 @@ class RecordingRuleTests(ReplayTestCase):
         return Recording.objects.get(session_id=MAIN_SESSION)
 
     def send_rrweb(self, batch_id: str, events: list[dict[str, Any]]) -> Recording:
-        body = {
-            "token": FIXTURE_TOKEN,
-            "session_id": "s",
-            "window_id": "w",
-            "batch_id": batch_id,
-            "events": events,
-        }
-        response = self.client.post(
-            "/api/v1/ingest/rrweb/", data=body, content_type="application/json"
-        )
-        self.assertEqual(response.status_code, 200)
+        send_rrweb(self.client, FIXTURE_TOKEN, batch_id, events)
         return Recording.objects.get(session_id="s")
 
     def send_event(self, session_id: str, **properties: Any) -> None:
