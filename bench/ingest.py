@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -43,6 +44,7 @@ from loadgen import Clients, RssSampler, RunResult, UsageMeter, summarise, tree_
 from servers import (
     DB_NAME_PREFIX,
     PYTHON,
+    backend_pids,
     base_env,
     floor_command,
     free_port,
@@ -210,6 +212,7 @@ class Side:
     command: list[str]
     env: Mapping[str, str]
     blob_dir: Path
+    database: str = ""  # the PostgreSQL database it uses, for its backends' CPU
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +235,8 @@ def bench_side(
             f"{side.name}: {opts.concurrency} clients for up to {opts.duration:.0f} s "
             f"or {len(bodies)} bodies"
         )
-        meter = UsageMeter(server.pid)
+        backends = partial(backend_pids, side.database) if side.database else None
+        meter = UsageMeter(server.pid, backends)
         clients = Clients(port, bodies, opts.concurrency, opts.duration)
         with RssSampler(server.pid) as sampler:
             clients.run(on_tick=Progress(side.name, sampler))
@@ -272,7 +276,8 @@ def replayhub_env(db_url: str, tmp: Path) -> dict[str, str]:
 def replayhub_side(opts: Options, env: dict[str, str], tmp: Path) -> Side:
     flags = _gunicorn_env(free_port(), opts.workers)
     command = procfile_web_command(flags)
-    return Side("replayhub", command, env, tmp / "replayhub" / "blobs")
+    blob_dir = tmp / "replayhub" / "blobs"
+    return Side("replayhub", command, env, blob_dir, database=opts.db_name)
 
 
 def run_profile(env: Mapping[str, str], token: str, requests: int) -> None:
@@ -298,12 +303,13 @@ def run_profile(env: Mapping[str, str], token: str, requests: int) -> None:
 def format_results(sides: list[SideResult]) -> str:
     header = (
         f"{'side':<10} {'batches/s':>9} {'MB/s':>6} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'ok':>6} {'errors':>6} {'peak RSS':>9} {'srv CPU':>8} {'cli CPU':>8} "
-        f"{'machine':>7} {'stored':>8}"
+        f"{'ok':>6} {'errors':>6} {'peak RSS':>9} {'srv CPU':>8} {'db CPU':>8} "
+        f"{'cli CPU':>8} {'machine':>7} {'stored':>8}"
     )
     units = (
         f"{'':<10} {'':>9} {'':>6} {'':>7} {'':>7} {'':>6} {'':>6} "
-        f"{'MiB':>9} {'ms/batch':>8} {'ms/batch':>8} {'busy':>7} {'B/batch':>8}"
+        f"{'MiB':>9} {'ms/batch':>8} {'ms/batch':>8} {'ms/batch':>8} {'busy':>7} "
+        f"{'B/batch':>8}"
     )
     lines = [header, units, "-" * len(header)]
     for side in sides:
@@ -311,12 +317,13 @@ def format_results(sides: list[SideResult]) -> str:
         cores = os.cpu_count() or 1
         busy = r.machine_busy / (r.elapsed * cores) if r.elapsed else 0.0
         server_ms = r.per_batch_ms(r.server_cpu)
+        database_ms = r.per_batch_ms(r.database_cpu)
         client_ms = r.per_batch_ms(r.client_cpu)
         lines.append(
             f"{r.name:<10} {r.batches_per_s:>9.1f} {r.mb_per_s:>6.3f} "
             f"{r.p50_ms:>7.1f} {r.p99_ms:>7.1f} {r.ok:>6} "
             f"{sum(r.errors.values()):>6} {r.peak_rss / MB:>9.0f} "
-            f"{server_ms:>8.2f} {client_ms:>8.2f} "
+            f"{server_ms:>8.2f} {database_ms:>8.2f} {client_ms:>8.2f} "
             f"{busy:>7.0%} {side.blob_bytes / max(r.ok, 1):>8.0f}"
         )
     return "\n".join(lines)

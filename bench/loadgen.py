@@ -67,6 +67,18 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def pids_cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """CPU seconds of each of these processes still alive."""
+    found = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        found[pid] = times.user + times.system
+    return found
+
+
 def machine_busy_seconds() -> float:
     times = psutil.cpu_times()
     return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
@@ -217,6 +229,7 @@ class RunResult:
     idle_rss: int
     server_cpu: float
     client_cpu: float
+    database_cpu: float
     machine_busy: float
     exhausted: bool
 
@@ -265,6 +278,7 @@ def summarise(
         idle_rss=idle_rss,
         server_cpu=usage.server,
         client_cpu=usage.client,
+        database_cpu=usage.database,
         machine_busy=usage.machine,
         exhausted=sum(statuses.values()) >= len(clients.bodies),
     )
@@ -272,29 +286,45 @@ def summarise(
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """CPU seconds spent during a run by the server tree, this process, the machine."""
+    """CPU seconds spent during a run by the server tree, this process, the
+    database server processes serving the server, the machine."""
 
     server: float
     client: float
+    database: float
     machine: float
 
 
 class UsageMeter:
-    def __init__(self, server_pid: int) -> None:
+    """CPU used from now until delta(). `database_pids` names the database server
+    processes working for the server (its connections come and go, so it is asked
+    at the start and at the end)."""
+
+    def __init__(
+        self, server_pid: int, database_pids: Callable[[], list[int]] | None = None
+    ) -> None:
         self.server_pid = server_pid
+        self.database_pids = database_pids or list
         self._start = self._read()
+        self._database = pids_cpu_seconds(self.database_pids())
 
     def _read(self) -> Usage:
         return Usage(
             server=tree_cpu_seconds(self.server_pid),
             client=time.process_time(),
+            database=0.0,
             machine=machine_busy_seconds(),
         )
+
+    def _database_delta(self) -> float:
+        end = pids_cpu_seconds(self.database_pids())
+        return sum(cpu - self._database.get(pid, 0.0) for pid, cpu in end.items())
 
     def delta(self) -> Usage:
         end = self._read()
         return Usage(
             server=end.server - self._start.server,
             client=end.client - self._start.client,
+            database=self._database_delta(),
             machine=end.machine - self._start.machine,
         )

@@ -184,6 +184,13 @@ def _drop(name: str) -> None:
     )
 
 
+def backend_pids(database: str) -> list[int]:
+    """The PostgreSQL server processes serving connections to `database`."""
+    query = "SELECT pid FROM pg_stat_activity WHERE datname = %s"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        return [int(row[0]) for row in conn.execute(query, [database])]
+
+
 @contextmanager
 def scratch_database(name: str) -> Iterator[str]:
     """A fresh, empty database for the block; its URL. Dropped afterwards."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ from recordings import services
 from recordings.blobs import StorageError
 from recordings.ingest.events import parse_event_request
 from recordings.ingest.parse import (
+    Budget,
     IngestError,
     SessionRef,
     SnapshotBatch,
@@ -90,7 +92,7 @@ class CaptureBodyParser(BaseParser):
         media_type: str | None = None,
         parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
-        request: HttpRequest = (parser_context or {})["request"]
+        request: Request = (parser_context or {})["request"]
         body = _read_limited(stream, settings.REPLAYHUB_INGEST_MAX_BYTES)
         try:
             return decode_body(
@@ -98,10 +100,20 @@ class CaptureBodyParser(BaseParser):
                 content_type=media_type or "",
                 content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""),
                 compression=request.GET.get("compression", ""),
-                max_decompressed=settings.REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES,
+                max_decompressed=decompression_budget(request),
             )
         except IngestError as exc:
             raise CaptureRefused.from_ingest_error(exc) from exc
+
+
+def decompression_budget(request: Request) -> Budget:
+    """The bytes one request may inflate to: the body and the `cv` fields in it
+    draw on the same REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES."""
+    budget: Budget | None = getattr(request, "_capture_budget", None)
+    if budget is None:
+        budget = Budget(settings.REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES)
+        request._capture_budget = budget  # type: ignore[attr-defined]
+    return budget
 
 
 def capture_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -243,19 +255,45 @@ def _opted_out(request: HttpRequest) -> bool:
     return request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"
 
 
+# Capture token -> (monotonic expiry, project with its privacy settings loaded).
+# Per process; entries are only read once stored, so threads may share them.
+_projects: dict[str, tuple[float, Project]] = {}
+
+
 def project_for_token(token: str) -> Project:
+    """The token's project and privacy settings, reused for a few seconds.
+
+    Every batch needs both, and they change rarely: a changed switch or privacy
+    rule reaches capture within REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS. Unknown
+    tokens are never cached, so garbage tokens cannot fill the memory.
+    """
     if not token:
         raise CaptureRefused(
             "missing_token",
             "no project token in the request",
             status.HTTP_401_UNAUTHORIZED,
         )
+    cached = _projects.get(token)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    project = _load_project(token)
+    ttl: int = settings.REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS
+    if ttl > 0:
+        _projects[token] = (time.monotonic() + ttl, project)
+    return project
+
+
+def _load_project(token: str) -> Project:
     # One query for the project and its privacy settings, both needed per batch.
-    project = Project.objects.select_related("privacy").filter(token=token).first()
+    found = Project.objects.select_related("privacy").filter(token=token)
+    project = found.first()
     if project is None:
         raise CaptureRefused(
             "invalid_token", "unknown project token", status.HTTP_401_UNAUTHORIZED
         )
+    if not hasattr(project, "privacy"):
+        privacy_for(project)  # creates the defaults; load them with the project
+        project = found.get()
     return project
 
 
@@ -272,8 +310,7 @@ class SnapshotCaptureApi(CaptureApi):
         payload = self.payload(request)
         try:
             batches = parse_snapshot_request(
-                payload,
-                max_decompressed=settings.REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES,
+                payload, max_decompressed=decompression_budget(request)
             )
         except IngestError as exc:
             raise refuse_unparsable(payload, exc) from exc

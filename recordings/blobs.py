@@ -6,13 +6,14 @@ the same to every caller. Blobs are gzip-compressed JSON arrays of rrweb events.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import hashlib
 import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,27 +29,85 @@ class AtomicFileSystemStorage(FileSystemStorage):
 
     Django's FileSystemStorage truncates an existing file and rewrites it in place: a
     worker killed mid-write would leave a committed chunk pointing at half a blob.
-    Here a blob is written to a temporary file, fsynced, then renamed over the key.
+    Here a blob that exists is replaced through a temporary file and a rename. A new
+    blob is written straight under its name: no row points at a new key before it
+    is written (capture adds a fresh generation to every key), so a half-written
+    file is only an orphan, which the orphan sweeper deletes.
+
+    Every file is fsynced, and so is its directory, once per directory for a batch
+    of blobs: fsync of a file does not make its name durable (fsync(2)).
     """
 
     def _save(self, name: str, content: File[Any]) -> str:
-        target = Path(self.path(name))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name_of_temp = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
-        temp = Path(name_of_temp)
+        self.save_all([(name, b"".join(content.chunks()))])
+        return name
+
+    def save_all(self, blobs: list[tuple[str, bytes]]) -> None:
+        """Write blobs durably; the directories they are in are fsynced once each."""
+        directories = set()
+        for name, data in blobs:
+            path = Path(self.path(name))
+            self._make_directory(path.parent)
+            self._write(path, data)
+            directories.add(path.parent)
+        for directory in directories:
+            _fsync_directory(directory)
+
+    def _write(self, path: Path, data: bytes) -> None:
         try:
-            with os.fdopen(fd, "wb") as out:
-                for piece in content.chunks():
-                    out.write(piece)
-                out.flush()
-                os.fsync(out.fileno())
-            if self.file_permissions_mode is not None:
-                temp.chmod(self.file_permissions_mode)
-            temp.replace(target)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            self._replace(path, data)
+            return
+        try:
+            self._write_fd(fd, data)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+
+    def _replace(self, path: Path, data: bytes) -> None:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+        temp = Path(name)
+        try:
+            self._write_fd(fd, data)
+            temp.replace(path)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-        return name
+
+    def _write_fd(self, fd: int, data: bytes) -> None:
+        try:
+            if self.file_permissions_mode is not None:
+                os.fchmod(fd, self.file_permissions_mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _make_directory(self, directory: Path) -> None:
+        """Create a missing directory and make its name durable (fsync its parent)."""
+        if directory.is_dir():
+            return
+        self._make_directory(directory.parent)
+        try:
+            directory.mkdir(self.directory_permissions_mode or 0o777)
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+            return  # another thread made it, and fsyncs the parent
+        if self.directory_permissions_mode is not None:
+            directory.chmod(self.directory_permissions_mode)  # whatever the umask
+        _fsync_directory(directory.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class StorageError(Exception):
@@ -72,13 +131,18 @@ def _segment(value: str) -> str:
     return "h-_" + hashlib.sha256(value.encode()).hexdigest()[:40]
 
 
-def chunk_key(project_id: int, session_id: str, batch_id: str) -> str:
-    """Where one batch of a session lives.
+def chunk_key(
+    project_id: int, session_id: str, batch_id: str, generation: str = ""
+) -> str:
+    """Where one batch of a session lives; capture adds a new generation per write.
 
     >>> chunk_key(7, "01a2-sess", "01a2-batch")
     '7/01a2-sess/01a2-batch.json.gz'
+    >>> chunk_key(7, "01a2-sess", "01a2-batch", "3f2a")
+    '7/01a2-sess/01a2-batch.3f2a.json.gz'
     """
-    return f"{project_id}/{_segment(session_id)}/{_segment(batch_id)}.json.gz"
+    name = _segment(batch_id) + (f".{_segment(generation)}" if generation else "")
+    return f"{project_id}/{_segment(session_id)}/{name}.json.gz"
 
 
 def dumps(value: Any) -> bytes:
@@ -118,10 +182,21 @@ def encode_events(events: Iterable[dict[str, Any]]) -> bytes:
 
 
 def put_chunk(key: str, data: bytes) -> None:
+    put_chunks([(key, data)])
+
+
+def put_chunks(blobs: list[tuple[str, bytes]]) -> None:
+    """Write blobs; all of them are durable when this returns."""
+    storage = _storage()
     try:
-        _storage().save(key, ContentFile(data))
+        if isinstance(storage, AtomicFileSystemStorage):
+            storage.save_all(blobs)  # one directory fsync for a session's blobs
+            return
+        for key, data in blobs:
+            storage.save(key, ContentFile(data))
     except Exception as exc:  # any backend failure: disk full, S3 down, permissions
-        raise StorageError(f"could not write blob {key}: {exc}") from exc
+        keys = ", ".join(key for key, _data in blobs)
+        raise StorageError(f"could not write blob {keys}: {exc}") from exc
 
 
 def open_chunk(key: str) -> list[dict[str, Any]]:
@@ -148,6 +223,52 @@ def size(key: str) -> int:
         return _storage().size(key)
     except Exception as exc:
         raise StorageError(f"could not stat blob {key}: {exc}") from exc
+
+
+def folders() -> Iterator[str]:
+    """The folders holding blobs: one per session, "<project>/<session>"."""
+    for project in _listdir("")[0]:
+        for session in _listdir(project)[0]:
+            yield f"{project}/{session}"
+
+
+def folder_owner(folder: str) -> tuple[int, str | None] | None:
+    """The project id and session id of a folder from folders(); the session id is
+    None when it was hashed into the name, and all is None for a foreign folder.
+
+    >>> folder_owner("7/01a2-sess")
+    (7, '01a2-sess')
+    >>> folder_owner("7/" + _segment("../etc/passwd"))
+    (7, None)
+    >>> folder_owner("tmp/x") is None
+    True
+    """
+    project, _, session = folder.partition("/")
+    if not project.isdigit() or not _SAFE_SEGMENT.fullmatch(session):
+        return None
+    return int(project), None if session.startswith("h-_") else session
+
+
+def folder_blobs(folder: str) -> list[str]:
+    """The keys of the blobs in a folder from folders()."""
+    return [f"{folder}/{name}" for name in _listdir(folder)[1]]
+
+
+def written_at(key: str) -> dt.datetime:
+    try:
+        return _storage().get_modified_time(key)
+    except Exception as exc:
+        raise StorageError(f"could not stat blob {key}: {exc}") from exc
+
+
+def _listdir(folder: str) -> tuple[list[str], list[str]]:
+    try:
+        found: tuple[list[str], list[str]] = _storage().listdir(folder)
+    except FileNotFoundError:
+        return [], []  # nothing stored yet (local storage makes folders on write)
+    except Exception as exc:
+        raise StorageError(f"could not list blobs in {folder!r}: {exc}") from exc
+    return found
 
 
 def delete_blobs(keys: Iterable[str]) -> None:

@@ -9,6 +9,7 @@ import re
 import uuid
 from typing import Any, TypeVar
 
+import orjson
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError, IntegrityError, models, transaction
 from django.db.models import Count, F, Q
@@ -31,6 +32,13 @@ from privacy.services import (
     url_triggers_for,
 )
 from recordings import blobs
+from recordings.capture_sql import (
+    Row,
+    SessionRead,
+    VersionConflict,
+    session_commit,
+    session_read,
+)
 from recordings.ingest import images
 from recordings.ingest.events import AnalyticsEvent
 from recordings.ingest.parse import IngestError, SessionRef, SnapshotBatch
@@ -57,8 +65,8 @@ _MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class IngestResult:
-    recording: Recording | None
-    stored: bool  # False when the batch was already stored (a client retry) or empty
+    recording_id: int | None  # None for a batch already stored (a client retry)
+    stored: bool
 
 
 def ms_to_datetime(ms: int | float) -> dt.datetime:
@@ -85,6 +93,30 @@ class _CheckedBatch:
         return max(len(blobs.dumps(event)) for event in self.batch.events)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Firewall:
+    rules: CompiledRules
+    blocklist: list[re.Pattern[str]]
+    large: bool = False  # the request is big enough to swap inline images
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Plan:
+    """One session's batches of a request, scrubbed and checked, ready to write."""
+
+    project: Project
+    session_id: str
+    sent: list[tuple[SnapshotBatch, bytes]]  # each batch, and its events as sent
+    stored: SessionRead
+    fresh: list[_CheckedBatch]
+    duplicates: int
+    windows: dict[str, Any]  # window id -> ScrubState dict after these batches
+
+    @property
+    def changes_state(self) -> bool:
+        return bool(self.fresh) or self.windows != _loads(self.stored.scrub_state)
+
+
 def recording_ingest_batches(
     *, project: Project, batches: list[SnapshotBatch]
 ) -> list[IngestResult]:
@@ -94,39 +126,83 @@ def recording_ingest_batches(
     batch stores nothing. Raises IngestError for data that can never be stored, and
     blobs.StorageError or DatabaseError when storing failed (the caller answers 503
     so that the client retries; batches already stored are then recognised).
+
+    A session costs one read and, after its blobs are written, one write that
+    commits only if no other request of the session stored a batch or moved its
+    scrub state since the read (capture_sql.py). When one did, the batches are
+    scrubbed again from what was sent and stored under the session's lock (_store).
     """
     privacy = privacy_for(project)
-    rules = mask_rules_for(privacy)
-    blocklist = url_blocklist_for(privacy)
-    states = _scrub_states(project, {batch.session_id for batch in batches})
-    batches = [_scrubbed(batch, rules, blocklist, states) for batch in batches]
-    checked = [item for item in map(_check, batches) if item is not None]
-    if sum(len(item.raw) for item in checked) >= images.LARGE_PAYLOAD_BYTES:
-        checked = [_without_inline_images(item) for item in checked]
-    return _store_all(project, checked, states)
+    firewall = _Firewall(mask_rules_for(privacy), url_blocklist_for(privacy))
+    groups = _by_session(batches)
+    plans = [_plan(project, sid, group, firewall) for sid, group in groups.items()]
+    if sum(len(i.raw) for p in plans for i in p.fresh) >= images.LARGE_PAYLOAD_BYTES:
+        firewall = dataclasses.replace(firewall, large=True)
+        plans = [_with_large(plan) for plan in plans]
+    return [result for plan in plans for result in _store(plan, firewall)]
 
 
-ScrubStates = dict[str, dict[str, Any]]  # session id -> window id -> ScrubState dict
+def _by_session(batches: list[SnapshotBatch]) -> dict[str, list[SnapshotBatch]]:
+    groups: dict[str, list[SnapshotBatch]] = {}
+    for batch in batches:
+        groups.setdefault(batch.session_id, []).append(batch)
+    return groups
 
 
-def _scrub_states(project: Project, session_ids: set[str]) -> ScrubStates:
-    rows = SessionLedger.objects.filter(project=project, session_id__in=session_ids)
-    return dict(rows.values_list("session_id", "scrub_state"))
+def _plan(
+    project: Project,
+    session_id: str,
+    batches: list[SnapshotBatch],
+    firewall: _Firewall,
+) -> _Plan:
+    stored = session_read(project.pk, session_id, [batch.uuid for batch in batches])
+    windows: dict[str, Any] = _loads(stored.scrub_state)
+    seen = set(stored.batch_ids)
+    # The firewall scrubs events in place; what was sent is kept as JSON (cheaper
+    # than a copy) in case the batches must be scrubbed again (see _store).
+    sent = [(batch, _dumps(batch.events)) for batch in batches]
+    fresh, duplicates = [], 0
+    for batch in batches:
+        if batch.uuid in seen:
+            duplicates += 1  # a retry (or the same batch twice in one request)
+            continue
+        seen.add(batch.uuid)
+        item = _check(_scrubbed(batch, firewall.rules, firewall.blocklist, windows))
+        if item is not None:
+            fresh.append(item)
+    plan = _Plan(project, session_id, sent, stored, fresh, duplicates, windows)
+    return _with_large(plan) if firewall.large else plan
+
+
+def _as_sent(plan: _Plan) -> list[SnapshotBatch]:
+    return [
+        dataclasses.replace(batch, events=tuple(orjson.loads(raw)))
+        for batch, raw in plan.sent
+    ]
+
+
+def _with_large(plan: _Plan) -> _Plan:
+    fresh = list(map(_without_inline_images, plan.fresh))
+    return dataclasses.replace(plan, fresh=fresh)
+
+
+def _loads(raw: str) -> dict[str, Any]:
+    value = orjson.loads(raw)
+    return value if isinstance(value, dict) else {}
 
 
 def _scrubbed(
     batch: SnapshotBatch,
     rules: CompiledRules,
     blocklist: list[re.Pattern[str]],
-    states: ScrubStates,
+    windows: dict[str, Any],
 ) -> SnapshotBatch:
     """The batch as the project's privacy rules allow it to be stored.
 
     Runs before anything is written, whatever the client was told: masking, blocking
-    and card/pattern scrubbing (privacy/scrub.py). The per-window state carries the
+    and card/pattern scrubbing (privacy/scrub). The per-window state carries the
     ids of blocked and masked nodes over to the session's next batches.
     """
-    windows = states.setdefault(batch.session_id, {})
     saved = windows.get(batch.window_id) or {}
     events, url = drop_blocked_pages(
         list(batch.events), blocklist, saved.get("url", "")
@@ -182,125 +258,161 @@ def _without_inline_images(item: _CheckedBatch) -> _CheckedBatch:
 class _Blob:
     item: _CheckedBatch
     key: str
-    size: int
+    data: bytes  # gzip
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
 
 
-def _store_all(
-    project: Project, checked: list[_CheckedBatch], states: ScrubStates
-) -> list[IngestResult]:
-    seen = _stored_batch_ids(project, checked)
-    results = []
-    sessions = _by_session(checked)
-    for session_id, items in sessions.items():
-        fresh = [item for item in items if (session_id, item.batch.uuid) not in seen]
-        if len(fresh) < len(items):
-            _ledger_duplicates(project, session_id, len(items) - len(fresh))
-        if fresh:
-            state = states.get(session_id, {})
-            results.extend(_store_session(project, session_id, fresh, state))
-    for session_id in states.keys() - sessions.keys():
-        # Everything was dropped (a blocklisted page): nothing to store, but the
-        # window's state (which page it is on) must carry over to the next batch.
-        with transaction.atomic():
-            _ledger_update(project, session_id, {"scrub_state": states[session_id]})
-    return results
+def _store(plan: _Plan, firewall: _Firewall) -> list[IngestResult]:
+    """Store one session's batches: optimistically, then under the ledger's lock.
+
+    Losing the optimistic round means another request of the same session (a
+    retry, a beacon, a second tab) committed meanwhile; rare, but under a burst it
+    could repeat, so the second round locks the session's ledger row first and
+    cannot lose. Only that round holds a transaction across the blob writes.
+    """
+    try:
+        return _store_once(plan)
+    except VersionConflict:
+        pass
+    with transaction.atomic():
+        _ledger(plan.project, plan.session_id)  # locked until commit
+        again = _plan(plan.project, plan.session_id, _as_sent(plan), firewall)
+        return _store_once(again)
 
 
-def _by_session(checked: list[_CheckedBatch]) -> dict[str, list[_CheckedBatch]]:
-    groups: dict[str, list[_CheckedBatch]] = {}
-    for item in checked:
-        groups.setdefault(item.batch.session_id, []).append(item)
-    return groups
+def _store_once(plan: _Plan) -> list[IngestResult]:
+    duplicates = [IngestResult(recording_id=None, stored=False)] * plan.duplicates
+    if not plan.changes_state:
+        if plan.duplicates:
+            _ledger_duplicates(plan.project, plan.session_id, plan.duplicates)
+        return duplicates
+    written = _write_blobs(plan)
+    rows = _ledger_row(plan, written), _folded(plan, written), _chunk_rows(written)
+    try:
+        recording_id = session_commit(plan.stored, *rows)
+    except VersionConflict:
+        _discard_blobs(written)  # nothing was committed
+        raise
+    # Any other failure may come after the commit (an answer lost on the way): the
+    # blobs stay, and the orphan sweeper removes them if no row points at them.
+    stored = IngestResult(recording_id=recording_id, stored=True)
+    return [stored] * len(written) + duplicates
 
 
-def _stored_batch_ids(
-    project: Project, checked: list[_CheckedBatch]
-) -> set[tuple[str, str]]:
-    """(session id, batch id) of this request's batches already stored: retries,
-    found in one query."""
-    stored = SnapshotChunk.objects.filter(
-        recording__project=project,
-        recording__session_id__in={item.batch.session_id for item in checked},
-        batch_id__in=[item.batch.uuid for item in checked],
-    ).values_list("recording__session_id", "batch_id")
-    wanted = {(item.batch.session_id, item.batch.uuid) for item in checked}
-    return {pair for pair in stored if pair in wanted}
+def _write_blobs(plan: _Plan) -> list[_Blob]:
+    """Write each fresh batch's blob under a key no other attempt uses.
+
+    Outside any transaction (but in _store's locked round): a slow storage write
+    must not hold locks. A blob under a new key is never read before a row points
+    at it, so an attempt that loses (or dies) leaves at worst an orphan, which it
+    deletes (or the orphan sweeper does), and never overwrites a blob a row points
+    at, even with a retry racing its original.
+    """
+    written = [
+        _Blob(
+            item=item,
+            key=blobs.chunk_key(
+                plan.project.pk, plan.session_id, item.batch.uuid, _generation()
+            ),
+            data=blobs.compress(item.raw),
+        )
+        for item in plan.fresh
+    ]
+    try:
+        blobs.put_chunks([(blob.key, blob.data) for blob in written])
+    except blobs.StorageError:
+        _discard_blobs(written)  # those written before the failure
+        raise
+    return written
 
 
-def _store_session(
-    project: Project,
-    session_id: str,
-    items: list[_CheckedBatch],
-    scrub_state: dict[str, Any],
-) -> list[IngestResult]:
-    written = []
-    for item in items:
-        key = blobs.chunk_key(project.pk, session_id, item.batch.uuid)
-        data = blobs.compress(item.raw)
-        # Upload outside the transaction: a slow storage write must not hold row
-        # locks, and a blob with no row is harmless (the same key is rewritten on
-        # retry), while a row pointing at a missing blob could not play.
-        blobs.put_chunk(key, data)
-        written.append(_Blob(item=item, key=key, size=len(data)))
-    return _record_chunks(project, session_id, written, scrub_state)
+def _generation() -> str:
+    return uuid.uuid4().hex[:12]
 
 
-@transaction.atomic
-def _record_chunks(
-    project: Project,
-    session_id: str,
-    written: list[_Blob],
-    scrub_state: dict[str, Any],
-) -> list[IngestResult]:
-    """One transaction per session per request: rows, counters and ledger."""
-    span = (
-        min(blob.item.span[0] for blob in written),
-        max(blob.item.span[1] for blob in written),
-    )
-    recording = _locked_recording(project, session_id, span)
-    # Re-checked under the lock: a concurrent retry of the same batch may have won.
-    won = set(
-        recording.chunks.filter(
-            batch_id__in=[blob.item.batch.uuid for blob in written]
-        ).values_list("batch_id", flat=True)
-    )
-    fresh = [blob for blob in written if blob.item.batch.uuid not in won]
-    SnapshotChunk.objects.bulk_create(_chunk_row(recording, blob) for blob in fresh)
-    for blob in fresh:
-        _fold_stats(recording, blob.item, blob.size)
-    recording.save(update_fields=_FOLDED_FIELDS)
-    items = [blob.item for blob in fresh]
-    _ledger_accepted(project, session_id, items, len(won), scrub_state)
-    stored = {blob.item.batch.uuid for blob in fresh}
+def _discard_blobs(written: list[_Blob]) -> None:
+    try:
+        blobs.delete_blobs(blob.key for blob in written)
+    except blobs.StorageError:
+        logger.warning("could not delete unused blobs; the orphan sweeper will")
+
+
+def _ledger_row(plan: _Plan, written: list[_Blob]) -> Row:
+    """The session's ledger as inserted, and its changes when it exists already."""
+    items = [blob.item for blob in written]
+    newest = items[-1].batch if items else None
+    return {
+        "project_id": plan.project.pk,
+        "session_id": plan.session_id,
+        "distinct_id": newest.distinct_id if newest else "",
+        "lib_version": newest.lib_version if newest else "",
+        "batches_accepted": len(items),
+        "batches_duplicate": plan.duplicates,
+        "events_accepted": sum(item.stats.event_count for item in items),
+        "has_full_snapshot": any(item.stats.has_full_snapshot for item in items),
+        "scrub_state": plan.windows,
+    }
+
+
+@dataclasses.dataclass(slots=True)
+class _Fold:
+    """A recording's folded fields as read; counters start at 0 and hold increments."""
+
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    first_url: str = ""
+    max_gap_ms: int = 0
+    largest_event_bytes: int = 0
+    has_full_snapshot: bool = False
+    distinct_id: str = ""
+    lib: str = ""
+    lib_version: str = ""
+    duration_ms: int = 0
+    click_count: int = 0
+    keypress_count: int = 0
+    console_error_count: int = 0
+    size_bytes: int = 0
+    event_count: int = 0
+    last_batch_at: dt.datetime | None = None
+    compacted: bool = False
+
+
+_FOLD_FIELDS = tuple(field.name for field in dataclasses.fields(_Fold))
+
+
+def _folded(plan: _Plan, written: list[_Blob]) -> Row | None:
+    """The recording's row after these batches; its counters hold increments."""
+    if not written:
+        return None  # only the scrub state moved (a blocklisted page was dropped)
+    if plan.stored.folded is not None:
+        fold = _Fold(**plan.stored.folded)
+    else:
+        fold = _Fold(
+            started_at=min(blob.item.span[0] for blob in written),
+            ended_at=max(blob.item.span[1] for blob in written),
+        )
+    for blob in written:
+        _fold_stats(fold, blob.item, blob.size)
+    row = {name: getattr(fold, name) for name in _FOLD_FIELDS}
+    return row | {"project_id": plan.project.pk, "session_id": plan.session_id}
+
+
+def _chunk_rows(written: list[_Blob]) -> list[Row]:
     return [
-        IngestResult(recording=recording, stored=blob.item.batch.uuid in stored)
+        {
+            "batch_id": blob.item.batch.uuid,
+            "window_id": blob.item.batch.window_id,
+            "blob_key": blob.key,
+            "size_bytes": blob.size,
+            "event_count": blob.item.stats.event_count,
+            "first_timestamp": blob.item.span[0],
+            "last_timestamp": blob.item.span[1],
+        }
         for blob in written
     ]
-
-
-def _chunk_row(recording: Recording, blob: _Blob) -> SnapshotChunk:
-    item = blob.item
-    return SnapshotChunk(
-        recording=recording,
-        batch_id=item.batch.uuid,
-        window_id=item.batch.window_id,
-        blob_key=blob.key,
-        size_bytes=blob.size,
-        event_count=item.stats.event_count,
-        first_timestamp=item.span[0],
-        last_timestamp=item.span[1],
-    )
-
-
-def _locked_recording(
-    project: Project, session_id: str, span: tuple[dt.datetime, dt.datetime]
-) -> Recording:
-    """The session's recording, created if new, locked against concurrent batches."""
-    return _lock_or_create(
-        Recording,
-        {"project": project, "session_id": session_id},
-        {"started_at": span[0], "ended_at": span[1]},
-    )
 
 
 def _lock_or_create(
@@ -325,28 +437,7 @@ def _lock_or_create(
         return locked.get()
 
 
-_FOLDED_FIELDS = [
-    "first_url",
-    "max_gap_ms",
-    "started_at",
-    "ended_at",
-    "duration_ms",
-    "click_count",
-    "keypress_count",
-    "console_error_count",
-    "has_full_snapshot",
-    "size_bytes",
-    "event_count",
-    "largest_event_bytes",
-    "distinct_id",
-    "lib",
-    "lib_version",
-    "last_batch_at",
-    "compacted",
-]
-
-
-def _fold_stats(recording: Recording, item: _CheckedBatch, size: int) -> None:
+def _fold_stats(recording: _Fold, item: _CheckedBatch, size: int) -> None:
     batch, stats, span = item.batch, item.stats, item.span
     recording.largest_event_bytes = max(
         recording.largest_event_bytes, item.largest_event
@@ -372,6 +463,44 @@ def _fold_stats(recording: Recording, item: _CheckedBatch, size: int) -> None:
     recording.lib_version = batch.lib_version or recording.lib_version
     recording.last_batch_at = now()
     recording.compacted = False
+
+
+def orphan_blobs_delete(*, written_before: dt.datetime) -> int:
+    """Delete blobs that no chunk points at, written before `written_before`.
+
+    Capture writes a blob before the row that points at it, so a crash or a lost
+    answer in between leaves a blob with no row (so do failed compactions). A
+    younger one may still be about to be committed, so the caller gives a margin.
+    Folders whose name is not one capture makes are left alone.
+    """
+    deleted = 0
+    for folder in blobs.folders():
+        owner = blobs.folder_owner(folder)
+        keys = blobs.folder_blobs(folder)
+        if owner is None or not keys:
+            continue
+        used = _referenced_blobs(folder, *owner, keys)
+        orphans = [key for key in keys if key not in used]
+        old = [key for key in orphans if blobs.written_at(key) < written_before]
+        blobs.delete_blobs(old)
+        deleted += len(old)
+    if deleted:
+        logger.info("deleted %d orphan blob(s)", deleted)
+    return deleted
+
+
+def _referenced_blobs(
+    folder: str, project_id: int, session_id: str | None, keys: list[str]
+) -> set[str]:
+    chunks = SnapshotChunk.objects.filter(recording__project_id=project_id)
+    if session_id is not None:  # one recording, through its unique index
+        chunks = chunks.filter(recording__session_id=session_id)
+    else:
+        chunks = chunks.filter(blob_key__startswith=f"{folder}/")
+    pairs = chunks.filter(Q(blob_key__in=keys) | Q(compacted_into__in=keys))
+    return {
+        key for pair in pairs.values_list("blob_key", "compacted_into") for key in pair
+    }
 
 
 def _window_chunks(
@@ -680,32 +809,6 @@ def _ledger(project: Project, session_id: str) -> SessionLedger:
     return _lock_or_create(
         SessionLedger, {"project": project, "session_id": session_id}, {}
     )
-
-
-def _ledger_accepted(
-    project: Project,
-    session_id: str,
-    items: list[_CheckedBatch],
-    duplicates: int,
-    scrub_state: dict[str, Any],
-) -> None:
-    """Count stored batches in the session's ledger: one UPDATE in the common case."""
-    changes: dict[str, Any] = {
-        "scrub_state": scrub_state,
-        "batches_accepted": F("batches_accepted") + len(items),
-        "batches_duplicate": F("batches_duplicate") + duplicates,
-        "events_accepted": F("events_accepted")
-        + sum(i.stats.event_count for i in items),
-        "last_seen": now(),
-    }
-    if any(item.stats.has_full_snapshot for item in items):
-        changes["has_full_snapshot"] = True
-    newest = items[-1].batch if items else None
-    if newest and newest.distinct_id:
-        changes["distinct_id"] = newest.distinct_id
-    if newest and newest.lib_version:
-        changes["lib_version"] = newest.lib_version
-    _ledger_update(project, session_id, changes)
 
 
 def _ledger_duplicates(project: Project, session_id: str, count: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
@@ -34,3 +36,10 @@ def compact_idle_recordings() -> int:
     for recording_id in ids:
         recording_compact.delay(recording_id)
     return len(ids)
+
+
+@shared_task(ignore_result=True)
+def delete_orphan_blobs() -> int:
+    """Sweeper: delete blobs no chunk points at (a crash between write and commit)."""
+    grace = dt.timedelta(minutes=settings.REPLAYHUB_ORPHAN_BLOB_GRACE_MINUTES)
+    return services.orphan_blobs_delete(written_before=now() - grace)

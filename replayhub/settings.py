@@ -340,6 +340,12 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "*/5 * * * *",
             240,
         ),
+        "delete-orphan-blobs": (
+            "recordings.tasks.delete_orphan_blobs",
+            "REPLAYHUB_ORPHAN_BLOBS_CRON",
+            "40 3 * * *",
+            23 * 3600,
+        ),
     }
     schedule: dict[str, dict[str, Any]] = {}
     for name, (task, variable, default, expires) in entries.items():
@@ -375,6 +381,14 @@ REPLAYHUB_COMPACT_IDLE_MINUTES = envint("REPLAYHUB_COMPACT_IDLE_MINUTES", 15)
 REPLAYHUB_INGEST_RATE_PER_MINUTE = envint("REPLAYHUB_INGEST_RATE_PER_MINUTE", 6000)
 # Seconds (Retry-After) a client waits before retrying a batch we could not store; 5
 REPLAYHUB_INGEST_RETRY_AFTER = envint("REPLAYHUB_INGEST_RETRY_AFTER", 5)
+# Seconds a web process reuses a project (and its privacy settings) looked up by
+# capture token, so changes reach capture this late; 0 turns the cache off; 5
+REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS = envint(
+    "REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS", 5
+)
+# Minutes a blob with no chunk row is kept before the orphan sweeper deletes it
+# (its commit may still be under way); default 60
+REPLAYHUB_ORPHAN_BLOB_GRACE_MINUTES = envint("REPLAYHUB_ORPHAN_BLOB_GRACE_MINUTES", 60)
 # Take a sender's IP from X-Forwarded-For's first entry (a proxy in front sets it); off
 REPLAYHUB_TRUST_X_FORWARDED_FOR = envbool("REPLAYHUB_TRUST_X_FORWARDED_FOR", False)
 

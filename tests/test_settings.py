@@ -109,7 +109,11 @@ def test_the_beat_schedule_comes_from_cron_variables(tmp_path: Path) -> None:
     assert expires < 300
     hourly = load_settings(tmp_path, REPLAYHUB_COMPACT_CRON="0 * * * *")["beat"]
     assert "<crontab: 0 *" in hourly["compact-idle-recordings"][1]  # type: ignore[index]
-    assert load_settings(tmp_path, REPLAYHUB_COMPACT_CRON="disable")["beat"] == {}
+    off = load_settings(tmp_path, REPLAYHUB_COMPACT_CRON="disable")["beat"]
+    assert "compact-idle-recordings" not in off  # type: ignore[operator]
+    task, schedule, expires = beat["delete-orphan-blobs"]  # type: ignore[index]
+    assert task == "recordings.tasks.delete_orphan_blobs"
+    assert expires < 24 * 3600
     with pytest.raises(AssertionError, match="not a 5-field cron"):
         load_settings(tmp_path, REPLAYHUB_COMPACT_CRON="every minute")
 

@@ -25,6 +25,7 @@ import orjson
 
 __all__ = [
     "KNOWN_EVENT_TYPES",
+    "Budget",
     "IngestError",
     "PayloadTooLarge",
     "SnapshotBatch",
@@ -106,8 +107,12 @@ class SnapshotBatch:
 # --- bounded gunzip --------------------------------------------------------------
 
 
-class _Budget:
-    """Decompressed bytes one request may still produce, shared by all its gunzips."""
+class Budget:
+    """Decompressed bytes one request may still produce, shared by all its gunzips.
+
+    Pass the same Budget to decode_body and parse_snapshot_request, so that the
+    body and the `cv` fields inside it together inflate to at most `limit` bytes.
+    """
 
     __slots__ = ("limit", "used")
 
@@ -131,7 +136,11 @@ class _Budget:
             )
 
 
-def _gunzip(data: bytes, budget: _Budget, error_code: str) -> bytes:
+def _as_budget(limit: int | Budget) -> Budget:
+    return limit if isinstance(limit, Budget) else Budget(limit)
+
+
+def _gunzip(data: bytes, budget: Budget, error_code: str) -> bytes:
     """Inflate `data` within `budget`.
 
     Concatenated gzip members are inflated and joined, as RFC 1952 allows and
@@ -151,7 +160,7 @@ def _gunzip(data: bytes, budget: _Budget, error_code: str) -> bytes:
 
 
 def _inflate_member(
-    data: memoryview, out: bytearray, budget: _Budget, error_code: str
+    data: memoryview, out: bytearray, budget: Budget, error_code: str
 ) -> int:
     """Inflate the gzip member at the start of `data` into `out`; return its size."""
     inflater = zlib.decompressobj(_GZIP_WBITS)
@@ -169,7 +178,7 @@ def _inflate_piece(
     inflater: zlib._Decompress,
     piece: memoryview,
     out: bytearray,
-    budget: _Budget,
+    budget: Budget,
     code: str,
 ) -> int:
     """Feed one piece of input, taking the output in budget-checked steps."""
@@ -197,23 +206,25 @@ def decode_body(
     content_type: str = "",
     content_encoding: str = "",
     compression: str = "",
-    max_decompressed: int,
+    max_decompressed: int | Budget,
 ) -> Any:
     """Bytes of a capture request -> the JSON value it carries.
 
     `compression` is the `compression` query parameter. posthog-js sends gzip with
     no marker but its magic bytes, so the body is sniffed first (wire-protocol §2).
+    `max_decompressed` is a byte limit, or a Budget the request shares with
+    parse_snapshot_request.
     """
     if not body:
         raise IngestError("empty_body", "the request body is empty")
-    budget = _Budget(max_decompressed)
+    budget = _as_budget(max_decompressed)
     encoding = content_encoding.strip().lower()
     raw = _unwrap_body(body, encoding, content_type, compression.lower(), budget)
     return _loads(raw, "invalid_json", "the body is not valid JSON")
 
 
 def _unwrap_body(
-    body: bytes, encoding: str, content_type: str, compression: str, budget: _Budget
+    body: bytes, encoding: str, content_type: str, compression: str, budget: Budget
 ) -> bytes:
     if encoding not in _GZIP_ENCODINGS | _IDENTITY_ENCODINGS:
         raise IngestError(
@@ -234,7 +245,7 @@ def _is_form(content_type: str) -> bool:
     return content_type.strip().lower().startswith(_FORM_CONTENT_TYPE)
 
 
-def _form_payload(body: bytes, compression: str, budget: _Budget) -> bytes:
+def _form_payload(body: bytes, compression: str, budget: Budget) -> bytes:
     """The bytes carried by the `data` field of a form-encoded body."""
     # latin-1 both ways maps each byte to one code point, so percent-escapes come
     # back as the exact bytes they encode (UTF-8 would mangle binary data).
@@ -315,14 +326,15 @@ def _peek_item(item: Any) -> SessionRef | None:
 
 
 def parse_snapshot_request(
-    payload: Any, *, max_decompressed: int
+    payload: Any, *, max_decompressed: int | Budget
 ) -> list[SnapshotBatch]:
     """The decoded JSON of a posthog-js /s/ request -> its $snapshot batches.
 
     All `cv` fields of the request draw on one `max_decompressed` budget, so a bomb
-    spread over many events is refused like one hidden in a single field.
+    spread over many events is refused like one hidden in a single field; pass the
+    Budget decode_body used, and the body's own inflation counts too.
     """
-    budget = _Budget(max_decompressed)
+    budget = _as_budget(max_decompressed)
     return [_snapshot_batch(item, budget) for item in _batch_items(payload)]
 
 
@@ -337,7 +349,7 @@ def _batch_items(payload: Any) -> list[Any]:
     return payload
 
 
-def _snapshot_batch(item: Any, budget: _Budget) -> SnapshotBatch:
+def _snapshot_batch(item: Any, budget: Budget) -> SnapshotBatch:
     uuid = _snapshot_uuid(item)
     props = item.get("properties")
     if not isinstance(props, dict):
@@ -374,7 +386,7 @@ def _snapshot_token(item: dict[str, Any], props: dict[str, Any]) -> str:
 
 
 def _snapshot_events(
-    props: dict[str, Any], budget: _Budget
+    props: dict[str, Any], budget: Budget
 ) -> tuple[dict[str, Any], ...]:
     data = props.get("$snapshot_data")
     if not isinstance(data, list):
@@ -391,10 +403,10 @@ def expand_event(event: dict[str, Any], *, budget: int) -> dict[str, Any]:
     `budget` bounds the bytes inflated for this event alone; the returned event is a
     new dict, except for plain events, which come back as they are.
     """
-    return _expand(event, _Budget(budget))
+    return _expand(event, Budget(budget))
 
 
-def _expand(event: dict[str, Any], budget: _Budget) -> dict[str, Any]:
+def _expand(event: dict[str, Any], budget: Budget) -> dict[str, Any]:
     if "cv" not in event:
         return event
     if event["cv"] != _CV_VERSION:
@@ -412,7 +424,7 @@ def _expand(event: dict[str, Any], budget: _Budget) -> dict[str, Any]:
     return expanded
 
 
-def _expand_incremental(data: dict[str, Any], budget: _Budget) -> dict[str, Any]:
+def _expand_incremental(data: dict[str, Any], budget: Budget) -> dict[str, Any]:
     packed = _CV_FIELDS_BY_SOURCE.get(_as_int(data.get("source")), frozenset())
     # Fields that are not strings were never compressed; keep them as sent.
     return {
@@ -423,7 +435,7 @@ def _expand_incremental(data: dict[str, Any], budget: _Budget) -> dict[str, Any]
     }
 
 
-def _inflate_json(text: str, budget: _Budget) -> Any:
+def _inflate_json(text: str, budget: Budget) -> Any:
     """Decode one compressed field: gzip bytes carried one char per byte."""
     try:
         raw = text.encode("latin-1")

@@ -234,7 +234,8 @@ class SnapshotStorageFailureTests(ReplayTestCase):
 
     def test_it_answers_503_when_the_database_fails(self) -> None:
         def chunk_insert_fails(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-            if sql.startswith("INSERT") and "recordings_snapshotchunk" in sql:
+            # PostgreSQL writes the chunk rows inside a WITH ... statement.
+            if "INSERT INTO" in sql and "recordings_snapshotchunk" in sql:
                 raise DatabaseError("connection lost")
             return execute(sql, params, many, context)
 

@@ -1,0 +1,66 @@
+"""Capture reuses a project looked up by token for a few seconds, per process."""
+
+from __future__ import annotations
+
+import time
+from unittest import mock
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from privacy.models import PrivacySettings
+from recordings import api
+from recordings.models import Project, Recording
+from tests.base import ReplayTestCase
+from tests.capture import FIXTURE_TOKEN, captured
+
+TTL = 5
+
+
+class ProjectCacheTests(ReplayTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.enterContext(self.settings(REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS=TTL))
+        api._projects.clear()
+        self.addCleanup(api._projects.clear)
+        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+        self.request = captured("04-s-gzip-fullsnapshot")
+
+    def project_queries(self) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            self.assertEqual(self.request.send(self.client).status_code, 200)
+        return sum('FROM "recordings_project"' in q["sql"] for q in queries)
+
+    def test_it_looks_a_token_up_once_with_its_privacy_settings(self) -> None:
+        PrivacySettings.objects.create(project=self.project)
+        self.assertEqual(self.project_queries(), 1)
+        self.assertEqual(self.project_queries(), 0)
+        self.assertEqual(Recording.objects.get().project, self.project)
+
+    def test_it_caches_the_default_privacy_settings_it_creates(self) -> None:
+        self.project_queries()
+        self.assertTrue(PrivacySettings.objects.filter(project=self.project).exists())
+        with CaptureQueriesContext(connection) as queries:
+            self.request.send(self.client)
+        self.assertFalse([q for q in queries if "privacy_privacysettings" in q["sql"]])
+
+    def test_a_switched_off_project_is_refused_once_the_entry_expires(self) -> None:
+        self.project_queries()
+        Project.objects.filter(pk=self.project.pk).update(recording_enabled=False)
+        later = time.monotonic() + TTL + 1
+        with mock.patch.object(time, "monotonic", return_value=later):
+            response = self.request.send(self.client)
+        self.assertEqual(response.status_code, 403)
+        self.assertEqual(response.json()["error"], "recording_disabled")
+
+    def test_it_never_caches_an_unknown_token(self) -> None:
+        self.project.delete()
+        self.assertEqual(self.request.send(self.client).status_code, 401)
+        self.assertEqual(api._projects, {})
+
+    def test_zero_seconds_turns_the_cache_off(self) -> None:
+        PrivacySettings.objects.create(project=self.project)
+        with self.settings(REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS=0):
+            self.assertEqual(self.project_queries(), 1)
+            self.assertEqual(self.project_queries(), 1)
+        self.assertEqual(api._projects, {})
