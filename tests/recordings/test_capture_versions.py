@@ -1,9 +1,9 @@
 """Two requests of one session that overlap: the second to commit starts over.
 
 Capture reads a session's ledger, scrubs and writes blobs, then commits only if
-the ledger is still as read (recordings/capture_sql.py). Here the overlap is made
-deterministic: while the first request writes its blobs (the storage boundary),
-a second request of the same session is stored in full.
+the ledger is still as read (recordings/services/capture_sql.py). Here the overlap
+is made deterministic: while the first request writes its blobs (the storage
+boundary), a second request of the same session is stored in full.
 """
 
 from __future__ import annotations

@@ -1,0 +1,51 @@
+"""Work that crosses models or touches blob storage, as `<entity>_<verb>` functions.
+
+A package (house style 1) with the same public names as the module it grew from:
+capture (ingest), storage (playback, purge, orphans), compaction (and the recording
+rules applied then), people (analytics events and persons) and the ingest ledger.
+Submodules import each other one way only: capture and people use the ledger,
+compaction uses storage and the ledger, people uses compaction.
+"""
+
+from __future__ import annotations
+
+from recordings.services.capture import (
+    IngestResult,
+    ms_to_datetime,
+    recording_ingest_batches,
+)
+from recordings.services.compaction import (
+    recording_compact,
+    recording_discard,
+    recordings_to_compact,
+)
+from recordings.services.ledger import (
+    CaptureHealth,
+    ledger_record_refusal,
+    project_capture_health,
+)
+from recordings.services.people import events_ingest, person_is_excluded
+from recordings.services.storage import (
+    orphan_blobs_delete,
+    recording_events,
+    recording_purge,
+    recording_window_blob,
+)
+
+__all__ = [
+    "CaptureHealth",
+    "IngestResult",
+    "events_ingest",
+    "ledger_record_refusal",
+    "ms_to_datetime",
+    "orphan_blobs_delete",
+    "person_is_excluded",
+    "project_capture_health",
+    "recording_compact",
+    "recording_discard",
+    "recording_events",
+    "recording_ingest_batches",
+    "recording_purge",
+    "recording_window_blob",
+    "recordings_to_compact",
+]

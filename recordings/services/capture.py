@@ -1,0 +1,430 @@
+"""Capture: a request's batches scrubbed, checked, stored as blobs, then recorded.
+
+Per session of a request: one read, the blobs, one write (capture_sql.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import re
+import uuid
+from typing import Any
+
+import orjson
+from django.db import transaction
+from django.utils.timezone import now
+
+from privacy.rules import (
+    drop_blocked_pages,
+)
+from privacy.scrub import CompiledRules, ScrubState, scrub_events
+from privacy.services import (
+    mask_rules_for,
+    privacy_for,
+    url_blocklist_for,
+)
+from recordings import blobs
+from recordings.ingest import images
+from recordings.ingest.parse import IngestError, SnapshotBatch
+from recordings.ingest.stats import EventStats, summarize
+from recordings.models import (
+    OVERSIZED_EVENT_BYTES,
+    Project,
+)
+from recordings.services.capture_sql import (
+    Row,
+    SessionRead,
+    VersionConflict,
+    session_commit,
+    session_read,
+)
+from recordings.services.ledger import _ledger, _ledger_duplicates
+
+logger = logging.getLogger(__name__)
+
+# rrweb timestamps are epoch milliseconds; anything outside these years is a broken
+# client clock or garbage, and would not fit a database datetime anyway.
+_MIN_TS_MS = 946_684_800_000  # 2000-01-01
+_MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IngestResult:
+    recording_id: int | None  # None for a batch already stored (a client retry)
+    stored: bool
+
+
+def ms_to_datetime(ms: int | float) -> dt.datetime:
+    if not _MIN_TS_MS <= ms <= _MAX_TS_MS:
+        raise IngestError(
+            "invalid_timestamp", f"event timestamp {ms!r} is out of range"
+        )
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _CheckedBatch:
+    batch: SnapshotBatch
+    stats: EventStats
+    span: tuple[dt.datetime, dt.datetime]
+    raw: bytes  # the events as JSON, before compression
+
+    @property
+    def largest_event(self) -> int:
+        """JSON size of the biggest event: exact when it could be oversized, else
+        the batch size (a cheap upper bound that cannot reach the threshold)."""
+        if len(self.raw) < OVERSIZED_EVENT_BYTES:
+            return len(self.raw)
+        return max(len(blobs.dumps(event)) for event in self.batch.events)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Firewall:
+    rules: CompiledRules
+    blocklist: list[re.Pattern[str]]
+    large: bool = False  # the request is big enough to swap inline images
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Plan:
+    """One session's batches of a request, scrubbed and checked, ready to write."""
+
+    project: Project
+    session_id: str
+    sent: list[tuple[SnapshotBatch, bytes]]  # each batch, and its events as sent
+    stored: SessionRead
+    fresh: list[_CheckedBatch]
+    duplicates: int
+    windows: dict[str, Any]  # window id -> ScrubState dict after these batches
+
+    @property
+    def changes_state(self) -> bool:
+        return bool(self.fresh) or self.windows != _loads(self.stored.scrub_state)
+
+
+def recording_ingest_batches(
+    *, project: Project, batches: list[SnapshotBatch]
+) -> list[IngestResult]:
+    """Store batches of sessions, each once, folding their numbers into recordings.
+
+    Every batch is checked before the first is written, so a request with one bad
+    batch stores nothing. Raises IngestError for data that can never be stored, and
+    blobs.StorageError or DatabaseError when storing failed (the caller answers 503
+    so that the client retries; batches already stored are then recognised).
+
+    A session costs one read and, after its blobs are written, one write that
+    commits only if no other request of the session stored a batch or moved its
+    scrub state since the read (capture_sql.py). When one did, the batches are
+    scrubbed again from what was sent and stored under the session's lock (_store).
+    """
+    privacy = privacy_for(project)
+    firewall = _Firewall(mask_rules_for(privacy), url_blocklist_for(privacy))
+    groups = _by_session(batches)
+    plans = [_plan(project, sid, group, firewall) for sid, group in groups.items()]
+    if sum(len(i.raw) for p in plans for i in p.fresh) >= images.LARGE_PAYLOAD_BYTES:
+        firewall = dataclasses.replace(firewall, large=True)
+        plans = [_with_large(plan) for plan in plans]
+    return [result for plan in plans for result in _store(plan, firewall)]
+
+
+def _by_session(batches: list[SnapshotBatch]) -> dict[str, list[SnapshotBatch]]:
+    groups: dict[str, list[SnapshotBatch]] = {}
+    for batch in batches:
+        groups.setdefault(batch.session_id, []).append(batch)
+    return groups
+
+
+def _plan(
+    project: Project,
+    session_id: str,
+    batches: list[SnapshotBatch],
+    firewall: _Firewall,
+) -> _Plan:
+    stored = session_read(project.pk, session_id, [batch.uuid for batch in batches])
+    windows: dict[str, Any] = _loads(stored.scrub_state)
+    seen = set(stored.batch_ids)
+    # The firewall scrubs events in place; what was sent is kept as JSON (cheaper
+    # than a copy) in case the batches must be scrubbed again (see _store).
+    sent = [(batch, _dumps(batch.events)) for batch in batches]
+    fresh, duplicates = [], 0
+    for batch in batches:
+        if batch.uuid in seen:
+            duplicates += 1  # a retry (or the same batch twice in one request)
+            continue
+        seen.add(batch.uuid)
+        item = _check(_scrubbed(batch, firewall.rules, firewall.blocklist, windows))
+        if item is not None:
+            fresh.append(item)
+    plan = _Plan(project, session_id, sent, stored, fresh, duplicates, windows)
+    return _with_large(plan) if firewall.large else plan
+
+
+def _as_sent(plan: _Plan) -> list[SnapshotBatch]:
+    return [
+        dataclasses.replace(batch, events=tuple(orjson.loads(raw)))
+        for batch, raw in plan.sent
+    ]
+
+
+def _with_large(plan: _Plan) -> _Plan:
+    fresh = list(map(_without_inline_images, plan.fresh))
+    return dataclasses.replace(plan, fresh=fresh)
+
+
+def _loads(raw: str) -> dict[str, Any]:
+    value = orjson.loads(raw)
+    return value if isinstance(value, dict) else {}
+
+
+def _scrubbed(
+    batch: SnapshotBatch,
+    rules: CompiledRules,
+    blocklist: list[re.Pattern[str]],
+    windows: dict[str, Any],
+) -> SnapshotBatch:
+    """The batch as the project's privacy rules allow it to be stored.
+
+    Runs before anything is written, whatever the client was told: masking, blocking
+    and card/pattern scrubbing (privacy/scrub). The per-window state carries the
+    ids of blocked and masked nodes over to the session's next batches.
+    """
+    saved = windows.get(batch.window_id) or {}
+    events, url = drop_blocked_pages(
+        list(batch.events), blocklist, saved.get("url", "")
+    )
+    state = ScrubState.from_dict(saved)
+    kept, report = scrub_events(events, rules, state)
+    windows[batch.window_id] = {**state.to_dict(), "url": url}
+    if report.cards_scrubbed or report.patterns_scrubbed:
+        logger.info(
+            "scrubbed %d card number(s) and %d pattern match(es) from session %s",
+            report.cards_scrubbed,
+            report.patterns_scrubbed,
+            batch.session_id,
+        )
+    return dataclasses.replace(batch, events=tuple(kept))
+
+
+def _check(batch: SnapshotBatch) -> _CheckedBatch | None:
+    stats = summarize(batch.events)
+    if stats.first_timestamp_ms is None or stats.last_timestamp_ms is None:
+        return None  # an empty batch: nothing to store
+    first = ms_to_datetime(stats.first_timestamp_ms)
+    last = ms_to_datetime(stats.last_timestamp_ms)
+    return _CheckedBatch(
+        batch=batch, stats=stats, span=(first, last), raw=_dumps(batch.events)
+    )
+
+
+def _dumps(events: tuple[dict[str, Any], ...]) -> bytes:
+    try:
+        return blobs.dumps(list(events))
+    except ValueError as exc:
+        raise IngestError("invalid_event", str(exc)) from exc
+
+
+def _without_inline_images(item: _CheckedBatch) -> _CheckedBatch:
+    """Swap big inline data: images for a placeholder, so a huge page still records.
+
+    Only payloads over 5 MB pay for this walk; smaller ones are stored as sent.
+    """
+    replaced = images.replace_data_url_images(list(item.batch.events))
+    if not replaced:
+        return item
+    logger.info(
+        "replaced %d inline image(s) in a large batch of session %s",
+        replaced,
+        item.batch.session_id,
+    )
+    return dataclasses.replace(item, raw=_dumps(item.batch.events))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Blob:
+    item: _CheckedBatch
+    key: str
+    data: bytes  # gzip
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def _store(plan: _Plan, firewall: _Firewall) -> list[IngestResult]:
+    """Store one session's batches: optimistically, then under the ledger's lock.
+
+    Losing the optimistic round means another request of the same session (a
+    retry, a beacon, a second tab) committed meanwhile; rare, but under a burst it
+    could repeat, so the second round locks the session's ledger row first and
+    cannot lose. Only that round holds a transaction across the blob writes.
+    """
+    try:
+        return _store_once(plan)
+    except VersionConflict:
+        pass
+    with transaction.atomic():
+        _ledger(plan.project, plan.session_id)  # locked until commit
+        again = _plan(plan.project, plan.session_id, _as_sent(plan), firewall)
+        return _store_once(again)
+
+
+def _store_once(plan: _Plan) -> list[IngestResult]:
+    duplicates = [IngestResult(recording_id=None, stored=False)] * plan.duplicates
+    if not plan.changes_state:
+        if plan.duplicates:
+            _ledger_duplicates(plan.project, plan.session_id, plan.duplicates)
+        return duplicates
+    written = _write_blobs(plan)
+    rows = _ledger_row(plan, written), _folded(plan, written), _chunk_rows(written)
+    try:
+        recording_id = session_commit(plan.stored, *rows)
+    except VersionConflict:
+        _discard_blobs(written)  # nothing was committed
+        raise
+    # Any other failure may come after the commit (an answer lost on the way): the
+    # blobs stay, and the orphan sweeper removes them if no row points at them.
+    stored = IngestResult(recording_id=recording_id, stored=True)
+    return [stored] * len(written) + duplicates
+
+
+def _write_blobs(plan: _Plan) -> list[_Blob]:
+    """Write each fresh batch's blob under a key no other attempt uses.
+
+    Outside any transaction (but in _store's locked round): a slow storage write
+    must not hold locks. A blob under a new key is never read before a row points
+    at it, so an attempt that loses (or dies) leaves at worst an orphan, which it
+    deletes (or the orphan sweeper does), and never overwrites a blob a row points
+    at, even with a retry racing its original.
+    """
+    written = [
+        _Blob(
+            item=item,
+            key=blobs.chunk_key(
+                plan.project.pk, plan.session_id, item.batch.uuid, _generation()
+            ),
+            data=blobs.compress(item.raw),
+        )
+        for item in plan.fresh
+    ]
+    try:
+        blobs.put_chunks([(blob.key, blob.data) for blob in written])
+    except blobs.StorageError:
+        _discard_blobs(written)  # those written before the failure
+        raise
+    return written
+
+
+def _generation() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _discard_blobs(written: list[_Blob]) -> None:
+    try:
+        blobs.delete_blobs(blob.key for blob in written)
+    except blobs.StorageError:
+        logger.warning("could not delete unused blobs; the orphan sweeper will")
+
+
+def _ledger_row(plan: _Plan, written: list[_Blob]) -> Row:
+    """The session's ledger as inserted, and its changes when it exists already."""
+    items = [blob.item for blob in written]
+    newest = items[-1].batch if items else None
+    return {
+        "project_id": plan.project.pk,
+        "session_id": plan.session_id,
+        "distinct_id": newest.distinct_id if newest else "",
+        "lib_version": newest.lib_version if newest else "",
+        "batches_accepted": len(items),
+        "batches_duplicate": plan.duplicates,
+        "events_accepted": sum(item.stats.event_count for item in items),
+        "has_full_snapshot": any(item.stats.has_full_snapshot for item in items),
+        "scrub_state": plan.windows,
+    }
+
+
+@dataclasses.dataclass(slots=True)
+class _Fold:
+    """A recording's folded fields as read; counters start at 0 and hold increments."""
+
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    first_url: str = ""
+    max_gap_ms: int = 0
+    largest_event_bytes: int = 0
+    has_full_snapshot: bool = False
+    distinct_id: str = ""
+    lib: str = ""
+    lib_version: str = ""
+    duration_ms: int = 0
+    click_count: int = 0
+    keypress_count: int = 0
+    console_error_count: int = 0
+    size_bytes: int = 0
+    event_count: int = 0
+    last_batch_at: dt.datetime | None = None
+    compacted: bool = False
+
+
+_FOLD_FIELDS = tuple(field.name for field in dataclasses.fields(_Fold))
+
+
+def _folded(plan: _Plan, written: list[_Blob]) -> Row | None:
+    """The recording's row after these batches; its counters hold increments."""
+    if not written:
+        return None  # only the scrub state moved (a blocklisted page was dropped)
+    if plan.stored.folded is not None:
+        fold = _Fold(**plan.stored.folded)
+    else:
+        fold = _Fold(
+            started_at=min(blob.item.span[0] for blob in written),
+            ended_at=max(blob.item.span[1] for blob in written),
+        )
+    for blob in written:
+        _fold_stats(fold, blob.item, blob.size)
+    row = {name: getattr(fold, name) for name in _FOLD_FIELDS}
+    return row | {"project_id": plan.project.pk, "session_id": plan.session_id}
+
+
+def _chunk_rows(written: list[_Blob]) -> list[Row]:
+    return [
+        {
+            "batch_id": blob.item.batch.uuid,
+            "window_id": blob.item.batch.window_id,
+            "blob_key": blob.key,
+            "size_bytes": blob.size,
+            "event_count": blob.item.stats.event_count,
+            "first_timestamp": blob.item.span[0],
+            "last_timestamp": blob.item.span[1],
+        }
+        for blob in written
+    ]
+
+
+def _fold_stats(recording: _Fold, item: _CheckedBatch, size: int) -> None:
+    batch, stats, span = item.batch, item.stats, item.span
+    recording.largest_event_bytes = max(
+        recording.largest_event_bytes, item.largest_event
+    )
+    if stats.first_url and (not recording.first_url or span[0] <= recording.started_at):
+        recording.first_url = stats.first_url[:2048]
+    gap = max(span[0] - recording.ended_at, recording.started_at - span[1])
+    recording.max_gap_ms = max(recording.max_gap_ms, int(gap.total_seconds() * 1000))
+    recording.started_at = min(recording.started_at, span[0])
+    recording.ended_at = max(recording.ended_at, span[1])
+    elapsed = recording.ended_at - recording.started_at
+    recording.duration_ms = int(elapsed.total_seconds() * 1000)
+    recording.click_count += stats.click_count
+    recording.keypress_count += stats.keypress_count
+    recording.console_error_count += stats.console_error_count
+    recording.has_full_snapshot = recording.has_full_snapshot or stats.has_full_snapshot
+    recording.size_bytes += size
+    recording.event_count += stats.event_count
+    # posthog-js switches distinct_id mid-session on identify(); the newest one names
+    # the person.
+    recording.distinct_id = batch.distinct_id or recording.distinct_id
+    recording.lib = recording.lib or batch.lib
+    recording.lib_version = batch.lib_version or recording.lib_version
+    recording.last_batch_at = now()
+    recording.compacted = False

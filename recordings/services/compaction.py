@@ -1,0 +1,169 @@
+"""Compaction of idle recordings, and the recording rules applied when they end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import uuid
+
+from django.db import transaction
+
+from privacy.rules import (
+    flag_active,
+    page_urls,
+    url_triggered,
+)
+from privacy.services import (
+    privacy_for,
+    url_triggers_for,
+)
+from recordings import blobs
+from recordings.ingest.parse import SessionRef
+from recordings.models import (
+    Event,
+    Recording,
+    SnapshotChunk,
+)
+from recordings.services.ledger import ledger_record_refusal
+from recordings.services.storage import (
+    _data_keys,
+    _locked,
+    _read_sorted,
+    _stored_bytes,
+    _window_chunks,
+    recording_purge,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def recordings_to_compact(
+    *, now: dt.datetime, idle_minutes: int, limit: int = 1000
+) -> list[int]:
+    """Ids of recordings idle for `idle_minutes` that still have loose chunks."""
+    idle_since = now - dt.timedelta(minutes=idle_minutes)
+    pending = Recording.objects.needs_compaction(idle_since).order_by("last_batch_at")
+    return list(pending.values_list("pk", flat=True)[:limit])
+
+
+def recording_compact(*, recording: Recording) -> int:
+    """Merge each window's loose chunks into one sorted blob; return windows written.
+
+    Runs beside live ingest: only chunks read here are pointed at the new blob, so a
+    batch that lands meanwhile stays loose for the next run. Blobs are written under
+    new keys and the old ones deleted only after the rows point away from them.
+    """
+    reason = _excluded_by_rules(recording)
+    if reason is not None:
+        recording_discard(recording=recording, reason=reason)
+        return 0
+    loose = recording.chunks.filter(compacted_into="")
+    windows = sorted(set(loose.values_list("window_id", flat=True)))
+    written = sum(_compact_window(recording, window_id) for window_id in windows)
+    _mark_compacted(recording)
+    return written
+
+
+def _excluded_by_rules(recording: Recording) -> str | None:
+    """Why the project's recording rules say not to keep this finished recording."""
+    privacy = privacy_for(recording.project)
+    minimum = privacy.minimum_duration_ms
+    if minimum and recording.duration_ms < minimum:
+        return "below_minimum_duration"
+    triggers = url_triggers_for(privacy)
+    if triggers and not _visited_trigger_url(recording, triggers):
+        return "url_trigger_not_matched"
+    if privacy.linked_flag and not _linked_flag_on(recording, privacy.linked_flag):
+        return "linked_flag_not_on"
+    return None
+
+
+def _visited_trigger_url(recording: Recording, triggers: list[re.Pattern[str]]) -> bool:
+    """Whether the session ever showed a page matching a URL trigger.
+
+    posthog-js uploads only from the page where a trigger matched. Here a session
+    is kept whole once any of its pages matched, pages before the trigger page
+    included: only a client that ignored the trigger sent them, and they show how
+    the user got there. Triggers choose sessions worth keeping; the URL blocklist,
+    enforced at ingest, is the tool for pages that must never be stored.
+    The cheap sources go first; the blobs are read only while nothing matched.
+    """
+    if url_triggered([recording.first_url], triggers):
+        return True
+    events = Event.objects.filter(
+        project_id=recording.project_id, session_id=recording.session_id
+    )
+    urls = events.values_list("properties__$current_url", flat=True)
+    if url_triggered((url for url in urls if isinstance(url, str)), triggers):
+        return True
+    return any(
+        url_triggered(page_urls(blobs.open_chunk(key)), triggers)
+        for key in _data_keys(recording.chunks.all())
+    )
+
+
+def _linked_flag_on(recording: Recording, flag: str) -> bool:
+    """Whether the session's analytics events show the linked flag on.
+
+    A session that sent no analytics events (a plain rrweb client) never does.
+    """
+    events = Event.objects.filter(
+        project_id=recording.project_id, session_id=recording.session_id
+    )
+    properties = events.values_list("properties", flat=True)
+    return any(
+        flag_active(props, flag)
+        for props in properties.iterator(chunk_size=200)
+        if isinstance(props, dict)
+    )
+
+
+def recording_discard(*, recording: Recording, reason: str) -> None:
+    """Delete a recording the rules exclude, and say why in its session's ledger."""
+    sessions = [SessionRef("", recording.session_id, recording.distinct_id)]
+    recording_purge(recording=recording)
+    ledger_record_refusal(project=recording.project, sessions=sessions, reason=reason)
+
+
+def _compact_window(recording: Recording, window_id: str) -> bool:
+    """Merge one window's chunks into a new blob; False if there was nothing to do."""
+    with transaction.atomic():
+        # Unlike ingest, this holds a transaction (and the recording's row lock)
+        # across blob reads and writes: retroactive redaction takes the same lock
+        # (privacy.services.recording_redact), and chunks read before it rewrote
+        # them, merged after, would store the window unredacted. Compaction runs on
+        # idle recordings, so a batch of the session rarely waits for it.
+        if _locked(recording) is None:
+            return False  # purged meanwhile
+        chunks = list(_window_chunks(recording, window_id))
+        if all(chunk.compacted_into for chunk in chunks):
+            return False  # merged meanwhile by another run
+        old_keys = _data_keys(recording.chunks.filter(pk__in=[c.pk for c in chunks]))
+        events = _read_sorted(old_keys)
+        key = blobs.window_key(
+            recording.project_id, recording.session_id, window_id, uuid.uuid4().hex[:12]
+        )
+        blobs.put_chunk(key, blobs.encode_events(events))
+        SnapshotChunk.objects.filter(pk__in=[c.pk for c in chunks]).update(
+            compacted_into=key
+        )
+    # Only once no row points at them; a failure here leaves orphans for the sweeper.
+    blobs.delete_blobs(old_keys)
+    logger.info(
+        "compacted %d chunk(s) of recording %s window %s into %s",
+        len(chunks),
+        recording.session_id,
+        window_id or "-",
+        key,
+    )
+    return True
+
+
+@transaction.atomic
+def _mark_compacted(recording: Recording) -> None:
+    locked = _locked(recording)
+    if locked is not None and not locked.chunks.filter(compacted_into="").exists():
+        locked.compacted = True
+        locked.size_bytes = _stored_bytes(locked)
+        locked.save(update_fields=["compacted", "size_bytes"])

@@ -1,0 +1,136 @@
+"""Recordings read back from blob storage, deleted with their blobs; orphan sweeping."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.db import models, transaction
+from django.db.models import Q
+
+from recordings import blobs
+from recordings.models import (
+    Recording,
+    SnapshotChunk,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def orphan_blobs_delete(*, written_before: dt.datetime) -> int:
+    """Delete blobs that no chunk points at, written before `written_before`.
+
+    Capture writes a blob before the row that points at it, so a crash or a lost
+    answer in between leaves a blob with no row (so do failed compactions). A
+    younger one may still be about to be committed, so the caller gives a margin.
+    Folders whose name is not one capture makes are left alone.
+    """
+    deleted = 0
+    for folder in blobs.folders():
+        owner = blobs.folder_owner(folder)
+        keys = blobs.folder_blobs(folder)
+        if owner is None or not keys:
+            continue
+        used = _referenced_blobs(folder, *owner, keys)
+        orphans = [key for key in keys if key not in used]
+        old = [key for key in orphans if blobs.written_at(key) < written_before]
+        blobs.delete_blobs(old)
+        deleted += len(old)
+    if deleted:
+        logger.info("deleted %d orphan blob(s)", deleted)
+    return deleted
+
+
+def _referenced_blobs(
+    folder: str, project_id: int, session_id: str | None, keys: list[str]
+) -> set[str]:
+    chunks = SnapshotChunk.objects.filter(recording__project_id=project_id)
+    if session_id is not None:  # one recording, through its unique index
+        chunks = chunks.filter(recording__session_id=session_id)
+    else:
+        chunks = chunks.filter(blob_key__startswith=f"{folder}/")
+    pairs = chunks.filter(Q(blob_key__in=keys) | Q(compacted_into__in=keys))
+    return {
+        key for pair in pairs.values_list("blob_key", "compacted_into") for key in pair
+    }
+
+
+def _window_chunks(
+    recording: Recording, window_id: str | None
+) -> models.QuerySet[SnapshotChunk]:
+    chunks = recording.chunks.order_by("first_timestamp", "created")
+    return chunks if window_id is None else chunks.filter(window_id=window_id)
+
+
+def _data_keys(chunks: models.QuerySet[SnapshotChunk]) -> list[str]:
+    """Blobs holding these chunks' events, each once (compacted chunks share one)."""
+    return list(dict.fromkeys(chunk.data_key for chunk in chunks))
+
+
+def _read_sorted(keys: list[str]) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for key in keys:
+        events.extend(blobs.open_chunk(key))
+    # Client timestamps are not monotonic (back-dated session ends, late mouse moves):
+    # the player needs them sorted. sort() is stable, so ties keep arrival order.
+    events.sort(key=lambda event: event["timestamp"])
+    return events
+
+
+def recording_events(
+    *, recording: Recording, window_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The recording's rrweb events for playback, in time order."""
+    return _read_sorted(_data_keys(_window_chunks(recording, window_id)))
+
+
+def recording_window_blob(*, recording: Recording, window_id: str) -> bytes | None:
+    """The stored gzip bytes of a compacted window, ready to send; None if loose.
+
+    A compacted window is one blob of events already in time order, so playback can
+    hand it over untouched with Content-Encoding: gzip.
+    """
+    keys = _data_keys(_window_chunks(recording, window_id))
+    if len(keys) != 1 or not recording.chunks.filter(compacted_into=keys[0]).exists():
+        return None
+    return blobs.open_raw(keys[0])
+
+
+def recording_purge(*, recording: Recording) -> None:
+    """Delete a recording: its blobs first, then its rows.
+
+    Blobs go first so that a storage failure leaves the row (and the deletion can be
+    retried) rather than a blob that no row points at any more.
+    """
+    keys = _data_keys(recording.chunks.all())
+    blobs.delete_blobs(keys)
+    with transaction.atomic():
+        # The cascade deletes the chunk rows before the recording's: without its
+        # lock first, a compaction or redaction holding it and waiting for a chunk
+        # row would deadlock with this.
+        _locked(recording)
+        recording.delete()
+    logger.info(
+        "purged recording %s (project %s, %d blobs)",
+        recording.session_id,
+        recording.project_id,
+        len(keys),
+    )
+
+
+def _locked(recording: Recording) -> Recording | None:
+    """The recording's row, locked until the transaction ends; None once deleted.
+
+    Compaction, retroactive redaction and purge take it before they change the
+    recording's blobs or chunk rows, so they take turns. It comes before any chunk
+    row lock, and compaction and redaction never wait for the session's ledger row
+    while holding it: ingest locks the ledger first and the recording second, so
+    against them it only ever waits.
+    """
+    return Recording.objects.select_for_update().filter(pk=recording.pk).first()
+
+
+def _stored_bytes(recording: Recording) -> int:
+    keys = _data_keys(recording.chunks.all())
+    return sum(blobs.size(key) for key in keys)
