@@ -81,6 +81,14 @@ def full_session() -> Iterator[CapturedRequest]:
         )
 
 
+def send_full_session_snapshots(client: Client) -> None:
+    """Post the real session's `/s/` requests, in order; expect each to be stored."""
+    for request in full_session():
+        if request.path == "/s/":
+            response = request.send(client)
+            assert response.status_code == 200, response.content
+
+
 def session_events(prefix: str) -> list[dict[str, Any]]:
     """A recorded session as plain rrweb events (sessions/<prefix>.*.rrweb.json)."""
     (path,) = (posthog_dir() / "sessions").glob(f"{prefix}.*.rrweb.json")

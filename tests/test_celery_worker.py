@@ -23,7 +23,7 @@ from django.utils.timezone import now
 
 from recordings.models import Project, Recording, SnapshotChunk
 from replayhub.celery import app
-from tests.capture import FIXTURE_TOKEN, full_session
+from tests.capture import FIXTURE_TOKEN, send_full_session_snapshots
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,9 +66,7 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
 def test_a_real_worker_compacts_idle_recordings(tmp_path: Path) -> None:
     Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
     client = Client()
-    for request in full_session():
-        if request.path == "/s/":
-            assert request.send(client).status_code == 200
+    send_full_session_snapshots(client)
     Recording.objects.update(last_batch_at=now() - dt.timedelta(hours=1))
     loose = SnapshotChunk.objects.filter(compacted_into="").count()
     assert loose > 10

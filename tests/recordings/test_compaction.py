@@ -15,7 +15,12 @@ from recordings.models import Project, Recording, SessionLedger, SnapshotChunk
 from recordings.tasks import compact_idle_recordings
 from replayhub.celery import app
 from tests.base import ReplayTestCase
-from tests.capture import FIXTURE_TOKEN, captured, full_session
+from tests.capture import (
+    FIXTURE_TOKEN,
+    captured,
+    full_session,
+    send_full_session_snapshots,
+)
 
 MAIN_SESSION = "01a202a4-57be-7561-8ae1-39f845ed8af5"
 
@@ -24,9 +29,7 @@ class CompactionTests(ReplayTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
-        for request in full_session():
-            if request.path == "/s/":
-                self.assertEqual(request.send(self.client).status_code, 200)
+        send_full_session_snapshots(self.client)
         self.recording = Recording.objects.get(session_id=MAIN_SESSION)
         self.before = services.recording_events(recording=self.recording)
         self.loose_blobs = len(self.stored_blobs())

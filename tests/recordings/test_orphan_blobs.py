@@ -23,7 +23,7 @@ from recordings import blobs, services
 from recordings.models import Project, Recording, SnapshotChunk
 from recordings.tasks import delete_orphan_blobs
 from tests.base import ReplayTestCase
-from tests.capture import FIXTURE_TOKEN, full_session
+from tests.capture import FIXTURE_TOKEN, full_session, send_full_session_snapshots
 from tests.s3 import create_bucket, s3_storage
 
 SESSION = "01a202a4-57be-7561-8ae1-39f845ed8af5"
@@ -34,9 +34,7 @@ class OrphanBlobTests(ReplayTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
-        for request in full_session():
-            if request.path == "/s/":
-                self.assertEqual(request.send(self.client).status_code, 200)
+        send_full_session_snapshots(self.client)
         self.kept = self.stored_blobs()
         self.assertTrue(self.kept)
 
