@@ -130,10 +130,13 @@ class ApiKey(models.Model):
         return self.revoked is None and (self.expires is None or self.expires > at)
 
 
-# A stretch this long with no data inside a recording is worth a warning: posthog-js
-# flushes every few seconds while the user is active and sends nothing while idle, so
-# it is either a long idle period or lost batches; the ledger tells which.
-GAP_WARNING_MS = 2 * 60 * 1000
+# A stretch this long with no data inside a recording is worth a warning. posthog-js
+# flushes every few seconds while anything happens on the page; a page where nothing
+# happens sends nothing until the recorder declares itself idle, after 5 minutes by
+# default. Once a recording is compacted its gaps are measured per window with the
+# idle markers taken out (recordings.ingest.playability); before that, between
+# batches, idle or not.
+GAP_WARNING_MS = 5 * 60 * 1000
 # One rrweb event this big (a giant full snapshot, an inlined video frame) makes the
 # player stall or the tab run out of memory.
 OVERSIZED_EVENT_BYTES = 5 * 1024 * 1024
@@ -146,6 +149,10 @@ class RecordingQuerySet(models.QuerySet["Recording"]):
     def needs_compaction(self, idle_since: dt.datetime) -> RecordingQuerySet:
         """Recordings with loose chunks and no batch since `idle_since`."""
         return self.filter(compacted=False, last_batch_at__lt=idle_since)
+
+    def with_lost_data(self, lost: bool = True) -> RecordingQuerySet:
+        """Recordings whose compaction found changes to elements never recorded."""
+        return self.filter(lost_changes__gt=0) if lost else self.filter(lost_changes=0)
 
     def newest_first(self) -> RecordingQuerySet:
         return self.order_by("-started_at")
@@ -175,7 +182,19 @@ class Recording(models.Model):
     lib = models.CharField(max_length=50, blank=True, help_text="Sending SDK.")
     lib_version = models.CharField(max_length=50, blank=True)
     max_gap_ms = models.PositiveBigIntegerField(
-        default=0, help_text="Longest stretch between batches with no data."
+        default=0,
+        help_text="Longest stretch between batches with no data, while live.",
+    )
+    lost_changes = models.PositiveIntegerField(
+        default=0,
+        help_text="Page changes that refer to elements never recorded: batches in "
+        "between were lost (found at compaction).",
+    )
+    window_checks = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per window, from its last compaction: lost changes and the "
+        "longest gap the client did not declare idle.",
     )
     largest_event_bytes = models.PositiveIntegerField(
         default=0,
@@ -241,9 +260,25 @@ class Recording(models.Model):
         if self.largest_event_bytes >= OVERSIZED_EVENT_BYTES:
             mib = self.largest_event_bytes / 2**20
             found.append(f"oversized events: one is {mib:.0f} MiB")
-        if self.max_gap_ms >= GAP_WARNING_MS:
-            found.append(f"a {self.max_gap_ms // 60_000}-minute gap with no data")
+        if self.lost_changes:
+            found.append(
+                f"data lost: {self.lost_changes} page change(s) refer to elements "
+                "never recorded"
+            )
+        gap_ms = self.longest_gap_ms
+        if gap_ms >= GAP_WARNING_MS:
+            found.append(f"a {gap_ms // 60_000}-minute gap with no data")
         return found
+
+    @property
+    def longest_gap_ms(self) -> int:
+        """The compacted windows' longest unexplained gap; before that, the live one."""
+        checked = [
+            check.get("longest_gap_ms", 0)
+            for check in self.window_checks.values()
+            if isinstance(check, dict)
+        ]
+        return max(checked) if checked else self.max_gap_ms
 
     def window_ids(self) -> list[str]:
         """Windows (tabs) of this recording, in the order they started."""

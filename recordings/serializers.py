@@ -65,6 +65,7 @@ class RecordingSerializer(serializers.ModelSerializer[Recording]):
             "lib",
             "lib_version",
             "compacted",
+            "lost_changes",
             "problems",
             "player_url",
         )

@@ -8,7 +8,7 @@ out of that map is refused.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import django_filters
 from django.db.models import Count, QuerySet
@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from recordings import access, blobs, services
 from recordings.authentication import ApiKeyAuthentication
 from recordings.blobs import StorageError
-from recordings.models import Project, Recording
+from recordings.models import Project, Recording, RecordingQuerySet
 from recordings.permissions import ProjectPermission, request_key
 from recordings.serializers import (
     ProjectSerializer,
@@ -83,6 +83,10 @@ class RecordingFilter(django_filters.FilterSet):  # type: ignore[misc]
     started_before = django_filters.IsoDateTimeFilter("started_at", "lt")
     min_duration_ms = django_filters.NumberFilter("duration_ms", "gte")
     has_errors = django_filters.BooleanFilter(method="filter_has_errors")
+    has_lost_data = django_filters.BooleanFilter(
+        method="filter_has_lost_data",
+        label="Batches were lost: page changes refer to elements never recorded.",
+    )
 
     class Meta:
         model = Recording
@@ -94,6 +98,11 @@ class RecordingFilter(django_filters.FilterSet):  # type: ignore[misc]
         if value:
             return queryset.filter(console_error_count__gt=0)
         return queryset.filter(console_error_count=0)
+
+    def filter_has_lost_data(
+        self, queryset: QuerySet[Recording], name: str, value: bool
+    ) -> QuerySet[Recording]:
+        return cast(RecordingQuerySet, queryset).with_lost_data(value)
 
 
 _WINDOW = OpenApiParameter(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from recordings import blobs, services
 from recordings.admin.scoped import ProjectScopedAdmin
 from recordings.blobs import StorageError
-from recordings.models import Recording
+from recordings.models import Recording, RecordingQuerySet
 
 
 def _accepts_gzip(request: HttpRequest) -> bool:
@@ -30,6 +30,20 @@ def _gzip_json_response(blob: bytes) -> HttpResponse:
     response["Content-Encoding"] = "gzip"
     response["Vary"] = "Accept-Encoding"
     return response
+
+
+class LostDataFilter(admin.SimpleListFilter):
+    title = "lost data"
+    parameter_name = "lost"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Batches lost"), ("no", "Nothing lost")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() in ("yes", "no"):
+            recordings = cast(RecordingQuerySet, queryset)
+            return recordings.with_lost_data(self.value() == "yes")
+        return queryset
 
 
 class HasConsoleErrorsFilter(admin.SimpleListFilter):
@@ -70,6 +84,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         ("project", admin.RelatedOnlyFieldListFilter),
         HasConsoleErrorsFilter,
         "has_full_snapshot",
+        LostDataFilter,
     )
     list_select_related = ("project",)
     search_fields = ("session_id", "distinct_id", "first_url")

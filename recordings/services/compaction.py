@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import re
 import uuid
+from typing import Any
 
 from django.db import transaction
 
@@ -20,6 +21,7 @@ from privacy.services import (
 )
 from recordings import blobs
 from recordings.ingest.parse import SessionRef
+from recordings.ingest.playability import check_window
 from recordings.models import (
     Event,
     Recording,
@@ -134,7 +136,8 @@ def _compact_window(recording: Recording, window_id: str) -> bool:
         # (privacy.services.recording_redact), and chunks read before it rewrote
         # them, merged after, would store the window unredacted. Compaction runs on
         # idle recordings, so a batch of the session rarely waits for it.
-        if _locked(recording) is None:
+        locked = _locked(recording)
+        if locked is None:
             return False  # purged meanwhile
         chunks = list(_window_chunks(recording, window_id))
         if all(chunk.compacted_into for chunk in chunks):
@@ -148,6 +151,7 @@ def _compact_window(recording: Recording, window_id: str) -> bool:
         SnapshotChunk.objects.filter(pk__in=[c.pk for c in chunks]).update(
             compacted_into=key
         )
+        _record_window_check(locked, window_id, events)
     # Only once no row points at them; a failure here leaves orphans for the sweeper.
     blobs.delete_blobs(old_keys)
     logger.info(
@@ -158,6 +162,28 @@ def _compact_window(recording: Recording, window_id: str) -> bool:
         key,
     )
     return True
+
+
+def _record_window_check(
+    recording: Recording, window_id: str, events: list[dict[str, Any]]
+) -> None:
+    """Store how well this window will play, now that all its events are in hand."""
+    check = check_window(events)
+    recording.window_checks = {**recording.window_checks, window_id: check.as_dict()}
+    recording.lost_changes = sum(
+        value.get("lost_changes", 0)
+        for value in recording.window_checks.values()
+        if isinstance(value, dict)
+    )
+    recording.save(update_fields=["window_checks", "lost_changes"])
+    if check.lost_changes:
+        logger.warning(
+            "recording %s window %s: %d page change(s) refer to elements never "
+            "recorded; batches in between were lost",
+            recording.session_id,
+            window_id or "-",
+            check.lost_changes,
+        )
 
 
 @transaction.atomic
