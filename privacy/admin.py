@@ -77,6 +77,7 @@ class PrivacySettingsAdmin(ProjectScopedAdmin[PrivacySettings]):
                 )
             },
         ),
+        ("Retention", {"fields": ("retention_days",)}),
         (None, {"fields": ("updated",)}),
     )
 

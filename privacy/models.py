@@ -8,7 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.timezone import now
 
-from recordings.models import Project
+from recordings.models import DEFAULT_RETENTION_DAYS, Project
 
 DEFAULT_MASK_SELECTORS = ".ph-mask, [data-ph-mask]"
 DEFAULT_BLOCK_SELECTORS = ".ph-no-capture, [data-ph-no-capture]"
@@ -106,6 +106,13 @@ class PrivacySettings(models.Model):
         validators=[validate_regex_lines],
         help_text="Never record URLs matching one of these regexes (one a line).",
     )
+    # Retention
+    retention_days = models.PositiveIntegerField(
+        default=DEFAULT_RETENTION_DAYS,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Recordings, their analytics events and ledger rows are deleted "
+        "this many days after the session's last batch, unless on legal hold.",
+    )
     excluded_people = models.JSONField(
         default=list,
         blank=True,
@@ -139,7 +146,9 @@ class PrivacySettings(models.Model):
 
 
 class PrivacyAuditEntry(models.Model):
-    """Who changed a project's privacy settings, when, and what (old -> new)."""
+    """Who changed a project's privacy settings, when, and what (old -> new); also
+    what compliance work did (redaction, retention, legal holds), in counts and
+    recording codes only: never personal data."""
 
     project = models.ForeignKey(
         Project, on_delete=models.CASCADE, related_name="privacy_audit"

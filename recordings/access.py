@@ -150,7 +150,14 @@ def project_create(*, project: Project, creator: User) -> Project:
 
 
 def project_delete(*, project: Project) -> None:
-    """Delete a project with everything in it, its blobs included."""
+    """Delete a project with everything in it, its blobs included.
+
+    Refused (RecordingOnHold) before anything is deleted when a recording is on
+    legal hold.
+    """
+    held = project.recordings.filter(legal_hold=True).first()
+    if held is not None:
+        raise services.RecordingOnHold(held)
     for recording in project.recordings.all():
         services.recording_purge(recording=recording)
     project.delete()

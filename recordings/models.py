@@ -137,6 +137,8 @@ class ApiKey(models.Model):
 # idle markers taken out (recordings.ingest.playability); before that, between
 # batches, idle or not.
 GAP_WARNING_MS = 5 * 60 * 1000
+# How long a project keeps a session's data unless its privacy settings say otherwise.
+DEFAULT_RETENTION_DAYS = 30
 # One rrweb event this big (a giant full snapshot, an inlined video frame) makes the
 # player stall or the tab run out of memory.
 OVERSIZED_EVENT_BYTES = 5 * 1024 * 1024
@@ -208,6 +210,11 @@ class Recording(models.Model):
         default=False,
         help_text="Every chunk is merged into one blob per window (one read to play).",
     )
+    legal_hold = models.BooleanField(
+        default=False,
+        help_text="Kept past the project's retention and cannot be deleted until "
+        "the hold is lifted.",
+    )
     created = models.DateTimeField(default=now, editable=False)
 
     objects = RecordingQuerySet.as_manager()
@@ -236,6 +243,10 @@ class Recording(models.Model):
                 fields=("last_batch_at",),
                 condition=models.Q(compacted=False),
                 name="recordings_rec_compact_idx",
+            ),
+            # Retention: a project's recordings whose last batch is past its period.
+            models.Index(
+                fields=("project", "last_batch_at"), name="recordings_rec_expiry_idx"
             ),
         ]
 
@@ -269,6 +280,14 @@ class Recording(models.Model):
         if gap_ms >= GAP_WARNING_MS:
             found.append(f"a {gap_ms // 60_000}-minute gap with no data")
         return found
+
+    def expires_at(self) -> dt.datetime | None:
+        """When retention deletes this recording; None while on legal hold."""
+        if self.legal_hold:
+            return None
+        privacy = getattr(self.project, "privacy", None)  # absent: the default
+        days = privacy.retention_days if privacy is not None else DEFAULT_RETENTION_DAYS
+        return self.last_batch_at + dt.timedelta(days=days)
 
     @property
     def longest_gap_ms(self) -> int:
@@ -366,6 +385,10 @@ class Event(models.Model):
             models.Index(
                 fields=("project", "session_id", "timestamp"),
                 name="recordings_event_session_idx",
+            ),
+            # Retention: a project's events received before its period began.
+            models.Index(
+                fields=("project", "created"), name="recordings_event_expiry_idx"
             ),
         ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.urls import reverse
@@ -44,6 +45,9 @@ class RecordingSerializer(serializers.ModelSerializer[Recording]):
         help_text="Why it may not play well; empty when it plays.",
     )
     player_url = serializers.SerializerMethodField()
+    expires_at = serializers.SerializerMethodField(
+        help_text="When retention deletes it; null while on legal hold."
+    )
 
     class Meta:
         model = Recording
@@ -66,9 +70,14 @@ class RecordingSerializer(serializers.ModelSerializer[Recording]):
             "lib_version",
             "compacted",
             "lost_changes",
+            "legal_hold",
+            "expires_at",
             "problems",
             "player_url",
         )
+
+    def get_expires_at(self, obj: Recording) -> dt.datetime | None:
+        return obj.expires_at()
 
     def get_player_url(self, obj: Recording) -> str:
         url = reverse("admin:recordings_recording_play", args=[obj.code])

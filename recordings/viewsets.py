@@ -17,6 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 
@@ -77,6 +78,12 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVie
         return obj
 
 
+class LegalHoldConflict(APIException):
+    status_code = 409
+    default_detail = "the recording is on legal hold"
+    default_code = "legal_hold"
+
+
 class RecordingFilter(django_filters.FilterSet):  # type: ignore[misc]
     project = django_filters.UUIDFilter(field_name="project__code")
     started_after = django_filters.IsoDateTimeFilter("started_at", "gte")
@@ -90,7 +97,13 @@ class RecordingFilter(django_filters.FilterSet):  # type: ignore[misc]
 
     class Meta:
         model = Recording
-        fields = ("project", "session_id", "distinct_id", "has_full_snapshot")
+        fields = (
+            "project",
+            "session_id",
+            "distinct_id",
+            "has_full_snapshot",
+            "legal_hold",
+        )
 
     def filter_has_errors(
         self, queryset: QuerySet[Recording], name: str, value: bool
@@ -132,7 +145,7 @@ class RecordingViewSet(
         projects = self.readable_projects(access.VIEW_RECORDINGS)
         return (
             Recording.objects.filter(project__in=projects)
-            .select_related("project")
+            .select_related("project__privacy")
             .newest_first()
         )
 
@@ -145,7 +158,10 @@ class RecordingViewSet(
         return obj.project
 
     def perform_destroy(self, instance: Recording) -> None:
-        services.recording_purge(recording=instance)
+        try:
+            services.recording_purge(recording=instance)
+        except services.RecordingOnHold as exc:
+            raise LegalHoldConflict(str(exc)) from exc
 
     @extend_schema(
         parameters=[_WINDOW],

@@ -340,6 +340,12 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "*/5 * * * *",
             240,
         ),
+        "expire-recordings": (
+            "privacy.tasks.expire_recordings",
+            "REPLAYHUB_RETENTION_CRON",
+            "20 3 * * *",
+            23 * 3600,
+        ),
         "delete-orphan-blobs": (
             "recordings.tasks.delete_orphan_blobs",
             "REPLAYHUB_ORPHAN_BLOBS_CRON",

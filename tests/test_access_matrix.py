@@ -430,6 +430,15 @@ class AccessWriteMatrixTests(MatrixTestCase):
             lambda: not Recording.objects.filter(pk=recording.pk).exists(),
         )
         yield Write(
+            "admin place a legal hold",
+            DELETE_REC,
+            False,
+            "post",
+            reverse("admin:recordings_recording_changelist"),
+            {"action": "place_legal_hold", "_selected_action": [recording.pk]},
+            lambda: Recording.objects.filter(pk=recording.pk, legal_hold=True).exists(),
+        )
+        yield Write(
             "admin delete project",
             SUPERUSER,
             False,

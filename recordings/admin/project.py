@@ -88,7 +88,13 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
         # Settings and the privacy audit cannot be deleted one by one, but they only
         # exist as part of their project: whoever may delete the project deletes them.
         deleted, counts, _, protected = super().get_deleted_objects(objs, request)
-        return deleted, counts, set(), protected
+        # A project with recordings on legal hold cannot go: name them, refuse.
+        held = [
+            f"{recording} (on legal hold)"
+            for project in objs
+            for recording in project.recordings.filter(legal_hold=True)
+        ]
+        return deleted, counts, set(), [*protected, *held]
 
     def delete_model(self, request: HttpRequest, obj: Project) -> None:
         access.project_delete(project=obj)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any, cast
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -14,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
+from privacy.retention import recordings_hold
 from recordings import blobs, services
 from recordings.admin.scoped import ProjectScopedAdmin
 from recordings.blobs import StorageError
@@ -85,7 +87,9 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         HasConsoleErrorsFilter,
         "has_full_snapshot",
         LostDataFilter,
+        "legal_hold",
     )
+    actions = ("place_legal_hold", "lift_legal_hold")
     list_select_related = ("project",)
     search_fields = ("session_id", "distinct_id", "first_url")
     ordering = ("-started_at",)
@@ -202,3 +206,43 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
             if not self.has_delete_permission(request, recording):
                 raise PermissionDenied
             services.recording_purge(recording=recording)
+
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[Any], dict[Any, Any], set[str], list[Any]]:
+        # Recordings on legal hold are "protected": the confirmation page names
+        # them and refuses, as Django does for a protected foreign key.
+        deleted, counts, perms, protected = super().get_deleted_objects(objs, request)
+        held = [f"{r} (on legal hold)" for r in objs if r.legal_hold]
+        return deleted, counts, perms, [*protected, *held]
+
+    @admin.action(
+        description="Place selected recordings on legal hold", permissions=["delete"]
+    )
+    def place_legal_hold(
+        self, request: HttpRequest, queryset: QuerySet[Recording]
+    ) -> None:
+        self._hold(request, queryset, hold=True)
+
+    @admin.action(
+        description="Lift the legal hold of selected recordings",
+        permissions=["delete"],
+    )
+    def lift_legal_hold(
+        self, request: HttpRequest, queryset: QuerySet[Recording]
+    ) -> None:
+        self._hold(request, queryset, hold=False)
+
+    def _hold(
+        self, request: HttpRequest, queryset: QuerySet[Recording], *, hold: bool
+    ) -> None:
+        # Holds belong to whoever may delete: each selected row's project decides.
+        recordings = list(queryset.select_related("project"))
+        if not all(self.has_delete_permission(request, r) for r in recordings):
+            raise PermissionDenied
+        actor = request.user if isinstance(request.user, User) else None
+        changed = recordings_hold(recordings=recordings, hold=hold, actor=actor)
+        verb = "placed on" if hold else "lifted from"
+        self.message_user(
+            request, f"Legal hold {verb} {changed} recording(s).", messages.SUCCESS
+        )

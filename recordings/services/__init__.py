@@ -26,6 +26,7 @@ from recordings.services.ledger import (
 )
 from recordings.services.people import events_ingest, person_is_excluded
 from recordings.services.storage import (
+    RecordingOnHold,
     orphan_blobs_delete,
     recording_events,
     recording_purge,
@@ -35,6 +36,7 @@ from recordings.services.storage import (
 __all__ = [
     "CaptureHealth",
     "IngestResult",
+    "RecordingOnHold",
     "events_ingest",
     "ledger_record_refusal",
     "ms_to_datetime",

@@ -29,6 +29,7 @@ from recordings.models import (
 )
 from recordings.services.ledger import ledger_record_refusal
 from recordings.services.storage import (
+    RecordingOnHold,
     _data_keys,
     _locked,
     _read_sorted,
@@ -58,8 +59,12 @@ def recording_compact(*, recording: Recording) -> int:
     """
     reason = _excluded_by_rules(recording)
     if reason is not None:
-        recording_discard(recording=recording, reason=reason)
-        return 0
+        try:
+            recording_discard(recording=recording, reason=reason)
+            return 0
+        except RecordingOnHold:
+            # A recording on legal hold is kept whatever the rules say.
+            logger.info("kept recording %s: on legal hold", recording.session_id)
     loose = recording.chunks.filter(compacted_into="")
     windows = sorted(set(loose.values_list("window_id", flat=True)))
     written = sum(_compact_window(recording, window_id) for window_id in windows)

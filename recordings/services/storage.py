@@ -97,20 +97,36 @@ def recording_window_blob(*, recording: Recording, window_id: str) -> bytes | No
     return blobs.open_raw(keys[0])
 
 
-def recording_purge(*, recording: Recording) -> None:
-    """Delete a recording: its blobs first, then its rows.
+class RecordingOnHold(Exception):
+    """A recording on legal hold cannot be deleted until the hold is lifted."""
 
-    Blobs go first so that a storage failure leaves the row (and the deletion can be
-    retried) rather than a blob that no row points at any more.
+    def __init__(self, recording: Recording) -> None:
+        super().__init__(
+            f"recording {recording.code} is on legal hold: lift the hold to delete it"
+        )
+        self.recording = recording
+
+
+def recording_purge(*, recording: Recording) -> None:
+    """Delete a recording: its blobs first, then its rows; refused on legal hold.
+
+    All under the recording's row lock, so a hold placed meanwhile either is seen
+    here (RecordingOnHold) or waits and finds nothing left to hold. Blobs go first
+    so that a storage failure leaves the row (and the deletion can be retried)
+    rather than a blob that no row points at any more.
     """
-    keys = _data_keys(recording.chunks.all())
-    blobs.delete_blobs(keys)
     with transaction.atomic():
         # The cascade deletes the chunk rows before the recording's: without its
         # lock first, a compaction or redaction holding it and waiting for a chunk
         # row would deadlock with this.
-        _locked(recording)
-        recording.delete()
+        locked = _locked(recording)
+        if locked is None:
+            return  # deleted meanwhile
+        if locked.legal_hold:
+            raise RecordingOnHold(locked)
+        keys = _data_keys(locked.chunks.all())
+        blobs.delete_blobs(keys)
+        locked.delete()
     logger.info(
         "purged recording %s (project %s, %d blobs)",
         recording.session_id,

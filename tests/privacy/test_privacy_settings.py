@@ -89,6 +89,7 @@ class PrivacyAuditTests(ReplayTestCase):
             "url_triggers": "",
             "url_blocklist": "",
             "excluded_people": "[]",
+            "retention_days": "30",
         }
         data.update(overrides)
         return {k: v for k, v in data.items() if v is not None}
@@ -98,7 +99,10 @@ class PrivacyAuditTests(ReplayTestCase):
         response = self.client.post(
             self.change_url(),
             self.form_data(
-                mask_all_text="on", sample_rate="0.5", console_log_capture=None
+                mask_all_text="on",
+                sample_rate="0.5",
+                console_log_capture=None,
+                retention_days="90",
             ),
         )
         self.assertEqual(response.status_code, 302, response.content[:2000])
@@ -111,6 +115,7 @@ class PrivacyAuditTests(ReplayTestCase):
                 "mask_all_text": [False, True],
                 "console_log_capture": [True, False],
                 "sample_rate": ["1.000", "0.5"],
+                "retention_days": [30, 90],
             },
         )
 
