@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import signal
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +47,7 @@ from servers import (
     base_env,
     floor_command,
     free_port,
+    interrupt_on_sigterm,
     log,
     prepare_replayhub,
     procfile_web_command,
@@ -234,12 +234,8 @@ def _measure(
     return bench_side(side, opts, bodies, warmup, tmp)
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main() -> int:
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupt_on_sigterm()
     opts, rungs, rounds = parse_args()
     log(f"repository {ROOT}")
     try:

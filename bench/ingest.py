@@ -27,7 +27,6 @@ import importlib.metadata
 import os
 import platform
 import secrets
-import signal
 import subprocess
 import tempfile
 import time
@@ -35,7 +34,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from types import FrameType
 
 import psutil
 import psycopg
@@ -49,6 +47,7 @@ from servers import (
     floor_command,
     free_port,
     gunicorn,
+    interrupt_on_sigterm,
     log,
     prepare_replayhub,
     procfile_web_command,
@@ -406,13 +405,8 @@ def run(opts: Options) -> None:
     report(storage, floor, replayhub, opts)
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main() -> int:
-    # SIGTERM unwinds like Ctrl-C, through every cleanup.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupt_on_sigterm()
     opts = parse_args()
     try:
         run(opts)

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import psycopg
 from corpus import ROOT
@@ -39,6 +40,15 @@ _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)")
 
 def log(message: str) -> None:
     print(f"[bench] {message}", flush=True)  # noqa: T201
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def interrupt_on_sigterm() -> None:
+    """Let SIGTERM unwind like Ctrl-C, through every cleanup (servers, databases)."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def free_port() -> int:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from privacy import services
-from privacy.models import PrivacyAuditEntry, PrivacySettings
+from privacy import erasure, services
+from privacy.models import ErasureRequest, PrivacyAuditEntry, PrivacySettings
+from privacy.tasks import erasure_start
 from privacy.tasks import recordings_redact as recordings_redact_task
 from recordings import access
 from recordings.admin.scoped import ProjectScopedAdmin
@@ -141,3 +144,101 @@ class PrivacyAuditEntryAdmin(ProjectScopedAdmin[PrivacyAuditEntry]):
         return ", ".join(
             f"{name}: {old!r} → {new!r}" for name, (old, new) in obj.changes.items()
         )
+
+
+class ErasureRequestForm(forms.ModelForm[ErasureRequest]):
+    distinct_ids = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One distinct id a line. Their person's anonymous ids are found "
+        "and erased too.",
+    )
+    dry_run = forms.BooleanField(
+        required=False,
+        initial=True,
+        help_text="Only count what would be deleted. Untick to erase for good.",
+    )
+
+    class Meta:
+        model = ErasureRequest
+        fields = ("project",)
+
+    def clean_distinct_ids(self) -> list[str]:
+        ids = erasure.clean_distinct_ids(self.cleaned_data["distinct_ids"])
+        if not ids:
+            raise forms.ValidationError("Name at least one distinct id.")
+        return ids
+
+
+@admin.register(ErasureRequest)
+class ErasureRequestAdmin(ProjectScopedAdmin[ErasureRequest]):
+    """GDPR erasure: a dry run first, then the real thing; receipts stay."""
+
+    view_codename = access.DELETE_RECORDINGS
+    add_codename = access.DELETE_RECORDINGS
+    change_codename = None  # a receipt is not edited
+    delete_codename = None  # nor deleted
+    list_display = ("created", "project", "status", "subjects", "receipt_", "by_")
+    list_filter = (("project", admin.RelatedOnlyFieldListFilter), "status")
+    list_select_related = ("project",)
+    readonly_fields = (
+        "project",
+        "status",
+        "subjects",
+        "receipt",
+        "requested_by_name",
+        "created",
+        "completed",
+    )
+    fields = readonly_fields
+
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: ErasureRequest | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> type[ModelForm[ErasureRequest]]:
+        if obj is None:  # the add form: what to erase, not the receipt
+            kwargs["form"] = ErasureRequestForm
+            kwargs["fields"] = ("project", "distinct_ids", "dry_run")
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(
+        self, request: HttpRequest, obj: ErasureRequest | None = None
+    ) -> Any:
+        return ("project", "distinct_ids", "dry_run") if obj is None else self.fields
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: ErasureRequest | None = None
+    ) -> Any:
+        return () if obj is None else self.readonly_fields
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: ErasureRequest,
+        form: ModelForm[Any],
+        change: bool,
+    ) -> None:
+        actor = request.user if isinstance(request.user, User) else None
+        created = erasure.erasure_request(
+            project=obj.project,
+            distinct_ids=form.cleaned_data["distinct_ids"],
+            actor=actor,
+            dry_run=form.cleaned_data["dry_run"],
+        )
+        if created.status == ErasureRequest.Status.PENDING:
+            transaction.on_commit(functools.partial(erasure_start, created.pk))
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    @admin.display(description="receipt")
+    def receipt_(self, obj: ErasureRequest) -> str:
+        if not obj.receipt:
+            return "—"
+        counts = ", ".join(f"{name}: {value}" for name, value in obj.receipt.items())
+        return f"would delete {counts}" if obj.status == obj.Status.DRY_RUN else counts
+
+    @admin.display(description="requested by")
+    def by_(self, obj: ErasureRequest) -> str:
+        return obj.requested_by_name or "—"

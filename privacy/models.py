@@ -169,3 +169,71 @@ class PrivacyAuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name or 'system'} changed {', '.join(self.changes)}"
+
+
+class ErasureRequest(models.Model):
+    """A data subject's erasure (GDPR Art. 17) in one project, and its receipt.
+
+    The distinct ids are kept only while the erasure is pending, so a crashed run
+    can resume; once done, the request holds counts, and the tombstones hold
+    hashes that refuse the person's late batches.
+    """
+
+    class Status(models.TextChoices):
+        DRY_RUN = "dry_run", "dry run (nothing deleted)"
+        PENDING = "pending", "pending"
+        DONE = "done", "done"
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="erasures"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    requested_by_name = models.CharField(max_length=150, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    subjects = models.PositiveIntegerField(
+        default=0, help_text="Distinct ids named in the request."
+    )
+    pending_distinct_ids = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The ids to erase, kept only until the erasure is done.",
+    )
+    receipt = models.JSONField(
+        default=dict, blank=True, help_text="What was deleted, in counts."
+    )
+    created = models.DateTimeField(default=now, editable=False)
+    completed = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created",)
+
+    def __str__(self) -> str:
+        return f"Erasure #{self.pk} in {self.project} ({self.get_status_display()})"
+
+
+class Tombstone(models.Model):
+    """A person erased from a project: capture refuses their batches from now on.
+
+    Holds a hash of the distinct id salted with the project's code, not the id.
+    """
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="tombstones"
+    )
+    subject_hash = models.CharField(max_length=64)
+    erasure = models.ForeignKey(
+        ErasureRequest, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("project", "subject_hash"), name="privacy_tombstone_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Tombstone {self.subject_hash[:12]}… in {self.project}"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import DatabaseError
 from django.utils.timezone import now
 
-from privacy import retention, services
+from privacy import erasure, retention, services
+from privacy.models import ErasureRequest
 from recordings.blobs import StorageError
 from recordings.models import Project
 
@@ -41,3 +43,27 @@ def expire_recordings() -> int:
     """
     expired = retention.projects_expire(now=now())
     return sum(expiry.recordings for expiry in expired.values())
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(StorageError, DatabaseError),
+    retry_backoff=30,
+    retry_jitter=True,
+    max_retries=8,
+)
+def erasure_run(request_id: int, final: bool = True) -> None:
+    """One pass of an erasure; the final one closes it with its receipt."""
+    request = ErasureRequest.objects.filter(pk=request_id).first()
+    if request is not None:
+        erasure.erasure_run(request=request, final=final)
+
+
+def erasure_start(request_id: int) -> None:
+    """Erase now, and again once capture's caches have seen the tombstones."""
+    erasure_run.delay(request_id, final=False)
+    erasure_run.apply_async(
+        (request_id,),
+        {"final": True},
+        countdown=settings.REPLAYHUB_ERASURE_SETTLE_SECONDS,
+    )

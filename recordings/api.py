@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -24,10 +24,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from privacy import erasure
 from privacy.services import privacy_for
 from recordings import services
 from recordings.blobs import StorageError
-from recordings.ingest.events import parse_event_request
+from recordings.ingest.events import AnalyticsEvent, parse_event_request
 from recordings.ingest.parse import (
     Budget,
     IngestError,
@@ -175,6 +176,19 @@ class CaptureApi(APIView):
     def admit(self, token: str, sessions: list[SessionRef]) -> Project:
         """The project the batches are for, if it takes them now; else refuse."""
         project = project_for_token(token)
+        if _erased(project, (ref.distinct_id for ref in sessions)):
+            # The ledger notes the refusal, but not whose: that id was erased.
+            anonymous = [SessionRef(r.token, r.session_id, "") for r in sessions]
+            services.ledger_record_refusal(
+                project=project, sessions=anonymous, reason="erased_person"
+            )
+            # 4xx on purpose: never retried, never stored.
+            raise CaptureRefused(
+                "erased_person",
+                "this person's data was erased from the project; their batches "
+                "are refused",
+                status.HTTP_403_FORBIDDEN,
+            )
         refusal = self.refusal_for(project, self.request) or _excluded(
             project, sessions
         )
@@ -249,6 +263,34 @@ def _excluded(project: Project, sessions: list[SessionRef]) -> CaptureRefused | 
         "the project's recording rules exclude this person",
         status.HTTP_403_FORBIDDEN,
     )
+
+
+def _erased(project: Project, distinct_ids: Iterable[str]) -> bool:
+    return bool(erasure.erased_among(project, distinct_ids, tombstones_for(project)))
+
+
+def _ids_of(event: AnalyticsEvent) -> tuple[str, str]:
+    return (event.distinct_id, event.anon_distinct_id)
+
+
+# Project id -> (monotonic expiry, hashes of the distinct ids erased from it).
+_tombstones: dict[int, tuple[float, frozenset[str]]] = {}
+
+
+def tombstones_for(project: Project) -> frozenset[str]:
+    """The project's tombstones, reused for as long as its cached settings.
+
+    An erasure runs a settle pass after that time, for batches admitted before
+    this cache saw the new tombstones (privacy.erasure).
+    """
+    cached = _tombstones.get(project.pk)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    hashes = erasure.tombstones(project)
+    ttl: int = settings.REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS
+    if ttl > 0:
+        _tombstones[project.pk] = (time.monotonic() + ttl, hashes)
+    return hashes
 
 
 def _opted_out(request: HttpRequest) -> bool:
@@ -346,6 +388,8 @@ class EventCaptureApi(CaptureApi):
         except IngestError as exc:
             raise CaptureRefused.from_ingest_error(exc) from exc
         project = self.admit(_single_token({e.token for e in events}), [])
+        # An erased person's events are dropped, the rest of the batch kept.
+        events = [e for e in events if not _erased(project, _ids_of(e))]
         services.events_ingest(project=project, events=events, ip=client_ip(request))
         return Response(OK_BODY, status=status.HTTP_200_OK)
 

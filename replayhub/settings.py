@@ -392,6 +392,10 @@ REPLAYHUB_INGEST_RETRY_AFTER = envint("REPLAYHUB_INGEST_RETRY_AFTER", 5)
 REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS = envint(
     "REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS", 5
 )
+# Seconds after an erasure's first pass that its final pass runs: past the capture
+# cache above plus a request's longest run, so a batch admitted before the person's
+# tombstone reached every web process is erased too; default 60
+REPLAYHUB_ERASURE_SETTLE_SECONDS = envint("REPLAYHUB_ERASURE_SETTLE_SECONDS", 60)
 # Minutes a blob with no chunk row is kept before the orphan sweeper deletes it
 # (its commit may still be under way); default 60
 REPLAYHUB_ORPHAN_BLOB_GRACE_MINUTES = envint("REPLAYHUB_ORPHAN_BLOB_GRACE_MINUTES", 60)

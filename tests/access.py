@@ -16,6 +16,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils.timezone import now
 
+from privacy.erasure import erasure_request
 from privacy.services import privacy_for, privacy_settings_update
 from recordings import access
 from recordings.access import Role
@@ -70,6 +71,9 @@ def make_tenant(client: Client, marker: str) -> Tenant:
     before = {"scrub_patterns": settings.scrub_patterns}
     settings.scrub_patterns = f"{marker}-pattern"
     privacy_settings_update(settings=settings, actor=None, before=before)
+    erasure_request(
+        project=project, distinct_ids=[f"{marker}-nobody"], actor=None, dry_run=True
+    )
     return Tenant(project, Recording.objects.get(project=project), marker)
 
 

@@ -21,7 +21,7 @@ from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils.timezone import now
 
-from privacy.models import PrivacyAuditEntry, PrivacySettings
+from privacy.models import ErasureRequest, PrivacyAuditEntry, PrivacySettings
 from recordings import access
 from recordings.models import ApiKey, Event, Person, Project, Recording, SessionLedger
 from tests.access import Principal, Tenant, make_principals, make_tenant
@@ -80,6 +80,8 @@ ADMIN_MODEL_RULES: dict[str, dict[str, Rule]] = {
     "privacy.privacyauditentry": _model_rules(
         access.MANAGE_PRIVACY, NOBODY, NOBODY, NOBODY
     ),
+    # Erasure receipts: whoever may delete the project's recordings; never edited.
+    "privacy.erasurerequest": _model_rules(DELETE_REC, NOBODY, DELETE_REC, NOBODY),
     # Keys belong to people, not projects: each user sees only their own. No session
     # principal here owns one, so another user's key is for superusers only.
     "recordings.apikey": {
@@ -248,6 +250,9 @@ class MatrixTestCase(ReplayTestCase):
             "privacy.privacyauditentry": lambda: PrivacyAuditEntry.objects.filter(
                 project=project
             ).first(),
+            "privacy.erasurerequest": lambda: ErasureRequest.objects.get(
+                project=project
+            ),
             # Not project data: the same object serves as "own" and "other".
             "recordings.apikey": lambda: ApiKey.objects.get(name="viewer key key"),
             "auth.user": lambda: User.objects.get(username="norole"),

@@ -23,6 +23,8 @@ class ProjectCacheTests(ReplayTestCase):
         self.enterContext(self.settings(REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS=TTL))
         api._projects.clear()
         self.addCleanup(api._projects.clear)
+        api._tombstones.clear()
+        self.addCleanup(api._tombstones.clear)
         self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
         self.request = captured("04-s-gzip-fullsnapshot")
 
@@ -36,6 +38,12 @@ class ProjectCacheTests(ReplayTestCase):
         self.assertEqual(self.project_queries(), 1)
         self.assertEqual(self.project_queries(), 0)
         self.assertEqual(Recording.objects.get().project, self.project)
+
+    def test_it_reads_the_erased_people_once_per_entry(self) -> None:
+        self.project_queries()
+        with CaptureQueriesContext(connection) as queries:
+            self.request.send(self.client)
+        self.assertFalse([q for q in queries if "privacy_tombstone" in q["sql"]])
 
     def test_it_caches_the_default_privacy_settings_it_creates(self) -> None:
         self.project_queries()

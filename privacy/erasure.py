@@ -1,0 +1,224 @@
+"""Erasure requests (GDPR Art. 17): everything a project holds about a person, deleted.
+
+A request names distinct ids. With them go the anonymous ids their person had
+before identify(), then every session any of those ids recorded in: recordings
+(rows, then blobs), analytics events, ingest-ledger rows, and the person records.
+Recordings on legal hold are kept (Art. 17(3)(e)) and counted in the receipt, with
+their session's events and ledger rows.
+
+Order matters: the tombstones are written first, in the transaction that records
+the request, so capture refuses the person's batches before anything is deleted;
+a batch that capture admitted just before (its project cache lives for
+REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS) is caught by the settle pass that runs
+after that time. The audit entry and the receipt hold counts, never an id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils.timezone import now
+
+from privacy.models import ErasureRequest, PrivacyAuditEntry, Tombstone
+from recordings.models import Event, Person, Project, Recording, SessionLedger
+from recordings.services import RecordingOnHold, recording_purge
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Receipt:
+    """What an erasure deleted (or, for a dry run, would delete)."""
+
+    distinct_ids: int = 0  # named, plus the anonymous ids of their people
+    recordings: int = 0
+    bytes: int = 0
+    events: int = 0
+    ledger_rows: int = 0
+    people: int = 0
+    kept_on_legal_hold: int = 0
+
+    def add(self, other: Receipt) -> None:
+        """Fold in a later pass: deletions add up, what stays is counted once."""
+        for field in dataclasses.fields(self):
+            mine, theirs = getattr(self, field.name), getattr(other, field.name)
+            if field.name in _NOT_SUMMED:
+                setattr(self, field.name, max(mine, theirs))
+            else:
+                setattr(self, field.name, mine + theirs)
+
+
+_NOT_SUMMED = {"distinct_ids", "kept_on_legal_hold"}
+
+
+def subject_hash(project: Project, distinct_id: str) -> str:
+    """The tombstone of a distinct id: a hash salted with the project's code."""
+    return hashlib.sha256(f"{project.code}:{distinct_id}".encode()).hexdigest()
+
+
+def tombstones(project: Project) -> frozenset[str]:
+    """The hashes of every distinct id erased from the project (capture caches it)."""
+    rows = Tombstone.objects.filter(project=project)
+    return frozenset(rows.values_list("subject_hash", flat=True))
+
+
+def erased_among(
+    project: Project, distinct_ids: Iterable[str], hashes: frozenset[str]
+) -> set[str]:
+    """Which of these distinct ids are in `hashes` (see tombstones())."""
+    if not hashes:
+        return set()
+    return {d for d in distinct_ids if d and subject_hash(project, d) in hashes}
+
+
+def clean_distinct_ids(text: str) -> list[str]:
+    """Distinct ids from a form or a command line: one a line, stripped, unique."""
+    return list(
+        dict.fromkeys(line.strip() for line in text.splitlines() if line.strip())
+    )
+
+
+def erasure_request(
+    *,
+    project: Project,
+    distinct_ids: list[str],
+    actor: User | None,
+    dry_run: bool = False,
+) -> ErasureRequest:
+    """Record a request; for a real one, tombstone the ids before anything else.
+
+    A dry run only counts (its receipt says what a real run would delete). A real
+    request is left pending: erasure_run() does the deleting.
+    """
+    if not distinct_ids:
+        raise ValueError("an erasure request names at least one distinct id")
+    with transaction.atomic():
+        request = ErasureRequest.objects.create(
+            project=project,
+            requested_by=actor,
+            requested_by_name=actor.get_username() if actor else "",
+            status=ErasureRequest.Status.DRY_RUN
+            if dry_run
+            else ErasureRequest.Status.PENDING,
+            subjects=len(distinct_ids),
+            pending_distinct_ids=[] if dry_run else distinct_ids,
+        )
+        if dry_run:
+            request.receipt = dataclasses.asdict(
+                _erase(project, distinct_ids, dry_run=True)
+            )
+            request.completed = now()
+            request.save(update_fields=["receipt", "completed"])
+            return request
+        _tombstone(project, _with_anonymous_ids(project, distinct_ids), request)
+    return request
+
+
+def erasure_run(*, request: ErasureRequest, final: bool = True) -> Receipt:
+    """Delete everything the request's ids left; with `final`, close the request.
+
+    Safe to run again (a retry, the settle pass): what is gone is not counted
+    twice. Closing it drops the ids, fills the receipt and writes the audit entry.
+    """
+    if request.status != ErasureRequest.Status.PENDING:
+        return Receipt(**request.receipt) if request.receipt else Receipt()
+    ids = list(request.pending_distinct_ids)
+    receipt = _erase(request.project, ids, dry_run=False)
+    # New anonymous ids can only have come with the person; tombstone them too.
+    _tombstone(request.project, _with_anonymous_ids(request.project, ids), request)
+    so_far = Receipt(**request.receipt) if request.receipt else Receipt()
+    so_far.add(receipt)
+    request.receipt = dataclasses.asdict(so_far)
+    fields = ["receipt"]
+    if final:
+        request.status = ErasureRequest.Status.DONE
+        request.pending_distinct_ids = []
+        request.completed = now()
+        fields += ["status", "pending_distinct_ids", "completed"]
+        PrivacyAuditEntry.objects.create(
+            project=request.project,
+            actor=request.requested_by,
+            actor_name=request.requested_by_name or "erasure",
+            changes={"erasure": [None, {"request": request.pk, **request.receipt}]},
+        )
+    request.save(update_fields=fields)
+    logger.info("erasure #%s in %s: %s", request.pk, request.project, request.receipt)
+    return so_far
+
+
+def _with_anonymous_ids(project: Project, distinct_ids: list[str]) -> list[str]:
+    """The ids and every anonymous id their person had before identify()."""
+    found = list(distinct_ids)
+    people = Person.objects.filter(project=project, distinct_id__in=distinct_ids)
+    for anon_ids in people.values_list("anon_distinct_ids", flat=True):
+        found += [a for a in anon_ids or [] if isinstance(a, str) and a]
+    return list(dict.fromkeys(found))
+
+
+def _tombstone(project: Project, ids: list[str], request: ErasureRequest) -> None:
+    Tombstone.objects.bulk_create(
+        [
+            Tombstone(
+                project=project, subject_hash=subject_hash(project, d), erasure=request
+            )
+            for d in ids
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _erase(project: Project, distinct_ids: list[str], *, dry_run: bool) -> Receipt:
+    ids = _with_anonymous_ids(project, distinct_ids)
+    receipt = Receipt(distinct_ids=len(ids))
+    sessions = _sessions_of(project, ids)
+    held = set(
+        Recording.objects.filter(
+            project=project, session_id__in=sessions, legal_hold=True
+        ).values_list("session_id", flat=True)
+    )
+    recordings = Recording.objects.filter(project=project, session_id__in=sessions)
+    for recording in recordings.exclude(session_id__in=held):
+        receipt.recordings += 1
+        receipt.bytes += recording.size_bytes
+        if not dry_run:
+            try:
+                recording_purge(recording=recording)
+            except RecordingOnHold:  # held since the query above
+                held.add(recording.session_id)
+                receipt.recordings -= 1
+                receipt.bytes -= recording.size_bytes
+    receipt.kept_on_legal_hold = len(held)
+    mine = Q(distinct_id__in=ids) | Q(session_id__in=sessions)
+    events = Event.objects.filter(mine, project=project).exclude(session_id__in=held)
+    ledger = SessionLedger.objects.filter(mine, project=project).exclude(
+        session_id__in=held
+    )
+    people = Person.objects.filter(project=project, distinct_id__in=ids)
+    receipt.events = _delete(events, dry_run)
+    receipt.ledger_rows = _delete(ledger, dry_run)
+    receipt.people = _delete(people, dry_run)
+    return receipt
+
+
+def _sessions_of(project: Project, ids: list[str]) -> list[str]:
+    """Every session in which any of these ids recorded or sent anything."""
+    sessions: set[str] = set()
+    for model in (Recording, Event, SessionLedger):
+        rows = model.objects.filter(project=project, distinct_id__in=ids)
+        sessions.update(rows.values_list("session_id", flat=True))
+    sessions.discard("")
+    return sorted(sessions)
+
+
+def _delete(rows: QuerySet[Any], dry_run: bool) -> int:
+    if dry_run:
+        return rows.count()
+    deleted, _per_model = rows.delete()
+    return deleted

@@ -1,0 +1,291 @@
+"""Erasure requests (GDPR Art. 17): a person's data goes, their late batches too."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from typing import TYPE_CHECKING
+
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db import connection
+from django.urls import reverse
+
+from privacy import erasure
+from privacy.models import ErasureRequest, PrivacyAuditEntry, Tombstone
+from recordings import access
+from recordings.access import Role
+from recordings.models import Event, Person, Project, Recording, SessionLedger
+from replayhub.celery import app
+from tests.access import rrweb_events
+from tests.base import ReplayTestCase
+from tests.capture import send_rrweb
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse
+
+JANE, JANE_ANON, BOB = "jane@example.org", "anon-jane-0001", "bob@example.org"
+KEPT_ELSEWHERE = "other-jane-session"  # Jane's session in another project
+
+
+class ErasureTestCase(ReplayTestCase):
+    """Jane: one session as an anonymous visitor, one identified, her person with
+    that anonymous id; Bob: one session. Another project has a Jane too."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.project = Project.objects.create(name="Shop")
+        self.other = Project.objects.create(name="Other shop")
+        self.record(self.project, "jane-anon-session", JANE_ANON)
+        self.record(self.project, "jane-session", JANE)
+        self.record(self.project, "bob-session", BOB)
+        self.record(self.other, "other-jane-session", JANE)
+        Person.objects.create(
+            project=self.project,
+            distinct_id=JANE,
+            properties={"email": JANE},
+            anon_distinct_ids=[JANE_ANON],
+        )
+        Person.objects.create(project=self.project, distinct_id=BOB)
+        Person.objects.create(project=self.other, distinct_id=JANE)
+
+    def record(self, project: Project, session: str, distinct_id: str) -> None:
+        body = {
+            "token": project.token,
+            "session_id": session,
+            "window_id": "w",
+            "batch_id": f"{session}-1",
+            "distinct_id": distinct_id,
+            "events": rrweb_events("signup"),
+        }
+        response = self.client.post(
+            "/api/v1/ingest/rrweb/", json.dumps(body), content_type="application/json"
+        )
+        self.assertEqual(response.status_code, 200, response.content)
+        Event.objects.create(
+            project=project,
+            uuid=f"{session}-event",
+            name="$pageview",
+            distinct_id=distinct_id,
+            session_id=session,
+            timestamp=Recording.objects.get(session_id=session).started_at,
+        )
+
+    def erase(self, *ids: str, dry_run: bool = False) -> ErasureRequest:
+        request = erasure.erasure_request(
+            project=self.project, distinct_ids=list(ids), actor=None, dry_run=dry_run
+        )
+        if not dry_run:
+            erasure.erasure_run(request=request)
+            request.refresh_from_db()
+        return request
+
+    def sessions(self, model: type[Recording | Event | SessionLedger]) -> set[str]:
+        return set(model.objects.values_list("session_id", flat=True))
+
+    def blobs_of(self, session: str) -> list[str]:
+        return [p.name for p in self.stored_blobs() if p.parent.name == session]
+
+
+class ErasureTests(ErasureTestCase):
+    def test_it_deletes_the_person_and_every_session_they_had(self) -> None:
+        self.assertTrue(self.blobs_of("jane-anon-session"))
+
+        request = self.erase(JANE)
+
+        kept = {"bob-session", "other-jane-session"}
+        self.assertEqual(self.sessions(Recording), kept)
+        self.assertEqual(self.sessions(Event), kept)
+        self.assertEqual(self.sessions(SessionLedger), kept)
+        self.assertEqual(self.blobs_of("jane-session"), [])
+        self.assertEqual(self.blobs_of("jane-anon-session"), [])
+        self.assertEqual(
+            set(Person.objects.values_list("project__name", "distinct_id")),
+            {("Shop", BOB), ("Other shop", JANE)},
+        )
+        self.assertEqual(request.status, ErasureRequest.Status.DONE)
+        receipt = request.receipt
+        self.assertEqual(
+            (receipt["recordings"], receipt["events"], receipt["people"]), (2, 2, 1)
+        )
+        self.assertEqual(receipt["ledger_rows"], 2)
+        self.assertEqual(receipt["distinct_ids"], 2)  # Jane and her anonymous id
+
+    def test_what_is_left_holds_no_personal_data(self) -> None:
+        request = self.erase(JANE)
+        (entry,) = PrivacyAuditEntry.objects.filter(project=self.project)
+        self.assertEqual(request.pending_distinct_ids, [])
+        for text in (json.dumps(entry.changes), json.dumps(request.receipt)):
+            for secret in (JANE, JANE_ANON, "jane-session"):
+                self.assertNotIn(secret, text)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT subject_hash FROM privacy_tombstone")
+            hashes = {row[0] for row in cursor.fetchall()}
+        self.assertEqual(
+            hashes,
+            {
+                erasure.subject_hash(self.project, JANE),
+                erasure.subject_hash(self.project, JANE_ANON),
+            },
+        )
+
+    def test_a_dry_run_counts_and_deletes_nothing(self) -> None:
+        request = self.erase(JANE, dry_run=True)
+        self.assertEqual(request.status, ErasureRequest.Status.DRY_RUN)
+        self.assertEqual(request.receipt["recordings"], 2)
+        self.assertEqual(Recording.objects.count(), 4)
+        self.assertFalse(Tombstone.objects.exists())
+        self.assertEqual(request.pending_distinct_ids, [])
+
+    def test_a_recording_on_legal_hold_is_kept_and_counted(self) -> None:
+        held = Recording.objects.get(session_id="jane-session")
+        Recording.objects.filter(pk=held.pk).update(legal_hold=True)
+
+        request = self.erase(JANE)
+
+        self.assertTrue(Recording.objects.filter(pk=held.pk).exists())
+        self.assertIn("jane-session", self.sessions(Event))
+        self.assertEqual(request.receipt["kept_on_legal_hold"], 1)
+        self.assertEqual(request.receipt["recordings"], 1)
+
+    def test_late_batches_of_the_erased_person_are_refused_and_not_stored(self) -> None:
+        self.erase(JANE)
+        body = {
+            "token": self.project.token,
+            "session_id": "jane-later",
+            "window_id": "w",
+            "distinct_id": JANE_ANON,
+            "events": rrweb_events("signup"),
+        }
+        response = self.client.post(
+            "/api/v1/ingest/rrweb/", json.dumps(body), content_type="application/json"
+        )
+        self.assertEqual(response.status_code, 403)
+        self.assertEqual(response.json()["error"], "erased_person")
+        self.assertFalse(Recording.objects.filter(session_id="jane-later").exists())
+        ledger = SessionLedger.objects.get(session_id="jane-later")
+        self.assertEqual(
+            (ledger.distinct_id, ledger.last_refusal), ("", "erased_person")
+        )
+        # Bob, and Jane in another project, are recorded as before.
+        send_rrweb(self.client, self.project.token, "b2", rrweb_events("signup"))
+        send_rrweb(self.client, self.other.token, "o2", rrweb_events("signup"))
+
+    def test_late_analytics_events_of_the_erased_person_are_dropped(self) -> None:
+        self.erase(JANE)
+        events = [
+            {
+                "event": "$pageview",
+                "distinct_id": who,
+                "uuid": f"u-{i}",
+                "properties": {"token": self.project.token, "$session_id": "later"},
+            }
+            for i, who in enumerate((JANE, BOB))
+        ]
+        response = self.client.post(
+            "/e/", json.dumps(events), content_type="application/json"
+        )
+        self.assertEqual(response.status_code, 200, response.content)
+        names = set(
+            Event.objects.filter(session_id="later").values_list(
+                "distinct_id", flat=True
+            )
+        )
+        self.assertEqual(names, {BOB})
+
+    def test_a_second_pass_after_the_settle_time_catches_a_straggler(self) -> None:
+        request = erasure.erasure_request(
+            project=self.project, distinct_ids=[JANE], actor=None
+        )
+        erasure.erasure_run(request=request, final=False)
+        # A batch admitted before capture saw the tombstone, committed after.
+        Tombstone.objects.all().delete()
+        self.record(self.project, "straggler", JANE)
+        erasure.erasure_run(request=request, final=True)
+        request.refresh_from_db()
+        self.assertFalse(Recording.objects.filter(session_id="straggler").exists())
+        self.assertEqual(request.receipt["recordings"], 3)
+        self.assertEqual(request.status, ErasureRequest.Status.DONE)
+        self.assertTrue(Tombstone.objects.exists())
+
+    def test_the_command_prints_a_receipt(self) -> None:
+        out = StringIO()
+        call_command(
+            "erase_person",
+            "--project",
+            "Shop",
+            "--distinct-id",
+            JANE,
+            "--dry-run",
+            stdout=out,
+            stderr=StringIO(),
+        )
+        self.assertIn("would delete", out.getvalue())
+        self.assertIn("recordings: 2", out.getvalue())
+        self.assertEqual(Recording.objects.count(), 4)
+        call_command(
+            "erase_person",
+            "--project",
+            "Shop",
+            "--distinct-id",
+            JANE,
+            stdout=out,
+            stderr=StringIO(),
+        )
+        self.assertEqual(
+            self.sessions(Recording), {"bob-session", "other-jane-session"}
+        )
+
+
+class ErasureAdminTests(ErasureTestCase):
+    def login(self, role: Role) -> User:
+        user = User.objects.create_user(role.value, password="pw", is_staff=True)
+        access.role_grant(project=self.project, principal=user, role=role)
+        self.client.force_login(user)
+        return user
+
+    def submit(self, *, dry_run: bool) -> _MonkeyPatchedWSGIResponse:
+        data = {"project": self.project.pk, "distinct_ids": f"{JANE}\n\n{JANE}\n"}
+        if dry_run:
+            data["dry_run"] = "on"
+        return self.client.post(reverse("admin:privacy_erasurerequest_add"), data)
+
+    def test_an_admin_previews_then_erases(self) -> None:
+        user = self.login(Role.ADMIN)
+        app.conf.task_always_eager = True
+        self.addCleanup(setattr, app.conf, "task_always_eager", False)
+
+        with self.captureOnCommitCallbacks(execute=True):
+            self.submit(dry_run=True)
+        preview = ErasureRequest.objects.get()
+        self.assertEqual(preview.status, ErasureRequest.Status.DRY_RUN)
+        self.assertEqual(preview.subjects, 1)
+        self.assertEqual(Recording.objects.count(), 4)
+        page = self.client.get(reverse("admin:privacy_erasurerequest_changelist"))
+        self.assertContains(page, "would delete")
+
+        with self.captureOnCommitCallbacks(execute=True):
+            self.submit(dry_run=False)
+        done = ErasureRequest.objects.exclude(pk=preview.pk).get()
+        self.assertEqual(done.status, ErasureRequest.Status.DONE)
+        self.assertEqual(done.requested_by, user)
+        self.assertEqual(
+            self.sessions(Recording), {"bob-session", "other-jane-session"}
+        )
+
+    def test_viewers_and_editors_cannot_erase(self) -> None:
+        for role in (Role.VIEWER, Role.EDITOR):
+            with self.subTest(role=role):
+                self.login(role)
+                response = self.submit(dry_run=False)
+                self.assertEqual(response.status_code, 403)
+        self.assertFalse(ErasureRequest.objects.exists())
+        self.assertEqual(Recording.objects.count(), 4)
+
+    def test_an_admin_cannot_erase_in_another_project(self) -> None:
+        self.login(Role.ADMIN)
+        data = {"project": self.other.pk, "distinct_ids": JANE, "dry_run": ""}
+        response = self.client.post(reverse("admin:privacy_erasurerequest_add"), data)
+        self.assertEqual(response.status_code, 200)  # the form, with an error
+        self.assertFalse(ErasureRequest.objects.exists())
+        self.assertIn("other-jane-session", self.sessions(Recording))
