@@ -215,6 +215,15 @@ class CaptureApi(APIView):
                 "the browser sent Do-Not-Track and this project respects it",
                 status.HTTP_403_FORBIDDEN,
             )
+        if project.over_cap_since is not None:
+            # 4xx on purpose: the cap holds until the month ends or it is raised;
+            # retries would only add load (the remote config says stop, too).
+            return CaptureRefused(
+                "over_quota",
+                f"the project reached its cap of {project.monthly_minutes_cap} "
+                "recorded minutes this month",
+                status.HTTP_403_FORBIDDEN,
+            )
         wait = self.rate_limit.retry_after(project)
         if wait is not None:
             return CaptureRefused(

@@ -42,6 +42,19 @@ class Project(models.Model):
         help_text="Batches per minute this project may send; empty for the "
         "server default (REPLAYHUB_INGEST_RATE_PER_MINUTE).",
     )
+    monthly_minutes_cap = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Recorded minutes a calendar month (UTC) may hold; at the cap the "
+        "SDK is told to stop and batches are refused until the month ends or the "
+        "cap is raised. Empty for no cap.",
+    )
+    over_cap_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the project reached its cap this month; empty while under.",
+    )
     created = models.DateTimeField(default=now, editable=False)
 
     class Meta:
@@ -243,6 +256,10 @@ class Recording(models.Model):
                 fields=("last_batch_at",),
                 condition=models.Q(compacted=False),
                 name="recordings_rec_compact_idx",
+            ),
+            # Billing: the recorded minutes of a project's recordings this month.
+            models.Index(
+                fields=("project", "created"), name="recordings_rec_usage_idx"
             ),
             # Retention: a project's recordings whose last batch is past its period.
             models.Index(

@@ -49,7 +49,7 @@ def _session_recording(
     project: Project, privacy: PrivacySettings
 ) -> dict[str, Any] | bool:
     # `false` (not a missing key) makes the SDK stop and discard its buffer.
-    if not project.recording_enabled:
+    if not project.recording_enabled or project.over_cap_since is not None:
         return False
     return {
         "endpoint": SNAPSHOT_ENDPOINT,

@@ -43,3 +43,9 @@ def delete_orphan_blobs() -> int:
     """Sweeper: delete blobs no chunk points at (a crash between write and commit)."""
     grace = dt.timedelta(minutes=settings.REPLAYHUB_ORPHAN_BLOB_GRACE_MINUTES)
     return services.orphan_blobs_delete(written_before=now() - grace)
+
+
+@shared_task(ignore_result=True)
+def enforce_billing_caps() -> int:
+    """Beat: stop capture for projects at their monthly cap, resume the others."""
+    return services.projects_cap_enforce(now=now())

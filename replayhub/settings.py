@@ -340,6 +340,12 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "*/5 * * * *",
             240,
         ),
+        "enforce-billing-caps": (
+            "recordings.tasks.enforce_billing_caps",
+            "REPLAYHUB_BILLING_CAP_CRON",
+            "*/5 * * * *",
+            240,
+        ),
         "expire-recordings": (
             "privacy.tasks.expire_recordings",
             "REPLAYHUB_RETENTION_CRON",

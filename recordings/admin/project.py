@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import now
 
 from recordings import access, sdk, services
 from recordings.admin.scoped import ProjectScopedAdmin
@@ -53,11 +54,20 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
     delete_codename = "delete_project"  # in no role: superusers only
     list_display = ("name", "token", "recording_enabled", "recordings_", "created")
     search_fields = ("name", "token")
-    readonly_fields = ("token", "code", "created", "snippet_", "capture_health_")
+    readonly_fields = (
+        "token",
+        "code",
+        "created",
+        "snippet_",
+        "capture_health_",
+        "usage_",
+    )
     fields = (
         "name",
         "recording_enabled",
         "ingest_rate_limit",
+        "monthly_minutes_cap",
+        "usage_",
         "token",
         "snippet_",
         "capture_health_",
@@ -81,6 +91,8 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
         else:
             assert isinstance(request.user, User)
             access.project_create(project=obj, creator=request.user)
+        # A raised (or lowered) cap takes effect now, not at the next beat check.
+        services.project_cap_enforce(project=obj, now=now())
 
     def get_deleted_objects(
         self, objs: Any, request: HttpRequest
@@ -159,6 +171,20 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
         if obj.pk is None:
             return "Save the project to get its snippet."
         return format_html('<pre class="replayhub-snippet">{}</pre>', sdk.snippet(obj))
+
+    @admin.display(description="usage")
+    def usage_(self, obj: Project) -> str:
+        if obj.pk is None:
+            return "–"
+        usage = services.project_usage(project=obj, now=now())
+        if obj.over_cap_since is None:
+            return usage.describe()
+        return format_html(
+            '{}. <strong class="replayhub-problem">Capture stopped at the cap since '
+            "{} UTC</strong>: raise the cap to resume now, or wait for the next month.",
+            usage.describe(),
+            f"{obj.over_cap_since:%Y-%m-%d %H:%M}",
+        )
 
     @admin.display(description="missing recordings (last 30 days)")
     def capture_health_(self, obj: Project) -> str:

@@ -32,17 +32,27 @@ from recordings.services.storage import (
     recording_purge,
     recording_window_blob,
 )
+from recordings.services.usage import (
+    Usage,
+    project_cap_enforce,
+    project_usage,
+    projects_cap_enforce,
+)
 
 __all__ = [
     "CaptureHealth",
     "IngestResult",
     "RecordingOnHold",
+    "Usage",
     "events_ingest",
     "ledger_record_refusal",
     "ms_to_datetime",
     "orphan_blobs_delete",
     "person_is_excluded",
+    "project_cap_enforce",
     "project_capture_health",
+    "project_usage",
+    "projects_cap_enforce",
     "recording_compact",
     "recording_discard",
     "recording_events",
