@@ -99,6 +99,9 @@ def erasure_request(
     """
     if not distinct_ids:
         raise ValueError("an erasure request names at least one distinct id")
+    # With the anonymous ids found now: the first pass deletes the person record
+    # that lists them, and the settle pass must still know them.
+    every_id = _with_anonymous_ids(project, distinct_ids)
     with transaction.atomic():
         request = ErasureRequest.objects.create(
             project=project,
@@ -108,7 +111,7 @@ def erasure_request(
             if dry_run
             else ErasureRequest.Status.PENDING,
             subjects=len(distinct_ids),
-            pending_distinct_ids=[] if dry_run else distinct_ids,
+            pending_distinct_ids=[] if dry_run else every_id,
         )
         if dry_run:
             request.receipt = dataclasses.asdict(
@@ -117,7 +120,7 @@ def erasure_request(
             request.completed = now()
             request.save(update_fields=["receipt", "completed"])
             return request
-        _tombstone(project, _with_anonymous_ids(project, distinct_ids), request)
+        _tombstone(project, every_id, request)
     return request
 
 
@@ -129,19 +132,20 @@ def erasure_run(*, request: ErasureRequest, final: bool = True) -> Receipt:
     """
     if request.status != ErasureRequest.Status.PENDING:
         return Receipt(**request.receipt) if request.receipt else Receipt()
-    ids = list(request.pending_distinct_ids)
+    ids = _with_anonymous_ids(request.project, list(request.pending_distinct_ids))
+    # An anonymous id the person gained since the request: refused from now on too.
+    _tombstone(request.project, ids, request)
     receipt = _erase(request.project, ids, dry_run=False)
-    # New anonymous ids can only have come with the person; tombstone them too.
-    _tombstone(request.project, _with_anonymous_ids(request.project, ids), request)
     so_far = Receipt(**request.receipt) if request.receipt else Receipt()
     so_far.add(receipt)
     request.receipt = dataclasses.asdict(so_far)
-    fields = ["receipt"]
+    request.pending_distinct_ids = ids  # with any anonymous id found this pass
+    fields = ["receipt", "pending_distinct_ids"]
     if final:
         request.status = ErasureRequest.Status.DONE
         request.pending_distinct_ids = []
         request.completed = now()
-        fields += ["status", "pending_distinct_ids", "completed"]
+        fields += ["status", "completed"]
         PrivacyAuditEntry.objects.create(
             project=request.project,
             actor=request.requested_by,

@@ -21,7 +21,7 @@ from django.db.models import QuerySet
 from privacy.models import PrivacyAuditEntry
 from privacy.services import privacy_for
 from recordings.models import Event, Project, Recording, SessionLedger
-from recordings.services import recording_purge
+from recordings.services import RecordingOnHold, recording_purge
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +96,14 @@ def project_expire(
     expired = recordings_expired(project, now)
     for ids in _batches(expired.values_list("pk", flat=True)):
         for recording in Recording.objects.filter(pk__in=ids, legal_hold=False):
+            if not dry_run:
+                try:
+                    recording_purge(recording=recording)
+                except RecordingOnHold:  # held since the query above: kept
+                    expiry.held += 1
+                    continue
             expiry.recordings += 1
             expiry.bytes += recording.size_bytes
-            if not dry_run:
-                recording_purge(recording=recording)
         if progress is not None:
             progress(project, expiry)
     events = Event.objects.filter(project=project, created__lt=cutoff).exclude(

@@ -176,7 +176,8 @@ class CaptureApi(APIView):
     def admit(self, token: str, sessions: list[SessionRef]) -> Project:
         """The project the batches are for, if it takes them now; else refuse."""
         project = project_for_token(token)
-        if _erased(project, (ref.distinct_id for ref in sessions)):
+        erased = tombstones_for(project)
+        if _erased(project, (ref.distinct_id for ref in sessions), erased):
             # The ledger notes the refusal, but not whose: that id was erased.
             anonymous = [SessionRef(r.token, r.session_id, "") for r in sessions]
             services.ledger_record_refusal(
@@ -274,8 +275,10 @@ def _excluded(project: Project, sessions: list[SessionRef]) -> CaptureRefused | 
     )
 
 
-def _erased(project: Project, distinct_ids: Iterable[str]) -> bool:
-    return bool(erasure.erased_among(project, distinct_ids, tombstones_for(project)))
+def _erased(
+    project: Project, distinct_ids: Iterable[str], tombstones: frozenset[str]
+) -> bool:
+    return bool(erasure.erased_among(project, distinct_ids, tombstones))
 
 
 def _ids_of(event: AnalyticsEvent) -> tuple[str, str]:
@@ -398,7 +401,8 @@ class EventCaptureApi(CaptureApi):
             raise CaptureRefused.from_ingest_error(exc) from exc
         project = self.admit(_single_token({e.token for e in events}), [])
         # An erased person's events are dropped, the rest of the batch kept.
-        events = [e for e in events if not _erased(project, _ids_of(e))]
+        erased = tombstones_for(project)
+        events = [e for e in events if not _erased(project, _ids_of(e), erased)]
         services.events_ingest(project=project, events=events, ip=client_ip(request))
         return Response(OK_BODY, status=status.HTTP_200_OK)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from io import StringIO
+from unittest import mock
 
 from django.contrib.auth.models import User
 from django.core.management import call_command
@@ -85,6 +86,20 @@ class ExpiryTests(RetentionTestCase):
             (1, 1, 1, 1),
         )
         self.assertEqual(expiry.bytes, self.old.size_bytes)
+
+    def test_a_hold_placed_during_the_run_keeps_that_recording(self) -> None:
+        real_purge = services.recording_purge
+
+        def hold_first(*, recording: Recording) -> None:
+            Recording.objects.filter(pk=recording.pk).update(legal_hold=True)
+            real_purge(recording=recording)
+
+        with mock.patch("privacy.retention.recording_purge", hold_first):
+            expiry = retention.project_expire(project=self.project, now=now())
+
+        self.assertTrue(Recording.objects.filter(pk=self.old.pk).exists())
+        self.assertTrue(self.blob_names(self.old))
+        self.assertEqual((expiry.recordings, expiry.held), (0, 2))
 
     def test_each_project_keeps_its_own_period(self) -> None:
         retention.projects_expire(now=now())
