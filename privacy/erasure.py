@@ -16,6 +16,7 @@ after that time. The audit entry and the receipt hold counts, never an id.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import logging
 from collections.abc import Iterable
@@ -155,6 +156,15 @@ def erasure_run(*, request: ErasureRequest, final: bool = True) -> Receipt:
     request.save(update_fields=fields)
     logger.info("erasure #%s in %s: %s", request.pk, request.project, request.receipt)
     return so_far
+
+
+def erasures_stalled(*, created_before: dt.datetime) -> list[int]:
+    """Ids of real erasures still pending that were requested before this: their
+    tasks were lost (a worker crash, a broker restart) and must run again."""
+    pending = ErasureRequest.objects.filter(
+        status=ErasureRequest.Status.PENDING, created__lt=created_before
+    )
+    return list(pending.order_by("created").values_list("pk", flat=True))
 
 
 def _with_anonymous_ids(project: Project, distinct_ids: list[str]) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from celery import shared_task
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -67,3 +69,17 @@ def erasure_start(request_id: int) -> None:
         {"final": True},
         countdown=settings.REPLAYHUB_ERASURE_SETTLE_SECONDS,
     )
+
+
+@shared_task(ignore_result=True)
+def resume_erasures() -> int:
+    """Beat: finish erasures whose tasks were lost; how many were restarted.
+
+    Only those pending well past their settle pass, so a run in progress is left
+    alone (running one twice is safe anyway).
+    """
+    grace = dt.timedelta(seconds=settings.REPLAYHUB_ERASURE_SETTLE_SECONDS + 600)
+    stalled = erasure.erasures_stalled(created_before=now() - grace)
+    for request_id in stalled:
+        erasure_run.delay(request_id, final=True)
+    return len(stalled)

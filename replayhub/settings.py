@@ -346,6 +346,12 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "*/5 * * * *",
             240,
         ),
+        "resume-erasures": (
+            "privacy.tasks.resume_erasures",
+            "REPLAYHUB_ERASURE_RESUME_CRON",
+            "*/30 * * * *",
+            1500,
+        ),
         "expire-recordings": (
             "privacy.tasks.expire_recordings",
             "REPLAYHUB_RETENTION_CRON",

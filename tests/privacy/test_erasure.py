@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from io import StringIO
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
+from django.utils.timezone import now
 
 from privacy import erasure
 from privacy.models import ErasureRequest, PrivacyAuditEntry, Tombstone
+from privacy.tasks import resume_erasures
 from recordings import access
 from recordings.access import Role
 from recordings.models import Event, Person, Project, Recording, SessionLedger
@@ -208,6 +212,29 @@ class ErasureTests(ErasureTestCase):
         self.assertEqual(request.receipt["recordings"], 3)
         self.assertEqual(request.status, ErasureRequest.Status.DONE)
         self.assertTrue(Tombstone.objects.exists())
+
+    def test_beat_finishes_an_erasure_whose_task_was_lost(self) -> None:
+        stalled = erasure.erasure_request(
+            project=self.project, distinct_ids=[JANE], actor=None
+        )
+        ErasureRequest.objects.filter(pk=stalled.pk).update(
+            created=now() - dt.timedelta(hours=1)
+        )
+        fresh = erasure.erasure_request(
+            project=self.project, distinct_ids=[BOB], actor=None
+        )
+        entry = settings.CELERY_BEAT_SCHEDULE["resume-erasures"]
+        self.assertEqual(entry["task"], "privacy.tasks.resume_erasures")
+        app.conf.task_always_eager = True
+        self.addCleanup(setattr, app.conf, "task_always_eager", False)
+
+        self.assertEqual(resume_erasures.delay().get(), 1)
+
+        stalled.refresh_from_db()
+        fresh.refresh_from_db()
+        self.assertEqual(stalled.status, ErasureRequest.Status.DONE)
+        self.assertEqual(fresh.status, ErasureRequest.Status.PENDING)
+        self.assertEqual(self.sessions(Recording), {"bob-session", KEPT_ELSEWHERE})
 
     def test_the_command_prints_a_receipt(self) -> None:
         out = StringIO()
