@@ -47,10 +47,10 @@ from servers import (
     base_env,
     floor_command,
     free_port,
-    interrupt_on_sigterm,
     log,
     prepare_replayhub,
     procfile_web_command,
+    run_cleanly,
     scratch_database,
 )
 
@@ -235,15 +235,9 @@ def _measure(
 
 
 def main() -> int:
-    interrupt_on_sigterm()
     opts, rungs, rounds = parse_args()
     log(f"repository {ROOT}")
-    try:
-        run(opts, rungs, rounds)
-    except KeyboardInterrupt:
-        log("interrupted; everything started was stopped and removed")
-        return 130
-    return 0
+    return run_cleanly(lambda: run(opts, rungs, rounds))
 
 
 if __name__ == "__main__":

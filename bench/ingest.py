@@ -47,10 +47,10 @@ from servers import (
     floor_command,
     free_port,
     gunicorn,
-    interrupt_on_sigterm,
     log,
     prepare_replayhub,
     procfile_web_command,
+    run_cleanly,
     scratch_database,
 )
 from storage import format_storage, storage_rows
@@ -406,14 +406,8 @@ def run(opts: Options) -> None:
 
 
 def main() -> int:
-    interrupt_on_sigterm()
     opts = parse_args()
-    try:
-        run(opts)
-    except KeyboardInterrupt:
-        log("interrupted; everything started was stopped and removed")
-        return 130
-    return 0
+    return run_cleanly(lambda: run(opts))
 
 
 if __name__ == "__main__":

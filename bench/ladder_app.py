@@ -58,11 +58,7 @@ DATABASE_URL = os.environ.get("LADDER_DATABASE_URL", "")
 # ReplayHub's default decompression bound (REPLAYHUB_MAX_DECOMPRESSED_BYTES).
 MAX_DECOMPRESSED = 64 * 1024 * 1024
 RULES = compile_rules(MaskRules())
-TABLE_SQL = (
-    "CREATE TABLE IF NOT EXISTS ladder_chunk (batch_id text PRIMARY KEY, "
-    "session_id text NOT NULL, events integer NOT NULL, bytes integer NOT NULL, "
-    "created timestamptz NOT NULL DEFAULT now())"
-)
+# The table is created by bench/ceiling.py before any rung starts.
 INSERT_SQL = (
     "INSERT INTO ladder_chunk (batch_id, session_id, events, bytes) "
     "VALUES (%s, %s, %s, %s) ON CONFLICT (batch_id) DO NOTHING"

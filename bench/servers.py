@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +46,16 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def interrupt_on_sigterm() -> None:
-    """Let SIGTERM unwind like Ctrl-C, through every cleanup (servers, databases)."""
+def run_cleanly(run: Callable[[], None]) -> int:
+    """A benchmark's main: SIGTERM unwinds like Ctrl-C, through every cleanup
+    (servers, databases, temp dirs); returns the exit status."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        run()
+    except KeyboardInterrupt:
+        log("interrupted; everything started was stopped and removed")
+        return 130
+    return 0
 
 
 def free_port() -> int:

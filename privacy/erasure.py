@@ -20,14 +20,14 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils.timezone import now
 
 from privacy.models import ErasureRequest, PrivacyAuditEntry, Tombstone
+from privacy.retention import rows_delete
 from recordings.models import Event, Person, Project, Recording, SessionLedger
 from recordings.services import RecordingOnHold, recording_purge
 
@@ -215,9 +215,9 @@ def _erase(project: Project, distinct_ids: list[str], *, dry_run: bool) -> Recei
         session_id__in=held
     )
     people = Person.objects.filter(project=project, distinct_id__in=ids)
-    receipt.events = _delete(events, dry_run)
-    receipt.ledger_rows = _delete(ledger, dry_run)
-    receipt.people = _delete(people, dry_run)
+    receipt.events = rows_delete(events, dry_run=dry_run)
+    receipt.ledger_rows = rows_delete(ledger, dry_run=dry_run)
+    receipt.people = rows_delete(people, dry_run=dry_run)
     return receipt
 
 
@@ -229,10 +229,3 @@ def _sessions_of(project: Project, ids: list[str]) -> list[str]:
         sessions.update(rows.values_list("session_id", flat=True))
     sessions.discard("")
     return sorted(sessions)
-
-
-def _delete(rows: QuerySet[Any], dry_run: bool) -> int:
-    if dry_run:
-        return rows.count()
-    deleted, _per_model = rows.delete()
-    return deleted

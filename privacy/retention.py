@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
@@ -112,8 +113,8 @@ def project_expire(
     ledger = SessionLedger.objects.filter(
         project=project, last_seen__lt=cutoff
     ).exclude(session_id__in=held)
-    expiry.events = _delete_in_batches(events, dry_run)
-    expiry.ledger_rows = _delete_in_batches(ledger, dry_run)
+    expiry.events = rows_delete(events, dry_run=dry_run)
+    expiry.ledger_rows = rows_delete(ledger, dry_run=dry_run)
     if expiry.deleted_anything and not dry_run:
         _audit(project, None, {"retention_expiry": [None, expiry.summary()]})
     logger.info(
@@ -166,9 +167,11 @@ def _batches(ids: QuerySet[Recording, int]) -> Iterable[list[int]]:
         yield pending[start : start + BATCH]
 
 
-def _delete_in_batches(
-    rows: QuerySet[Event] | QuerySet[SessionLedger], dry_run: bool
-) -> int:
+def rows_delete(rows: QuerySet[Any], *, dry_run: bool) -> int:
+    """Delete `rows` BATCH at a time (no huge statement or lock); how many went.
+
+    A dry run counts instead. Also used by erasure (privacy.erasure).
+    """
     if dry_run:
         return rows.count()
     deleted = 0
