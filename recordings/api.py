@@ -252,7 +252,7 @@ def refuse_unparsable(payload: Any, exc: IngestError) -> CaptureRefused:
     refs = peek_sessions(payload)
     tokens = {ref.token for ref in refs}
     project = (
-        Project.objects.filter(token=tokens.pop()).first() if len(tokens) == 1 else None
+        Project.objects.for_token(tokens.pop()).first() if len(tokens) == 1 else None
     )
     if project is not None:
         services.ledger_record_refusal(project=project, sessions=refs, reason=exc.code)
@@ -339,7 +339,7 @@ def project_for_token(token: str) -> Project:
 
 def _load_project(token: str) -> Project:
     # One query for the project and its privacy settings, both needed per batch.
-    found = Project.objects.select_related("privacy").filter(token=token)
+    found = Project.objects.for_token(token).select_related("privacy")
     project = found.first()
     if project is None:
         raise CaptureRefused(

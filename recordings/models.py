@@ -20,6 +20,17 @@ def new_capture_token() -> str:
     return "phc_" + secrets.token_urlsafe(32)
 
 
+class ProjectQuerySet(models.QuerySet["Project"]):
+    def for_token(self, token: str) -> ProjectQuerySet:
+        """The project of a capture token, if any; none for a token no project can
+        hold, without asking the database: PostgreSQL refuses a NUL in a query
+        (an error, not "no such row"), and a longer token cannot match."""
+        max_length = self.model._meta.get_field("token").max_length or 0
+        if "\x00" in token or len(token) > max_length:
+            return self.none()
+        return self.filter(token=token)
+
+
 class Project(models.Model):
     """A tenant: one site or app whose recordings are kept together.
 
@@ -56,6 +67,8 @@ class Project(models.Model):
         help_text="When the project reached its cap this month; empty while under.",
     )
     created = models.DateTimeField(default=now, editable=False)
+
+    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ("name",)

@@ -1,15 +1,26 @@
-"""Parse posthog-js analytics requests (/e/, /i/v0/e/) into plain event records."""
+"""Parse posthog-js analytics requests (/e/, /i/v0/e/) into plain event records.
+
+What comes out fits the database (storable.py): ids within their columns and free
+of control characters (or the request is refused, naming the field), every NUL in
+the name, properties and `$set` replaced, and no event nested past MAX_DEPTH.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from recordings.ingest import storable
 from recordings.ingest.parse import IngestError
 
-_MAX_ID = 200
-_MAX_NAME = 400
+_MAX_TOKEN = 200
+_SESSION_MAX = storable.SESSION_ID_MAX
+_ANON_MAX = storable.DISTINCT_ID_MAX
+# As for the ids of recordings (parse.py): an id with control characters is not a
+# real id, and NUL alone breaks PostgreSQL text.
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +46,7 @@ def parse_event_request(payload: Any) -> list[AnalyticsEvent]:
     api_key = ""
     items: Any = payload
     if isinstance(payload, dict):
-        api_key = _text(payload.get("api_key") or payload.get("token"))
+        api_key = _token(payload.get("api_key") or payload.get("token"))
         items = payload.get("batch", [payload])
     if not isinstance(items, list) or not items:
         raise IngestError("not_a_batch", "expected a non-empty list of events")
@@ -48,18 +59,31 @@ def _event(item: Any, api_key: str) -> AnalyticsEvent:
     properties = item.get("properties")
     if not isinstance(properties, dict):
         properties = {}
-    name = _required(item, "event", _MAX_NAME)
+    # Ids are checked as sent, before the NULs of everything else are replaced.
+    uuid = _checked_id(_required(item, "uuid", storable.EVENT_UUID_MAX), "uuid")
+    distinct_id = properties.get("distinct_id") or item.get("distinct_id")
+    distinct_id = _id(distinct_id, "distinct_id", storable.DISTINCT_ID_MAX)
+    session_id = _id(properties.get("$session_id"), "$session_id", _SESSION_MAX)
+    # An anonymous id is a distinct id the person had before identify().
+    anon_id = _id(properties.get("$anon_distinct_id"), "$anon_distinct_id", _ANON_MAX)
+    token = api_key or _token(properties.get("token") or item.get("api_key"))
+    timestamp = _timestamp(item.get("timestamp"))
+    if storable.clean_json(item) > storable.MAX_DEPTH:
+        raise IngestError(
+            "too_deep",
+            f"an analytics event nests more than {storable.MAX_DEPTH} levels deep",
+        )
     return AnalyticsEvent(
-        uuid=_required(item, "uuid", 100),
-        name=name,
-        token=api_key or _text(properties.get("token") or item.get("api_key")),
-        distinct_id=_text(properties.get("distinct_id") or item.get("distinct_id")),
-        session_id=_text(properties.get("$session_id")),
-        timestamp=_timestamp(item.get("timestamp")),
+        uuid=uuid,
+        name=_required(item, "event", storable.EVENT_NAME_MAX),
+        token=token,
+        distinct_id=distinct_id,
+        session_id=session_id,
+        timestamp=timestamp,
         properties=properties,
         person_set=_person_props(item, properties, "$set"),
         person_set_once=_person_props(item, properties, "$set_once"),
-        anon_distinct_id=_text(properties.get("$anon_distinct_id")),
+        anon_distinct_id=anon_id,
     )
 
 
@@ -80,17 +104,53 @@ def _required(item: dict[str, Any], field: str, limit: int) -> str:
     return value
 
 
-def _text(value: Any) -> str:
-    return str(value)[:_MAX_ID] if value not in (None, "") else ""
+def _token(value: Any) -> str:
+    # Not checked here: a token no project holds is answered 401 where it is looked
+    # up (Project.objects.for_token), NUL or not.
+    return str(value)[:_MAX_TOKEN] if value not in (None, "") else ""
+
+
+def _id(value: Any, field: str, limit: int) -> str:
+    """An id as text (some SDKs send numbers); refused when it cannot be stored as
+    it is, since a cut id is another person's or session's."""
+    if value in (None, ""):
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        raise IngestError("invalid_field", f"`{field}` is over {limit} characters")
+    return _checked_id(text, field)
+
+
+def _checked_id(text: str, field: str) -> str:
+    if _CONTROL_CHARS.search(text):
+        raise IngestError("invalid_field", f"`{field}` contains control characters")
+    return text
 
 
 def _timestamp(value: Any) -> dt.datetime:
     if value is None:
         return dt.datetime.now(dt.UTC)
     if not isinstance(value, str):
-        raise IngestError("invalid_event", "event timestamp must be an ISO 8601 string")
+        raise IngestError(
+            "invalid_timestamp", "event `timestamp` must be an ISO 8601 string"
+        )
+    shown = repr(value[:40])
     try:
         parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise IngestError("invalid_event", f"bad event timestamp {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        # An offset can carry a date Python accepts past year 1 or 9999 in UTC,
+        # which is how the database stores it: OverflowError.
+        utc = (
+            parsed.astimezone(dt.UTC)
+            if parsed.tzinfo
+            else parsed.replace(tzinfo=dt.UTC)
+        )
+    except (ValueError, OverflowError):
+        raise IngestError(
+            "invalid_timestamp", f"bad event `timestamp` {shown}"
+        ) from None
+    if not storable.EARLIEST <= utc < storable.LATEST:
+        raise IngestError(
+            "invalid_timestamp",
+            f"event `timestamp` {shown} is outside {storable.PLAUSIBLE_YEARS}",
+        )
+    return utc

@@ -23,12 +23,15 @@ from typing import Any
 
 import orjson
 
+from recordings.ingest import storable
+
 __all__ = [
     "KNOWN_EVENT_TYPES",
     "Budget",
     "IngestError",
     "PayloadTooLarge",
     "SnapshotBatch",
+    "check_depth",
     "decode_body",
     "expand_event",
     "parse_rrweb_request",
@@ -62,10 +65,11 @@ _CV_FIELDS_BY_SOURCE: dict[int | None, frozenset[str]] = {
     8: frozenset({"adds", "removes"}),
 }
 
-_MAX_ID_LEN = 200
-_MAX_UUID_LEN = 100
+_MAX_ID_LEN = storable.SESSION_ID_MAX
 # Ids end up in database columns and URLs; NUL alone breaks PostgreSQL text.
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# orjson's JSONDecodeError for input nested past its 1024 levels.
+_ORJSON_TOO_DEEP = "depth limit exceeded"
 # Timestamps become datetimes downstream, and Python's datetime ends at year 9999.
 _MAX_TIMESTAMP_MS = 253_402_300_800_000
 
@@ -277,7 +281,22 @@ def _loads(raw: bytes, code: str, what: str) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if _ORJSON_TOO_DEEP in str(exc):
+            # Past orjson's 1024 levels is past MAX_DEPTH too: the same refusal.
+            raise _too_deep("the JSON") from exc
         raise IngestError(code, f"{what}: {exc}") from exc
+
+
+def check_depth(value: Any, what: str) -> None:
+    """Refuse `value` (one event) if it nests deeper than storable.MAX_DEPTH."""
+    if storable.nesting_depth(value, stop_past=storable.MAX_DEPTH) > storable.MAX_DEPTH:
+        raise _too_deep(what)
+
+
+def _too_deep(what: str) -> IngestError:
+    return IngestError(
+        "too_deep", f"{what} nests more than {storable.MAX_DEPTH} levels deep"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +338,8 @@ def _peek_item(item: Any) -> SessionRef | None:
         return None
     if not 0 < len(session_id) <= _MAX_ID_LEN or len(distinct_id) > _MAX_ID_LEN:
         return None
+    if _CONTROL_CHARS.search(session_id + distinct_id):
+        return None  # not ids the ledger could hold (NUL breaks PostgreSQL text)
     return SessionRef(token=token, session_id=session_id, distinct_id=distinct_id)
 
 
@@ -358,10 +379,10 @@ def _snapshot_batch(item: Any, budget: Budget) -> SnapshotBatch:
         uuid=uuid,
         token=_snapshot_token(item, props),
         session_id=_required_str(props, "$session_id", "missing_session_id"),
-        window_id=_optional_str(props, "$window_id"),
-        distinct_id=_optional_str(props, "distinct_id"),
-        lib=_optional_str(props, "$lib"),
-        lib_version=_optional_str(props, "$lib_version"),
+        window_id=_optional_str(props, "$window_id", storable.WINDOW_ID_MAX),
+        distinct_id=_optional_str(props, "distinct_id", storable.DISTINCT_ID_MAX),
+        lib=_label(props, "$lib", storable.LIB_MAX),
+        lib_version=_label(props, "$lib_version", storable.LIB_VERSION_MAX),
         events=_snapshot_events(props, budget),
     )
 
@@ -372,14 +393,14 @@ def _snapshot_uuid(item: Any) -> str:
     if item.get("event") != "$snapshot":
         event = _preview(item.get("event"))
         raise IngestError("unexpected_event", f"expected $snapshot events, got {event}")
-    return _required_str(item, "uuid", "missing_uuid", _MAX_UUID_LEN)
+    return _required_str(item, "uuid", "missing_uuid", storable.BATCH_ID_MAX)
 
 
 def _snapshot_token(item: dict[str, Any], props: dict[str, Any]) -> str:
     # posthog-js puts it in properties; other clients send the analytics-style
     # top-level `api_key` (wire-protocol §4).
     for source, key in ((props, "token"), (item, "api_key"), (item, "token")):
-        token = _optional_str(source, key)
+        token = _token(source, key)
         if token:
             return token
     return ""
@@ -453,13 +474,13 @@ def parse_rrweb_request(payload: Any) -> SnapshotBatch:
         raise IngestError("not_a_batch", "expected an object with session_id, events")
     session_id = _required_str(payload, "session_id", "missing_session_id")
     events = _rrweb_events(payload.get("events"))
-    batch_id = _optional_str(payload, "batch_id", _MAX_UUID_LEN)
+    batch_id = _optional_str(payload, "batch_id", storable.BATCH_ID_MAX)
     return SnapshotBatch(
         uuid=batch_id or _content_id(session_id, events),
-        token=_optional_str(payload, "token"),
+        token=_token(payload, "token"),
         session_id=session_id,
-        window_id=_optional_str(payload, "window_id"),
-        distinct_id=_optional_str(payload, "distinct_id"),
+        window_id=_optional_str(payload, "window_id", storable.WINDOW_ID_MAX),
+        distinct_id=_optional_str(payload, "distinct_id", storable.DISTINCT_ID_MAX),
         lib="rrweb",
         lib_version="",
         events=events,
@@ -482,13 +503,11 @@ def _content_id(session_id: str, events: tuple[dict[str, Any], ...]) -> str:
     try:
         canonical = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:
-        # orjson stops at 254 levels of nesting (a deep DOM); the stdlib goes deeper.
-        try:
-            canonical = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-        except RecursionError:
-            raise IngestError(
-                "invalid_event", "events are nested too deeply to store"
-            ) from None
+        # orjson stops at 254 levels of nesting (a deep DOM); the stdlib goes deeper
+        # but recurses, which check_depth keeps within Python's recursion limit.
+        for event in events:
+            check_depth(event, "an rrweb event")
+        canonical = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
@@ -543,6 +562,28 @@ def _optional_str(obj: dict[str, Any], key: str, max_len: int = _MAX_ID_LEN) -> 
     if not isinstance(value, str):
         raise IngestError("invalid_field", f"`{key}` must be a string")
     return _checked_str(key, value, max_len)
+
+
+def _token(obj: dict[str, Any], key: str) -> str:
+    """A project token as sent: one no project holds (too long, NUL) is not refused
+    here but answered like any unknown token (401), where tokens are looked up."""
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise IngestError("invalid_field", f"`{key}` must be a string")
+    return value
+
+
+def _label(obj: dict[str, Any], key: str, max_len: int) -> str:
+    """An SDK name or version: informative only, so cut to its column and cleaned
+    of NULs rather than refused, which would lose the batch over a label."""
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise IngestError("invalid_field", f"`{key}` must be a string")
+    return storable.clean_text(value[:max_len])
 
 
 def _checked_str(key: str, value: str, max_len: int) -> str:

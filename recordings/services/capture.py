@@ -26,8 +26,8 @@ from privacy.services import (
     url_blocklist_for,
 )
 from recordings import blobs
-from recordings.ingest import images
-from recordings.ingest.parse import IngestError, SnapshotBatch
+from recordings.ingest import images, storable
+from recordings.ingest.parse import IngestError, SnapshotBatch, check_depth
 from recordings.ingest.stats import EventStats, summarize
 from recordings.models import (
     OVERSIZED_EVENT_BYTES,
@@ -46,8 +46,8 @@ logger = logging.getLogger(__name__)
 
 # rrweb timestamps are epoch milliseconds; anything outside these years is a broken
 # client clock or garbage, and would not fit a database datetime anyway.
-_MIN_TS_MS = 946_684_800_000  # 2000-01-01
-_MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
+_MIN_TS_MS = int(storable.EARLIEST.timestamp() * 1000)  # 2000-01-01
+_MAX_TS_MS = int(storable.LATEST.timestamp() * 1000)  # 2100-01-01
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -196,7 +196,9 @@ def _scrubbed(
     )
     state = ScrubState.from_dict(saved)
     kept, report = scrub_events(events, rules, state)
+    # The page's URL and origin come from the client: no NUL may reach jsonb.
     windows[batch.window_id] = {**state.to_dict(), "url": url}
+    storable.clean_json(windows[batch.window_id])
     if report.cards_scrubbed or report.patterns_scrubbed:
         logger.info(
             "scrubbed %d card number(s) and %d pattern match(es) from session %s",
@@ -220,9 +222,18 @@ def _check(batch: SnapshotBatch) -> _CheckedBatch | None:
 
 def _dumps(events: tuple[dict[str, Any], ...]) -> bytes:
     try:
+        return orjson.dumps(events)
+    except orjson.JSONEncodeError:
+        pass
+    # Past orjson's 254 levels (a deep DOM) blobs.dumps falls back on json.dumps,
+    # which recurses: check_depth keeps it well within Python's recursion limit.
+    # Only such deep batches pay for the walk.
+    for event in events:
+        check_depth(event, "an rrweb event")
+    try:
         return blobs.dumps(list(events))
     except ValueError as exc:
-        raise IngestError("invalid_event", str(exc)) from exc
+        raise IngestError("too_deep", str(exc)) from exc
 
 
 def _without_inline_images(item: _CheckedBatch) -> _CheckedBatch:
@@ -408,7 +419,7 @@ def _fold_stats(recording: _Fold, item: _CheckedBatch, size: int) -> None:
         recording.largest_event_bytes, item.largest_event
     )
     if stats.first_url and (not recording.first_url or span[0] <= recording.started_at):
-        recording.first_url = stats.first_url[:2048]
+        recording.first_url = storable.clean_text(stats.first_url[: storable.URL_MAX])
     gap = max(span[0] - recording.ended_at, recording.started_at - span[1])
     recording.max_gap_ms = max(recording.max_gap_ms, int(gap.total_seconds() * 1000))
     recording.started_at = min(recording.started_at, span[0])

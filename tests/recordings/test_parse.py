@@ -18,15 +18,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recordings.ingest import storable
 from recordings.ingest.parse import (
     KNOWN_EVENT_TYPES,
     IngestError,
     PayloadTooLarge,
     SnapshotBatch,
+    check_depth,
     decode_body,
     expand_event,
     parse_rrweb_request,
     parse_snapshot_request,
+    peek_sessions,
 )
 from tests.fixtures import fixtures_dir
 
@@ -945,3 +948,69 @@ def test_any_body_decodes_or_is_refused(
 def test_any_rrweb_payload_parses_or_is_refused(payload: Any) -> None:
     with contextlib.suppress(IngestError):
         parse_rrweb_request(payload)
+
+
+# --- what reaches the database (issue 10) ----------------------------------------
+
+
+def test_sdk_labels_are_cut_to_their_columns_and_cleaned_of_nuls() -> None:
+    item = snapshot([META], **{"$lib": "web" + "x" * 60, "$lib_version": "1.\x002"})
+    (batch,) = parse_snapshot_request([item], max_decompressed=LIMIT)
+    assert batch.lib == ("web" + "x" * 60)[: storable.LIB_MAX]
+    assert batch.lib_version == "1.\ufffd2"
+
+
+def test_a_token_no_project_holds_is_left_to_the_token_lookup() -> None:
+    # Answered 401 like any unknown token, not 400 as a malformed field.
+    odd = TOKEN + "\x00" + "x" * 300
+    (batch,) = parse_snapshot_request(
+        [snapshot([META], token=odd)], max_decompressed=LIMIT
+    )
+    assert batch.token == odd
+    body = {"session_id": "s", "token": odd, "events": [META]}
+    assert parse_rrweb_request(body).token == odd
+
+
+def test_peeked_sessions_skip_ids_the_ledger_could_not_hold() -> None:
+    items = [
+        snapshot([META], **{"$session_id": "a\x00b"}),
+        snapshot([META], distinct_id="jane\x00"),
+        snapshot([META], **{"$session_id": "fine"}),
+    ]
+    assert [ref.session_id for ref in peek_sessions(items)] == ["fine"]
+
+
+def nested_json(levels: int) -> bytes:
+    return b'{"a":' * levels + b"1" + b"}" * levels
+
+
+def test_json_past_orjsons_depth_is_refused_as_too_deep() -> None:
+    body = b'[{"uuid":"u","event":"$snapshot","properties":' + nested_json(1100) + b"}]"
+    assert refusal(lambda: decode_body(body, max_decompressed=LIMIT)).code == "too_deep"
+    # A FullSnapshot's `cv` field is decoded on its own, so it may go as deep.
+    data = gz(b'{"node":' + nested_json(1030) + b"}").decode("latin-1")
+    item = snapshot([{**FULL, "data": data, "cv": "2024-10"}])
+    code = refusal(lambda: parse_snapshot_request([item], max_decompressed=LIMIT)).code
+    assert code == "too_deep"
+
+
+def test_check_depth_counts_the_event_itself() -> None:
+    def event(levels: int) -> dict[str, Any]:
+        payload: Any = 1
+        for _ in range(levels - 2):
+            payload = {"a": payload}
+        return {"type": 5, "timestamp": 1, "data": {"tag": "t", "payload": payload}}
+
+    check_depth(event(storable.MAX_DEPTH), "an event")
+    error = refusal(lambda: check_depth(event(storable.MAX_DEPTH + 1), "an event"))
+    assert error.code == "too_deep"
+    assert error.message == "an event nests more than 512 levels deep"
+
+
+def test_a_content_id_for_events_past_the_depth_limit_is_refused() -> None:
+    payload: Any = 1
+    for _ in range(storable.MAX_DEPTH):
+        payload = [payload]
+    events = [{"type": 5, "timestamp": 1, "data": {"payload": payload}}]
+    error = refusal(lambda: parse_rrweb_request({"session_id": "s", "events": events}))
+    assert error.code == "too_deep"
