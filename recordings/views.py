@@ -33,29 +33,36 @@ def _cors(response: HttpResponseBase) -> HttpResponseBase:
     return response
 
 
-def _project_or_404(token: str) -> Project:
-    project = Project.objects.filter(token=token).first()
-    if project is None:
-        raise Http404("unknown project token")
-    return project
+# posthog-js loads config.js as a <script>: an unknown token gets a 404 (the SDK
+# then tries /config, as with any server without config.js) with a body that is
+# harmless JavaScript. It never echoes the token, which could close the comment.
+UNKNOWN_TOKEN_JS = "/* ReplayHub: unknown project token */\n"
+UNKNOWN_TOKEN = {"error": "invalid_token", "detail": "unknown project token"}
+
+
+def _config_response(response: HttpResponseBase) -> HttpResponseBase:
+    response["Cache-Control"] = "public, max-age=60"
+    return _cors(response)
 
 
 @require_GET
 def remote_config_js(request: HttpRequest, token: str) -> HttpResponseBase:
-    project = _project_or_404(token)
-    response = HttpResponse(
-        sdk.remote_config_script(project), content_type="text/javascript"
-    )
-    response["Cache-Control"] = "public, max-age=60"
-    return _cors(response)
+    project = Project.objects.for_token(token).first()
+    if project is None:
+        unknown = HttpResponse(
+            UNKNOWN_TOKEN_JS, content_type="text/javascript", status=404
+        )
+        return _config_response(unknown)
+    script = sdk.remote_config_script(project)
+    return _config_response(HttpResponse(script, content_type="text/javascript"))
 
 
 @require_GET
 def remote_config_json(request: HttpRequest, token: str) -> HttpResponseBase:
-    project = _project_or_404(token)
-    response = JsonResponse(sdk.remote_config(project))
-    response["Cache-Control"] = "public, max-age=60"
-    return _cors(response)
+    project = Project.objects.for_token(token).first()
+    if project is None:
+        return _config_response(JsonResponse(UNKNOWN_TOKEN, status=404))
+    return _config_response(JsonResponse(sdk.remote_config(project)))
 
 
 @require_GET

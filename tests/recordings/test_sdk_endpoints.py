@@ -5,7 +5,7 @@ import re
 from typing import Any
 from unittest import mock
 
-from recordings import sdk
+from recordings import sdk, views
 from recordings.models import Project
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, captured
@@ -48,6 +48,22 @@ class RemoteConfigTests(ReplayTestCase):
     def test_an_unknown_token_gets_404(self) -> None:
         self.assertEqual(self.client.get("/array/phc_nope/config.js").status_code, 404)
         self.assertEqual(self.client.get("/array/phc_nope/config").status_code, 404)
+
+    def test_an_unknown_token_is_answered_in_the_format_asked_for(self) -> None:
+        # %00: PostgreSQL refuses a NUL in a query; 65 characters: over the column;
+        # The script never echoes the token: one holding */ could end the comment.
+        for token in ("phc_nope", "%00", f"{FIXTURE_TOKEN}%00", "x" * 65, "*x()"):
+            with self.subTest(token=token):
+                self.client.raise_request_exception = False
+                script = self.client.get(f"/array/{token}/config.js")
+                self.assertEqual(script.status_code, 404)
+                self.assertEqual(script["Content-Type"], "text/javascript")
+                self.assertEqual(script.content, views.UNKNOWN_TOKEN_JS.encode())
+                self.assertEqual(script["Access-Control-Allow-Origin"], "*")
+                config = self.client.get(f"/array/{token}/config")
+                self.assertEqual(config.status_code, 404)
+                self.assertEqual(config.json()["error"], "invalid_token")
+                self.assertEqual(config["Access-Control-Allow-Origin"], "*")
 
     def test_flags_answers_no_flags(self) -> None:
         response = captured("03-flags-gzip").send(self.client)
