@@ -169,9 +169,17 @@ class CaptureApi(APIView):
         return response
 
     def payload(self, request: Request) -> Any:
-        if not request.stream:
+        if request.stream is not None:
+            return request.data
+        if not request.META.get("wsgi.input_terminated"):
             raise CaptureRefused("empty_body", "the request has no body")
-        return request.data
+        # No Content-Length: a chunked body, as some proxies forward them. Django
+        # then reads nothing (a LimitedStream of length 0) and DRF has no stream,
+        # but a server that sets wsgi.input_terminated (gunicorn does) ends
+        # wsgi.input with the body, so it is read there: same parser, same bounds.
+        return CaptureBodyParser().parse(
+            request.META["wsgi.input"], request.content_type, request.parser_context
+        )
 
     def admit(self, token: str, sessions: list[SessionRef]) -> Project:
         """The project the batches are for, if it takes them now; else refuse."""
