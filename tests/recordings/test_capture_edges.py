@@ -591,3 +591,30 @@ class CaptureEdgeTests(ReplayTestCase):
                         self.assertEqual(response.status_code, 200, response.content)
                     else:
                         self.assert_refused(response, "too_deep")
+
+    def test_events_at_the_depth_limit_can_be_shown_and_compacted(self) -> None:
+        # The limit leaves room for the frames of an admin page and a compaction.
+        _, put = deep_event("events", S.MAX_DEPTH)
+        events = events_payload()
+        put(events, None)
+        first_event(events)["$set"]["deep"] = nested(S.MAX_DEPTH - 3)
+        self.assertEqual(self.send("/i/v0/e/", events).status_code, 200)
+        _, put = deep_event("rrweb", S.MAX_DEPTH)
+        batch = rrweb_payload()
+        put(batch, None)
+        self.assertEqual(self.send("/api/v1/ingest/rrweb/", batch).status_code, 200)
+        self.client.force_login(self.alice)
+        event = Event.objects.get(uuid=first_event(events)["uuid"])
+        person = Person.objects.get(distinct_id=event.distinct_id)
+        for url in (
+            f"/admin/recordings/event/{event.pk}/change/",
+            f"/admin/recordings/person/{person.pk}/change/",
+        ):
+            with self.subTest(url):
+                self.assertEqual(self.client.get(url).status_code, 200)
+        recording = Recording.objects.get(session_id=batch["session_id"])
+        services.recording_compact(recording=recording)
+        recording.refresh_from_db()
+        self.assertTrue(recording.compacted)
+        stored = services.recording_events(recording=recording)
+        self.assertEqual(len(stored), len(batch["events"]))
