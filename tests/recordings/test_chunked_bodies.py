@@ -65,7 +65,7 @@ def post_chunked(server: ReplayHubServer, path: str, body: bytes) -> tuple[int, 
         conn.close()
 
 
-def test_a_chunked_snapshot_batch_is_stored(server: ReplayHubServer) -> None:
+def test_it_stores_a_chunked_snapshot_batch(server: ReplayHubServer) -> None:
     request = captured("04-s-gzip-fullsnapshot")
     status, answer = post_chunked(server, "/s/", request.body)
     assert (status, answer) == (200, {"status": 1})
@@ -77,7 +77,7 @@ def test_a_chunked_snapshot_batch_is_stored(server: ReplayHubServer) -> None:
     assert dict(stored) == sent
 
 
-def test_chunked_analytics_events_are_stored(server: ReplayHubServer) -> None:
+def test_it_stores_chunked_analytics_events(server: ReplayHubServer) -> None:
     status, answer = post_chunked(
         server, "/i/v0/e/", captured("09b-i-v0-e-rageclick-batch").body
     )
@@ -86,7 +86,7 @@ def test_chunked_analytics_events_are_stored(server: ReplayHubServer) -> None:
     assert {e["uuid"] for e in decoded("09b-i-v0-e-rageclick-batch")["batch"]} <= uuids
 
 
-def test_a_chunked_body_over_the_size_limit_is_refused(
+def test_it_refuses_a_chunked_body_over_the_size_limit(
     server: ReplayHubServer,
 ) -> None:
     body = json.dumps({"token": FIXTURE_TOKEN, "pad": "x" * MAX_BYTES}).encode()
@@ -94,13 +94,13 @@ def test_a_chunked_body_over_the_size_limit_is_refused(
     assert (status, answer["error"]) == (413, "body_too_large")
 
 
-def test_a_chunked_gzip_bomb_is_refused(server: ReplayHubServer) -> None:
+def test_it_refuses_a_chunked_gzip_bomb(server: ReplayHubServer) -> None:
     bomb = gzip.compress(b"[" + b" " * (2 * MAX_DECOMPRESSED) + b"]")
     assert len(bomb) < MAX_BYTES
     status, answer = post_chunked(server, "/s/", bomb)
     assert (status, answer["error"]) == (413, "decompressed_too_large")
 
 
-def test_an_empty_chunked_body_is_still_empty(server: ReplayHubServer) -> None:
+def test_it_still_refuses_an_empty_chunked_body(server: ReplayHubServer) -> None:
     status, answer = post_chunked(server, "/s/", b"")
     assert (status, answer["error"]) == (400, "empty_body")

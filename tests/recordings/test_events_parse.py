@@ -51,7 +51,7 @@ def refused(**changes: Any) -> IngestError:
         ("$anon_distinct_id", "properties.$anon_distinct_id", storable.DISTINCT_ID_MAX),
     ],
 )
-def test_ids_that_cannot_be_stored_as_sent_are_refused(
+def test_it_refuses_ids_that_cannot_be_stored_as_sent(
     field: str, key: str, limit: int
 ) -> None:
     assert parsed(**{key: "x" * limit})  # at the limit: fine
@@ -61,7 +61,7 @@ def test_ids_that_cannot_be_stored_as_sent_are_refused(
         assert field in error.message
 
 
-def test_nuls_in_the_name_properties_and_set_are_replaced() -> None:
+def test_it_replaces_nuls_in_the_name_properties_and_set() -> None:
     event = parsed(
         event="clicked\x00",
         **{
@@ -78,7 +78,7 @@ def test_nuls_in_the_name_properties_and_set_are_replaced() -> None:
     assert event.person_set_once == {"first": "x\ufffd"}
 
 
-def test_a_token_with_a_nul_is_passed_on_to_be_unknown() -> None:
+def test_it_passes_a_token_with_a_nul_on_to_be_unknown() -> None:
     payload = request()
     payload["api_key"] = "phc_x\x00"
     assert parse_event_request(payload)[0].token == "phc_x\x00"
@@ -97,19 +97,19 @@ def test_a_token_with_a_nul_is_passed_on_to_be_unknown() -> None:
         12345,
     ],
 )
-def test_timestamps_a_recording_cannot_come_from_are_refused(value: Any) -> None:
+def test_it_refuses_timestamps_no_recording_can_come_from(value: Any) -> None:
     error = refused(timestamp=value)
     assert error.code == "invalid_timestamp"
     assert "timestamp" in error.message
 
 
-def test_timestamps_are_kept_in_utc() -> None:
+def test_it_keeps_timestamps_in_utc() -> None:
     event = parsed(timestamp="2026-11-22T10:44:18.594+01:00")
     assert event.timestamp == dt.datetime(2026, 11, 22, 9, 44, 18, 594000, dt.UTC)
     assert parsed(timestamp="2026-11-22T09:44:18").timestamp.tzinfo == dt.UTC
 
 
-def test_an_event_nested_past_the_limit_is_too_deep() -> None:
+def test_it_refuses_an_event_nested_past_the_limit() -> None:
     def props_nested(levels: int) -> Any:
         value: Any = "leaf"
         for _ in range(levels):

@@ -953,14 +953,14 @@ def test_any_rrweb_payload_parses_or_is_refused(payload: Any) -> None:
 # --- what reaches the database (issue 10) ----------------------------------------
 
 
-def test_sdk_labels_are_cut_to_their_columns_and_cleaned_of_nuls() -> None:
+def test_it_cuts_sdk_labels_to_their_columns_and_cleans_their_nuls() -> None:
     item = snapshot([META], **{"$lib": "web" + "x" * 60, "$lib_version": "1.\x002"})
     (batch,) = parse_snapshot_request([item], max_decompressed=LIMIT)
     assert batch.lib == ("web" + "x" * 60)[: storable.LIB_MAX]
     assert batch.lib_version == "1.\ufffd2"
 
 
-def test_a_token_no_project_holds_is_left_to_the_token_lookup() -> None:
+def test_it_leaves_a_token_no_project_holds_to_the_token_lookup() -> None:
     # Answered 401 like any unknown token, not 400 as a malformed field.
     odd = TOKEN + "\x00" + "x" * 300
     (batch,) = parse_snapshot_request(
@@ -971,7 +971,7 @@ def test_a_token_no_project_holds_is_left_to_the_token_lookup() -> None:
     assert parse_rrweb_request(body).token == odd
 
 
-def test_peeked_sessions_skip_ids_the_ledger_could_not_hold() -> None:
+def test_it_peeks_no_session_whose_ids_the_ledger_could_not_hold() -> None:
     items = [
         snapshot([META], **{"$session_id": "a\x00b"}),
         snapshot([META], distinct_id="jane\x00"),
@@ -984,7 +984,7 @@ def nested_json(levels: int) -> bytes:
     return b'{"a":' * levels + b"1" + b"}" * levels
 
 
-def test_json_past_orjsons_depth_is_refused_as_too_deep() -> None:
+def test_it_refuses_json_past_orjsons_depth_as_too_deep() -> None:
     body = b'[{"uuid":"u","event":"$snapshot","properties":' + nested_json(1100) + b"}]"
     assert refusal(lambda: decode_body(body, max_decompressed=LIMIT)).code == "too_deep"
     # A FullSnapshot's `cv` field is decoded on its own, so it may go as deep.
@@ -994,7 +994,7 @@ def test_json_past_orjsons_depth_is_refused_as_too_deep() -> None:
     assert code == "too_deep"
 
 
-def test_check_depth_counts_the_event_itself() -> None:
+def test_it_counts_the_event_itself_in_its_depth() -> None:
     def event(levels: int) -> dict[str, Any]:
         payload: Any = 1
         for _ in range(levels - 2):
@@ -1007,7 +1007,7 @@ def test_check_depth_counts_the_event_itself() -> None:
     assert error.message == "an event nests more than 512 levels deep"
 
 
-def test_a_content_id_for_events_past_the_depth_limit_is_refused() -> None:
+def test_it_refuses_a_content_id_for_events_past_the_depth_limit() -> None:
     payload: Any = 1
     for _ in range(storable.MAX_DEPTH):
         payload = [payload]

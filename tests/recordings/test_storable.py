@@ -34,7 +34,7 @@ def test_it_cleans_keys_and_strings_at_every_level_in_place() -> None:
     assert value["list"] is inner
 
 
-def test_a_key_that_differs_only_by_a_nul_stays_apart() -> None:
+def test_it_keeps_apart_keys_that_differ_only_by_a_nul() -> None:
     value = {"a": 1, "a\x00": 2}
     clean_json(value)
     assert value == {"a": 1, "a\ufffd": 2}
