@@ -71,8 +71,8 @@ _REPLACEMENT = "\ufffd"
 def clean_text(value: str) -> str:
     """`value` with each NUL replaced, ready for a text column.
 
-    >>> clean_text("a\\x00b")
-    'a\\ufffdb'
+    >>> clean_text("a\\x00b") == "a\\ufffdb"
+    True
     """
     return value.replace(_NUL, _REPLACEMENT) if _NUL in value else value
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import doctest
 from typing import Any
 
 import pytest
 
+from recordings.ingest import storable
 from recordings.ingest.storable import clean_json, clean_text, nesting_depth
+
+
+def test_the_doctests_hold() -> None:
+    assert doctest.testmod(storable).failed == 0
 
 
 def test_it_replaces_each_nul_in_text() -> None:
