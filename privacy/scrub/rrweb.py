@@ -21,6 +21,9 @@ SOURCE_LOG = 11
 INPUT_TAGS = frozenset({"input", "textarea", "select"})
 RAW_TEXT_TAGS = frozenset({"style", "script"})
 _LABEL_INPUT_TYPES = frozenset({"button", "submit", "reset", "image"})
+# Inputs whose `value` is fixed by the page and never shown: what replays is their
+# checked state (rrweb leaves both alone too).
+_CHOICE_INPUT_TYPES = frozenset({"checkbox", "radio"})
 # What rrweb itself keeps on a blocked element.
 PLACEHOLDER_ATTRIBUTES = (
     "class",
@@ -79,6 +82,14 @@ def shows_label(tag: str, attributes: dict[str, Any]) -> bool:
     kind = attributes.get("type")
     return (
         tag == "input" and isinstance(kind, str) and kind.lower() in _LABEL_INPUT_TYPES
+    )
+
+
+def is_choice(tag: str, attributes: dict[str, Any]) -> bool:
+    """Whether an element is a checkbox or radio button."""
+    kind = attributes.get("type")
+    return (
+        tag == "input" and isinstance(kind, str) and kind.lower() in _CHOICE_INPUT_TYPES
     )
 
 

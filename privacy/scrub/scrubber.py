@@ -24,6 +24,7 @@ from privacy.scrub.rrweb import (
     TEXT_NODE,
     as_node_id,
     dicts,
+    is_choice,
     is_password,
     parents_first,
     shows_label,
@@ -230,6 +231,11 @@ class Scrubber:
         # A field turned into a password field stays masked, as in rrweb.
         if node_id is not None and is_password("input", attributes):
             self.state.masked.add(node_id)
+        if node_id is not None and "type" in attributes:
+            # A changed type decides whether the value is the page's or typed.
+            self.state.choices.discard(node_id)
+            if is_choice("input", attributes):
+                self.state.choices.add(node_id)
         if node_id in self.state.frames and self.is_foreign_frame(attributes):
             # Navigated to another origin. Never the other way back: the change
             # holds only the attributes that changed, not the whole picture.
@@ -305,11 +311,15 @@ class Scrubber:
         elif inherited == _PLAIN and self.compiled.unmask.matches(tag, attributes):
             mode = _UNMASKED
         self.remember(node_id, mode, tag in RAW_TEXT_TAGS)
+        choice = is_choice(tag, attributes)
+        if choice and node_id is not None:
+            self.state.choices.add(node_id)
+        fixed_value = choice or shows_label(tag, attributes)
         for key, value in attributes.items():
             if not isinstance(value, str):
                 continue
             if key == "value" and tag in INPUT_TAGS:
-                masked = self.input_masked(mode, node_id, shows_label(tag, attributes))
+                masked = self.input_masked(mode, node_id, fixed_value)
                 attributes[key] = self.input_value(value, masked)
             else:
                 attributes[key] = self.scrub(value)
@@ -433,13 +443,21 @@ class Scrubber:
         if raw_text:
             self.state.styles.add(node_id)
 
-    def input_masked(self, mode: int, node_id: int | None, shows_label: bool) -> bool:
+    def input_masked(self, mode: int, node_id: int | None, fixed_value: bool) -> bool:
+        """Whether an input's value is masked.
+
+        `fixed_value` marks values the page wrote and the person cannot type: a
+        button's label, a checkbox's or radio's `value` (what replays there is the
+        checked state). The mask-all switch leaves them alone, as rrweb does; a mask
+        selector, a password field or a card typed in masks them all the same.
+        """
         if mode == _MASKED or node_id in self.state.card_inputs:
             return True
-        return self.rules.mask_all_inputs and mode != _UNMASKED and not shows_label
+        return self.rules.mask_all_inputs and mode != _UNMASKED and not fixed_value
 
     def input_masked_by_id(self, node_id: int | None) -> bool:
-        return self.input_masked(self.mode_of(node_id), node_id, False)
+        fixed_value = node_id in self.state.choices
+        return self.input_masked(self.mode_of(node_id), node_id, fixed_value)
 
     def text_masked_by_id(self, node_id: int | None) -> bool:
         mode = self.mode_of(node_id)

@@ -40,6 +40,8 @@ class ScrubState:
     frames: set[int] = field(default_factory=set)
     # Cross-origin iframe elements: kept, but nothing is stored inside them.
     foreign_frames: set[int] = field(default_factory=set)
+    # Checkboxes and radio buttons: their `value` is the page's, not typed.
+    choices: set[int] = field(default_factory=set)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +49,7 @@ class ScrubState:
             "masked": sorted(self.masked),
             "unmasked": sorted(self.unmasked),
             "styles": sorted(self.styles),
+            "choices": sorted(self.choices),
             "card_inputs": sorted(self.card_inputs),
             "saturated": self.saturated,
             "page_origin": self.page_origin,
@@ -64,6 +67,7 @@ class ScrubState:
             masked=_id_set(data.get("masked")),
             unmasked=_id_set(data.get("unmasked")),
             styles=_id_set(data.get("styles")),
+            choices=_id_set(data.get("choices")),
             card_inputs=set(
                 sorted(_id_set(data.get("card_inputs")))[:_MAX_CARD_INPUTS]
             ),
@@ -81,6 +85,7 @@ class ScrubState:
             + len(self.masked)
             + len(self.unmasked)
             + len(self.styles)
+            + len(self.choices)
             + len(self.frames)
             + len(self.foreign_frames)
         )
@@ -91,6 +96,7 @@ class ScrubState:
         self.masked.clear()
         self.unmasked.clear()
         self.styles.clear()
+        self.choices.clear()
         self.frames.clear()
         self.foreign_frames.clear()
         self.saturated = False

@@ -161,15 +161,20 @@ def test_unmasked_inputs_still_mask_every_keystroke_of_a_card_field() -> None:
     assert report.inputs_masked == len(CARD)
 
 
-def test_default_rules_mask_every_input_keeping_its_length() -> None:
+def test_default_rules_mask_every_typed_input_keeping_its_length() -> None:
     out, report = run(load("signup"))
     inputs = [e["data"] for e in out if e["type"] == 3 and e["data"]["source"] == 5]
     email = [d["text"] for d in inputs if d["id"] == 52]
     assert email[-1] == "*" * len(EMAIL)
-    assert all(set(d["text"]) <= {"*"} for d in inputs)
+    typed_in = [d for d in inputs if d["id"] != 71]
+    assert all(set(d["text"]) <= {"*"} for d in typed_in)
     assert by_id(out, 62)["attributes"]["value"] == "****"  # the plan <select>
+    # The terms checkbox: its value is the page's, and its checked state replays.
+    assert [(d["text"], d["isChecked"]) for d in inputs if d["id"] == 71] == [
+        ("on", True)
+    ]
     # The password was masked by rrweb already and is not counted again.
-    assert report.inputs_masked == len([d for d in inputs if d["id"] != 57]) + 1
+    assert report.inputs_masked == len([d for d in typed_in if d["id"] != 57]) + 1
 
 
 @pytest.mark.parametrize("name", FIXTURES)
@@ -428,6 +433,38 @@ def test_without_mask_all_inputs_only_passwords_and_masked_inputs_are_masked() -
     assert adds[1]["node"]["textContent"] == "***** ****"
     assert out[4]["data"]["text"] == "*" * len("typed in a mask")
     assert out[6]["data"]["text"] == "******"
+
+
+def test_choice_values_survive_mask_all_inputs_but_not_a_mask_selector() -> None:
+    page = full_snapshot(
+        el(60, "input", {"type": "radio", "name": "plan", "value": "growth"}),
+        el(61, "input", {"type": "CheckBox", "value": "yes"}),
+        el(62, "input", {"type": "checkbox", "value": "secret", "class": "ph-mask"}),
+        el(63, "input", {"type": "text", "value": "typed"}),
+    )
+    state = ScrubState()
+    out, _ = run([page], state=state)
+    snapshot = out[0]
+    assert by_id([snapshot], 60)["attributes"]["value"] == "growth"
+    assert by_id([snapshot], 61)["attributes"]["value"] == "yes"
+    assert by_id([snapshot], 62)["attributes"]["value"] == "******"
+    assert by_id([snapshot], 63)["attributes"]["value"] == "*****"
+    # The next batch knows which ids are choices; a type change is followed.
+    state = ScrubState.from_dict(json.loads(json.dumps(state.to_dict())))
+    batch_2 = [
+        typed(60, "growth"),
+        typed(62, "secret"),
+        typed(63, "more"),
+        mutation(attributes=[{"id": 60, "attributes": {"type": "text"}}]),
+        typed(60, "now typed"),
+    ]
+    out, _ = run(batch_2, state=state)
+    assert [e["data"].get("text") for e in out if e["data"]["source"] == 5] == [
+        "growth",
+        "******",
+        "****",
+        "*********",
+    ]
 
 
 def test_masked_and_unmasked_subtrees_carry_over_to_the_next_batch() -> None:
