@@ -21,6 +21,11 @@ from recordings.admin.scoped import ProjectScopedAdmin
 from recordings.blobs import StorageError
 from recordings.models import Recording, RecordingQuerySet
 
+# The player's page runs only ReplayHub's own script files. The replay iframe inherits
+# this policy, so a recorded page's inline handlers, `javascript:` URLs and scripts
+# never run, even where canvas replay makes rrweb give that iframe `allow-scripts`.
+PLAYER_CSP = "script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'"
+
 
 def _accepts_gzip(request: HttpRequest) -> bool:
     return "gzip" in request.headers.get("Accept-Encoding", "").lower()
@@ -172,9 +177,11 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
                 "admin:recordings_recording_snapshots", args=[recording.code]
             ),
         }
-        return TemplateResponse(
+        response = TemplateResponse(
             request, "admin/recordings/recording/player.html", context
         )
+        response["Content-Security-Policy"] = PLAYER_CSP
+        return response
 
     def snapshots_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         recording = self._viewable(request, object_id)

@@ -48,6 +48,15 @@ class RecordingAdminTests(ReplayTestCase):
         self.assertEqual(len(events), len(expected))
         self.assertEqual(events, sorted(expected, key=lambda e: e["timestamp"]))
 
+    def test_the_player_page_lets_only_its_own_script_files_run(self) -> None:
+        # The replay iframe inherits this policy: a recorded page's handlers never
+        # run (tests/e2e/test_canvas_replay.py shows it in Chromium).
+        self.client.force_login(self.alice)
+        response = self.client.get(self.recording.player_url())
+        policy = response["Content-Security-Policy"]
+        self.assertIn("script-src 'self'", policy)
+        self.assertNotIn("unsafe-inline", policy)
+
     def test_the_rrweb_player_bundle_is_served(self) -> None:
         from django.contrib.staticfiles import finders
 

@@ -14,6 +14,35 @@
     status.className = "replayhub-error";
   }
 
+  // Does the recording draw on a <canvas>: a CanvasMutation (incremental source 9),
+  // or a canvas whose picture rrweb took as `rr_dataURL` in a snapshot or an add?
+  function drawsOnCanvas(events) {
+    return events.some(function (event) {
+      const data = event.data || {};
+      if (event.type === 2) {
+        return hasCanvasPicture(data.node);
+      }
+      if (event.type === 3 && data.source === 9) {
+        return true;
+      }
+      return event.type === 3 && data.source === 0 && (data.adds || []).some(function (add) {
+        return hasCanvasPicture(add && add.node);
+      });
+    });
+  }
+
+  function hasCanvasPicture(root) {
+    const stack = root ? [root] : [];
+    while (stack.length) {
+      const node = stack.pop();
+      if (node.tagName === "canvas" && node.attributes && node.attributes.rr_dataURL) {
+        return true;
+      }
+      (node.childNodes || []).forEach(function (child) { stack.push(child); });
+    }
+    return false;
+  }
+
   fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
     .then(function (response) {
       if (!response.ok) {
@@ -29,10 +58,12 @@
       const width = Math.min(target.clientWidth || 1024, 1280);
       // The UMD bundle exposes its module: the player class is its default export.
       const Player = window.rrwebPlayer.default || window.rrwebPlayer.Player;
-      new Player({
-        target: target,
-        props: { events: events, width: width, height: Math.round(width * 9 / 16), autoPlay: true, skipInactive: true },
-      });
+      const props = { events: events, width: width, height: Math.round(width * 9 / 16), autoPlay: true, skipInactive: true };
+      // rrweb replays canvas drawing only in an iframe that may run scripts; it is
+      // turned on only where there is canvas data, and the page's Content Security
+      // Policy (which the replay iframe inherits) still lets no recorded script run.
+      props.UNSAFE_replayCanvas = drawsOnCanvas(events);
+      new Player({ target: target, props: props });
       status.textContent = events.length + " events";
     })
     .catch(function (error) {
