@@ -447,6 +447,11 @@ class SessionLedger(models.Model):
     events_accepted = models.PositiveIntegerField(default=0)
     refusals = models.JSONField(default=dict, help_text="Refusal reason -> count.")
     last_refusal = models.CharField(max_length=100, blank=True)
+    events_dropped = models.JSONField(
+        default=dict,
+        help_text="Events of a type or incremental source ReplayHub does not know "
+        '(a newer SDK), not stored: kind ("type 9", "source 17") -> count.',
+    )
     has_full_snapshot = models.BooleanField(default=False)
     scrub_state = models.JSONField(
         default=dict,
@@ -483,6 +488,9 @@ class SessionLedger(models.Model):
             return "stored, but no full snapshot arrived: cannot be replayed"
         if self.batches_refused:
             return f"stored, but {self.batches_refused} batch(es) refused"
+        if self.events_dropped:
+            dropped = sum(self.events_dropped.values())
+            return f"stored, but {dropped} event(s) of unknown kinds dropped"
         return "stored"
 
 

@@ -6,7 +6,11 @@ may delete them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html
 
 from recordings.admin.scoped import ProjectScopedAdmin
@@ -23,6 +27,25 @@ class EventAdmin(ProjectScopedAdmin[Event]):
     show_full_result_count = False
 
 
+class DroppedUnknownEventsFilter(admin.SimpleListFilter):
+    """Sessions whose SDK sent events ReplayHub does not know: time to upgrade."""
+
+    title = "unknown events dropped"
+    parameter_name = "dropped"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[SessionLedger]
+    ) -> QuerySet[SessionLedger]:
+        if self.value() == "yes":
+            return queryset.exclude(events_dropped={})
+        if self.value() == "no":
+            return queryset.filter(events_dropped={})
+        return queryset
+
+
 @admin.register(SessionLedger)
 class SessionLedgerAdmin(ProjectScopedAdmin[SessionLedger]):
     """ "Why is this recording missing?": look a session or person up, data or not."""
@@ -36,6 +59,8 @@ class SessionLedgerAdmin(ProjectScopedAdmin[SessionLedger]):
         "batches_duplicate",
         "batches_refused",
         "last_refusal",
+        "dropped_",
+        "lib_version",
         "has_full_snapshot",
         "recording_",
     )
@@ -43,6 +68,7 @@ class SessionLedgerAdmin(ProjectScopedAdmin[SessionLedger]):
         ("project", admin.RelatedOnlyFieldListFilter),
         "has_full_snapshot",
         "last_refusal",
+        DroppedUnknownEventsFilter,
     )
     list_select_related = ("project",)
     search_fields = ("=session_id", "=distinct_id")
@@ -54,6 +80,11 @@ class SessionLedgerAdmin(ProjectScopedAdmin[SessionLedger]):
     @admin.display(description="what happened")
     def verdict_(self, obj: SessionLedger) -> str:
         return obj.verdict()
+
+    @admin.display(description="unknown events dropped")
+    def dropped_(self, obj: SessionLedger) -> str:
+        counts = sorted(obj.events_dropped.items())
+        return ", ".join(f"{kind} \u00d7{count}" for kind, count in counts) or "-"
 
     @admin.display(description="recording")
     def recording_(self, obj: SessionLedger) -> str:

@@ -18,6 +18,7 @@ import json
 import re
 import urllib.parse
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from recordings.ingest import storable
 
 __all__ = [
     "KNOWN_EVENT_TYPES",
+    "KNOWN_INCREMENTAL_SOURCES",
     "Budget",
     "IngestError",
     "PayloadTooLarge",
@@ -40,6 +42,13 @@ __all__ = [
 
 # rrweb EventType 0..8; 7 (Asset) and 8 (Annotation) exist only in rrweb >= 2.2.
 KNOWN_EVENT_TYPES: frozenset[int] = frozenset(range(9))
+# rrweb IncrementalSource 0 (Mutation) .. 16 (CustomElement), wire-protocol §5.
+KNOWN_INCREMENTAL_SOURCES: frozenset[int] = frozenset(range(17))
+_INCREMENTAL = 3
+# Distinct kinds of unknown event counted per batch; a client inventing thousands
+# of types must not grow the ledger with them.
+_MAX_DROPPED_KINDS = 20
+_OTHER_KINDS = "other"
 
 # rrweb always gives these event types a `data` object (wire-protocol §5).
 _TYPES_WITH_DATA = frozenset({2, 3, 4, 5, 6})
@@ -106,6 +115,9 @@ class SnapshotBatch:
     lib: str
     lib_version: str
     events: tuple[dict[str, Any], ...]
+    # Events of a type or incremental source ReplayHub does not know, not kept:
+    # ("type 9", 2), ("source 17", 1), sorted by kind.
+    dropped: tuple[tuple[str, int], ...] = ()
 
 
 # --- bounded gunzip --------------------------------------------------------------
@@ -375,6 +387,7 @@ def _snapshot_batch(item: Any, budget: Budget) -> SnapshotBatch:
     props = item.get("properties")
     if not isinstance(props, dict):
         raise IngestError("missing_session_id", "a $snapshot has no `properties`")
+    events, dropped = _snapshot_events(props, budget)
     return SnapshotBatch(
         uuid=uuid,
         token=_snapshot_token(item, props),
@@ -383,7 +396,8 @@ def _snapshot_batch(item: Any, budget: Budget) -> SnapshotBatch:
         distinct_id=_optional_str(props, "distinct_id", storable.DISTINCT_ID_MAX),
         lib=_label(props, "$lib", storable.LIB_MAX),
         lib_version=_label(props, "$lib_version", storable.LIB_VERSION_MAX),
-        events=_snapshot_events(props, budget),
+        events=events,
+        dropped=dropped,
     )
 
 
@@ -406,13 +420,11 @@ def _snapshot_token(item: dict[str, Any], props: dict[str, Any]) -> str:
     return ""
 
 
-def _snapshot_events(
-    props: dict[str, Any], budget: Budget
-) -> tuple[dict[str, Any], ...]:
+def _snapshot_events(props: dict[str, Any], budget: Budget) -> _KeptEvents:
     data = props.get("$snapshot_data")
     if not isinstance(data, list):
         raise IngestError("missing_snapshot_data", "`$snapshot_data` is not a list")
-    return tuple(_validated(_expand(_as_event(raw), budget)) for raw in data)
+    return _known_events(data, lambda event: _expand(event, budget))
 
 
 # --- posthog's per-event compression (cv) ----------------------------------------
@@ -473,9 +485,10 @@ def parse_rrweb_request(payload: Any) -> SnapshotBatch:
     if not isinstance(payload, dict):
         raise IngestError("not_a_batch", "expected an object with session_id, events")
     session_id = _required_str(payload, "session_id", "missing_session_id")
-    events = _rrweb_events(payload.get("events"))
+    events, dropped = _rrweb_events(payload.get("events"))
     batch_id = _optional_str(payload, "batch_id", storable.BATCH_ID_MAX)
     return SnapshotBatch(
+        # Hashed as kept: a resend drops the same unknown events again.
         uuid=batch_id or _content_id(session_id, events),
         token=_token(payload, "token"),
         session_id=session_id,
@@ -484,13 +497,59 @@ def parse_rrweb_request(payload: Any) -> SnapshotBatch:
         lib="rrweb",
         lib_version="",
         events=events,
+        dropped=dropped,
     )
 
 
-def _rrweb_events(raw: Any) -> tuple[dict[str, Any], ...]:
+def _rrweb_events(raw: Any) -> _KeptEvents:
     if not isinstance(raw, list) or not raw:
         raise IngestError("not_a_batch", "`events` must be a non-empty list")
-    return tuple(_validated(_as_event(event)) for event in raw)
+    return _known_events(raw, lambda event: event)
+
+
+# The events kept, and what was dropped (see SnapshotBatch.dropped).
+_KeptEvents = tuple[tuple[dict[str, Any], ...], tuple[tuple[str, int], ...]]
+
+
+def _known_events(
+    raw: list[Any], expand: Callable[[dict[str, Any]], dict[str, Any]]
+) -> _KeptEvents:
+    """The events of kinds ReplayHub knows, validated; the others counted.
+
+    A newer SDK adds event types and incremental sources. The privacy firewall
+    cannot vouch for fields it does not know, so such events are not stored; but
+    refusing the batch would lose the rest of it for good (posthog-js never retries
+    a 4xx), so they are dropped, and counted for the session's ledger.
+    """
+    kept: list[dict[str, Any]] = []
+    dropped: dict[str, int] = {}
+    for item in raw:
+        event = _as_event(item)
+        kind = _unknown_kind(event)
+        if kind is None:
+            kept.append(_validated(expand(event)))
+            continue
+        if kind not in dropped and len(dropped) >= _MAX_DROPPED_KINDS:
+            kind = _OTHER_KINDS
+        dropped[kind] = dropped.get(kind, 0) + 1
+    return tuple(kept), tuple(sorted(dropped.items()))
+
+
+def _unknown_kind(event: dict[str, Any]) -> str | None:
+    """ "type 9" or "source 17" for an event of a kind ReplayHub does not know."""
+    event_type = _as_int(event.get("type"))
+    if event_type is None:
+        return None  # not an rrweb event at all: _validated refuses it
+    if event_type not in KNOWN_EVENT_TYPES:
+        return f"type {_preview(event_type)}"
+    if event_type != _INCREMENTAL:
+        return None
+    data = event.get("data")
+    source = _as_int(data.get("source")) if isinstance(data, dict) else None
+    if source is None:
+        # The firewall would not know what its fields hold either.
+        return "source ?" if isinstance(data, dict) else None
+    return None if source in KNOWN_INCREMENTAL_SOURCES else f"source {_preview(source)}"
 
 
 def _content_id(session_id: str, events: tuple[dict[str, Any], ...]) -> str:
@@ -523,10 +582,10 @@ def _as_event(raw: Any) -> dict[str, Any]:
 def _validated(event: dict[str, Any]) -> dict[str, Any]:
     """Check the fields every consumer of an rrweb event relies on."""
     event_type = _as_int(event.get("type"))
-    if event_type not in KNOWN_EVENT_TYPES:
+    if event_type is None:
         raise IngestError(
-            "unknown_event_type",
-            f"unknown rrweb event type {_preview(event.get('type'))}",
+            "invalid_event",
+            f"an event's type must be a number, not {_preview(event.get('type'))}",
         )
     _check_timestamp(event.get("timestamp"))
     if event_type in _TYPES_WITH_DATA and not isinstance(event.get("data"), dict):

@@ -98,10 +98,13 @@ class _Plan:
     fresh: list[_CheckedBatch]
     duplicates: int
     windows: dict[str, Any]  # window id -> ScrubState dict after these batches
+    dropped: dict[str, int]  # unknown events of the batches not stored before
 
     @property
     def changes_state(self) -> bool:
-        return bool(self.fresh) or self.windows != _loads(self.stored.scrub_state)
+        if self.fresh or self.dropped:
+            return True
+        return self.windows != _loads(self.stored.scrub_state)
 
 
 def recording_ingest_batches(
@@ -149,16 +152,33 @@ def _plan(
     # than a copy) in case the batches must be scrubbed again (see _store).
     sent = [(batch, _dumps(batch.events)) for batch in batches]
     fresh, duplicates = [], 0
+    dropped: dict[str, int] = {}
     for batch in batches:
         if batch.uuid in seen:
             duplicates += 1  # a retry (or the same batch twice in one request)
             continue
         seen.add(batch.uuid)
+        _count_dropped(dropped, batch)
         item = _check(_scrubbed(batch, firewall.rules, firewall.blocklist, windows))
         if item is not None:
             fresh.append(item)
-    plan = _Plan(project, session_id, sent, stored, fresh, duplicates, windows)
+    plan = _Plan(project, session_id, sent, stored, fresh, duplicates, windows, dropped)
     return _with_large(plan) if firewall.large else plan
+
+
+def _count_dropped(counts: dict[str, int], batch: SnapshotBatch) -> None:
+    if not batch.dropped:
+        return
+    logger.warning(
+        "dropped events of kinds ReplayHub does not know from session %s "
+        "(%s %s): %s; a newer SDK than ReplayHub understands?",
+        batch.session_id,
+        batch.lib or "unknown SDK",
+        batch.lib_version,
+        ", ".join(f"{kind} x{count}" for kind, count in batch.dropped),
+    )
+    for kind, count in batch.dropped:
+        counts[kind] = counts.get(kind, 0) + count
 
 
 def _as_sent(plan: _Plan) -> list[SnapshotBatch]:
@@ -352,7 +372,15 @@ def _ledger_row(plan: _Plan, written: list[_Blob]) -> Row:
         "events_accepted": sum(item.stats.event_count for item in items),
         "has_full_snapshot": any(item.stats.has_full_snapshot for item in items),
         "scrub_state": plan.windows,
+        "events_dropped": _merged(plan.stored.events_dropped, plan.dropped),
     }
+
+
+def _merged(counts: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    merged = dict(counts)
+    for kind, count in more.items():
+        merged[kind] = merged.get(kind, 0) + count
+    return merged
 
 
 @dataclasses.dataclass(slots=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import json
 from contextlib import nullcontext
 from typing import Any
 
@@ -44,7 +45,8 @@ _RECORDING_ADD = (
     "size_bytes",
     "event_count",
 )
-_LEDGER_SET = ("scrub_state", "last_seen")
+# events_dropped is merged in Python from the read: the version check covers it.
+_LEDGER_SET = ("scrub_state", "events_dropped", "last_seen")
 _LEDGER_ADD = ("batches_accepted", "batches_duplicate", "events_accepted")
 _LEDGER_NEWEST = ("distinct_id", "lib_version")  # kept when the batch has none
 
@@ -63,6 +65,7 @@ class SessionRead:
 
     accepted: int  # the ledger's batches_accepted ("version" with scrub_state)
     scrub_state: str  # the ledger's scrub_state exactly as stored; "{}" if no row
+    events_dropped: dict[str, int]  # the ledger's counts of unknown events
     folded: dict[str, Any] | None  # the recording's FOLDED fields; None if no row
     batch_ids: frozenset[str]  # of the batches asked about, those already stored
 
@@ -75,10 +78,11 @@ def session_read(project_id: int, session_id: str, batch_ids: list[str]) -> Sess
             [project_id, session_id, project_id, session_id, *batch_ids],
         )
         rows = cursor.fetchall()
-    accepted, scrub_state, recording_id, *folded = rows[0][:-1]
+    accepted, scrub_state, dropped, recording_id, *folded = rows[0][:-1]
     return SessionRead(
         accepted=accepted or 0,
         scrub_state=scrub_state or "{}",
+        events_dropped=_counts(dropped),
         folded=None if recording_id is None else _folded(folded),
         batch_ids=frozenset(row[-1] for row in rows if row[-1] is not None),
     )
@@ -99,6 +103,14 @@ def session_commit(
     except IntegrityError as exc:
         # A chunk row already there: a concurrent retry that the read could not see.
         raise VersionConflict(str(exc)) from exc
+
+
+def _counts(value: str | dict[str, Any] | None) -> dict[str, int]:
+    # SQLite hands back JSON text, PostgreSQL (jsonb) a dict; None: no ledger yet.
+    loaded = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(loaded, dict):
+        return {}
+    return {k: v for k, v in loaded.items() if isinstance(v, int)}
 
 
 def _folded(values: list[Any]) -> dict[str, Any]:
@@ -214,7 +226,8 @@ def _typed_placeholders(model: type[models.Model], skip: int = 0) -> str:
 def _read_sql(batches: int) -> str:
     recording = ", ".join(f"r.{_q(name)}" for name in FOLDED)
     return (
-        f"SELECT l.batches_accepted, l.scrub_state, r.id, {recording}, c.batch_id "
+        "SELECT l.batches_accepted, l.scrub_state, l.events_dropped, r.id, "
+        f"{recording}, c.batch_id "
         "FROM (SELECT 1 AS one) AS k "
         f"LEFT JOIN {_table(SessionLedger)} l "
         "ON l.project_id = %s AND l.session_id = %s "
@@ -239,12 +252,12 @@ def _ledger_sql() -> str:
     sets.append(
         f"has_full_snapshot = ({t}.has_full_snapshot OR excluded.has_full_snapshot)"
     )
-    json = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    as_json = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
     return (
         f"INSERT INTO {t} ({_column_list(SessionLedger)}) "
         f"VALUES ({_placeholders(SessionLedger)}) "
         f"ON CONFLICT (project_id, session_id) DO UPDATE SET {', '.join(sets)} "
-        f"WHERE {t}.batches_accepted = %s AND {t}.scrub_state = {json}"
+        f"WHERE {t}.batches_accepted = %s AND {t}.scrub_state = {as_json}"
     )
 
 

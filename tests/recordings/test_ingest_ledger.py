@@ -43,13 +43,13 @@ class IngestLedgerTests(ReplayTestCase):
 
     def test_it_explains_a_session_that_was_refused_entirely(self) -> None:
         payload = self.payload()
-        payload[0]["properties"]["$snapshot_data"].append({"type": 99, "timestamp": 1})
+        payload[0]["properties"]["$snapshot_data"].append({"type": "x", "timestamp": 1})
         response = self.send(payload)
         self.assertEqual(response.status_code, 400)
         self.assertFalse(Recording.objects.exists())
         ledger = SessionLedger.objects.get(session_id=SESSION)
         self.assertEqual(ledger.batches_refused, 1)
-        self.assertEqual(ledger.refusals, {"unknown_event_type": 1})
+        self.assertEqual(ledger.refusals, {"invalid_event": 1})
         self.assertIn("every batch was refused", ledger.verdict())
 
     def test_it_notes_refusals_of_a_disabled_project(self) -> None:
@@ -74,7 +74,7 @@ class IngestLedgerTests(ReplayTestCase):
     def test_an_admin_finds_a_missing_recording_by_distinct_id(self) -> None:
         payload = self.payload()
         distinct_id = payload[0]["properties"]["distinct_id"]
-        payload[0]["properties"]["$snapshot_data"].append({"type": 99, "timestamp": 1})
+        payload[0]["properties"]["$snapshot_data"].append({"type": "x", "timestamp": 1})
         self.send(payload)
         self.client.force_login(self.alice)
         url = reverse("admin:recordings_sessionledger_changelist")

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from recordings.ingest import storable
 from recordings.ingest.parse import (
     KNOWN_EVENT_TYPES,
+    KNOWN_INCREMENTAL_SOURCES,
     IngestError,
     PayloadTooLarge,
     SnapshotBatch,
@@ -400,8 +401,44 @@ def test_optional_properties_default_to_empty() -> None:
 
 def test_it_accepts_every_known_event_type() -> None:
     events = [{"type": t, "data": {}, "timestamp": 1000 + t} for t in range(9)]
+    events[3]["data"] = {"source": 1, "positions": []}
     (batch,) = parse_snapshot_request([snapshot(events)], max_decompressed=LIMIT)
     assert [e["type"] for e in batch.events] == sorted(KNOWN_EVENT_TYPES)
+    assert batch.dropped == ()
+
+
+def test_it_accepts_every_known_incremental_source() -> None:
+    events = [
+        {"type": 3, "data": {"source": s}, "timestamp": 1000 + s}
+        for s in sorted(KNOWN_INCREMENTAL_SOURCES)
+    ]
+    (batch,) = parse_snapshot_request([snapshot(events)], max_decompressed=LIMIT)
+    assert len(batch.events) == 17 and batch.dropped == ()
+
+
+def test_it_drops_and_counts_events_of_unknown_kinds_keeping_the_rest() -> None:
+    """A newer SDK's event types and incremental sources cost only those events."""
+    sent = decode_capture("04-s-gzip-fullsnapshot")
+    events = sent[0]["properties"]["$snapshot_data"]
+    known = len(events)
+    events += [
+        {"type": 42, "data": {"text": "4242 4242 4242 4242"}, "timestamp": 1},
+        {"type": 42, "timestamp": 2},
+        {"type": 3, "data": {"source": 99, "text": "x"}, "timestamp": 3},
+        {"type": 3, "data": {"text": "no source"}, "timestamp": 4},
+    ]
+    batches = parse_snapshot_request(sent, max_decompressed=LIMIT)
+    assert len(batches[0].events) == known
+    assert batches[0].dropped == (("source 99", 1), ("source ?", 1), ("type 42", 2))
+    assert all(e["type"] != 42 for e in batches[0].events)
+
+
+def test_it_counts_at_most_twenty_kinds_of_unknown_events() -> None:
+    events = [META, *({"type": 100 + n, "timestamp": 1} for n in range(50))]
+    (batch,) = parse_snapshot_request([snapshot(events)], max_decompressed=LIMIT)
+    counts = dict(batch.dropped)
+    assert len(counts) == 21 and counts["other"] == 30
+    assert sum(counts.values()) == 50
 
 
 def long(n: int) -> str:
@@ -487,23 +524,20 @@ def long(n: int) -> str:
             [snapshot(["event"])], "invalid_event", "'event'", id="event-string"
         ),
         pytest.param(
-            [snapshot([{**META, "type": 42}])], "unknown_event_type", "42", id="type-42"
-        ),
-        pytest.param(
             [snapshot([{**META, "type": "4"}])],
-            "unknown_event_type",
+            "invalid_event",
             "'4'",
             id="type-str",
         ),
         pytest.param(
             [snapshot([{**META, "type": True}])],
-            "unknown_event_type",
+            "invalid_event",
             "True",
             id="type-bool",
         ),
         pytest.param(
             [snapshot([{"data": {}, "timestamp": 1}])],
-            "unknown_event_type",
+            "invalid_event",
             "None",
             id="no-type",
         ),
@@ -760,9 +794,9 @@ def test_it_keeps_the_client_batch_id_and_optional_fields() -> None:
             {"session_id": "s", "events": {}}, "not_a_batch", id="events-object"
         ),
         pytest.param(
-            {"session_id": "s", "events": [{**META, "type": 42}]},
-            "unknown_event_type",
-            id="type-42",
+            {"session_id": "s", "events": [{**META, "type": "4"}]},
+            "invalid_event",
+            id="type-str",
         ),
         pytest.param(
             {"session_id": "s", "events": [{**META, "timestamp": "1"}]},
