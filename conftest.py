@@ -19,3 +19,12 @@ def _no_project_cache(settings: Any) -> None:
 def _no_erasure_settle_wait(settings: Any) -> None:
     # With no capture cache (above) there is nothing to wait for.
     settings.REPLAYHUB_ERASURE_SETTLE_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
+def _fixture_clocks_are_not_skewed(settings: Any) -> None:
+    # The fixtures were captured on 2026-11-22: replayed later, their sent_at looks
+    # like a device clock days behind, and capture would move their event times.
+    # Tests comparing stored events with the fixtures' times need them as sent;
+    # tests/recordings/test_clock_skew.py puts the default tolerance back.
+    settings.REPLAYHUB_INGEST_CLOCK_SKEW_TOLERANCE_SECONDS = 100 * 365 * 24 * 3600

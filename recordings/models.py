@@ -453,6 +453,13 @@ class SessionLedger(models.Model):
         '(a newer SDK), not stored: kind ("type 9", "source 17") -> count.',
     )
     has_full_snapshot = models.BooleanField(default=False)
+    clock_skew_ms = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Milliseconds added to this session's event times to correct the "
+        "device's clock (received time minus the client's sent_at); 0 when it was "
+        "right.",
+    )
     scrub_state = models.JSONField(
         default=dict,
         help_text="Per window: node ids the privacy firewall must keep masking or "

@@ -385,6 +385,11 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
 CELERY_BEAT_SCHEDULE = beat_schedule()
 
 # Ingest
+# A device clock off by more than this (received time minus the client's sent_at)
+# has its session's event times corrected, seconds; default 300 (5 minutes)
+REPLAYHUB_INGEST_CLOCK_SKEW_TOLERANCE_SECONDS = envint(
+    "REPLAYHUB_INGEST_CLOCK_SKEW_TOLERANCE_SECONDS", 300
+)
 # Largest request body accepted as sent (compressed), bytes; default 20 MB
 REPLAYHUB_INGEST_MAX_BYTES = envint("REPLAYHUB_INGEST_MAX_BYTES", 20 * 1024 * 1024)
 # Largest fully decompressed payload (outer gzip plus nested event gzip), bytes; 64 MiB

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from recordings.ingest import storable
+from recordings.ingest import clock, storable
 
 __all__ = [
     "KNOWN_EVENT_TYPES",
@@ -118,6 +118,9 @@ class SnapshotBatch:
     # Events of a type or incremental source ReplayHub does not know, not kept:
     # ("type 9", 2), ("source 17", 1), sorted by kind.
     dropped: tuple[tuple[str, int], ...] = ()
+    # When the client says it sent the batch, by its own clock (epoch ms): with the
+    # time it arrived, this measures the device clock's skew (ingest/clock.py).
+    sent_at_ms: int | None = None
 
 
 # --- bounded gunzip --------------------------------------------------------------
@@ -398,6 +401,7 @@ def _snapshot_batch(item: Any, budget: Budget) -> SnapshotBatch:
         lib_version=_label(props, "$lib_version", storable.LIB_VERSION_MAX),
         events=events,
         dropped=dropped,
+        sent_at_ms=clock.iso_to_ms(item.get("sent_at")),
     )
 
 
@@ -498,6 +502,8 @@ def parse_rrweb_request(payload: Any) -> SnapshotBatch:
         lib_version="",
         events=events,
         dropped=dropped,
+        # Optional: epoch ms or ISO 8601, for clients whose clocks may be wrong.
+        sent_at_ms=clock.iso_to_ms(payload.get("sent_at")),
     )
 
 
@@ -597,7 +603,11 @@ def _check_timestamp(value: Any) -> None:
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
     # NaN and infinities fail the range test too, so no separate isfinite().
     if not (is_number and 0 <= value < _MAX_TIMESTAMP_MS):
-        raise IngestError("invalid_event", f"bad event timestamp {_preview(value)}")
+        # Only what cannot be a time at all: a wrong clock is corrected later.
+        raise IngestError(
+            "invalid_timestamp",
+            f"an event's timestamp must be epoch milliseconds, not {_preview(value)}",
+        )
 
 
 def _as_int(value: Any) -> int | None:

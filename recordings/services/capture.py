@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.db import transaction
 from django.utils.timezone import now
 
@@ -26,7 +27,7 @@ from privacy.services import (
     url_blocklist_for,
 )
 from recordings import blobs
-from recordings.ingest import images, storable
+from recordings.ingest import clock, images, storable
 from recordings.ingest.parse import IngestError, SnapshotBatch, check_depth
 from recordings.ingest.stats import EventStats, summarize
 from recordings.models import (
@@ -99,6 +100,7 @@ class _Plan:
     duplicates: int
     windows: dict[str, Any]  # window id -> ScrubState dict after these batches
     dropped: dict[str, int]  # unknown events of the batches not stored before
+    skew: int | None  # ms added to the session's event times (ingest/clock.py)
 
     @property
     def changes_state(self) -> bool:
@@ -153,17 +155,51 @@ def _plan(
     sent = [(batch, _dumps(batch.events)) for batch in batches]
     fresh, duplicates = [], 0
     dropped: dict[str, int] = {}
+    skew, received_ms = stored.clock_skew_ms, int(now().timestamp() * 1000)
     for batch in batches:
         if batch.uuid in seen:
             duplicates += 1  # a retry (or the same batch twice in one request)
             continue
         seen.add(batch.uuid)
         _count_dropped(dropped, batch)
+        skew = _on_server_time(batch, received_ms, skew)
         item = _check(_scrubbed(batch, firewall.rules, firewall.blocklist, windows))
         if item is not None:
             fresh.append(item)
-    plan = _Plan(project, session_id, sent, stored, fresh, duplicates, windows, dropped)
+    plan = _Plan(
+        project, session_id, sent, stored, fresh, duplicates, windows, dropped, skew
+    )
     return _with_large(plan) if firewall.large else plan
+
+
+def _on_server_time(
+    batch: SnapshotBatch, received_ms: int, previous: int | None
+) -> int:
+    """Correct the batch's event times in place (ingest/clock.py); returns the
+    skew the session now has."""
+    retimed = clock.retime_outliers(batch.events)
+    if retimed:
+        logger.info(
+            "gave %d event(s) of session %s far off their batch's time the time "
+            "of the event before",
+            retimed,
+            batch.session_id,
+        )
+    skew = clock.session_skew(
+        sent_at_ms=batch.sent_at_ms,
+        received_ms=received_ms,
+        times=[event["timestamp"] for event in batch.events],
+        previous=previous,
+        tolerance_ms=settings.REPLAYHUB_INGEST_CLOCK_SKEW_TOLERANCE_SECONDS * 1000,
+    )
+    if skew != (previous or 0):
+        logger.info(
+            "session %s: device clock off by %+d ms; event times corrected",
+            batch.session_id,
+            skew,
+        )
+    clock.shift(batch.events, skew)
+    return skew
 
 
 def _count_dropped(counts: dict[str, int], batch: SnapshotBatch) -> None:
@@ -373,6 +409,7 @@ def _ledger_row(plan: _Plan, written: list[_Blob]) -> Row:
         "has_full_snapshot": any(item.stats.has_full_snapshot for item in items),
         "scrub_state": plan.windows,
         "events_dropped": _merged(plan.stored.events_dropped, plan.dropped),
+        "clock_skew_ms": plan.skew,
     }
 
 

@@ -45,8 +45,9 @@ _RECORDING_ADD = (
     "size_bytes",
     "event_count",
 )
-# events_dropped is merged in Python from the read: the version check covers it.
-_LEDGER_SET = ("scrub_state", "events_dropped", "last_seen")
+# events_dropped and clock_skew_ms are decided in Python from the read: the
+# version check covers them.
+_LEDGER_SET = ("scrub_state", "events_dropped", "clock_skew_ms", "last_seen")
 _LEDGER_ADD = ("batches_accepted", "batches_duplicate", "events_accepted")
 _LEDGER_NEWEST = ("distinct_id", "lib_version")  # kept when the batch has none
 
@@ -66,6 +67,7 @@ class SessionRead:
     accepted: int  # the ledger's batches_accepted ("version" with scrub_state)
     scrub_state: str  # the ledger's scrub_state exactly as stored; "{}" if no row
     events_dropped: dict[str, int]  # the ledger's counts of unknown events
+    clock_skew_ms: int | None  # the correction the session's clock was given
     folded: dict[str, Any] | None  # the recording's FOLDED fields; None if no row
     batch_ids: frozenset[str]  # of the batches asked about, those already stored
 
@@ -78,11 +80,12 @@ def session_read(project_id: int, session_id: str, batch_ids: list[str]) -> Sess
             [project_id, session_id, project_id, session_id, *batch_ids],
         )
         rows = cursor.fetchall()
-    accepted, scrub_state, dropped, recording_id, *folded = rows[0][:-1]
+    accepted, scrub_state, dropped, skew, recording_id, *folded = rows[0][:-1]
     return SessionRead(
         accepted=accepted or 0,
         scrub_state=scrub_state or "{}",
         events_dropped=_counts(dropped),
+        clock_skew_ms=skew,
         folded=None if recording_id is None else _folded(folded),
         batch_ids=frozenset(row[-1] for row in rows if row[-1] is not None),
     )
@@ -226,7 +229,8 @@ def _typed_placeholders(model: type[models.Model], skip: int = 0) -> str:
 def _read_sql(batches: int) -> str:
     recording = ", ".join(f"r.{_q(name)}" for name in FOLDED)
     return (
-        "SELECT l.batches_accepted, l.scrub_state, l.events_dropped, r.id, "
+        "SELECT l.batches_accepted, l.scrub_state, l.events_dropped, "
+        "l.clock_skew_ms, r.id, "
         f"{recording}, c.batch_id "
         "FROM (SELECT 1 AS one) AS k "
         f"LEFT JOIN {_table(SessionLedger)} l "
