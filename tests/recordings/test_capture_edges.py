@@ -48,6 +48,7 @@ SERVER_MADE = {
     (Chunk, "compacted_into"),  # written by compaction
     (SessionLedger, "refusals"),  # refusal codes
     (SessionLedger, "last_refusal"),
+    (SessionLedger, "events_dropped"),  # "type 42": from numbers, kinds capped
     (Recording, "window_checks"),  # written by compaction
 }
 
@@ -332,12 +333,16 @@ ISO_EXTREMES = (
     "0001-01-01T00:00:00Z",
     "1970-01-01T00:00:00Z",
 )
+# rrweb event times that are no time at all: refused.
 MS_EXTREMES = (
-    253_402_300_799_999,  # 9999-12-31T23:59:59.999Z, Python's last millisecond
-    253_402_300_800_000,
+    253_402_300_800_000,  # past Python's last millisecond
     -62_135_596_800_000,  # 0001-01-01
-    0,
     1e300,
+)
+# Times a wrong or typo'd clock gives: corrected (recordings/ingest/clock.py).
+MS_WRONG_CLOCK = (
+    253_402_300_799_999,  # 9999-12-31T23:59:59.999Z, Python's last millisecond
+    0,
 )
 
 
@@ -576,6 +581,20 @@ class CaptureEdgeTests(ReplayTestCase):
                     response = self.send(path, payload)
                     self.assert_refused(response, "timestamp")
                     self.assertEqual(self.counts(), before)
+
+    def test_it_corrects_event_times_from_a_wrong_clock(self) -> None:
+        for endpoint, (make, paths) in ENDPOINTS.items():
+            if endpoint == "events":
+                continue  # analytics times are ISO strings, refused above
+            for value, path in itertools.product(MS_WRONG_CLOCK, paths):
+                with self.subTest(path=path, timestamp=value):
+                    payload = make()
+                    set_timestamp(endpoint, value)(payload, None)
+                    response = self.send(path, payload)
+                    self.assertEqual(response.status_code, 200, response.content)
+                    # The typo'd event took its neighbour's time: nothing stretched.
+                    recording = Recording.objects.latest("id")
+                    self.assertLess(recording.duration_ms, 24 * 3600 * 1000)
 
     def test_it_refuses_events_past_the_depth_limit(self) -> None:
         for endpoint, (make, paths) in ENDPOINTS.items():
