@@ -8,6 +8,16 @@ projects a user may reach for one permission; every write asks `can()`.
 Only object permissions count: a model-wide permission on `Project` does not open every
 project (guardian's `accept_global_perms` is off everywhere), so the one way to see all
 projects is to be a superuser.
+
+Whether a person may use ReplayHub at all (sign in to the admin, use the API with a
+session or a key) is one rule, `may_use_replayhub`: an active user who is a superuser,
+holds a role on at least one project (directly or through a group), or was given the
+model-wide "add project" permission by a superuser. It is asked on every request, so
+it follows the roles: losing the last role ends every way in at once. `is_staff` plays
+no part (Django's admin reads it; ReplayHub's admin site does not), so granting a role
+never changes a flag that could reopen access elsewhere. The one switch that suspends
+a person is `is_active`, which only superusers may change (the user admin is theirs
+alone): an inactive user's sessions stop resolving and their keys are refused.
 """
 
 from __future__ import annotations
@@ -56,6 +66,8 @@ CHANGE_PROJECT = "change_project"
 MANAGE_PRIVACY = "manage_privacy"
 DELETE_RECORDINGS = "delete_recordings"
 MANAGE_MEMBERS = "manage_members"
+# Model-wide, not a role: superusers give it to people who may create projects.
+ADD_PROJECT = "add_project"
 
 _VIEWER = (VIEW_PROJECT, VIEW_RECORDINGS, COMMENT)
 _EDITOR = (*_VIEWER, CURATE)
@@ -82,6 +94,16 @@ def projects_for(user: AnyUser, codename: str) -> models.QuerySet[Project]:
     )
 
 
+def may_use_replayhub(user: AnyUser) -> bool:
+    """Whether `user` may sign in to the admin and use the API at all (see above)."""
+    if not isinstance(user, User) or not user.is_active:
+        return False
+    if user.is_superuser or projects_for(user, VIEW_PROJECT).exists():
+        return True
+    # Someone a superuser allowed to create projects, before they have made one.
+    return user.has_perm(_qualified(ADD_PROJECT))
+
+
 def can(user: AnyUser, codename: str, project: Project) -> bool:
     if not isinstance(user, User) or not user.is_active:
         return False
@@ -89,18 +111,17 @@ def can(user: AnyUser, codename: str, project: Project) -> bool:
 
 
 def role_grant(*, project: Project, principal: User | Group, role: Role | None) -> None:
-    """Give `principal` exactly `role` on `project` (None takes every role away)."""
+    """Give `principal` exactly `role` on `project` (None takes every role away).
+
+    Only this project's permissions change: no user flag is touched, so a role here
+    never reopens access a superuser closed (`may_use_replayhub` follows the roles).
+    """
     wanted = set(ROLE_PERMISSIONS[role]) if role else set()
     with transaction.atomic():
         for codename in set(_ADMIN) - wanted:
             remove_perm(_qualified(codename), principal, project)
         for codename in wanted:
             assign_perm(_qualified(codename), principal, project)
-        if isinstance(principal, User) and role and not principal.is_staff:
-            # The admin is where roles are used: a member needs staff status to log
-            # in; what they then see is still limited to their projects.
-            principal.is_staff = True
-            principal.save(update_fields=["is_staff"])
 
 
 def role_from_perms(codenames: set[str]) -> Role | None:

@@ -78,10 +78,10 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
     change_form_template = "admin/recordings/project/change_form.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        # Creating a tenant is not a project role: superusers, or staff given the
+        # Creating a tenant is not a project role: superusers, or people given the
         # model-wide "add project" permission; the creator becomes its admin.
         user = request.user
-        return bool(user.is_active and user.is_staff and user.has_perm(_ADD_PROJECT))
+        return bool(user.is_active and user.has_perm(_ADD_PROJECT))
 
     def save_model(
         self, request: HttpRequest, obj: Project, form: Any, change: bool

@@ -130,8 +130,14 @@ class ManagementApiTests(ReplayTestCase):
 
     def test_losing_the_role_takes_the_keys_reach_away(self) -> None:
         secret = self.key_for(self.bob)
+        access.role_grant(
+            project=self.other.project, principal=self.bob, role=Role.VIEWER
+        )
         access.role_grant(project=self.own.project, principal=self.bob, role=None)
         self.assertEqual(self.get("/api/v1/recordings/", secret).json()["results"], [])
+        # With no role left anywhere the key is refused outright.
+        access.role_grant(project=self.other.project, principal=self.bob, role=None)
+        self.assertEqual(self.get("/api/v1/recordings/", secret).status_code, 401)
 
     def test_only_a_hash_of_the_key_is_stored(self) -> None:
         secret = self.key_for(self.bob)
