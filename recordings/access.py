@@ -45,6 +45,8 @@ from recordings.models import (
     API_KEY_PREFIX,
     ApiKey,
     Project,
+    ProjectGroupObjectPermission,
+    ProjectUserObjectPermission,
     hash_api_key,
     new_api_key,
 )
@@ -122,6 +124,17 @@ def role_grant(*, project: Project, principal: User | Group, role: Role | None) 
             remove_perm(_qualified(codename), principal, project)
         for codename in wanted:
             assign_perm(_qualified(codename), principal, project)
+        if role is None:
+            for user in _key_holders(principal, project):
+                api_keys_narrow(user=user)
+
+
+def _key_holders(principal: User | Group, project: Project) -> models.QuerySet[User]:
+    """The users behind `principal` whose API keys reach `project`."""
+    holders = User.objects.filter(api_keys__projects=project).distinct()
+    if isinstance(principal, User):
+        return holders.filter(pk=principal.pk)
+    return holders.filter(groups=principal)
 
 
 def role_from_perms(codenames: set[str]) -> Role | None:
@@ -231,6 +244,39 @@ def api_key_lookup(secret: str) -> ApiKey | None:
         .filter(key_hash=hash_api_key(secret))
         .first()
     )
+
+
+def _reachable(user: User) -> models.QuerySet[Project]:
+    """Projects `user` holds a role on, directly or through a group, active or not.
+
+    Unlike `projects_for`, a suspension is not a lost role: keys keep their scope
+    and work again when a superuser reactivates the person.
+    """
+    if user.is_superuser:
+        return Project.objects.all()
+    perm = {
+        "permission__codename": VIEW_PROJECT,
+        "permission__content_type__app_label": "recordings",
+    }
+    direct = ProjectUserObjectPermission.objects.filter(user=user, **perm)
+    grouped = ProjectGroupObjectPermission.objects.filter(group__user=user, **perm)
+    return Project.objects.filter(
+        models.Q(pk__in=direct.values("content_object"))
+        | models.Q(pk__in=grouped.values("content_object"))
+    )
+
+
+def api_keys_narrow(*, user: User) -> int:
+    """Take every project `user` can no longer reach out of their keys, for good.
+
+    Requests never reach past the user's current roles anyway (`key_projects_for`);
+    this makes the loss stick, so giving the role back later does not silently
+    reopen an old key, and the key's page lists only what it can still reach.
+    Returns how many (key, project) pairs went.
+    """
+    scopes = ApiKey.projects.through.objects.filter(apikey__user=user)
+    deleted, _ = scopes.exclude(project__in=_reachable(user)).delete()
+    return deleted
 
 
 def key_projects_for(

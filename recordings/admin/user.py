@@ -14,7 +14,10 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.db.models import Field
 from django.forms import Field as FormField
+from django.forms import ModelForm
 from django.http import HttpRequest
+
+from recordings import access
 
 SUSPEND_HELP = (
     "Untick to suspend this person: their admin sessions and API keys stop working "
@@ -45,6 +48,13 @@ class ReplayUserAdmin(UserAdmin[User]):
         if db_field.name == "is_active":
             kwargs["help_text"] = SUSPEND_HELP
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm[Any], formsets: Any, change: bool
+    ) -> None:
+        super().save_related(request, form, formsets, change)
+        # Left a group or lost superuser status: their keys lose those projects.
+        access.api_keys_narrow(user=form.instance)
 
     # Whoever edits people decides who gets in: superusers alone, whatever model-wide
     # permissions someone else was given.
