@@ -174,6 +174,27 @@ def project_members(project: Project) -> list[Member]:
     return sorted(members, key=lambda m: (m.is_group, str(m.principal)))
 
 
+def principals_known_to(
+    user: AnyUser,
+) -> tuple[models.QuerySet[User], models.QuerySet[Group]]:
+    """The users and groups `user` may give a role to by name.
+
+    A superuser: everyone. Anyone else: who already holds a role (or permissions)
+    on a project whose members `user` manages, that is, the names their Members
+    pages show them anyway. Naming anyone else answers exactly as naming nobody,
+    so a project admin cannot probe which people other tenants have.
+    """
+    if isinstance(user, User) and user.is_active and user.is_superuser:
+        return User.objects.all(), Group.objects.all()
+    managed = projects_for(user, MANAGE_MEMBERS)
+    users = ProjectUserObjectPermission.objects.filter(content_object__in=managed)
+    groups = ProjectGroupObjectPermission.objects.filter(content_object__in=managed)
+    return (
+        User.objects.filter(pk__in=users.values("user")),
+        Group.objects.filter(pk__in=groups.values("group")),
+    )
+
+
 def project_create(*, project: Project, creator: User) -> Project:
     """Save a new project; its creator becomes its admin."""
     with transaction.atomic():

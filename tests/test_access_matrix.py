@@ -475,15 +475,18 @@ class AccessWriteMatrixTests(MatrixTestCase):
             self.privacy_form_data(project, mask_all_text="on"),
             lambda: PrivacySettings.objects.get(project=project).mask_all_text,
         )
+        # Someone already on the own project (the form names no one else to a
+        # project admin; tests/recordings/test_project_roles.py checks that).
         yield Write(
             "admin give a role",
             access.MANAGE_MEMBERS,
             False,
             "post",
             reverse("admin:recordings_project_members", args=[project.pk]),
-            {"kind": "user", "name": "norole", "role": "viewer"},
+            {"kind": "user", "name": "viewer-user", "role": "editor"},
             lambda: (
-                access.role_of(User.objects.get(username="norole"), project) is not None
+                access.role_of(User.objects.get(username="viewer-user"), project)
+                == access.Role.EDITOR
             ),
         )
         yield Write(
