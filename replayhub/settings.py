@@ -394,6 +394,9 @@ REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES = envint(
 )
 # api_host the demo page gives posthog-js; default: the host the page was loaded from
 REPLAYHUB_DEMO_API_HOST = env("REPLAYHUB_DEMO_API_HOST")
+# Serve the demo page (/demo/, recording into the project marked as the demo); on by
+# default, off by default in production mode, where anyone could fill its cap
+REPLAYHUB_DEMO_PAGE = envbool("REPLAYHUB_DEMO_PAGE", not PRODUCTION)
 # Minutes without a new batch before a recording is compacted into one blob; 15
 REPLAYHUB_COMPACT_IDLE_MINUTES = envint("REPLAYHUB_COMPACT_IDLE_MINUTES", 15)
 # Batches per minute one project may send (503 + Retry-After above it); 0 = no limit

@@ -80,6 +80,7 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
     fields = (
         "name",
         "recording_enabled",
+        "is_demo",
         "ingest_rate_limit",
         "monthly_minutes_cap",
         "usage_",
@@ -91,6 +92,14 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
     )
 
     change_form_template = "admin/recordings/project/change_form.html"
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Project | None = None
+    ) -> Any:
+        # The demo page shows the demo project's name and token to anyone: only a
+        # superuser decides which project that is.
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else (*fields, "is_demo")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Creating a tenant is not a project role: superusers, or people given the
