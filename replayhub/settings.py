@@ -129,10 +129,10 @@ if _base.scheme not in {"http", "https"} or not _base.hostname:
     raise ImproperlyConfigured(
         f"REPLAYHUB_BASE_URL={REPLAYHUB_BASE_URL!r} must be an http(s) URL"
     )
-# Host names this server answers to: the base URL's host plus local names by default
-ALLOWED_HOSTS = envlist(
-    "ALLOWED_HOSTS", [_base.hostname, "localhost", "127.0.0.1", "[::1]"]
-)
+# Host names this server answers to: the base URL's host and local names, plus the
+# extra names in ALLOWED_HOSTS (comma-separated; added to these, never instead)
+_default_hosts = [_base.hostname, "localhost", "127.0.0.1", "[::1]"]
+ALLOWED_HOSTS = list(dict.fromkeys(_default_hosts + envlist("ALLOWED_HOSTS", [])))
 CSRF_TRUSTED_ORIGINS = envlist(
     "CSRF_TRUSTED_ORIGINS", [f"{_base.scheme}://{_base.netloc}"]
 )

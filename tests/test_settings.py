@@ -165,3 +165,13 @@ def test_the_demo_page_is_off_in_production_unless_turned_on(tmp_path: Path) -> 
     assert on["demo_page"] is True
     off = load_settings(tmp_path, REPLAYHUB_DEMO_PAGE="false")
     assert off["demo_page"] is False
+
+
+def test_allowed_hosts_adds_extra_names_to_the_defaults(tmp_path: Path) -> None:
+    defaults = ["replay.example.com", "localhost", "127.0.0.1", "[::1]"]
+    production = PRODUCTION | {"SECRET_KEY": STRONG_KEY}
+    assert load_settings(tmp_path, **production)["allowed_hosts"] == defaults
+    extra = load_settings(
+        tmp_path, **production, ALLOWED_HOSTS="replay.internal, localhost,"
+    )
+    assert extra["allowed_hosts"] == [*defaults, "replay.internal"]
