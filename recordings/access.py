@@ -17,7 +17,14 @@ it follows the roles: losing the last role ends every way in at once. `is_staff`
 no part (Django's admin reads it; ReplayHub's admin site does not), so granting a role
 never changes a flag that could reopen access elsewhere. The one switch that suspends
 a person is `is_active`, which only superusers may change (the user admin is theirs
-alone): an inactive user's sessions stop resolving and their keys are refused.
+alone): an inactive user's sessions stop resolving and their keys are refused. The
+`is_staff` values already stored stay unused; migration 0011 suspended the people
+they used to keep out, so nobody got in through the change.
+
+An API key acts for its user on its own projects only, and never past the user's
+current roles (`key_projects_for`, per request); a project the user loses also
+leaves their keys for good (`api_keys_narrow`), so a role given back later does not
+reopen an old key.
 """
 
 from __future__ import annotations
