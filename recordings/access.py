@@ -8,6 +8,23 @@ projects a user may reach for one permission; every write asks `can()`.
 Only object permissions count: a model-wide permission on `Project` does not open every
 project (guardian's `accept_global_perms` is off everywhere), so the one way to see all
 projects is to be a superuser.
+
+Whether a person may use ReplayHub at all (sign in to the admin, use the API with a
+session or a key) is one rule, `may_use_replayhub`: an active user who is a superuser,
+holds a role on at least one project (directly or through a group), or was given the
+model-wide "add project" permission by a superuser. It is asked on every request, so
+it follows the roles: losing the last role ends every way in at once. `is_staff` plays
+no part (Django's admin reads it; ReplayHub's admin site does not), so granting a role
+never changes a flag that could reopen access elsewhere. The one switch that suspends
+a person is `is_active`, which only superusers may change (the user admin is theirs
+alone): an inactive user's sessions stop resolving and their keys are refused. The
+`is_staff` values already stored stay unused; migration 0013 suspended the people
+they used to keep out, so nobody got in through the change.
+
+An API key acts for its user on its own projects only, and never past the user's
+current roles (`key_projects_for`, per request); a project the user loses also
+leaves their keys for good (`api_keys_narrow`), so a role given back later does not
+reopen an old key.
 """
 
 from __future__ import annotations
@@ -35,6 +52,8 @@ from recordings.models import (
     API_KEY_PREFIX,
     ApiKey,
     Project,
+    ProjectGroupObjectPermission,
+    ProjectUserObjectPermission,
     hash_api_key,
     new_api_key,
 )
@@ -56,6 +75,8 @@ CHANGE_PROJECT = "change_project"
 MANAGE_PRIVACY = "manage_privacy"
 DELETE_RECORDINGS = "delete_recordings"
 MANAGE_MEMBERS = "manage_members"
+# Model-wide, not a role: superusers give it to people who may create projects.
+ADD_PROJECT = "add_project"
 
 _VIEWER = (VIEW_PROJECT, VIEW_RECORDINGS, COMMENT)
 _EDITOR = (*_VIEWER, CURATE)
@@ -82,6 +103,16 @@ def projects_for(user: AnyUser, codename: str) -> models.QuerySet[Project]:
     )
 
 
+def may_use_replayhub(user: AnyUser) -> bool:
+    """Whether `user` may sign in to the admin and use the API at all (see above)."""
+    if not isinstance(user, User) or not user.is_active:
+        return False
+    if user.is_superuser or projects_for(user, VIEW_PROJECT).exists():
+        return True
+    # Someone a superuser allowed to create projects, before they have made one.
+    return user.has_perm(_qualified(ADD_PROJECT))
+
+
 def can(user: AnyUser, codename: str, project: Project) -> bool:
     if not isinstance(user, User) or not user.is_active:
         return False
@@ -89,18 +120,28 @@ def can(user: AnyUser, codename: str, project: Project) -> bool:
 
 
 def role_grant(*, project: Project, principal: User | Group, role: Role | None) -> None:
-    """Give `principal` exactly `role` on `project` (None takes every role away)."""
+    """Give `principal` exactly `role` on `project` (None takes every role away).
+
+    Only this project's permissions change: no user flag is touched, so a role here
+    never reopens access a superuser closed (`may_use_replayhub` follows the roles).
+    """
     wanted = set(ROLE_PERMISSIONS[role]) if role else set()
     with transaction.atomic():
         for codename in set(_ADMIN) - wanted:
             remove_perm(_qualified(codename), principal, project)
         for codename in wanted:
             assign_perm(_qualified(codename), principal, project)
-        if isinstance(principal, User) and role and not principal.is_staff:
-            # The admin is where roles are used: a member needs staff status to log
-            # in; what they then see is still limited to their projects.
-            principal.is_staff = True
-            principal.save(update_fields=["is_staff"])
+        if role is None:
+            for user in _key_holders(principal, project):
+                api_keys_narrow(user=user)
+
+
+def _key_holders(principal: User | Group, project: Project) -> models.QuerySet[User]:
+    """The users behind `principal` whose API keys reach `project`."""
+    holders = User.objects.filter(api_keys__projects=project).distinct()
+    if isinstance(principal, User):
+        return holders.filter(pk=principal.pk)
+    return holders.filter(groups=principal)
 
 
 def role_from_perms(codenames: set[str]) -> Role | None:
@@ -138,6 +179,27 @@ def project_members(project: Project) -> list[Member]:
     members = [Member(u, role_from_perms(set(p))) for u, p in users.items()]
     members += [Member(g, role_from_perms(set(p))) for g, p in groups.items()]
     return sorted(members, key=lambda m: (m.is_group, str(m.principal)))
+
+
+def principals_known_to(
+    user: AnyUser,
+) -> tuple[models.QuerySet[User], models.QuerySet[Group]]:
+    """The users and groups `user` may give a role to by name.
+
+    A superuser: everyone. Anyone else: who already holds a role (or permissions)
+    on a project whose members `user` manages, that is, the names their Members
+    pages show them anyway. Naming anyone else answers exactly as naming nobody,
+    so a project admin cannot probe which people other tenants have.
+    """
+    if isinstance(user, User) and user.is_active and user.is_superuser:
+        return User.objects.all(), Group.objects.all()
+    managed = projects_for(user, MANAGE_MEMBERS)
+    users = ProjectUserObjectPermission.objects.filter(content_object__in=managed)
+    groups = ProjectGroupObjectPermission.objects.filter(content_object__in=managed)
+    return (
+        User.objects.filter(pk__in=users.values("user")),
+        Group.objects.filter(pk__in=groups.values("group")),
+    )
 
 
 def project_create(*, project: Project, creator: User) -> Project:
@@ -210,6 +272,39 @@ def api_key_lookup(secret: str) -> ApiKey | None:
         .filter(key_hash=hash_api_key(secret))
         .first()
     )
+
+
+def _reachable(user: User) -> models.QuerySet[Project]:
+    """Projects `user` holds a role on, directly or through a group, active or not.
+
+    Unlike `projects_for`, a suspension is not a lost role: keys keep their scope
+    and work again when a superuser reactivates the person.
+    """
+    if user.is_superuser:
+        return Project.objects.all()
+    perm = {
+        "permission__codename": VIEW_PROJECT,
+        "permission__content_type__app_label": "recordings",
+    }
+    direct = ProjectUserObjectPermission.objects.filter(user=user, **perm)
+    grouped = ProjectGroupObjectPermission.objects.filter(group__user=user, **perm)
+    return Project.objects.filter(
+        models.Q(pk__in=direct.values("content_object"))
+        | models.Q(pk__in=grouped.values("content_object"))
+    )
+
+
+def api_keys_narrow(*, user: User) -> int:
+    """Take every project `user` can no longer reach out of their keys, for good.
+
+    Requests never reach past the user's current roles anyway (`key_projects_for`);
+    this makes the loss stick, so giving the role back later does not silently
+    reopen an old key, and the key's page lists only what it can still reach.
+    Returns how many (key, project) pairs went.
+    """
+    scopes = ApiKey.projects.through.objects.filter(apikey__user=user)
+    deleted, _ = scopes.exclude(project__in=_reachable(user)).delete()
+    return deleted
 
 
 def key_projects_for(

@@ -31,7 +31,10 @@ class ApiKeyAuthentication(BaseAuthentication):
         if not key.is_usable(now()):
             raise AuthenticationFailed("This API key has expired.")
         if not key.user.is_active:
-            raise AuthenticationFailed("This API key's user is inactive.")
+            raise AuthenticationFailed("This API key's user is suspended.")
+        if not access.may_use_replayhub(key.user):
+            # The same rule as the admin's sign-in: a key dies with its user's roles.
+            raise AuthenticationFailed("This API key's user holds no role any more.")
         access.api_key_touch(key=key)
         return key.user, key
 

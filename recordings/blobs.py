@@ -272,9 +272,39 @@ def _listdir(folder: str) -> tuple[list[str], list[str]]:
 
 
 def delete_blobs(keys: Iterable[str]) -> None:
+    """Delete blobs, and on local disk the folders that this leaves empty.
+
+    A folder is named after its session id (and its project): one left behind
+    after an erasure, a retention purge or a delete would go on naming the session.
+    Object storage has no folders to leave (a prefix goes with its last object).
+    """
     storage = _storage()
+    folders = set()
     for key in keys:
         try:
             storage.delete(key)
         except Exception as exc:
             raise StorageError(f"could not delete blob {key}: {exc}") from exc
+        folders.add(key.rpartition("/")[0])
+    for folder in folders:
+        delete_folder_if_empty(folder)
+
+
+def delete_folder_if_empty(folder: str) -> None:
+    """On local disk, remove `folder` and then its parents while they are empty.
+
+    rmdir removes only an empty directory, so nothing stored is ever lost: a batch
+    written meanwhile keeps its folder, and one that capture is about to write
+    into a folder removed under it fails with a 503 and is stored on the retry.
+    """
+    storage = _storage()
+    if not isinstance(storage, FileSystemStorage) or not folder:
+        return
+    root = Path(storage.location)
+    path = Path(storage.path(folder))
+    while root in path.parents:
+        try:
+            path.rmdir()
+        except OSError:  # not empty, or gone already
+            return
+        path = path.parent

@@ -67,11 +67,26 @@ class Project(models.Model):
         help_text="When the project reached its cap this month; empty while under.",
     )
     created = models.DateTimeField(default=now, editable=False)
+    is_demo = models.BooleanField(
+        "demo project",
+        default=False,
+        help_text="The project the public demo page (/demo/) records into, showing "
+        "its name and capture token to anyone. At most one; superusers only.",
+    )
 
     objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ("name",)
+        constraints = [
+            # The demo page records into one project, named by this flag alone.
+            models.UniqueConstraint(
+                fields=["is_demo"],
+                condition=models.Q(is_demo=True),
+                name="recordings_project_one_demo_uniq",
+                violation_error_message="Another project is the demo project already.",
+            ),
+        ]
         # Held per project through guardian (see recordings/access.py for the roles
         # that bundle them); change_project covers the name, switches and token.
         permissions = [

@@ -23,7 +23,16 @@ def request_key(request: Request) -> ApiKey | None:
     return request.auth if isinstance(request.auth, ApiKey) else None
 
 
-class ProjectPermission(BasePermission):
+class MayUseReplayHub(BasePermission):
+    """The admin's sign-in rule (`access.may_use_replayhub`), for API sessions too."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request_key(request) is not None:
+            return True  # ApiKeyAuthentication has asked the same rule of its user
+        return access.may_use_replayhub(request.user)
+
+
+class ProjectPermission(MayUseReplayHub):
     """Allows an action when the user holds its permission on the object's project.
 
     Lists are already limited to readable projects by the views' querysets, so an
@@ -32,8 +41,7 @@ class ProjectPermission(BasePermission):
     """
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated and user.is_active):
+        if not super().has_permission(request, view):
             return False
         key = request_key(request)
         if key and key.access == ApiKey.Access.READ:

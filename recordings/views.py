@@ -100,10 +100,15 @@ def _posthog_init(
 
 @require_GET
 def demo(request: HttpRequest) -> HttpResponse:
-    """A page that records itself with posthog-js pointed at this server."""
-    token = request.GET.get("token", "")
-    projects = Project.objects.filter(recording_enabled=True)
-    project = projects.filter(token=token).first() if token else projects.first()
+    """A page that records itself with posthog-js pointed at this server.
+
+    Anyone may load it, so it names no project but the one a superuser marked as
+    the demo project (whatever the query string says), and it is there only while
+    REPLAYHUB_DEMO_PAGE is on (off by default in production mode).
+    """
+    if not settings.REPLAYHUB_DEMO_PAGE:
+        raise Http404("the demo page is off")
+    project = Project.objects.filter(is_demo=True, recording_enabled=True).first()
     api_host = settings.REPLAYHUB_DEMO_API_HOST or request.build_absolute_uri("/")
     api_host = api_host.rstrip("/")
     context = {

@@ -129,10 +129,10 @@ if _base.scheme not in {"http", "https"} or not _base.hostname:
     raise ImproperlyConfigured(
         f"REPLAYHUB_BASE_URL={REPLAYHUB_BASE_URL!r} must be an http(s) URL"
     )
-# Host names this server answers to: the base URL's host plus local names by default
-ALLOWED_HOSTS = envlist(
-    "ALLOWED_HOSTS", [_base.hostname, "localhost", "127.0.0.1", "[::1]"]
-)
+# Host names this server answers to: the base URL's host and local names, plus the
+# extra names in ALLOWED_HOSTS (comma-separated; added to these, never instead)
+_default_hosts = [_base.hostname, "localhost", "127.0.0.1", "[::1]"]
+ALLOWED_HOSTS = list(dict.fromkeys(_default_hosts + envlist("ALLOWED_HOSTS", [])))
 CSRF_TRUSTED_ORIGINS = envlist(
     "CSRF_TRUSTED_ORIGINS", [f"{_base.scheme}://{_base.netloc}"]
 )
@@ -165,7 +165,8 @@ SECURE_PROXY_SSL_HEADER = (
 )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with the site that lets in whoever holds a role
+    "recordings.apps.ReplayAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -398,6 +399,9 @@ REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES = envint(
 )
 # api_host the demo page gives posthog-js; default: the host the page was loaded from
 REPLAYHUB_DEMO_API_HOST = env("REPLAYHUB_DEMO_API_HOST")
+# Serve the demo page (/demo/, recording into the project marked as the demo); on by
+# default, off by default in production mode, where anyone could fill its cap
+REPLAYHUB_DEMO_PAGE = envbool("REPLAYHUB_DEMO_PAGE", not PRODUCTION)
 # Minutes without a new batch before a recording is compacted into one blob; 15
 REPLAYHUB_COMPACT_IDLE_MINUTES = envint("REPLAYHUB_COMPACT_IDLE_MINUTES", 15)
 # Batches per minute one project may send (503 + Retry-After above it); 0 = no limit
@@ -425,7 +429,8 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication"
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # Not IsAdminUser: is_staff decides nothing in ReplayHub (see recordings.access)
+    "DEFAULT_PERMISSION_CLASSES": ["recordings.permissions.MayUseReplayHub"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,

@@ -6,10 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-admin.site.site_header = "ReplayHub"
-admin.site.site_title = "ReplayHub"
-admin.site.index_title = "Session replay"
-
+# admin.site is recordings.admin_site.ReplayAdminSite (see recordings.apps).
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),

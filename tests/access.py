@@ -103,9 +103,16 @@ class Principal:
             return {"Authorization": f"Bearer {self.secret}"}
         return {}
 
+    @property
+    def may_use_replayhub(self) -> bool:
+        """Let in at all: active, and a superuser or holding a role (staff or not)."""
+        if self.user is None or not self.user.is_active:
+            return False
+        return self.superuser or self.role is not None
+
     def holds(self, codename: str, project: Project, own: Project) -> bool:
         """What the product promises this principal may do (the matrix's oracle)."""
-        if self.user is None or not self.user.is_active:
+        if not self.may_use_replayhub:
             return False
         if self.key is not None:
             if self.key.revoked or not self.key.is_usable(now()):
@@ -142,14 +149,22 @@ def _key(
 
 def make_principals(own: Project, other: Project) -> list[Principal]:
     """Every kind of caller the product knows, each with its role on `own` only."""
-    people = [Principal("anonymous"), Principal("staff-no-role", _user("norole"))]
+    # Staff status opens nothing: ReplayHub lets people in by role.
+    people = [Principal("anonymous"), Principal("staff, no role", _user("norole"))]
+    unstaffed = _user("unstaffed-admin", staff=False)
+    access.role_grant(project=own, principal=unstaffed, role=Role.ADMIN)
+    people.append(Principal("admin without staff status", unstaffed, role=Role.ADMIN))
+    former = _user("former-admin")
+    access.role_grant(project=own, principal=former, role=Role.ADMIN)
+    access.role_grant(project=own, principal=former, role=None)
+    people.append(Principal("former admin (role removed)", former))
     for role in Role:
         user = _user(f"{role.value}-user")
         access.role_grant(project=own, principal=user, role=role)
         people.append(Principal(f"{role.value} (user)", user, role=role))
     group = Group.objects.create(name="editors")
     access.role_grant(project=own, principal=group, role=Role.EDITOR)
-    member = _user("group-member")
+    member = _user("group-member", staff=False)
     member.groups.add(group)
     people.append(Principal("editor (group)", member, role=Role.EDITOR))
     people.append(Principal("superuser", _user("root", superuser=True), True))
@@ -185,8 +200,24 @@ def _key_principals(own: Project, other: Project) -> list[Principal]:
     assert expired.key is not None
     expired.key.expires = now() - dt.timedelta(minutes=1)
     expired.key.save()
+    # Keys that worked until their user lost the last role, or was suspended.
+    former_user = admin_user("key-former")
+    former = _key(Principal("former admin's key", former_user), [own], "write")
+    access.role_grant(project=own, principal=former_user, role=None)
+    suspended = _key(
+        Principal(
+            "suspended admin's key", admin_user("key-suspended"), role=Role.ADMIN
+        ),
+        [own],
+        "write",
+    )
+    assert suspended.user is not None
+    suspended.user.is_active = False
+    suspended.user.save()
     root = _user("key-root", superuser=True)
     return [
+        former,
+        suspended,
         _key(Principal("viewer key", viewer, role=Role.VIEWER), [own]),
         _key(
             Principal("admin key (read)", admin_user("key-admin-r"), role=Role.ADMIN),

@@ -32,8 +32,9 @@ if TYPE_CHECKING:  # the test client's response type exists only in the stubs
 
 # What a rule may need besides a project permission codename.
 PUBLIC = "public"  # anyone, by design; covered by the capture and SDK tests
-STAFF = "staff"  # any active staff user (pages that show no project data)
-AUTHENTICATED = "authenticated"  # any active user or usable key; content scoped
+# Anyone ReplayHub lets in at all, by session or usable key: an active superuser or
+# role holder, staff status or not. Pages that show no project data; lists, scoped.
+MEMBER = "member"
 SUPERUSER = "superuser"
 NOBODY = "nobody"  # nobody, superusers included
 # Django's old-style object URL (admin/<app>/<model>/<id>/): a bare redirect to the
@@ -85,8 +86,8 @@ ADMIN_MODEL_RULES: dict[str, dict[str, Rule]] = {
     # Keys belong to people, not projects: each user sees only their own. No session
     # principal here owns one, so another user's key is for superusers only.
     "recordings.apikey": {
-        "changelist": Rule(STAFF),
-        "add": Rule(STAFF),
+        "changelist": Rule(MEMBER),
+        "add": Rule(MEMBER),
         "change": Rule(SUPERUSER, target="recordings.apikey"),
         "delete": Rule(SUPERUSER, target="recordings.apikey"),
         "history": Rule(SUPERUSER, target="recordings.apikey"),
@@ -99,18 +100,18 @@ ADMIN_MODEL_RULES: dict[str, dict[str, Rule]] = {
 }
 
 OTHER_RULES: dict[str, Rule] = {
-    "admin:index": Rule(STAFF),
-    "admin:app_list": Rule(STAFF),  # checked per app below
-    "admin:password_change": Rule(STAFF),
-    "admin:password_change_done": Rule(STAFF),
-    "admin:jsi18n": Rule(STAFF),
+    "admin:index": Rule(MEMBER),
+    "admin:app_list": Rule(MEMBER),  # checked per app below
+    "admin:password_change": Rule(MEMBER),
+    "admin:password_change_done": Rule(MEMBER),
+    "admin:jsi18n": Rule(MEMBER),
     "admin:login": Rule(PUBLIC),
     "admin:logout": Rule(PUBLIC),
     # Autocomplete lists the target admin's own (scoped) queryset; no model has a
     # "view on site" URL (Django's redirect there checks no permission).
     "admin:autocomplete": Rule(VIEW, any_project=True),
     "admin:view_on_site": Rule(NOBODY),
-    "admin/(?P<url>.*)$": Rule(STAFF),  # the admin's catch-all: redirects or 404
+    "admin/(?P<url>.*)$": Rule(MEMBER),  # the admin's catch-all: redirects or 404
     "": Rule(PUBLIC),  # / redirects to the admin
     # Capture and the SDK: public by design, the token only lets a browser send.
     **{
@@ -134,9 +135,9 @@ OTHER_RULES: dict[str, Rule] = {
         )
     },
     # The management API.
-    "recordings:project-list": Rule(AUTHENTICATED),
+    "recordings:project-list": Rule(MEMBER),
     "recordings:project-detail": Rule(VIEW, "recordings.project"),
-    "recordings:recording-list": Rule(AUTHENTICATED),
+    "recordings:recording-list": Rule(MEMBER),
     "recordings:recording-detail": Rule(VIEW_REC, "recordings.recording"),
     "recordings:recording-snapshots": Rule(VIEW_REC, "recordings.recording"),
     "recordings:recording-export": Rule(VIEW_REC, "recordings.recording"),
@@ -217,10 +218,11 @@ class MatrixTestCase(ReplayTestCase):
         key = principal.key
         if key is not None and (not api or key.revoked or not key.is_usable(now())):
             return False
-        if rule.need == AUTHENTICATED:
+        # One rule for the admin and the API (recordings.access.may_use_replayhub).
+        if not principal.may_use_replayhub:
+            return False
+        if rule.need == MEMBER:
             return True
-        if rule.need == STAFF:
-            return bool(user and user.is_staff)
         if rule.need == SUPERUSER:
             return principal.superuser
         projects = [project] if project else [self.own.project, self.other.project]
@@ -473,15 +475,18 @@ class AccessWriteMatrixTests(MatrixTestCase):
             self.privacy_form_data(project, mask_all_text="on"),
             lambda: PrivacySettings.objects.get(project=project).mask_all_text,
         )
+        # Someone already on the own project (the form names no one else to a
+        # project admin; tests/recordings/test_project_roles.py checks that).
         yield Write(
             "admin give a role",
             access.MANAGE_MEMBERS,
             False,
             "post",
             reverse("admin:recordings_project_members", args=[project.pk]),
-            {"kind": "user", "name": "norole", "role": "viewer"},
+            {"kind": "user", "name": "viewer-user", "role": "editor"},
             lambda: (
-                access.role_of(User.objects.get(username="norole"), project) is not None
+                access.role_of(User.objects.get(username="viewer-user"), project)
+                == access.Role.EDITOR
             ),
         )
         yield Write(

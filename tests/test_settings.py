@@ -29,6 +29,7 @@ print(json.dumps({
     "allowed_hosts": settings.ALLOWED_HOSTS,
     "secret_key": settings.SECRET_KEY,
     "secure_cookies": settings.SESSION_COOKIE_SECURE,
+    "demo_page": settings.REPLAYHUB_DEMO_PAGE,
     "beat": {
         name: [entry["task"], str(entry["schedule"]), entry["options"]["expires"]]
         for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
@@ -154,3 +155,23 @@ def test_production_passes_the_deploy_checks(tmp_path: Path) -> None:
     # Left to the operator on purpose: HSTS for every subdomain and the preload
     # list commit hosts other than this one (REPLAYHUB_HSTS_INCLUDE_SUBDOMAINS, …).
     assert found <= {"security.W005", "security.W021"}, found
+
+
+def test_the_demo_page_is_off_in_production_unless_turned_on(tmp_path: Path) -> None:
+    assert load_settings(tmp_path)["demo_page"] is True  # `make run`: on
+    production = PRODUCTION | {"SECRET_KEY": STRONG_KEY}
+    assert load_settings(tmp_path, **production)["demo_page"] is False
+    on = load_settings(tmp_path, **production, REPLAYHUB_DEMO_PAGE="true")
+    assert on["demo_page"] is True
+    off = load_settings(tmp_path, REPLAYHUB_DEMO_PAGE="false")
+    assert off["demo_page"] is False
+
+
+def test_allowed_hosts_adds_extra_names_to_the_defaults(tmp_path: Path) -> None:
+    defaults = ["replay.example.com", "localhost", "127.0.0.1", "[::1]"]
+    production = PRODUCTION | {"SECRET_KEY": STRONG_KEY}
+    assert load_settings(tmp_path, **production)["allowed_hosts"] == defaults
+    extra = load_settings(
+        tmp_path, **production, ALLOWED_HOSTS="replay.internal, localhost,"
+    )
+    assert extra["allowed_hosts"] == [*defaults, "replay.internal"]

@@ -1,11 +1,13 @@
 """The admin is ReplayHub's product surface: projects, recordings, the player.
 
-Every model admin here is project-scoped (see `scoped.py`): a staff user sees and
-touches only the rows of projects where a role gives them the permission.
+Every model admin here is project-scoped (see `scoped.py`): a member sees and touches
+only the rows of projects where a role gives them the permission. Who may sign in at
+all is `access.may_use_replayhub` (see `recordings/admin_site.py`); people are
+superusers' business (`user.py`).
 """
 
 from __future__ import annotations
 
-from recordings.admin import apikey, ingested, project, recording
+from recordings.admin import apikey, ingested, project, recording, user
 
-__all__ = ["apikey", "ingested", "project", "recording"]
+__all__ = ["apikey", "ingested", "project", "recording", "user"]

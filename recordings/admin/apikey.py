@@ -40,7 +40,7 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
 
     def _own(self, request: HttpRequest, obj: ApiKey | None) -> bool:
         user = request.user
-        if not (user.is_active and user.is_staff):
+        if not user.is_active:
             return False
         return obj is None or user.is_superuser or obj.user_id == user.pk
 

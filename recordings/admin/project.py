@@ -23,22 +23,37 @@ _ADD_PROJECT = "recordings.add_project"
 
 
 class MemberForm(forms.Form):
-    """Give a user (by username) or a group (by name) a role, or take it away."""
+    """Give a user (by username) or a group (by name) a role, or take it away.
+
+    Only people and groups `access.principals_known_to` the acting user can be
+    named; any other name gets the same answer as a name nobody has.
+    """
 
     kind = forms.ChoiceField(choices=[("user", "User"), ("group", "Group")])
-    name = forms.CharField(max_length=150, help_text="Username or group name.")
+    name = forms.CharField(
+        max_length=150,
+        help_text="Username or group name of someone already on one of your "
+        "projects. A superuser gives someone new their first role.",
+    )
     role = forms.ChoiceField(
         choices=[*access.Role.choices, ("", "No role (remove)")], required=False
     )
 
+    def __init__(self, *args: Any, known_to: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.users, self.groups = access.principals_known_to(known_to)
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         name, kind = data.get("name"), data.get("kind")
-        model: type[User] | type[Group] = User if kind == "user" else Group
-        field = "username" if kind == "user" else "name"
-        principal = model.objects.filter(**{field: name}).first()
+        if kind == "user":
+            principal: User | Group | None = self.users.filter(username=name).first()
+        else:
+            principal = self.groups.filter(name=name).first()
         if principal is None and name:
-            raise forms.ValidationError(f"There is no {kind} called {name!r}.")
+            raise forms.ValidationError(
+                f"There is no {kind} called {name!r} on your projects."
+            )
         if isinstance(principal, User) and not principal.is_active:
             raise forms.ValidationError(f"{name!r} is not an active user.")
         data["principal"] = principal
@@ -65,6 +80,7 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
     fields = (
         "name",
         "recording_enabled",
+        "is_demo",
         "ingest_rate_limit",
         "monthly_minutes_cap",
         "usage_",
@@ -77,11 +93,19 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
 
     change_form_template = "admin/recordings/project/change_form.html"
 
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Project | None = None
+    ) -> Any:
+        # The demo page shows the demo project's name and token to anyone: only a
+        # superuser decides which project that is.
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else (*fields, "is_demo")
+
     def has_add_permission(self, request: HttpRequest) -> bool:
-        # Creating a tenant is not a project role: superusers, or staff given the
+        # Creating a tenant is not a project role: superusers, or people given the
         # model-wide "add project" permission; the creator becomes its admin.
         user = request.user
-        return bool(user.is_active and user.is_staff and user.has_perm(_ADD_PROJECT))
+        return bool(user.is_active and user.has_perm(_ADD_PROJECT))
 
     def save_model(
         self, request: HttpRequest, obj: Project, form: Any, change: bool
@@ -136,7 +160,7 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
             raise Http404("no such project")
         if not self._allowed(request, access.MANAGE_MEMBERS, project):
             raise PermissionDenied
-        form = MemberForm(request.POST or None)
+        form = MemberForm(request.POST or None, known_to=request.user)
         if request.method == "POST" and form.is_valid():
             principal, role = form.cleaned_data["principal"], form.cleaned_data["role"]
             access.role_grant(project=project, principal=principal, role=role)

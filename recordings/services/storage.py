@@ -24,13 +24,17 @@ def orphan_blobs_delete(*, written_before: dt.datetime) -> int:
     Capture writes a blob before the row that points at it, so a crash or a lost
     answer in between leaves a blob with no row (so do failed compactions). A
     younger one may still be about to be committed, so the caller gives a margin.
-    Folders whose name is not one capture makes are left alone.
+    Folders whose name is not one capture makes are left alone; empty ones capture
+    made are removed (deletions before ReplayHub removed them left them behind).
     """
     deleted = 0
     for folder in blobs.folders():
         owner = blobs.folder_owner(folder)
+        if owner is None:
+            continue
         keys = blobs.folder_blobs(folder)
-        if owner is None or not keys:
+        if not keys:
+            blobs.delete_folder_if_empty(folder)
             continue
         used = _referenced_blobs(folder, *owner, keys)
         orphans = [key for key in keys if key not in used]

@@ -35,11 +35,9 @@ def visit_and_interact(browser: Any, url: str) -> list[str]:
 def test_a_sample_rate_of_zero_records_nothing(
     browser: Any, origins: dict[str, str]
 ) -> None:
-    project = Project.objects.create(name="Sampled out")
+    project = Project.objects.create(name="Sampled out", is_demo=True)
     PrivacySettings.objects.create(project=project, sample_rate=Decimal(0))
-    posted = visit_and_interact(
-        browser, f"{origins['shop']}/demo/?token={project.token}"
-    )
+    posted = visit_and_interact(browser, f"{origins['shop']}/demo/")
     assert posted == []
     assert not Recording.objects.filter(project=project).exists()
 
@@ -48,11 +46,11 @@ def test_a_sample_rate_of_zero_records_nothing(
 def test_the_masking_options_reach_the_sdk(
     browser: Any, origins: dict[str, str]
 ) -> None:
-    project = Project.objects.create(name="Masked")
+    project = Project.objects.create(name="Masked", is_demo=True)
     PrivacySettings.objects.create(
         project=project, mask_all_text=True, block_selectors=".products"
     )
-    visit_and_interact(browser, f"{origins['shop']}/demo/?token={project.token}")
+    visit_and_interact(browser, f"{origins['shop']}/demo/")
     recording = wait_for(
         lambda: Recording.objects.filter(project=project).first(), 20, "a recording"
     )

@@ -65,7 +65,7 @@ def find_recording(project: Project) -> Recording | None:
 def test_a_recorded_session_replays_in_the_admin(
     browser: Any, origins: dict[str, str]
 ) -> None:
-    project = Project.objects.create(name="E2E shop")
+    project = Project.objects.create(name="E2E shop", is_demo=True)
     # A viewer, not a superuser: watching is what the viewer role is for.
     bob = User.objects.create_user("bob", "bob@example.org", "correct horse")
     access.role_grant(project=project, principal=bob, role=access.Role.VIEWER)
@@ -77,9 +77,7 @@ def test_a_recorded_session_replays_in_the_admin(
         ended_at=now(),
     )
 
-    answers = record_demo_session(
-        browser, f"{origins['shop']}/demo/?token={project.token}"
-    )
+    answers = record_demo_session(browser, f"{origins['shop']}/demo/")
     assert answers, "posthog-js sent no recording"
     assert all(status == 200 for _, status in answers), answers
 

@@ -115,6 +115,12 @@ class ErasureTests(ErasureTestCase):
         self.assertEqual(receipt["ledger_rows"], 2)
         self.assertEqual(receipt["distinct_ids"], 2)  # Jane and her anonymous id
 
+    def test_no_blob_folder_is_left_named_after_an_erased_session(self) -> None:
+        self.erase(JANE)
+        folders = {p.name for p in self.blob_dir.rglob("*") if p.is_dir()}
+        self.assertFalse(folders & {"jane-session", "jane-anon-session"}, folders)
+        self.assertLessEqual({"bob-session", "other-jane-session"}, folders)
+
     def test_what_is_left_holds_no_personal_data(self) -> None:
         request = self.erase(JANE)
         (entry,) = PrivacyAuditEntry.objects.filter(project=self.project)

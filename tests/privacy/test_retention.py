@@ -80,6 +80,9 @@ class ExpiryTests(RetentionTestCase):
         self.assertEqual(self.sessions_left(SessionLedger), kept)
         self.assertFalse(SnapshotChunk.objects.filter(recording_id=self.old.pk))
         self.assertEqual(self.blob_names(self.old), [])
+        self.assertFalse(
+            (self.blob_dir / str(self.project.pk) / "old-session").exists()
+        )
         self.assertTrue(self.blob_names(self.held))
         self.assertEqual(
             (expiry.recordings, expiry.events, expiry.ledger_rows, expiry.held),

@@ -30,6 +30,7 @@ from recordings.blobs import (
     chunk_key,
     delete_blobs,
     encode_events,
+    folders,
     open_chunk,
     put_chunk,
 )
@@ -141,6 +142,19 @@ class BlobContractTests(_Contract):
         delete_blobs([gone])  # a repeated purge finds nothing and is fine
         self.assertEqual(self.stored_keys(), [kept])
 
+    def test_deleting_a_sessions_last_blob_leaves_no_folder_named_after_it(
+        self,
+    ) -> None:
+        kept = chunk_key(7, "kept-sess", "b-1")
+        first, second = (chunk_key(7, "gone-sess", f"b-{n}") for n in (1, 2))
+        for key in (kept, first, second):
+            put_chunk(key, encode_events(events()))
+        delete_blobs([first])
+        self.assertEqual(sorted(folders()), ["7/gone-sess", "7/kept-sess"])
+        delete_blobs([second])
+        self.assertEqual(list(folders()), ["7/kept-sess"])
+        self.assertEqual(self.stored_keys(), [kept])
+
     def test_it_keeps_hostile_ids_inside_their_session_prefix(self) -> None:
         pairs = [(session, "batch") for session in HOSTILE_IDS]
         pairs += [("sess", batch) for batch in HOSTILE_IDS]
@@ -204,6 +218,13 @@ class FileSystemBlobTests(BlobContractTests, SimpleTestCase):
             for path in self.root.rglob("*")
             if path.is_file() and path.name != "not-a-directory"
         )
+
+    def test_deleting_every_blob_leaves_no_folder_at_all(self) -> None:
+        keys = [chunk_key(7, "01a2-sess", "b-1"), chunk_key(8, "01a3-sess", "b-1")]
+        for key in keys:
+            put_chunk(key, encode_events(events()))
+        delete_blobs(keys)
+        self.assertEqual(list((self.root / self.prefix).iterdir()), [])
 
 
 class S3BlobTests(BlobContractTests, SimpleTestCase):

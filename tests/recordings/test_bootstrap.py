@@ -30,7 +30,8 @@ class BootstrapTests(TestCase):
             self.assertTrue(User.objects.get(username="admin").check_password(password))
             self.assertIn("/admin/", output)
             self.assertIn("/demo/", output)
-            self.assertEqual(Project.objects.get().name, "Demo")
+            demo = Project.objects.get()
+            self.assertEqual((demo.name, demo.is_demo), ("Demo", True))
             # A second start repeats the credential instead of changing it.
             again = self.run_bootstrap(Path(tmp))
             self.assertIn(f"admin / {password}", again)
@@ -59,3 +60,20 @@ class BootstrapTests(TestCase):
             output = self.run_bootstrap(Path(tmp))
         self.assertNotIn(old, output)
         self.assertIn("changepassword admin", output)
+
+    def test_it_marks_no_existing_project_as_the_demo(self) -> None:
+        import tempfile
+
+        Project.objects.create(name="Demo")  # a tenant that happens to be so named
+        with tempfile.TemporaryDirectory() as tmp:
+            output = self.run_bootstrap(Path(tmp))
+        self.assertFalse(Project.objects.filter(is_demo=True).exists())
+        self.assertIn("tick “Demo project”", output)
+
+    @override_settings(REPLAYHUB_DEMO_PAGE=False)
+    def test_it_says_when_the_demo_page_is_off(self) -> None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            output = self.run_bootstrap(Path(tmp))
+        self.assertIn("Demo page: off (REPLAYHUB_DEMO_PAGE=true", output)

@@ -6,8 +6,9 @@ import datetime as dt
 import json
 from typing import Any
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
+from django.urls import reverse
 from django.utils.timezone import now
 
 from recordings import access, services
@@ -130,8 +131,14 @@ class ManagementApiTests(ReplayTestCase):
 
     def test_losing_the_role_takes_the_keys_reach_away(self) -> None:
         secret = self.key_for(self.bob)
+        access.role_grant(
+            project=self.other.project, principal=self.bob, role=Role.VIEWER
+        )
         access.role_grant(project=self.own.project, principal=self.bob, role=None)
         self.assertEqual(self.get("/api/v1/recordings/", secret).json()["results"], [])
+        # With no role left anywhere the key is refused outright.
+        access.role_grant(project=self.other.project, principal=self.bob, role=None)
+        self.assertEqual(self.get("/api/v1/recordings/", secret).status_code, 401)
 
     def test_only_a_hash_of_the_key_is_stored(self) -> None:
         secret = self.key_for(self.bob)
@@ -171,3 +178,93 @@ class ManagementApiTests(ReplayTestCase):
             ):
                 self.assertEqual(response.status_code, 401, url)
                 self.assertNotIn(b"zqalpha", response.content)
+
+
+class ApiKeyScopeTests(ReplayTestCase):
+    """A key reaches its projects only while its user does; a lost one stays lost."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.own = make_tenant(self.client, "zqalpha")
+        self.other = make_tenant(self.client, "zqomega")
+        self.bob = User.objects.create_user("bob", "bob@example.org", "pw")
+        for project in (self.own.project, self.other.project):
+            access.role_grant(project=project, principal=self.bob, role=Role.VIEWER)
+        key = ApiKey(user=self.bob, name="ci")
+        projects = [self.own.project, self.other.project]
+        self.secret = access.api_key_create(key=key, projects=projects)
+        self.key = key
+
+    def listed(self) -> list[str]:
+        headers = {"Authorization": f"Bearer {self.secret}"}
+        response = self.client.get("/api/v1/projects/", headers=headers)
+        return [row["name"] for row in response.json()["results"]]
+
+    def scope(self) -> list[str]:
+        return sorted(p.name for p in self.key.projects.all())
+
+    def test_a_removed_role_leaves_the_key_and_does_not_come_back(self) -> None:
+        access.role_grant(project=self.own.project, principal=self.bob, role=None)
+        self.assertEqual(self.listed(), ["zqomega project"])
+        self.assertEqual(self.scope(), ["zqomega project"])
+        access.role_grant(project=self.own.project, principal=self.bob, role=Role.ADMIN)
+        self.assertEqual(self.listed(), ["zqomega project"])
+        recording = f"/api/v1/recordings/{self.own.recording.code}/"
+        headers = {"Authorization": f"Bearer {self.secret}"}
+        self.assertEqual(self.client.get(recording, headers=headers).status_code, 404)
+
+    def test_a_downgrade_keeps_the_project_in_the_key(self) -> None:
+        access.role_grant(project=self.own.project, principal=self.bob, role=Role.ADMIN)
+        access.role_grant(
+            project=self.own.project, principal=self.bob, role=Role.EDITOR
+        )
+        self.assertEqual(self.scope(), ["zqalpha project", "zqomega project"])
+
+    def test_a_group_losing_its_role_narrows_its_members_keys(self) -> None:
+        group = Group.objects.create(name="support")
+        erin = User.objects.create_user("erin")
+        erin.groups.add(group)
+        access.role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
+        key = ApiKey(user=erin, name="erin's")
+        access.api_key_create(key=key, projects=[self.own.project])
+        access.role_grant(project=self.own.project, principal=group, role=None)
+        self.assertFalse(key.projects.exists())
+        self.assertEqual(self.scope(), ["zqalpha project", "zqomega project"])
+
+    def test_leaving_a_group_in_the_user_admin_narrows_the_keys(self) -> None:
+        group = Group.objects.create(name="support")
+        access.role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
+        access.role_grant(project=self.own.project, principal=self.bob, role=None)
+        self.bob.groups.add(group)
+        key = ApiKey(user=self.bob, name="via group")
+        access.api_key_create(key=key, projects=[self.own.project])
+        self.client.force_login(self.alice)
+        joined = self.bob.date_joined
+        response = self.client.post(
+            reverse("admin:auth_user_change", args=[self.bob.pk]),
+            {
+                "username": "bob",
+                "is_active": "on",
+                "date_joined_0": f"{joined:%Y-%m-%d}",
+                "date_joined_1": f"{joined:%H:%M:%S}",
+            },  # no groups: bob leaves "support"
+        )
+        self.assertEqual(response.status_code, 302)
+        self.assertFalse(key.projects.exists())
+
+    def test_the_key_list_names_only_projects_the_key_still_reaches(self) -> None:
+        access.role_grant(project=self.own.project, principal=self.bob, role=None)
+        self.client.force_login(self.bob)
+        page = self.client.get(reverse("admin:recordings_apikey_changelist"))
+        self.assertContains(page, "zqomega project")
+        self.assertNotContains(page, "zqalpha")
+        change = reverse("admin:recordings_apikey_change", args=[self.key.pk])
+        self.assertNotContains(self.client.get(change), "zqalpha")
+
+    def test_a_suspension_keeps_the_scope_for_when_the_person_comes_back(self) -> None:
+        self.bob.is_active = False
+        self.bob.save()
+        self.assertEqual(access.api_keys_narrow(user=self.bob), 0)
+        self.bob.is_active = True
+        self.bob.save()
+        self.assertEqual(self.listed(), ["zqalpha project", "zqomega project"])

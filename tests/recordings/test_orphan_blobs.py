@@ -84,6 +84,18 @@ class OrphanBlobTests(ReplayTestCase):
         self.assertEqual(self.sweep(), 0)
         self.assertTrue(foreign.exists())
 
+    def test_it_removes_empty_session_folders_and_keeps_the_others(self) -> None:
+        # Deletions used to leave their session's folder behind, empty.
+        left = self.blob_dir / str(self.project.pk) / "erased-long-ago"
+        left.mkdir(parents=True)
+        foreign = self.blob_dir / "backups" / "empty"
+        foreign.mkdir(parents=True)
+        old = self.orphan("crashed-before-commit", age_s=DAY, session="s-2")
+        self.assertEqual(self.sweep(), 1)
+        self.assertFalse(left.exists() or old.parent.exists())
+        self.assertTrue(foreign.exists())
+        self.assertEqual(self.stored_blobs(), self.kept)
+
     def test_the_command_and_the_task_do_the_same(self) -> None:
         first = self.orphan("one", age_s=DAY)
         out = StringIO()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 from django.urls import reverse
@@ -68,9 +70,13 @@ class ProjectRoleTests(ReplayTestCase):
         self.assertFalse(access.can(self.dana, access.VIEW_PROJECT, self.own.project))
 
     def test_a_project_admin_gives_roles_in_the_admin(self) -> None:
-        access.role_grant(
-            project=self.own.project, principal=self.dana, role=Role.ADMIN
-        )
+        # dana also administers a team project where charlie and "support" are.
+        team = Project.objects.create(name="zqteam project")
+        group = Group.objects.create(name="support")
+        for project in (self.own.project, team):
+            access.role_grant(project=project, principal=self.dana, role=Role.ADMIN)
+        access.role_grant(project=team, principal=self.charlie, role=Role.VIEWER)
+        access.role_grant(project=team, principal=group, role=Role.VIEWER)
         self.client.force_login(self.dana)
         url = reverse("admin:recordings_project_members", args=[self.own.project.pk])
         response = self.client.post(
@@ -83,11 +89,12 @@ class ProjectRoleTests(ReplayTestCase):
             "admin:recordings_project_history", args=[self.own.project.pk]
         )
         self.assertContains(self.client.get(history), "Gave charlie the editor role.")
-        self.assertTrue(self.charlie.is_staff)  # so that they can log in
+        # The role is what lets charlie sign in; no user flag was touched.
+        self.assertFalse(self.charlie.is_staff)
+        self.assertTrue(access.may_use_replayhub(self.charlie))
         page = self.client.get(url).content.decode()
         self.assertIn("charlie", page)
         self.assertIn("Editor", page)
-        group = Group.objects.create(name="support")
         self.client.post(url, {"kind": "group", "name": "support", "role": "viewer"})
         self.assertEqual(access.role_of(group, self.own.project), Role.VIEWER)
         self.client.post(url, {"kind": "user", "name": "charlie", "role": ""})
@@ -109,11 +116,9 @@ class ProjectRoleTests(ReplayTestCase):
         self.assertEqual(response.status_code, 403)
         self.assertEqual(access.role_of(self.dana, self.own.project), Role.EDITOR)
 
-    def test_a_staff_user_with_the_add_permission_creates_and_administers_a_project(
+    def test_a_user_with_the_add_permission_creates_and_administers_a_project(
         self,
     ) -> None:
-        self.dana.is_staff = True
-        self.dana.save()
         self.dana.user_permissions.add(Permission.objects.get(codename="add_project"))
         self.client.force_login(self.dana)
         response = self.client.post(
@@ -218,3 +223,54 @@ class ProjectRoleTests(ReplayTestCase):
         self.assertFalse(Project.objects.filter(pk=self.own.project.pk).exists())
         self.assertLess(len(self.stored_blobs()), before)
         self.assertTrue(Project.objects.filter(pk=self.other.project.pk).exists())
+
+
+class MemberNamesTests(ReplayTestCase):
+    """The members form does not tell a project admin who exists elsewhere."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.own = make_tenant(self.client, "zqalpha")
+        self.other = make_tenant(self.client, "zqomega")
+        self.dana = User.objects.create_user("dana", "dana@example.org", "pw")
+        access.role_grant(
+            project=self.own.project, principal=self.dana, role=Role.ADMIN
+        )
+        # The other tenant's people, and someone on no project at all.
+        olga = User.objects.create_user("olga")
+        access.role_grant(project=self.other.project, principal=olga, role=Role.ADMIN)
+        omega = Group.objects.create(name="omega-team")
+        access.role_grant(project=self.other.project, principal=omega, role=Role.VIEWER)
+        Group.objects.create(name="roleless-group")
+        self.url = reverse(
+            "admin:recordings_project_members", args=[self.own.project.pk]
+        )
+
+    def answer(self, kind: str, name: str) -> tuple[int, str]:
+        response = self.client.post(
+            self.url, {"kind": kind, "name": name, "role": "admin"}
+        )
+        body = response.content.decode().replace(name, "NAME")
+        body = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", body)
+        return response.status_code, body
+
+    def test_naming_someone_of_another_tenant_answers_as_naming_nobody(self) -> None:
+        self.client.force_login(self.dana)
+        for kind, names in [
+            ("user", ["olga", "charlie", "alice"]),
+            ("group", ["omega-team", "roleless-group"]),
+        ]:
+            nobody = self.answer(kind, "no-such-name")
+            self.assertEqual(nobody[0], 200)
+            for name in names:
+                with self.subTest(kind=kind, name=name):
+                    self.assertEqual(self.answer(kind, name), nobody)
+        members = {str(m.principal) for m in access.project_members(self.own.project)}
+        self.assertEqual(members, {"dana"})
+
+    def test_a_superuser_names_anyone(self) -> None:
+        self.client.force_login(self.alice)
+        self.assertEqual(self.answer("user", "olga")[0], 302)
+        self.assertEqual(self.answer("group", "roleless-group")[0], 302)
+        olga = User.objects.get(username="olga")
+        self.assertEqual(access.role_of(olga, self.own.project), Role.ADMIN)

@@ -108,31 +108,6 @@ class PosthogAssetTests(ReplayTestCase):
                 self.assertEqual(self.client.get(url).status_code, 404)
 
 
-class DemoPageTests(ReplayTestCase):
-    def test_it_loads_posthog_pointed_at_this_server(self) -> None:
-        response = self.client.get("/demo/", headers={"Host": "localhost"})
-        self.assertEqual(response.status_code, 200)
-        html = response.content.decode()
-        self.assertIn('src="http://localhost/static/array.js"', html)
-        init = json.loads(
-            re.search(r'id="posthog-init"[^>]*>(.*?)</script>', html).group(1)  # type: ignore[union-attr]
-        )
-        self.assertEqual(
-            init,
-            {
-                "token": self.project.token,
-                "api_host": "http://localhost",
-                "session_recording": {},
-            },
-        )
-
-    def test_it_says_how_to_start_without_a_project(self) -> None:
-        Project.objects.all().delete()
-        response = self.client.get("/demo/")
-        self.assertEqual(response.status_code, 404)
-        self.assertIn("Create one", response.content.decode())
-
-
 class HealthTests(ReplayTestCase):
     def test_it_reports_database_cache_and_broker(self) -> None:
         response = self.client.get("/healthz")

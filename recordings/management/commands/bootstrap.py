@@ -33,10 +33,12 @@ class Command(BaseCommand):
         self._print_banner(username, password, project)
 
     def _demo_project(self) -> Project | None:
-        if Project.objects.exists():
-            return Project.objects.filter(recording_enabled=True).first()
+        """The demo page's project; made, and marked as such, on a fresh install."""
+        demo = Project.objects.filter(is_demo=True).first()
+        if demo is not None or Project.objects.exists():
+            return demo  # never marks an existing project: the page shows it to all
         self.stdout.write("Creating the project “Demo”…")
-        return Project.objects.create(name="Demo")
+        return Project.objects.create(name="Demo", is_demo=True)
 
     def _first_admin(self, username: str) -> str | None:
         """The generated password while it is still the admin's, else None."""
@@ -53,6 +55,13 @@ class Command(BaseCommand):
         user = users.get(username=username)
         return saved if saved and user.check_password(saved) else None
 
+    def _demo_page(self, base: str, project: Project | None) -> str:
+        if not settings.REPLAYHUB_DEMO_PAGE:
+            return "off (REPLAYHUB_DEMO_PAGE=true turns it on)"
+        if project is None:
+            return f"{base}/demo/ (tick “Demo project” on a project to use it)"
+        return f"{base}/demo/"
+
     def _print_banner(
         self, username: str, password: str | None, project: Project | None
     ) -> None:
@@ -61,8 +70,7 @@ class Command(BaseCommand):
             "",
             "ReplayHub is starting.",
             f"  Admin:     {base}/admin/",
-            f"  Demo page: {base}/demo/"
-            + ("" if project else " (create a project first)"),
+            f"  Demo page: {self._demo_page(base, project)}",
             f"  Login:     {username} / {password}"
             if password
             else f"  Login:     {username} (password changed since first start; "

@@ -1,0 +1,246 @@
+"""Who may use ReplayHub at all: one rule, by role, for the admin and the API alike.
+
+An active user gets in (admin login, API session, API key) while they are a
+superuser or hold a role on some project; staff status decides nothing; a superuser
+suspends a person by unticking "active", which ends every way in at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth.models import Group, Permission, User
+from django.urls import reverse
+
+from recordings import access
+from recordings.access import Role
+from recordings.models import ApiKey, Recording
+from tests.access import make_tenant
+from tests.base import ReplayTestCase
+
+ADMIN_INDEX = reverse("admin:index")
+LOGIN = reverse("admin:login")
+
+
+class SignInTestCase(ReplayTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.own = make_tenant(self.client, "zqalpha")
+        self.other = make_tenant(self.client, "zqomega")
+        self.client.logout()
+        # dana administers the own project; she was never given staff status.
+        self.dana = User.objects.create_user("dana", "dana@example.org", "pw")
+        access.role_grant(
+            project=self.own.project, principal=self.dana, role=Role.ADMIN
+        )
+
+    def key_for(self, user: User) -> str:
+        key = ApiKey(user=user, name="ci", access=ApiKey.Access.WRITE)
+        return access.api_key_create(key=key, projects=[self.own.project])
+
+    def admin_lets_in(self, user: User) -> bool:
+        self.client.force_login(user)
+        response = self.client.get(ADMIN_INDEX)
+        self.client.logout()
+        self.assertIn(response.status_code, (200, 302))
+        return response.status_code == 200
+
+    def api_session_lets_in(self, user: User) -> bool:
+        self.client.force_login(user)
+        response = self.client.get("/api/v1/projects/")
+        self.client.logout()
+        self.assertIn(response.status_code, (200, 401, 403))
+        return response.status_code == 200
+
+    def api_key_lets_in(self, secret: str) -> bool:
+        headers = {"Authorization": f"Bearer {secret}"}
+        response = self.client.get("/api/v1/projects/", headers=headers)
+        self.assertIn(response.status_code, (200, 401))
+        return response.status_code == 200
+
+    def delete_with_key(self, secret: str) -> int:
+        url = f"/api/v1/recordings/{self.own.recording.code}/"
+        headers = {"Authorization": f"Bearer {secret}"}
+        return int(self.client.delete(url, headers=headers).status_code)
+
+    def login_form(self, username: str, password: str = "pw") -> Any:
+        data = {"username": username, "password": password, "next": ADMIN_INDEX}
+        return self.client.post(LOGIN, data)
+
+
+class SignInTests(SignInTestCase):
+    def test_it_lets_a_role_holder_in_without_staff_status(self) -> None:
+        self.dana.refresh_from_db()
+        self.assertIs(self.dana.is_staff, False)  # the role did not touch it
+        response = self.login_form("dana")
+        self.assertRedirects(response, ADMIN_INDEX)
+        self.assertEqual(self.client.get(ADMIN_INDEX).status_code, 200)
+        self.assertTrue(self.api_session_lets_in(self.dana))
+        self.assertTrue(self.api_key_lets_in(self.key_for(self.dana)))
+
+    def test_it_lets_a_group_member_in_without_staff_status(self) -> None:
+        group = Group.objects.create(name="support")
+        access.role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
+        erin = User.objects.create_user("erin", password="pw")
+        erin.groups.add(group)
+        self.assertTrue(self.admin_lets_in(erin))
+        self.assertTrue(self.api_session_lets_in(erin))
+
+    def test_it_keeps_out_a_staff_user_with_no_role(self) -> None:
+        staff = User.objects.create_user("sam", password="pw", is_staff=True)
+        self.assertContains(self.login_form("sam"), "a role on a project")
+        self.assertFalse(self.admin_lets_in(staff))
+        self.assertFalse(self.api_session_lets_in(staff))
+
+    def test_the_login_form_says_the_same_whatever_keeps_someone_out(self) -> None:
+        User.objects.create_user("sam", password="pw", is_staff=True)  # no role
+        self.dana.is_active = False
+        self.dana.save()
+        answers = {
+            who: re.sub(
+                r'name="csrfmiddlewaretoken" value="[^"]+"',
+                "",
+                self.login_form(who).content.decode().replace(who, "WHO"),
+            )
+            for who in ("sam", "dana", "nobody")
+        }
+        self.assertEqual(answers["sam"], answers["nobody"])
+        self.assertEqual(answers["dana"], answers["nobody"])
+
+    def test_losing_the_last_role_ends_the_session_and_the_keys(self) -> None:
+        secret = self.key_for(self.dana)
+        self.assertTrue(self.api_key_lets_in(secret))
+        access.role_grant(project=self.own.project, principal=self.dana, role=None)
+        self.assertFalse(self.admin_lets_in(self.dana))
+        self.assertFalse(self.api_session_lets_in(self.dana))
+        self.assertFalse(self.api_key_lets_in(secret))
+        self.assertEqual(self.delete_with_key(secret), 401)
+        self.assertTrue(Recording.objects.filter(pk=self.own.recording.pk).exists())
+
+    def test_staff_status_decides_nothing_in_the_admin_or_the_api(self) -> None:
+        secret = self.key_for(self.dana)
+        for is_staff in (True, False):
+            self.dana.is_staff = is_staff
+            self.dana.save()
+            with self.subTest(is_staff=is_staff):
+                self.assertTrue(self.admin_lets_in(self.dana))
+                self.assertTrue(self.api_session_lets_in(self.dana))
+                self.assertTrue(self.api_key_lets_in(secret))
+
+    def test_the_admin_and_the_api_agree_on_everyone(self) -> None:
+        staff = User.objects.create_user("sam", is_staff=True)  # no role
+        former = User.objects.create_user("fred", is_staff=True)
+        access.role_grant(project=self.own.project, principal=former, role=Role.ADMIN)
+        former_key = self.key_for(former)
+        access.role_grant(project=self.own.project, principal=former, role=None)
+        root = User.objects.create_superuser("root", password="pw")
+        root.is_staff = False
+        root.save()
+        for user, lets_in in [
+            (self.dana, True),
+            (root, True),
+            (staff, False),
+            (former, False),
+        ]:
+            with self.subTest(user=user.username):
+                self.assertIs(self.admin_lets_in(user), lets_in)
+                self.assertIs(self.api_session_lets_in(user), lets_in)
+        self.assertFalse(self.api_key_lets_in(former_key))
+
+    def test_someone_allowed_to_create_projects_gets_in_before_having_one(self) -> None:
+        maker = User.objects.create_user("maker", password="pw")
+        self.assertFalse(self.admin_lets_in(maker))
+        maker.user_permissions.add(Permission.objects.get(codename="add_project"))
+        self.assertTrue(self.admin_lets_in(maker))
+
+
+class SuspensionTests(SignInTestCase):
+    def test_suspending_a_person_ends_every_way_in(self) -> None:
+        secret = self.key_for(self.dana)
+        session = self.client_class()
+        session.force_login(self.dana)
+        self.assertEqual(session.get(ADMIN_INDEX).status_code, 200)
+
+        self.client.force_login(self.alice)
+        change = reverse("admin:auth_user_change", args=[self.dana.pk])
+        joined = self.dana.date_joined
+        data = {
+            "username": "dana",
+            "email": self.dana.email,
+            "date_joined_0": f"{joined:%Y-%m-%d}",
+            "date_joined_1": f"{joined:%H:%M:%S}",
+        }  # "is_active" left out: the box unticked
+        self.assertRedirects(
+            self.client.post(change, data), reverse("admin:auth_user_changelist")
+        )
+        self.dana.refresh_from_db()
+        self.assertFalse(self.dana.is_active)
+
+        self.assertRedirects(session.get(ADMIN_INDEX), f"{LOGIN}?next={ADMIN_INDEX}")
+        self.assertEqual(session.get("/api/v1/projects/").status_code, 401)
+        self.assertEqual(self.delete_with_key(secret), 401)
+        self.assertTrue(Recording.objects.filter(pk=self.own.recording.pk).exists())
+
+    def test_only_superusers_see_people_and_the_form_offers_no_staff_switch(
+        self,
+    ) -> None:
+        # Even given Django's model-wide "change user" permission, a project admin
+        # cannot reach the switch that lets people in.
+        self.dana.user_permissions.add(Permission.objects.get(codename="change_user"))
+        self.client.force_login(self.dana)
+        change = reverse("admin:auth_user_change", args=[self.charlie.pk])
+        self.assertEqual(self.client.get(change).status_code, 403)
+        self.client.force_login(self.alice)
+        form = self.client.get(change).context["adminform"].form
+        self.assertIn("is_active", form.fields)
+        self.assertNotIn("is_staff", form.fields)
+
+    def test_a_role_elsewhere_does_not_reopen_access_for_a_suspended_person(
+        self,
+    ) -> None:
+        # Fred administers the other project and was suspended by a superuser.
+        fred = User.objects.create_user("fred", password="pw")
+        access.role_grant(project=self.other.project, principal=fred, role=Role.ADMIN)
+        fred.is_active = False
+        fred.save()
+        self.client.force_login(self.dana)
+        members = reverse(
+            "admin:recordings_project_members", args=[self.own.project.pk]
+        )
+        self.client.post(members, {"kind": "user", "name": "fred", "role": "viewer"})
+        fred.refresh_from_db()
+        self.assertFalse(fred.is_active)
+        self.assertIsNone(access.role_of(fred, self.own.project))
+        self.assertFalse(self.admin_lets_in(fred))
+        self.assertFalse(access.may_use_replayhub(fred))
+
+
+class UpgradeTests(SignInTestCase):
+    """Migration 0013: nobody kept out by staff status gets in through the upgrade."""
+
+    def test_it_suspends_members_whom_staff_status_kept_out(self) -> None:
+        migration = importlib.import_module(
+            "recordings.migrations.0013_suspend_unstaffed_members"
+        )
+        staffed = User.objects.create_user("staffed", is_staff=True)
+        access.role_grant(project=self.own.project, principal=staffed, role=Role.VIEWER)
+        group = Group.objects.create(name="support")
+        access.role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
+        in_group = User.objects.create_user("in-group")
+        in_group.groups.add(group)
+        User.objects.create_user("nobody")  # no role: kept out either way, untouched
+        root = User.objects.create_superuser("root")
+        root.is_staff = False
+        root.save()
+
+        migration.suspend_unstaffed_members(apps, None)
+
+        active = dict(User.objects.values_list("username", "is_active"))
+        self.assertEqual(
+            {name: active[name] for name in ("dana", "in-group", "staffed")},
+            {"dana": False, "in-group": False, "staffed": True},
+        )
+        self.assertTrue(active["nobody"] and active["root"] and active["charlie"])
