@@ -385,7 +385,7 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
 CELERY_BEAT_SCHEDULE = beat_schedule()
 
 # Ingest
-# Largest request body accepted as sent (compressed), bytes; default 20 MB
+# Largest request body accepted as sent (compressed), bytes; default 20 MiB
 REPLAYHUB_INGEST_MAX_BYTES = envint("REPLAYHUB_INGEST_MAX_BYTES", 20 * 1024 * 1024)
 # Largest fully decompressed payload (outer gzip plus nested event gzip), bytes; 64 MiB
 REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES = envint(
