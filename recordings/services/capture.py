@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import re
 import uuid
 from typing import Any
 
@@ -20,6 +19,7 @@ from privacy.rules import (
     drop_blocked_pages,
 )
 from privacy.scrub import CompiledRules, ScrubState, scrub_events
+from privacy.scrub.regex import Regex
 from privacy.services import (
     mask_rules_for,
     privacy_for,
@@ -83,7 +83,7 @@ class _CheckedBatch:
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Firewall:
     rules: CompiledRules
-    blocklist: list[re.Pattern[str]]
+    blocklist: list[Regex]
     large: bool = False  # the request is big enough to swap inline images
 
 
@@ -181,7 +181,7 @@ def _loads(raw: str) -> dict[str, Any]:
 def _scrubbed(
     batch: SnapshotBatch,
     rules: CompiledRules,
-    blocklist: list[re.Pattern[str]],
+    blocklist: list[Regex],
     windows: dict[str, Any],
 ) -> SnapshotBatch:
     """The batch as the project's privacy rules allow it to be stored.
