@@ -322,11 +322,14 @@ def _redact_blob(
 def _recount(
     recording: Recording, key: str, size_change: int, kept: int, dropped: int
 ) -> None:
-    # A loose chunk is its own blob; a window blob's events are not split by chunk,
-    # so only the recording's totals follow it.
-    SnapshotChunk.objects.filter(
+    # A loose chunk alone in its blob follows it; the events of a blob shared by
+    # several chunks (a window blob, or one request's batches of a window) are not
+    # split by chunk, so only the recording's totals follow those.
+    loose = SnapshotChunk.objects.filter(
         recording=recording, blob_key=key, compacted_into=""
-    ).update(size_bytes=F("size_bytes") + size_change, event_count=kept)
+    )
+    if loose.count() == 1:
+        loose.update(size_bytes=F("size_bytes") + size_change, event_count=kept)
     Recording.objects.filter(pk=recording.pk).update(
         size_bytes=F("size_bytes") + size_change,
         event_count=F("event_count") - dropped,

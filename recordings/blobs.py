@@ -13,6 +13,7 @@ import json
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,25 @@ def dumps(value: Any) -> bytes:
 def compress(raw: bytes) -> bytes:
     # mtime=0 keeps a batch's bytes deterministic: a retry rewrites the same blob.
     return gzip.compress(raw, compresslevel=6, mtime=0)
+
+
+def compress_arrays(arrays: list[bytes]) -> bytes:
+    """Gzip non-empty JSON arrays as the one array of all their items.
+
+    Streams the pieces into the compressor rather than joining them first, so no
+    uncompressed copy of the whole is made. One array gives compress()'s bytes.
+    """
+    if len(arrays) == 1:
+        return compress(arrays[0])
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out = [compressor.compress(b"[")]
+    for index, array in enumerate(arrays):
+        if index:
+            out.append(compressor.compress(b","))
+        out.append(compressor.compress(memoryview(array)[1:-1]))
+    out.append(compressor.compress(b"]"))
+    out.append(compressor.flush())
+    return b"".join(out)
 
 
 def window_key(

@@ -391,6 +391,11 @@ REPLAYHUB_INGEST_MAX_BYTES = envint("REPLAYHUB_INGEST_MAX_BYTES", 20 * 1024 * 10
 REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES = envint(
     "REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES", 64 * 1024 * 1024
 )
+# Most sessions, $snapshot events and analytics events one capture request may
+# carry (413 too_many_* above; recordings/ingest/limits.py); 10, 100, 1000
+REPLAYHUB_INGEST_MAX_SESSIONS = envint("REPLAYHUB_INGEST_MAX_SESSIONS", 10)
+REPLAYHUB_INGEST_MAX_SNAPSHOTS = envint("REPLAYHUB_INGEST_MAX_SNAPSHOTS", 100)
+REPLAYHUB_INGEST_MAX_EVENTS = envint("REPLAYHUB_INGEST_MAX_EVENTS", 1000)
 # api_host the demo page gives posthog-js; default: the host the page was loaded from
 REPLAYHUB_DEMO_API_HOST = env("REPLAYHUB_DEMO_API_HOST")
 # Minutes without a new batch before a recording is compacted into one blob; 15

@@ -149,14 +149,17 @@ def _plan(
     # than a copy) in case the batches must be scrubbed again (see _store).
     sent = [(batch, _dumps(batch.events)) for batch in batches]
     fresh, duplicates = [], 0
+    tracks: dict[str, _Track] = {}
     for batch in batches:
         if batch.uuid in seen:
             duplicates += 1  # a retry (or the same batch twice in one request)
             continue
         seen.add(batch.uuid)
-        item = _check(_scrubbed(batch, firewall.rules, firewall.blocklist, windows))
+        track = _track(tracks, windows, batch.window_id)
+        item = _check(_scrubbed(batch, firewall.rules, firewall.blocklist, track))
         if item is not None:
             fresh.append(item)
+    windows.update((window_id, track.saved()) for window_id, track in tracks.items())
     plan = _Plan(project, session_id, sent, stored, fresh, duplicates, windows)
     return _with_large(plan) if firewall.large else plan
 
@@ -178,25 +181,45 @@ def _loads(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+@dataclasses.dataclass(slots=True)
+class _Track:
+    """One window's scrub state while a request's batches of it are scrubbed.
+
+    Loaded once and saved once per request, not per batch: the state can hold up
+    to MAX_TRACKED_IDS ids, and a request may carry many small batches of a window.
+    """
+
+    state: ScrubState
+    url: str  # the page the window is on (for the URL blocklist)
+
+    def saved(self) -> dict[str, Any]:
+        return {**self.state.to_dict(), "url": self.url}
+
+
+def _track(
+    tracks: dict[str, _Track], windows: dict[str, Any], window_id: str
+) -> _Track:
+    if window_id not in tracks:
+        saved = windows.get(window_id) or {}
+        url = saved.get("url", "")
+        tracks[window_id] = _Track(ScrubState.from_dict(saved), url)
+    return tracks[window_id]
+
+
 def _scrubbed(
     batch: SnapshotBatch,
     rules: CompiledRules,
     blocklist: list[Regex],
-    windows: dict[str, Any],
+    track: _Track,
 ) -> SnapshotBatch:
     """The batch as the project's privacy rules allow it to be stored.
 
     Runs before anything is written, whatever the client was told: masking, blocking
-    and card/pattern scrubbing (privacy/scrub). The per-window state carries the
+    and card/pattern scrubbing (privacy/scrub). The window's track carries the
     ids of blocked and masked nodes over to the session's next batches.
     """
-    saved = windows.get(batch.window_id) or {}
-    events, url = drop_blocked_pages(
-        list(batch.events), blocklist, saved.get("url", "")
-    )
-    state = ScrubState.from_dict(saved)
-    kept, report = scrub_events(events, rules, state)
-    windows[batch.window_id] = {**state.to_dict(), "url": url}
+    events, track.url = drop_blocked_pages(list(batch.events), blocklist, track.url)
+    kept, report = scrub_events(events, rules, track.state)
     if report.cards_scrubbed or report.patterns_scrubbed:
         logger.info(
             "scrubbed %d card number(s) and %d pattern match(es) from session %s",
@@ -243,13 +266,33 @@ def _without_inline_images(item: _CheckedBatch) -> _CheckedBatch:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Blob:
-    item: _CheckedBatch
+    """One window's fresh batches of a request, stored as one blob.
+
+    Each batch keeps its own chunk row (its uuid is what recognises a retry), all
+    pointing at this blob; a chunk's size_bytes is its share of the blob.
+    """
+
+    items: list[_CheckedBatch]
     key: str
     data: bytes  # gzip
 
     @property
     def size(self) -> int:
         return len(self.data)
+
+    def shares(self) -> list[tuple[_CheckedBatch, int]]:
+        """Each batch and its share of the blob's size (the shares add up)."""
+        total = sum(len(item.raw) for item in self.items)
+        sizes = [self.size * len(item.raw) // total for item in self.items]
+        sizes[-1] += self.size - sum(sizes)
+        return list(zip(self.items, sizes, strict=True))
+
+
+def _by_window(items: list[_CheckedBatch]) -> list[list[_CheckedBatch]]:
+    windows: dict[str, list[_CheckedBatch]] = {}
+    for item in items:
+        windows.setdefault(item.batch.window_id, []).append(item)
+    return list(windows.values())
 
 
 def _store(plan: _Plan, firewall: _Firewall) -> list[IngestResult]:
@@ -286,7 +329,7 @@ def _store_once(plan: _Plan) -> list[IngestResult]:
     # Any other failure may come after the commit (an answer lost on the way): the
     # blobs stay, and the orphan sweeper removes them if no row points at them.
     stored = IngestResult(recording_id=recording_id, stored=True)
-    return [stored] * len(written) + duplicates
+    return [stored] * len(plan.fresh) + duplicates
 
 
 def _write_blobs(plan: _Plan) -> list[_Blob]:
@@ -298,15 +341,17 @@ def _write_blobs(plan: _Plan) -> list[_Blob]:
     deletes (or the orphan sweeper does), and never overwrites a blob a row points
     at, even with a retry racing its original.
     """
+    # One blob per window, not per batch: a request of many small batches costs
+    # one write and fsync per window (posthog-js sends one window per request).
     written = [
         _Blob(
-            item=item,
+            items=items,
             key=blobs.chunk_key(
-                plan.project.pk, plan.session_id, item.batch.uuid, _generation()
+                plan.project.pk, plan.session_id, items[0].batch.uuid, _generation()
             ),
-            data=blobs.compress(item.raw),
+            data=blobs.compress_arrays([item.raw for item in items]),
         )
-        for item in plan.fresh
+        for items in _by_window(plan.fresh)
     ]
     try:
         blobs.put_chunks([(blob.key, blob.data) for blob in written])
@@ -329,7 +374,7 @@ def _discard_blobs(written: list[_Blob]) -> None:
 
 def _ledger_row(plan: _Plan, written: list[_Blob]) -> Row:
     """The session's ledger as inserted, and its changes when it exists already."""
-    items = [blob.item for blob in written]
+    items = [item for blob in written for item in blob.items]
     newest = items[-1].batch if items else None
     return {
         "project_id": plan.project.pk,
@@ -377,12 +422,14 @@ def _folded(plan: _Plan, written: list[_Blob]) -> Row | None:
     if plan.stored.folded is not None:
         fold = _Fold(**plan.stored.folded)
     else:
+        spans = [item.span for blob in written for item in blob.items]
         fold = _Fold(
-            started_at=min(blob.item.span[0] for blob in written),
-            ended_at=max(blob.item.span[1] for blob in written),
+            started_at=min(span[0] for span in spans),
+            ended_at=max(span[1] for span in spans),
         )
     for blob in written:
-        _fold_stats(fold, blob.item, blob.size)
+        for item, size in blob.shares():
+            _fold_stats(fold, item, size)
     row = {name: getattr(fold, name) for name in _FOLD_FIELDS}
     return row | {"project_id": plan.project.pk, "session_id": plan.session_id}
 
@@ -390,15 +437,16 @@ def _folded(plan: _Plan, written: list[_Blob]) -> Row | None:
 def _chunk_rows(written: list[_Blob]) -> list[Row]:
     return [
         {
-            "batch_id": blob.item.batch.uuid,
-            "window_id": blob.item.batch.window_id,
+            "batch_id": item.batch.uuid,
+            "window_id": item.batch.window_id,
             "blob_key": blob.key,
-            "size_bytes": blob.size,
-            "event_count": blob.item.stats.event_count,
-            "first_timestamp": blob.item.span[0],
-            "last_timestamp": blob.item.span[1],
+            "size_bytes": size,
+            "event_count": item.stats.event_count,
+            "first_timestamp": item.span[0],
+            "last_timestamp": item.span[1],
         }
         for blob in written
+        for item, size in blob.shares()
     ]
 
 

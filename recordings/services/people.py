@@ -22,7 +22,6 @@ from recordings.models import (
     Recording,
 )
 from recordings.services.compaction import recording_discard
-from recordings.services.ledger import _lock_or_create
 
 
 def events_ingest(
@@ -56,9 +55,7 @@ def events_ingest(
     ]
     with transaction.atomic():
         created = Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
-        for event in events:
-            if event.person_set or event.person_set_once or event.anon_distinct_id:
-                _person_update(project, event, stored_ip)
+        _people_update(project, events, stored_ip)
     return len(created)
 
 
@@ -71,33 +68,73 @@ def _set_ip(event: AnalyticsEvent, ip: str | None) -> None:
         event.properties["$ip"] = ip
 
 
-def _person_update(project: Project, event: AnalyticsEvent, ip: str | None) -> None:
-    """Fold `$set` / `$set_once` / `$identify` into the person (idempotent on retry).
+_PEOPLE_PER_QUERY = 500
 
-    `ip` becomes the person's `$ip`; None (the project stores no IP addresses)
-    removes one stored earlier.
+
+def _people_update(
+    project: Project, events: list[AnalyticsEvent], ip: str | None
+) -> None:
+    """Fold `$set` / `$set_once` / `$identify` into the people (idempotent on retry).
+
+    A few queries for the whole request, however many events and people it names:
+    the people are created where missing, locked, folded in Python and written
+    back together. `ip` becomes each person's `$ip`; None (the project stores no IP
+    addresses) removes one stored earlier.
     """
-    if not event.distinct_id:
+    by_person: dict[str, list[AnalyticsEvent]] = {}
+    for event in events:
+        if event.distinct_id and (
+            event.person_set or event.person_set_once or event.anon_distinct_id
+        ):
+            by_person.setdefault(event.distinct_id, []).append(event)
+    if not by_person:
         return
-    person = _lock_or_create(
-        Person, {"project": project, "distinct_id": event.distinct_id}, {}
+    people = _lock_or_create_people(project, sorted(by_person))
+    for person in people:
+        for event in by_person[person.distinct_id]:
+            _fold_person(person, event)
+        if ip is None:
+            person.properties.pop("$ip", None)
+        elif ip:
+            person.properties["$ip"] = ip
+        person.updated = now()
+    Person.objects.bulk_update(
+        people, ["properties", "anon_distinct_ids", "updated"], batch_size=100
     )
+    rules = privacy_for(project).excluded_people
+    for person in people:
+        if person_excluded(person.properties, rules):
+            _discard_person_recordings(project, person)
+
+
+def _lock_or_create_people(project: Project, distinct_ids: list[str]) -> list[Person]:
+    """The project's people with these ids, created where missing, locked until
+    the transaction ends, in id order: two requests naming the same people queue
+    on the first of them rather than deadlock."""
+    Person.objects.bulk_create(
+        [Person(project=project, distinct_id=d) for d in distinct_ids],
+        ignore_conflicts=True,  # made by an earlier (or concurrent) request
+        batch_size=_PEOPLE_PER_QUERY,
+    )
+    people: list[Person] = []
+    for start in range(0, len(distinct_ids), _PEOPLE_PER_QUERY):
+        chunk = distinct_ids[start : start + _PEOPLE_PER_QUERY]
+        locked = Person.objects.select_for_update().filter(
+            project=project, distinct_id__in=chunk
+        )
+        people += locked.order_by("distinct_id")
+    return people
+
+
+def _fold_person(person: Person, event: AnalyticsEvent) -> None:
     person.properties = {
         **event.person_set_once,
         **person.properties,
         **event.person_set,
     }
-    if ip is None:
-        person.properties.pop("$ip", None)
-    elif ip:
-        person.properties["$ip"] = ip
     anon = event.anon_distinct_id
     if anon and anon != event.distinct_id and anon not in person.anon_distinct_ids:
         person.anon_distinct_ids = [*person.anon_distinct_ids, anon][-20:]
-    person.updated = now()
-    person.save()
-    if person_excluded(person.properties, privacy_for(project).excluded_people):
-        _discard_person_recordings(project, person)
 
 
 def _discard_person_recordings(project: Project, person: Person) -> None:
