@@ -123,6 +123,7 @@ def request_limits() -> RequestLimits:
         sessions=settings.REPLAYHUB_INGEST_MAX_SESSIONS,
         snapshots=settings.REPLAYHUB_INGEST_MAX_SNAPSHOTS,
         events=settings.REPLAYHUB_INGEST_MAX_EVENTS,
+        event_bytes=settings.REPLAYHUB_INGEST_MAX_EVENT_BYTES,
     )
 
 
@@ -426,7 +427,15 @@ class EventCaptureApi(CaptureApi):
         # An erased person's events are dropped, the rest of the batch kept.
         erased = tombstones_for(project)
         events = [e for e in events if not _erased(project, _ids_of(e), erased)]
-        services.events_ingest(project=project, events=events, ip=client_ip(request))
+        try:
+            services.events_ingest(
+                project=project,
+                events=events,
+                ip=client_ip(request),
+                max_event_bytes=request_limits().event_bytes,
+            )
+        except IngestError as exc:
+            raise CaptureRefused.from_ingest_error(exc) from exc
         return Response(OK_BODY, status=status.HTTP_200_OK)
 
 

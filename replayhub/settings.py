@@ -396,6 +396,10 @@ REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES = envint(
 REPLAYHUB_INGEST_MAX_SESSIONS = envint("REPLAYHUB_INGEST_MAX_SESSIONS", 10)
 REPLAYHUB_INGEST_MAX_SNAPSHOTS = envint("REPLAYHUB_INGEST_MAX_SNAPSHOTS", 100)
 REPLAYHUB_INGEST_MAX_EVENTS = envint("REPLAYHUB_INGEST_MAX_EVENTS", 1000)
+# Largest analytics event (its properties, $set, $set_once as JSON), bytes; 1 MiB
+REPLAYHUB_INGEST_MAX_EVENT_BYTES = envint(
+    "REPLAYHUB_INGEST_MAX_EVENT_BYTES", 1024 * 1024
+)
 # api_host the demo page gives posthog-js; default: the host the page was loaded from
 REPLAYHUB_DEMO_API_HOST = env("REPLAYHUB_DEMO_API_HOST")
 # Minutes without a new batch before a recording is compacted into one blob; 15

@@ -19,11 +19,17 @@ from typing import Protocol
 from recordings.ingest.parse import IngestError
 
 __all__ = [
+    "EVENT_BYTES",
     "RequestLimits",
     "TooManyItems",
     "check_events",
     "check_snapshot_batches",
 ]
+
+
+# An analytics event is a database row, which the driver copies whole: past this
+# it is refused. PostHog takes events of up to 1 MB, too.
+EVENT_BYTES = 1024 * 1024
 
 
 class TooManyItems(IngestError):
@@ -37,6 +43,8 @@ class RequestLimits:
     sessions: int = 10  # distinct `$session_id`s in one /s/ request
     snapshots: int = 100  # `$snapshot` events in one /s/ request
     events: int = 1000  # analytics events in one /e/, /i/v0/e/ or /batch/ request
+    # JSON of one analytics event's properties (and `$set`, `$set_once`).
+    event_bytes: int = EVENT_BYTES
 
 
 class _OfSession(Protocol):

@@ -69,15 +69,17 @@ class _CheckedBatch:
     batch: SnapshotBatch
     stats: EventStats
     span: tuple[dt.datetime, dt.datetime]
-    raw: bytes  # the events as JSON, before compression
+    # The events as JSON before compression: one array, or for a batch big enough
+    # to hold an oversized event one array per event (see _encoded).
+    arrays: list[bytes]
+    # JSON size of the biggest event: exact when it could be oversized, else the
+    # batch size (a cheap upper bound that cannot reach the threshold).
+    largest_event: int
 
     @property
-    def largest_event(self) -> int:
-        """JSON size of the biggest event: exact when it could be oversized, else
-        the batch size (a cheap upper bound that cannot reach the threshold)."""
-        if len(self.raw) < OVERSIZED_EVENT_BYTES:
-            return len(self.raw)
-        return max(len(blobs.dumps(event)) for event in self.batch.events)
+    def size(self) -> int:
+        """JSON size of the batch's events as one array."""
+        return sum(len(array) for array in self.arrays) - len(self.arrays) + 1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -93,7 +95,9 @@ class _Plan:
 
     project: Project
     session_id: str
-    sent: list[tuple[SnapshotBatch, bytes]]  # each batch, and its events as sent
+    # Each batch and its events as sent, to scrub again if another request of the
+    # session commits first; empty when the plan is made under the session's lock.
+    sent: list[_Sent]
     stored: SessionRead
     fresh: list[_CheckedBatch]
     duplicates: int
@@ -118,36 +122,85 @@ def recording_ingest_batches(
     commits only if no other request of the session stored a batch or moved its
     scrub state since the read (capture_sql.py). When one did, the batches are
     scrubbed again from what was sent and stored under the session's lock (_store).
+    A request too big to keep a copy of as sent is stored under its sessions' locks
+    from the start (_ingest_locked).
     """
     privacy = privacy_for(project)
-    firewall = _Firewall(mask_rules_for(privacy), url_blocklist_for(privacy))
-    groups = _by_session(batches)
+    sent, size = _as_sent(batches)
+    firewall = _Firewall(
+        mask_rules_for(privacy),
+        url_blocklist_for(privacy),
+        large=size >= images.LARGE_PAYLOAD_BYTES,
+    )
+    if sent is None:
+        unkept = [(batch, b"") for batch in batches]  # no copy: never scrubbed again
+        return _ingest_locked(project, _by_session(unkept), firewall)
+    groups = _by_session(sent)
     plans = [_plan(project, sid, group, firewall) for sid, group in groups.items()]
-    if sum(len(i.raw) for p in plans for i in p.fresh) >= images.LARGE_PAYLOAD_BYTES:
-        firewall = dataclasses.replace(firewall, large=True)
-        plans = [_with_large(plan) for plan in plans]
     return [result for plan in plans for result in _store(plan, firewall)]
 
 
-def _by_session(batches: list[SnapshotBatch]) -> dict[str, list[SnapshotBatch]]:
-    groups: dict[str, list[SnapshotBatch]] = {}
+# A batch and its events as sent (JSON).
+_Sent = tuple[SnapshotBatch, bytes]
+# The most JSON a request keeps as sent for a second scrub; beyond it the request
+# is stored under its sessions' locks, so that memory stays near twice the
+# request's size (the parsed events, and their JSON as stored) however big it is.
+_MAX_KEPT_AS_SENT = 4 * 1024 * 1024
+
+
+def _as_sent(batches: list[SnapshotBatch]) -> tuple[list[_Sent] | None, int]:
+    """Each batch with its events as sent, or None when they are too big to keep;
+    and their JSON size in all (the size of the payload, as the client sent it)."""
+    kept: list[_Sent] | None = []
+    size = 0
     for batch in batches:
-        groups.setdefault(batch.session_id, []).append(batch)
+        raw = _dumps(batch.events)
+        size += len(raw)
+        if kept is not None and size <= _MAX_KEPT_AS_SENT:
+            kept.append((batch, raw))
+        else:
+            kept = None  # the copies go at once: a copy of it all is never held
+    return kept, size
+
+
+@transaction.atomic
+def _ingest_locked(
+    project: Project, groups: dict[str, list[_Sent]], firewall: _Firewall
+) -> list[IngestResult]:
+    """Store a big request's sessions under their ledger locks, taken first.
+
+    No other request of these sessions can commit between the read and the write,
+    so the batches are scrubbed once and need no copy as sent. The locks (and the
+    transaction) are held across the blob writes: only requests over
+    _MAX_KEPT_AS_SENT pay that. Taken in session order, so two such requests
+    queue rather than deadlock.
+    """
+    for session_id in sorted(groups):
+        _ledger(project, session_id)
+    plans = [_plan(project, sid, group, firewall) for sid, group in groups.items()]
+    return [result for plan in plans for result in _store_once(plan)]
+
+
+def _by_session(batches: list[_Sent]) -> dict[str, list[_Sent]]:
+    groups: dict[str, list[_Sent]] = {}
+    for batch, raw in batches:
+        groups.setdefault(batch.session_id, []).append((batch, raw))
     return groups
 
 
 def _plan(
     project: Project,
     session_id: str,
-    batches: list[SnapshotBatch],
+    sent: list[_Sent],
     firewall: _Firewall,
 ) -> _Plan:
+    batches = [batch for batch, _raw in sent]
     stored = session_read(project.pk, session_id, [batch.uuid for batch in batches])
     windows: dict[str, Any] = _loads(stored.scrub_state)
     seen = set(stored.batch_ids)
     # The firewall scrubs events in place; what was sent is kept as JSON (cheaper
     # than a copy) in case the batches must be scrubbed again (see _store).
-    sent = [(batch, _dumps(batch.events)) for batch in batches]
+    sent = [pair for pair in sent if pair[1]]
     fresh, duplicates = [], 0
     tracks: dict[str, _Track] = {}
     for batch in batches:
@@ -156,24 +209,20 @@ def _plan(
             continue
         seen.add(batch.uuid)
         track = _track(tracks, windows, batch.window_id)
-        item = _check(_scrubbed(batch, firewall.rules, firewall.blocklist, track))
+        scrubbed = _scrubbed(batch, firewall.rules, firewall.blocklist, track)
+        item = _check(scrubbed, firewall.large)
         if item is not None:
             fresh.append(item)
     windows.update((window_id, track.saved()) for window_id, track in tracks.items())
-    plan = _Plan(project, session_id, sent, stored, fresh, duplicates, windows)
-    return _with_large(plan) if firewall.large else plan
+    return _Plan(project, session_id, sent, stored, fresh, duplicates, windows)
 
 
-def _as_sent(plan: _Plan) -> list[SnapshotBatch]:
+def _resent(plan: _Plan) -> list[_Sent]:
+    """The plan's batches as they were sent, to be scrubbed again."""
     return [
-        dataclasses.replace(batch, events=tuple(orjson.loads(raw)))
+        (dataclasses.replace(batch, events=tuple(orjson.loads(raw))), raw)
         for batch, raw in plan.sent
     ]
-
-
-def _with_large(plan: _Plan) -> _Plan:
-    fresh = list(map(_without_inline_images, plan.fresh))
-    return dataclasses.replace(plan, fresh=fresh)
 
 
 def _loads(raw: str) -> dict[str, Any]:
@@ -230,15 +279,30 @@ def _scrubbed(
     return dataclasses.replace(batch, events=tuple(kept))
 
 
-def _check(batch: SnapshotBatch) -> _CheckedBatch | None:
+def _check(batch: SnapshotBatch, large: bool) -> _CheckedBatch | None:
     stats = summarize(batch.events)
     if stats.first_timestamp_ms is None or stats.last_timestamp_ms is None:
         return None  # an empty batch: nothing to store
     first = ms_to_datetime(stats.first_timestamp_ms)
     last = ms_to_datetime(stats.last_timestamp_ms)
-    return _CheckedBatch(
-        batch=batch, stats=stats, span=(first, last), raw=_dumps(batch.events)
-    )
+    if large:
+        _replace_inline_images(batch)
+    arrays, largest = _encoded(batch.events)
+    return _CheckedBatch(batch, stats, (first, last), arrays, largest)
+
+
+def _encoded(events: tuple[dict[str, Any], ...]) -> tuple[list[bytes], int]:
+    """The events as JSON arrays, and the JSON size of the biggest event.
+
+    One array; but a batch that may hold an oversized event is encoded one event
+    at a time instead, so that the biggest is known without a second copy of it.
+    """
+    raw = _dumps(events)
+    if len(raw) < OVERSIZED_EVENT_BYTES:
+        return [raw], len(raw)
+    del raw  # before the per-event copies are made
+    arrays = [_dumps((event,)) for event in events]
+    return arrays, max(len(array) - 2 for array in arrays)
 
 
 def _dumps(events: tuple[dict[str, Any], ...]) -> bytes:
@@ -248,20 +312,18 @@ def _dumps(events: tuple[dict[str, Any], ...]) -> bytes:
         raise IngestError("invalid_event", str(exc)) from exc
 
 
-def _without_inline_images(item: _CheckedBatch) -> _CheckedBatch:
+def _replace_inline_images(batch: SnapshotBatch) -> None:
     """Swap big inline data: images for a placeholder, so a huge page still records.
 
-    Only payloads over 5 MB pay for this walk; smaller ones are stored as sent.
+    Only payloads over 5 MiB pay for this walk; smaller ones are stored as sent.
     """
-    replaced = images.replace_data_url_images(list(item.batch.events))
-    if not replaced:
-        return item
-    logger.info(
-        "replaced %d inline image(s) in a large batch of session %s",
-        replaced,
-        item.batch.session_id,
-    )
-    return dataclasses.replace(item, raw=_dumps(item.batch.events))
+    replaced = images.replace_data_url_images(list(batch.events))
+    if replaced:
+        logger.info(
+            "replaced %d inline image(s) in a large batch of session %s",
+            replaced,
+            batch.session_id,
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -282,8 +344,8 @@ class _Blob:
 
     def shares(self) -> list[tuple[_CheckedBatch, int]]:
         """Each batch and its share of the blob's size (the shares add up)."""
-        total = sum(len(item.raw) for item in self.items)
-        sizes = [self.size * len(item.raw) // total for item in self.items]
+        total = sum(item.size for item in self.items)
+        sizes = [self.size * item.size // total for item in self.items]
         sizes[-1] += self.size - sum(sizes)
         return list(zip(self.items, sizes, strict=True))
 
@@ -309,7 +371,7 @@ def _store(plan: _Plan, firewall: _Firewall) -> list[IngestResult]:
         pass
     with transaction.atomic():
         _ledger(plan.project, plan.session_id)  # locked until commit
-        again = _plan(plan.project, plan.session_id, _as_sent(plan), firewall)
+        again = _plan(plan.project, plan.session_id, _resent(plan), firewall)
         return _store_once(again)
 
 
@@ -349,7 +411,7 @@ def _write_blobs(plan: _Plan) -> list[_Blob]:
             key=blobs.chunk_key(
                 plan.project.pk, plan.session_id, items[0].batch.uuid, _generation()
             ),
-            data=blobs.compress_arrays([item.raw for item in items]),
+            data=blobs.compress_arrays([a for item in items for a in item.arrays]),
         )
         for items in _by_window(plan.fresh)
     ]

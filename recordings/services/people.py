@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
 from django.db import transaction
 from django.utils.timezone import now
 
@@ -14,7 +17,10 @@ from privacy.services import (
     privacy_for,
     scrub_json,
 )
+from recordings import blobs
 from recordings.ingest.events import AnalyticsEvent
+from recordings.ingest.limits import EVENT_BYTES, TooManyItems
+from recordings.ingest.parse import IngestError
 from recordings.models import (
     Event,
     Person,
@@ -25,12 +31,18 @@ from recordings.services.compaction import recording_discard
 
 
 def events_ingest(
-    *, project: Project, events: list[AnalyticsEvent], ip: str = ""
+    *,
+    project: Project,
+    events: list[AnalyticsEvent],
+    ip: str = "",
+    max_event_bytes: int = EVENT_BYTES,
 ) -> int:
     """Store analytics events once each (a retried request repeats uuids).
 
     `ip` is the sender's address: stored as `$ip` only if the project stores IP
-    addresses; otherwise no `$ip` is kept, whatever the client sent.
+    addresses; otherwise no `$ip` is kept, whatever the client sent. Raises
+    IngestError, before anything is written, for an event whose JSON is over
+    `max_event_bytes`.
     """
     privacy = privacy_for(project)
     rules = mask_rules_for(privacy)
@@ -41,6 +53,7 @@ def events_ingest(
         scrub_json(event.properties, rules)
         scrub_json(event.person_set, rules)
         scrub_json(event.person_set_once, rules)
+    sizes = [_event_size(event, max_event_bytes) for event in events]
     rows = [
         Event(
             project=project,
@@ -53,10 +66,50 @@ def events_ingest(
         )
         for event in events
     ]
+    created = 0
     with transaction.atomic():
-        created = Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        for chunk in _by_json_size(rows, sizes):
+            created += len(Event.objects.bulk_create(chunk, ignore_conflicts=True))
         _people_update(project, events, stored_ip)
-    return len(created)
+    return created
+
+
+def _event_size(event: AnalyticsEvent, limit: int) -> int:
+    """The JSON size of what an event stores; refused over `limit`."""
+    try:
+        size = len(blobs.dumps(event.properties))
+        if event.person_set or event.person_set_once:
+            size += len(blobs.dumps([event.person_set, event.person_set_once]))
+    except ValueError as exc:
+        raise IngestError("invalid_event", str(exc)) from exc
+    if size > limit:
+        raise TooManyItems(
+            "event_too_large",
+            f"event {event.uuid!r} ({event.name[:40]!r}) is {size} bytes of JSON; "
+            f"at most {limit} are taken",
+        )
+    return size
+
+
+T = TypeVar("T")
+# Rows a statement carries: at most this many, and this much JSON (or one row).
+# The database driver copies a statement's parameters, so one statement must never
+# carry a whole big request.
+_ROWS_PER_QUERY = 500
+_JSON_PER_QUERY = 2 * 1024 * 1024
+
+
+def _by_json_size(items: Sequence[T], sizes: Sequence[int]) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    held = 0
+    for item, size in zip(items, sizes, strict=True):
+        if chunk and (held + size > _JSON_PER_QUERY or len(chunk) == _ROWS_PER_QUERY):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(item)
+        held += size
+    if chunk:
+        yield chunk
 
 
 def _set_ip(event: AnalyticsEvent, ip: str | None) -> None:
@@ -98,9 +151,11 @@ def _people_update(
         elif ip:
             person.properties["$ip"] = ip
         person.updated = now()
-    Person.objects.bulk_update(
-        people, ["properties", "anon_distinct_ids", "updated"], batch_size=100
-    )
+    sizes = [_json_size(person.properties) for person in people]
+    for chunk in _by_json_size(people, sizes):
+        Person.objects.bulk_update(
+            chunk, ["properties", "anon_distinct_ids", "updated"], batch_size=100
+        )
     rules = privacy_for(project).excluded_people
     for person in people:
         if person_excluded(person.properties, rules):
@@ -124,6 +179,13 @@ def _lock_or_create_people(project: Project, distinct_ids: list[str]) -> list[Pe
         )
         people += locked.order_by("distinct_id")
     return people
+
+
+def _json_size(value: Any) -> int:
+    try:
+        return len(blobs.dumps(value))
+    except ValueError:
+        return _JSON_PER_QUERY  # too deep for orjson and json: a statement alone
 
 
 def _fold_person(person: Person, event: AnalyticsEvent) -> None:

@@ -173,11 +173,33 @@ class RequestCapTests(Capture):
         self.assertEqual(self.post_events(events).status_code, 200)
         self.assertEqual(Event.objects.count(), 5)
 
+    @override_settings(REPLAYHUB_INGEST_MAX_EVENT_BYTES=2000)
+    def test_it_refuses_an_analytics_event_over_the_size_cap(self) -> None:
+        events = [self.identify("p", 0), self.identify("q", 1)]
+        events[1]["properties"]["blob"] = "x" * 2000
+        self.assert_refused(self.post_events(events), "event_too_large")
+        self.assertFalse(Event.objects.exists())  # not even the small one
+        self.assertFalse(Person.objects.exists())
+
     def test_it_refuses_more_analytics_events_than_the_cap(self) -> None:
         events = [self.identify(f"p{i}", i) for i in range(6)]
         self.assert_refused(self.post_events(events), "too_many_events")
         self.assertFalse(Event.objects.exists())
         self.assertFalse(Person.objects.exists())
+
+
+class BigAnalyticsRequestTests(Capture):
+    def test_events_of_a_big_request_are_all_stored(self) -> None:
+        # ~3 MB of events: written in more than one statement, all of them.
+        events = [self.identify(f"p{i}", i) for i in range(5)]
+        for event in events:
+            event["properties"]["text"] = "lorem ipsum " * 50_000
+            event["$set"]["bio"] = "dolor sit amet " * 20_000
+        self.assertEqual(self.post_events(events).status_code, 200)
+        self.assertEqual(Event.objects.count(), 5)
+        person = Person.objects.get(distinct_id="p3")
+        self.assertEqual(person.properties["bio"], "dolor sit amet " * 20_000)
+        self.assertEqual(person.properties["visit"], 3)
 
 
 class DefaultCapTests(Capture):
