@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+
+from privacy.scrub.regex import Regex
 
 _META = 4  # rrweb EventType.Meta: starts a page, carries its URL
 
@@ -29,12 +30,12 @@ def person_excluded(properties: Mapping[str, Any], rules: list[Any]) -> bool:
     return False
 
 
-def url_blocked(url: str, patterns: list[re.Pattern[str]]) -> bool:
+def url_blocked(url: str, patterns: list[Regex]) -> bool:
     return any(pattern.search(url) for pattern in patterns)
 
 
 def drop_blocked_pages(
-    events: list[dict[str, Any]], patterns: list[re.Pattern[str]], current_url: str
+    events: list[dict[str, Any]], patterns: list[Regex], current_url: str
 ) -> tuple[list[dict[str, Any]], str]:
     """Drop the events recorded while the page's URL matched the blocklist.
 
@@ -80,12 +81,13 @@ def page_urls(events: Iterable[Mapping[str, Any]]) -> Iterator[str]:
             yield href
 
 
-def url_triggered(urls: Iterable[str], triggers: list[re.Pattern[str]]) -> bool:
+def url_triggered(urls: Iterable[str], triggers: list[Regex]) -> bool:
     """Whether one of a recording's URLs matches a URL trigger (True without any).
 
-    >>> url_triggered(["https://shop.test/", "https://shop.test/checkout"], [re.compile("/checkout")])
+    >>> from privacy.scrub.regex import compile_regex
+    >>> url_triggered(["https://shop.test/", "https://shop.test/checkout"], [compile_regex("/checkout")])
     True
-    >>> url_triggered(["https://shop.test/"], [re.compile("/checkout")])
+    >>> url_triggered(["https://shop.test/"], [compile_regex("/checkout")])
     False
     """  # noqa: E501
     if not triggers:

@@ -4,8 +4,8 @@ and applying them again to what is already stored."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
-import re
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -29,6 +29,7 @@ from privacy.scrub import (
     scrub_events,
     scrub_text,
 )
+from privacy.scrub.regex import Regex, compile_regex
 from recordings import blobs
 from recordings.models import Event, Person, Project, Recording, SnapshotChunk
 
@@ -94,8 +95,9 @@ def audited_fields() -> list[str]:
 
 
 # When a project's saved selectors or patterns no longer compile (a newer parser, a
-# hand-edited row), capture must neither crash nor store more than asked: fall back
-# to masking everything, and say so in the log.
+# row saved before patterns ran on RE2, a hand-edited row), capture must neither
+# crash nor store more than asked: fall back to masking every text and input,
+# keeping the card scrubbing and the patterns that do compile, and say so in the log.
 _STRICTEST = MaskRules(mask_all_inputs=True, mask_all_text=True)
 
 
@@ -113,9 +115,30 @@ def mask_rules_for(privacy: PrivacySettings) -> CompiledRules:
     )
     try:
         return compile_rules(rules)
-    except ValueError:
-        logger.exception("privacy rules of %s do not compile; masking all", privacy)
-        return compile_rules(_STRICTEST)
+    except ValueError as exc:
+        return _strictest_rules(rules, str(exc))
+
+
+@functools.lru_cache(maxsize=64)
+def _strictest_rules(rules: MaskRules, error: str) -> CompiledRules:
+    # Cached like compile_rules, so the log says it once per process, not per batch.
+    logger.error(
+        "privacy rules do not compile (%s); masking all text and inputs", error
+    )
+    return compile_rules(
+        dataclasses.replace(_STRICTEST, extra_patterns=_runnable(rules.extra_patterns))
+    )
+
+
+def _runnable(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    def runs(pattern: str) -> bool:
+        try:
+            compile_rules(MaskRules(extra_patterns=(pattern,)))
+        except ValueError:
+            return False
+        return True
+
+    return tuple(filter(runs, patterns))
 
 
 def scrub_json(value: Any, rules: CompiledRules) -> int:
@@ -137,24 +160,34 @@ def scrub_json(value: Any, rules: CompiledRules) -> int:
     return found
 
 
-def url_blocklist_for(privacy: PrivacySettings) -> list[re.Pattern[str]]:
-    """The blocklist's regexes; a line that no longer compiles is skipped, loudly."""
-    return _regexes(privacy.url_blocklist, "URL blocklist", privacy)
+def url_blocklist_for(privacy: PrivacySettings) -> list[Regex]:
+    """The blocklist's regexes. A line RE2 cannot run blocks every page (logged):
+    what it was meant to keep out cannot be told apart from the rest."""
+    return [
+        _regex(line, "URL blocklist") or _EVERY_URL
+        for line in split_lines(privacy.url_blocklist)
+    ]
 
 
-def url_triggers_for(privacy: PrivacySettings) -> list[re.Pattern[str]]:
-    """The URL triggers' regexes; a line that no longer compiles is skipped, loudly."""
-    return _regexes(privacy.url_triggers, "URL trigger", privacy)
+def url_triggers_for(privacy: PrivacySettings) -> list[Regex]:
+    """The URL triggers' regexes; a line RE2 cannot run is skipped (logged)."""
+    compiled = (
+        _regex(line, "URL trigger") for line in split_lines(privacy.url_triggers)
+    )
+    return [regex for regex in compiled if regex is not None]
 
 
-def _regexes(lines: str, what: str, privacy: PrivacySettings) -> list[re.Pattern[str]]:
-    patterns = []
-    for line in split_lines(lines):
-        try:
-            patterns.append(re.compile(line))
-        except re.error:
-            logger.error("%s entry %r of %s does not compile", what, line, privacy)
-    return patterns
+_EVERY_URL = compile_regex("")  # the empty pattern matches every URL
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(line: str, what: str) -> Regex | None:
+    # Cached: every batch asks, and a line that cannot run is logged once per process.
+    try:
+        return compile_regex(line)
+    except ValueError as exc:
+        logger.error("%s entry cannot be used: %s", what, exc)
+        return None
 
 
 # --- retroactive redaction ---------------------------------------------------------
@@ -289,11 +322,14 @@ def _redact_blob(
 def _recount(
     recording: Recording, key: str, size_change: int, kept: int, dropped: int
 ) -> None:
-    # A loose chunk is its own blob; a window blob's events are not split by chunk,
-    # so only the recording's totals follow it.
-    SnapshotChunk.objects.filter(
+    # A loose chunk alone in its blob follows it; the events of a blob shared by
+    # several chunks (a window blob, or one request's batches of a window) are not
+    # split by chunk, so only the recording's totals follow those.
+    loose = SnapshotChunk.objects.filter(
         recording=recording, blob_key=key, compacted_into=""
-    ).update(size_bytes=F("size_bytes") + size_change, event_count=kept)
+    )
+    if loose.count() == 1:
+        loose.update(size_bytes=F("size_bytes") + size_change, event_count=kept)
     Recording.objects.filter(pk=recording.pk).update(
         size_bytes=F("size_bytes") + size_change,
         event_count=F("event_count") - dropped,

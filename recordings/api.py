@@ -29,6 +29,7 @@ from privacy.services import privacy_for
 from recordings import services
 from recordings.blobs import StorageError
 from recordings.ingest.events import AnalyticsEvent, parse_event_request
+from recordings.ingest.limits import RequestLimits, check_events, check_snapshot_batches
 from recordings.ingest.parse import (
     Budget,
     IngestError,
@@ -115,6 +116,27 @@ def decompression_budget(request: Request) -> Budget:
         budget = Budget(settings.REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES)
         request._capture_budget = budget  # type: ignore[attr-defined]
     return budget
+
+
+def request_limits() -> RequestLimits:
+    return RequestLimits(
+        sessions=settings.REPLAYHUB_INGEST_MAX_SESSIONS,
+        snapshots=settings.REPLAYHUB_INGEST_MAX_SNAPSHOTS,
+        events=settings.REPLAYHUB_INGEST_MAX_EVENTS,
+        event_bytes=settings.REPLAYHUB_INGEST_MAX_EVENT_BYTES,
+    )
+
+
+def within_limits(check: Callable[[Any, RequestLimits], None], items: Any) -> None:
+    """Refuse a request carrying more items than one may (413, never retried).
+
+    Not noted in the ledger: that would cost a write per session named, which is
+    what the cap is there to bound.
+    """
+    try:
+        check(items, request_limits())
+    except IngestError as exc:
+        raise CaptureRefused.from_ingest_error(exc) from exc
 
 
 def capture_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -376,6 +398,7 @@ class SnapshotCaptureApi(CaptureApi):
             )
         except IngestError as exc:
             raise refuse_unparsable(payload, exc) from exc
+        within_limits(check_snapshot_batches, batches)
         token = _single_token({batch.token for batch in batches})
         project = self.admit(token, [_ref(batch) for batch in batches])
         self.store(project, batches)
@@ -407,11 +430,20 @@ class EventCaptureApi(CaptureApi):
             events = parse_event_request(self.payload(request))
         except IngestError as exc:
             raise CaptureRefused.from_ingest_error(exc) from exc
+        within_limits(check_events, events)
         project = self.admit(_single_token({e.token for e in events}), [])
         # An erased person's events are dropped, the rest of the batch kept.
         erased = tombstones_for(project)
         events = [e for e in events if not _erased(project, _ids_of(e), erased)]
-        services.events_ingest(project=project, events=events, ip=client_ip(request))
+        try:
+            services.events_ingest(
+                project=project,
+                events=events,
+                ip=client_ip(request),
+                max_event_bytes=request_limits().event_bytes,
+            )
+        except IngestError as exc:
+            raise CaptureRefused.from_ingest_error(exc) from exc
         return Response(OK_BODY, status=status.HTTP_200_OK)
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,41 @@ def dumps(value: Any) -> bytes:
 def compress(raw: bytes) -> bytes:
     # mtime=0 keeps a batch's bytes deterministic: a retry rewrites the same blob.
     return gzip.compress(raw, compresslevel=6, mtime=0)
+
+
+def compress_arrays(arrays: list[bytes]) -> bytes:
+    """Gzip non-empty JSON arrays as the one array of all their items.
+
+    Streams the items into the compressor rather than joining them first, so no
+    uncompressed copy of the whole is made (small items are fed a few hundred KiB
+    at a time). One array gives compress()'s bytes.
+    """
+    if len(arrays) == 1:
+        return compress(arrays[0])
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out: list[bytes] = []
+    pending: list[bytes | memoryview] = [b"["]
+    held = 0
+    for index, array in enumerate(arrays):
+        item = memoryview(array)[1:-1]
+        if index:
+            pending.append(b",")
+        if len(item) >= _FEED_BYTES:  # fed as it is: joining would copy it
+            out += [compressor.compress(b"".join(pending)), compressor.compress(item)]
+            pending, held = [], 0
+            continue
+        pending.append(item)
+        held += len(item)
+        if held >= _FEED_BYTES:
+            out.append(compressor.compress(b"".join(pending)))
+            pending, held = [], 0
+    pending.append(b"]")
+    out.append(compressor.compress(b"".join(pending)))
+    out.append(compressor.flush())
+    return b"".join(out)
+
+
+_FEED_BYTES = 256 * 1024
 
 
 def window_key(

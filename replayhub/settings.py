@@ -391,11 +391,20 @@ CELERY_BEAT_SCHEDULE = beat_schedule()
 REPLAYHUB_INGEST_CLOCK_SKEW_TOLERANCE_SECONDS = envint(
     "REPLAYHUB_INGEST_CLOCK_SKEW_TOLERANCE_SECONDS", 300
 )
-# Largest request body accepted as sent (compressed), bytes; default 20 MB
+# Largest request body accepted as sent (compressed), bytes; default 20 MiB
 REPLAYHUB_INGEST_MAX_BYTES = envint("REPLAYHUB_INGEST_MAX_BYTES", 20 * 1024 * 1024)
 # Largest fully decompressed payload (outer gzip plus nested event gzip), bytes; 64 MiB
 REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES = envint(
     "REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES", 64 * 1024 * 1024
+)
+# Most sessions, $snapshot events and analytics events one capture request may
+# carry (413 too_many_* above; recordings/ingest/limits.py); 10, 100, 1000
+REPLAYHUB_INGEST_MAX_SESSIONS = envint("REPLAYHUB_INGEST_MAX_SESSIONS", 10)
+REPLAYHUB_INGEST_MAX_SNAPSHOTS = envint("REPLAYHUB_INGEST_MAX_SNAPSHOTS", 100)
+REPLAYHUB_INGEST_MAX_EVENTS = envint("REPLAYHUB_INGEST_MAX_EVENTS", 1000)
+# Largest analytics event (its properties, $set, $set_once as JSON), bytes; 1 MiB
+REPLAYHUB_INGEST_MAX_EVENT_BYTES = envint(
+    "REPLAYHUB_INGEST_MAX_EVENT_BYTES", 1024 * 1024
 )
 # api_host the demo page gives posthog-js; default: the host the page was loaded from
 REPLAYHUB_DEMO_API_HOST = env("REPLAYHUB_DEMO_API_HOST")

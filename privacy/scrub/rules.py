@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 
+from privacy.scrub.regex import Regex, compile_regex
 from privacy.scrub.selectors import SelectorList, parse_selectors
 
 
@@ -19,7 +19,7 @@ class MaskRules:
     block_selectors: tuple[str, ...] = (".ph-no-capture", "[data-ph-no-capture]")
     unmask_selectors: tuple[str, ...] = (".ph-no-mask",)
     scrub_card_numbers: bool = True
-    extra_patterns: tuple[str, ...] = ()  # regexes, compiled once
+    extra_patterns: tuple[str, ...] = ()  # regexes for RE2 (regex.py), compiled once
     record_cross_origin_iframes: bool = False
 
 
@@ -31,7 +31,7 @@ class CompiledRules:
     mask: SelectorList
     block: SelectorList
     unmask: SelectorList
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[Regex, ...]
 
 
 @functools.lru_cache(maxsize=256)
@@ -51,13 +51,11 @@ def compile_rules(rules: MaskRules) -> CompiledRules:
     )
 
 
-def _compile_pattern(pattern: str) -> re.Pattern[str]:
+def _compile_pattern(pattern: str) -> Regex:
     try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(
-            f"scrub pattern {pattern!r} is not a valid regular expression: {exc}"
-        ) from None
+        compiled = compile_regex(pattern)
+    except ValueError as exc:
+        raise ValueError(f"scrub pattern {exc}") from None
     if compiled.fullmatch("") is not None:
         raise ValueError(f"scrub pattern {pattern!r} matches the empty string")
     return compiled

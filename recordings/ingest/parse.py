@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from recordings.ingest import clock, storable
+from recordings.ingest.lean_json import count_values, loads_lean
 
 __all__ = [
     "KNOWN_EVENT_TYPES",
@@ -52,6 +53,14 @@ _OTHER_KINDS = "other"
 
 # rrweb always gives these event types a `data` object (wire-protocol §5).
 _TYPES_WITH_DATA = frozenset({2, 3, 4, 5, 6})
+
+# Python objects a JSON value may cost, on average, for the bound to hold; and the
+# fewest values any bound allows (small bounds are for tests of byte budgets).
+_BYTES_PER_VALUE = 64
+_MIN_VALUES = 65_536
+# Documents this big are parsed by lean_json (about twice their size in memory),
+# smaller ones by orjson (three times, but faster).
+_LEAN_JSON_BYTES = 4 * 1024 * 1024
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
@@ -131,15 +140,36 @@ class Budget:
 
     Pass the same Budget to decode_body and parse_snapshot_request, so that the
     body and the `cv` fields inside it together inflate to at most `limit` bytes.
+    The JSON values they hold are counted too (spend_values).
     """
 
-    __slots__ = ("limit", "used")
+    __slots__ = ("limit", "used", "values", "values_limit")
 
     def __init__(self, limit: int) -> None:
         if limit < 0:
             raise ValueError(f"max_decompressed must be >= 0, not {limit}")
         self.limit = limit
         self.used = 0
+        self.values = 0
+        self.values_limit = max(limit // _BYTES_PER_VALUE, _MIN_VALUES)
+
+    def spend_values(self, raw: bytes | bytearray) -> None:
+        """Count the values in a JSON document about to be parsed; refuse a
+        request whose documents hold more than the bound's share.
+
+        Parsed, a JSON value costs some 36-110 bytes of Python objects (a dict,
+        a str, a list slot) however few bytes it took in the JSON: `[{},{},...]`
+        grows 25 times when parsed. One value per 64 bytes of the bound keeps what
+        a request's documents parse into near the bound itself. Real recordings
+        hold one value per 11-15 bytes of JSON, so a real request meets this
+        only past ~15 MB of JSON under the default bound.
+        """
+        self.values += count_values(raw)
+        if self.values > self.values_limit:
+            raise PayloadTooLarge(
+                "too_many_values",
+                f"the data holds more than {self.values_limit} JSON values",
+            )
 
     def next_step(self) -> int:
         # One byte past the limit proves it is exceeded. Never 0: zlib reads a
@@ -159,7 +189,7 @@ def _as_budget(limit: int | Budget) -> Budget:
     return limit if isinstance(limit, Budget) else Budget(limit)
 
 
-def _gunzip(data: bytes, budget: Budget, error_code: str) -> bytes:
+def _gunzip(data: bytes, budget: Budget, error_code: str) -> bytearray:
     """Inflate `data` within `budget`.
 
     Concatenated gzip members are inflated and joined, as RFC 1952 allows and
@@ -175,7 +205,8 @@ def _gunzip(data: bytes, budget: Budget, error_code: str) -> bytes:
             break
     if bytes(view[pos:]).strip(b"\x00"):
         raise IngestError(error_code, f"{len(view) - pos} stray bytes after gzip data")
-    return bytes(out)
+    # Not bytes(out): that copy would double the request's peak memory.
+    return out
 
 
 def _inflate_member(
@@ -239,12 +270,13 @@ def decode_body(
     budget = _as_budget(max_decompressed)
     encoding = content_encoding.strip().lower()
     raw = _unwrap_body(body, encoding, content_type, compression.lower(), budget)
+    budget.spend_values(raw)
     return _loads(raw, "invalid_json", "the body is not valid JSON")
 
 
 def _unwrap_body(
     body: bytes, encoding: str, content_type: str, compression: str, budget: Budget
-) -> bytes:
+) -> bytes | bytearray:
     if encoding not in _GZIP_ENCODINGS | _IDENTITY_ENCODINGS:
         raise IngestError(
             "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported"
@@ -264,7 +296,7 @@ def _is_form(content_type: str) -> bool:
     return content_type.strip().lower().startswith(_FORM_CONTENT_TYPE)
 
 
-def _form_payload(body: bytes, compression: str, budget: Budget) -> bytes:
+def _form_payload(body: bytes, compression: str, budget: Budget) -> bytes | bytearray:
     """The bytes carried by the `data` field of a form-encoded body."""
     # latin-1 both ways maps each byte to one code point, so percent-escapes come
     # back as the exact bytes they encode (UTF-8 would mangle binary data).
@@ -292,7 +324,9 @@ def _b64decode(text: bytes) -> bytes:
         raise IngestError("invalid_base64", f"`data` is not base64: {exc}") from exc
 
 
-def _loads(raw: bytes, code: str, what: str) -> Any:
+def _loads(raw: bytes | bytearray, code: str, what: str) -> Any:
+    if len(raw) >= _LEAN_JSON_BYTES:
+        return _loads_lean(raw, code, what)
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -312,6 +346,14 @@ def _too_deep(what: str) -> IngestError:
     return IngestError(
         "too_deep", f"{what} nests more than {storable.MAX_DEPTH} levels deep"
     )
+
+
+def _loads_lean(raw: bytes | bytearray, code: str, what: str) -> Any:
+    """A big document, parsed at about twice its size (empties a bytearray)."""
+    try:
+        return loads_lean(raw)
+    except ValueError as exc:
+        raise IngestError(code, f"{what}: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,7 +520,9 @@ def _inflate_json(text: str, budget: Budget) -> Any:
         raw = text.encode("latin-1")
     except UnicodeEncodeError as exc:
         raise IngestError(_BAD_CV, "a compressed field is not a byte string") from exc
-    return _loads(_gunzip(raw, budget, _BAD_CV), _BAD_CV, "a compressed field")
+    inflated = _gunzip(raw, budget, _BAD_CV)
+    budget.spend_values(inflated)
+    return _loads(inflated, _BAD_CV, "a compressed field")
 
 
 # --- plain rrweb requests --------------------------------------------------------

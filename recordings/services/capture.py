@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import re
 import uuid
 from typing import Any
 
@@ -21,6 +20,7 @@ from privacy.rules import (
     drop_blocked_pages,
 )
 from privacy.scrub import CompiledRules, ScrubState, scrub_events
+from privacy.scrub.regex import Regex
 from privacy.services import (
     mask_rules_for,
     privacy_for,
@@ -70,21 +70,23 @@ class _CheckedBatch:
     batch: SnapshotBatch
     stats: EventStats
     span: tuple[dt.datetime, dt.datetime]
-    raw: bytes  # the events as JSON, before compression
+    # The events as JSON before compression: one array, or for a batch big enough
+    # to hold an oversized event one array per event (see _encoded).
+    arrays: list[bytes]
+    # JSON size of the biggest event: exact when it could be oversized, else the
+    # batch size (a cheap upper bound that cannot reach the threshold).
+    largest_event: int
 
     @property
-    def largest_event(self) -> int:
-        """JSON size of the biggest event: exact when it could be oversized, else
-        the batch size (a cheap upper bound that cannot reach the threshold)."""
-        if len(self.raw) < OVERSIZED_EVENT_BYTES:
-            return len(self.raw)
-        return max(len(blobs.dumps(event)) for event in self.batch.events)
+    def size(self) -> int:
+        """JSON size of the batch's events as one array."""
+        return sum(len(array) for array in self.arrays) - len(self.arrays) + 1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Firewall:
     rules: CompiledRules
-    blocklist: list[re.Pattern[str]]
+    blocklist: list[Regex]
     large: bool = False  # the request is big enough to swap inline images
 
 
@@ -94,7 +96,9 @@ class _Plan:
 
     project: Project
     session_id: str
-    sent: list[tuple[SnapshotBatch, bytes]]  # each batch, and its events as sent
+    # Each batch and its events as sent, to scrub again if another request of the
+    # session commits first; empty when the plan is made under the session's lock.
+    sent: list[_Sent]
     stored: SessionRead
     fresh: list[_CheckedBatch]
     duplicates: int
@@ -123,39 +127,89 @@ def recording_ingest_batches(
     commits only if no other request of the session stored a batch or moved its
     scrub state since the read (capture_sql.py). When one did, the batches are
     scrubbed again from what was sent and stored under the session's lock (_store).
+    A request too big to keep a copy of as sent is stored under its sessions' locks
+    from the start (_ingest_locked).
     """
     privacy = privacy_for(project)
-    firewall = _Firewall(mask_rules_for(privacy), url_blocklist_for(privacy))
-    groups = _by_session(batches)
+    sent, size = _as_sent(batches)
+    firewall = _Firewall(
+        mask_rules_for(privacy),
+        url_blocklist_for(privacy),
+        large=size >= images.LARGE_PAYLOAD_BYTES,
+    )
+    if sent is None:
+        unkept = [(batch, b"") for batch in batches]  # no copy: never scrubbed again
+        return _ingest_locked(project, _by_session(unkept), firewall)
+    groups = _by_session(sent)
     plans = [_plan(project, sid, group, firewall) for sid, group in groups.items()]
-    if sum(len(i.raw) for p in plans for i in p.fresh) >= images.LARGE_PAYLOAD_BYTES:
-        firewall = dataclasses.replace(firewall, large=True)
-        plans = [_with_large(plan) for plan in plans]
     return [result for plan in plans for result in _store(plan, firewall)]
 
 
-def _by_session(batches: list[SnapshotBatch]) -> dict[str, list[SnapshotBatch]]:
-    groups: dict[str, list[SnapshotBatch]] = {}
+# A batch and its events as sent (JSON).
+_Sent = tuple[SnapshotBatch, bytes]
+# The most JSON a request keeps as sent for a second scrub; beyond it the request
+# is stored under its sessions' locks, so that memory stays near twice the
+# request's size (the parsed events, and their JSON as stored) however big it is.
+_MAX_KEPT_AS_SENT = 4 * 1024 * 1024
+
+
+def _as_sent(batches: list[SnapshotBatch]) -> tuple[list[_Sent] | None, int]:
+    """Each batch with its events as sent, or None when they are too big to keep;
+    and their JSON size in all (the size of the payload, as the client sent it)."""
+    kept: list[_Sent] | None = []
+    size = 0
     for batch in batches:
-        groups.setdefault(batch.session_id, []).append(batch)
+        raw = _dumps(batch.events)
+        size += len(raw)
+        if kept is not None and size <= _MAX_KEPT_AS_SENT:
+            kept.append((batch, raw))
+        else:
+            kept = None  # the copies go at once: a copy of it all is never held
+    return kept, size
+
+
+@transaction.atomic
+def _ingest_locked(
+    project: Project, groups: dict[str, list[_Sent]], firewall: _Firewall
+) -> list[IngestResult]:
+    """Store a big request's sessions under their ledger locks, taken first.
+
+    No other request of these sessions can commit between the read and the write,
+    so the batches are scrubbed once and need no copy as sent. The locks (and the
+    transaction) are held across the blob writes: only requests over
+    _MAX_KEPT_AS_SENT pay that. Taken in session order, so two such requests
+    queue rather than deadlock.
+    """
+    for session_id in sorted(groups):
+        _ledger(project, session_id)
+    plans = [_plan(project, sid, group, firewall) for sid, group in groups.items()]
+    return [result for plan in plans for result in _store_once(plan)]
+
+
+def _by_session(batches: list[_Sent]) -> dict[str, list[_Sent]]:
+    groups: dict[str, list[_Sent]] = {}
+    for batch, raw in batches:
+        groups.setdefault(batch.session_id, []).append((batch, raw))
     return groups
 
 
 def _plan(
     project: Project,
     session_id: str,
-    batches: list[SnapshotBatch],
+    sent: list[_Sent],
     firewall: _Firewall,
 ) -> _Plan:
+    batches = [batch for batch, _raw in sent]
     stored = session_read(project.pk, session_id, [batch.uuid for batch in batches])
     windows: dict[str, Any] = _loads(stored.scrub_state)
     seen = set(stored.batch_ids)
     # The firewall scrubs events in place; what was sent is kept as JSON (cheaper
     # than a copy) in case the batches must be scrubbed again (see _store).
-    sent = [(batch, _dumps(batch.events)) for batch in batches]
+    sent = [pair for pair in sent if pair[1]]
     fresh, duplicates = [], 0
     dropped: dict[str, int] = {}
     skew, received_ms = stored.clock_skew_ms, int(now().timestamp() * 1000)
+    tracks: dict[str, _Track] = {}
     for batch in batches:
         if batch.uuid in seen:
             duplicates += 1  # a retry (or the same batch twice in one request)
@@ -163,13 +217,15 @@ def _plan(
         seen.add(batch.uuid)
         _count_dropped(dropped, batch)
         skew = _on_server_time(batch, received_ms, skew)
-        item = _check(_scrubbed(batch, firewall.rules, firewall.blocklist, windows))
+        track = _track(tracks, windows, batch.window_id)
+        scrubbed = _scrubbed(batch, firewall.rules, firewall.blocklist, track)
+        item = _check(scrubbed, firewall.large)
         if item is not None:
             fresh.append(item)
-    plan = _Plan(
+    windows.update((window_id, track.saved()) for window_id, track in tracks.items())
+    return _Plan(
         project, session_id, sent, stored, fresh, duplicates, windows, dropped, skew
     )
-    return _with_large(plan) if firewall.large else plan
 
 
 def _on_server_time(
@@ -217,16 +273,12 @@ def _count_dropped(counts: dict[str, int], batch: SnapshotBatch) -> None:
         counts[kind] = counts.get(kind, 0) + count
 
 
-def _as_sent(plan: _Plan) -> list[SnapshotBatch]:
+def _resent(plan: _Plan) -> list[_Sent]:
+    """The plan's batches as they were sent, to be scrubbed again."""
     return [
-        dataclasses.replace(batch, events=tuple(orjson.loads(raw)))
+        (dataclasses.replace(batch, events=tuple(orjson.loads(raw))), raw)
         for batch, raw in plan.sent
     ]
-
-
-def _with_large(plan: _Plan) -> _Plan:
-    fresh = list(map(_without_inline_images, plan.fresh))
-    return dataclasses.replace(plan, fresh=fresh)
 
 
 def _loads(raw: str) -> dict[str, Any]:
@@ -234,27 +286,48 @@ def _loads(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+@dataclasses.dataclass(slots=True)
+class _Track:
+    """One window's scrub state while a request's batches of it are scrubbed.
+
+    Loaded once and saved once per request, not per batch: the state can hold up
+    to MAX_TRACKED_IDS ids, and a request may carry many small batches of a window.
+    """
+
+    state: ScrubState
+    url: str  # the page the window is on (for the URL blocklist)
+
+    def saved(self) -> dict[str, Any]:
+        saved = {**self.state.to_dict(), "url": self.url}
+        # The page's URL and origin come from the client: no NUL may reach jsonb.
+        storable.clean_json(saved)
+        return saved
+
+
+def _track(
+    tracks: dict[str, _Track], windows: dict[str, Any], window_id: str
+) -> _Track:
+    if window_id not in tracks:
+        saved = windows.get(window_id) or {}
+        url = saved.get("url", "")
+        tracks[window_id] = _Track(ScrubState.from_dict(saved), url)
+    return tracks[window_id]
+
+
 def _scrubbed(
     batch: SnapshotBatch,
     rules: CompiledRules,
-    blocklist: list[re.Pattern[str]],
-    windows: dict[str, Any],
+    blocklist: list[Regex],
+    track: _Track,
 ) -> SnapshotBatch:
     """The batch as the project's privacy rules allow it to be stored.
 
     Runs before anything is written, whatever the client was told: masking, blocking
-    and card/pattern scrubbing (privacy/scrub). The per-window state carries the
+    and card/pattern scrubbing (privacy/scrub). The window's track carries the
     ids of blocked and masked nodes over to the session's next batches.
     """
-    saved = windows.get(batch.window_id) or {}
-    events, url = drop_blocked_pages(
-        list(batch.events), blocklist, saved.get("url", "")
-    )
-    state = ScrubState.from_dict(saved)
-    kept, report = scrub_events(events, rules, state)
-    # The page's URL and origin come from the client: no NUL may reach jsonb.
-    windows[batch.window_id] = {**state.to_dict(), "url": url}
-    storable.clean_json(windows[batch.window_id])
+    events, track.url = drop_blocked_pages(list(batch.events), blocklist, track.url)
+    kept, report = scrub_events(events, rules, track.state)
     if report.cards_scrubbed or report.patterns_scrubbed:
         logger.info(
             "scrubbed %d card number(s) and %d pattern match(es) from session %s",
@@ -265,15 +338,30 @@ def _scrubbed(
     return dataclasses.replace(batch, events=tuple(kept))
 
 
-def _check(batch: SnapshotBatch) -> _CheckedBatch | None:
+def _check(batch: SnapshotBatch, large: bool) -> _CheckedBatch | None:
     stats = summarize(batch.events)
     if stats.first_timestamp_ms is None or stats.last_timestamp_ms is None:
         return None  # an empty batch: nothing to store
     first = ms_to_datetime(stats.first_timestamp_ms)
     last = ms_to_datetime(stats.last_timestamp_ms)
-    return _CheckedBatch(
-        batch=batch, stats=stats, span=(first, last), raw=_dumps(batch.events)
-    )
+    if large:
+        _replace_inline_images(batch)
+    arrays, largest = _encoded(batch.events)
+    return _CheckedBatch(batch, stats, (first, last), arrays, largest)
+
+
+def _encoded(events: tuple[dict[str, Any], ...]) -> tuple[list[bytes], int]:
+    """The events as JSON arrays, and the JSON size of the biggest event.
+
+    One array; but a batch that may hold an oversized event is encoded one event
+    at a time instead, so that the biggest is known without a second copy of it.
+    """
+    raw = _dumps(events)
+    if len(raw) < OVERSIZED_EVENT_BYTES:
+        return [raw], len(raw)
+    del raw  # before the per-event copies are made
+    arrays = [_dumps((event,)) for event in events]
+    return arrays, max(len(array) - 2 for array in arrays)
 
 
 def _dumps(events: tuple[dict[str, Any], ...]) -> bytes:
@@ -292,31 +380,49 @@ def _dumps(events: tuple[dict[str, Any], ...]) -> bytes:
         raise IngestError("too_deep", str(exc)) from exc
 
 
-def _without_inline_images(item: _CheckedBatch) -> _CheckedBatch:
+def _replace_inline_images(batch: SnapshotBatch) -> None:
     """Swap big inline data: images for a placeholder, so a huge page still records.
 
-    Only payloads over 5 MB pay for this walk; smaller ones are stored as sent.
+    Only payloads over 5 MiB pay for this walk; smaller ones are stored as sent.
     """
-    replaced = images.replace_data_url_images(list(item.batch.events))
-    if not replaced:
-        return item
-    logger.info(
-        "replaced %d inline image(s) in a large batch of session %s",
-        replaced,
-        item.batch.session_id,
-    )
-    return dataclasses.replace(item, raw=_dumps(item.batch.events))
+    replaced = images.replace_data_url_images(list(batch.events))
+    if replaced:
+        logger.info(
+            "replaced %d inline image(s) in a large batch of session %s",
+            replaced,
+            batch.session_id,
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Blob:
-    item: _CheckedBatch
+    """One window's fresh batches of a request, stored as one blob.
+
+    Each batch keeps its own chunk row (its uuid is what recognises a retry), all
+    pointing at this blob; a chunk's size_bytes is its share of the blob.
+    """
+
+    items: list[_CheckedBatch]
     key: str
     data: bytes  # gzip
 
     @property
     def size(self) -> int:
         return len(self.data)
+
+    def shares(self) -> list[tuple[_CheckedBatch, int]]:
+        """Each batch and its share of the blob's size (the shares add up)."""
+        total = sum(item.size for item in self.items)
+        sizes = [self.size * item.size // total for item in self.items]
+        sizes[-1] += self.size - sum(sizes)
+        return list(zip(self.items, sizes, strict=True))
+
+
+def _by_window(items: list[_CheckedBatch]) -> list[list[_CheckedBatch]]:
+    windows: dict[str, list[_CheckedBatch]] = {}
+    for item in items:
+        windows.setdefault(item.batch.window_id, []).append(item)
+    return list(windows.values())
 
 
 def _store(plan: _Plan, firewall: _Firewall) -> list[IngestResult]:
@@ -333,7 +439,7 @@ def _store(plan: _Plan, firewall: _Firewall) -> list[IngestResult]:
         pass
     with transaction.atomic():
         _ledger(plan.project, plan.session_id)  # locked until commit
-        again = _plan(plan.project, plan.session_id, _as_sent(plan), firewall)
+        again = _plan(plan.project, plan.session_id, _resent(plan), firewall)
         return _store_once(again)
 
 
@@ -353,7 +459,7 @@ def _store_once(plan: _Plan) -> list[IngestResult]:
     # Any other failure may come after the commit (an answer lost on the way): the
     # blobs stay, and the orphan sweeper removes them if no row points at them.
     stored = IngestResult(recording_id=recording_id, stored=True)
-    return [stored] * len(written) + duplicates
+    return [stored] * len(plan.fresh) + duplicates
 
 
 def _write_blobs(plan: _Plan) -> list[_Blob]:
@@ -365,15 +471,17 @@ def _write_blobs(plan: _Plan) -> list[_Blob]:
     deletes (or the orphan sweeper does), and never overwrites a blob a row points
     at, even with a retry racing its original.
     """
+    # One blob per window, not per batch: a request of many small batches costs
+    # one write and fsync per window (posthog-js sends one window per request).
     written = [
         _Blob(
-            item=item,
+            items=items,
             key=blobs.chunk_key(
-                plan.project.pk, plan.session_id, item.batch.uuid, _generation()
+                plan.project.pk, plan.session_id, items[0].batch.uuid, _generation()
             ),
-            data=blobs.compress(item.raw),
+            data=blobs.compress_arrays([a for item in items for a in item.arrays]),
         )
-        for item in plan.fresh
+        for items in _by_window(plan.fresh)
     ]
     try:
         blobs.put_chunks([(blob.key, blob.data) for blob in written])
@@ -396,7 +504,7 @@ def _discard_blobs(written: list[_Blob]) -> None:
 
 def _ledger_row(plan: _Plan, written: list[_Blob]) -> Row:
     """The session's ledger as inserted, and its changes when it exists already."""
-    items = [blob.item for blob in written]
+    items = [item for blob in written for item in blob.items]
     newest = items[-1].batch if items else None
     return {
         "project_id": plan.project.pk,
@@ -453,12 +561,14 @@ def _folded(plan: _Plan, written: list[_Blob]) -> Row | None:
     if plan.stored.folded is not None:
         fold = _Fold(**plan.stored.folded)
     else:
+        spans = [item.span for blob in written for item in blob.items]
         fold = _Fold(
-            started_at=min(blob.item.span[0] for blob in written),
-            ended_at=max(blob.item.span[1] for blob in written),
+            started_at=min(span[0] for span in spans),
+            ended_at=max(span[1] for span in spans),
         )
     for blob in written:
-        _fold_stats(fold, blob.item, blob.size)
+        for item, size in blob.shares():
+            _fold_stats(fold, item, size)
     row = {name: getattr(fold, name) for name in _FOLD_FIELDS}
     return row | {"project_id": plan.project.pk, "session_id": plan.session_id}
 
@@ -466,15 +576,16 @@ def _folded(plan: _Plan, written: list[_Blob]) -> Row | None:
 def _chunk_rows(written: list[_Blob]) -> list[Row]:
     return [
         {
-            "batch_id": blob.item.batch.uuid,
-            "window_id": blob.item.batch.window_id,
+            "batch_id": item.batch.uuid,
+            "window_id": item.batch.window_id,
             "blob_key": blob.key,
-            "size_bytes": blob.size,
-            "event_count": blob.item.stats.event_count,
-            "first_timestamp": blob.item.span[0],
-            "last_timestamp": blob.item.span[1],
+            "size_bytes": size,
+            "event_count": item.stats.event_count,
+            "first_timestamp": item.span[0],
+            "last_timestamp": item.span[1],
         }
         for blob in written
+        for item, size in blob.shares()
     ]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import uuid
 from typing import Any
 
@@ -15,6 +14,7 @@ from privacy.rules import (
     page_urls,
     url_triggered,
 )
+from privacy.scrub.regex import Regex
 from privacy.services import (
     privacy_for,
     url_triggers_for,
@@ -86,7 +86,7 @@ def _excluded_by_rules(recording: Recording) -> str | None:
     return None
 
 
-def _visited_trigger_url(recording: Recording, triggers: list[re.Pattern[str]]) -> bool:
+def _visited_trigger_url(recording: Recording, triggers: list[Regex]) -> bool:
     """Whether the session ever showed a page matching a URL trigger.
 
     posthog-js uploads only from the page where a trigger matched. Here a session

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
 from django.db import transaction
 from django.utils.timezone import now
 
@@ -14,7 +17,10 @@ from privacy.services import (
     privacy_for,
     scrub_json,
 )
+from recordings import blobs
 from recordings.ingest.events import AnalyticsEvent
+from recordings.ingest.limits import EVENT_BYTES, TooManyItems
+from recordings.ingest.parse import IngestError
 from recordings.models import (
     Event,
     Person,
@@ -22,16 +28,21 @@ from recordings.models import (
     Recording,
 )
 from recordings.services.compaction import recording_discard
-from recordings.services.ledger import _lock_or_create
 
 
 def events_ingest(
-    *, project: Project, events: list[AnalyticsEvent], ip: str = ""
+    *,
+    project: Project,
+    events: list[AnalyticsEvent],
+    ip: str = "",
+    max_event_bytes: int = EVENT_BYTES,
 ) -> int:
     """Store analytics events once each (a retried request repeats uuids).
 
     `ip` is the sender's address: stored as `$ip` only if the project stores IP
-    addresses; otherwise no `$ip` is kept, whatever the client sent.
+    addresses; otherwise no `$ip` is kept, whatever the client sent. Raises
+    IngestError, before anything is written, for an event whose JSON is over
+    `max_event_bytes`.
     """
     privacy = privacy_for(project)
     rules = mask_rules_for(privacy)
@@ -42,6 +53,7 @@ def events_ingest(
         scrub_json(event.properties, rules)
         scrub_json(event.person_set, rules)
         scrub_json(event.person_set_once, rules)
+    sizes = [_event_size(event, max_event_bytes) for event in events]
     rows = [
         Event(
             project=project,
@@ -54,12 +66,50 @@ def events_ingest(
         )
         for event in events
     ]
+    created = 0
     with transaction.atomic():
-        created = Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
-        for event in events:
-            if event.person_set or event.person_set_once or event.anon_distinct_id:
-                _person_update(project, event, stored_ip)
-    return len(created)
+        for chunk in _by_json_size(rows, sizes):
+            created += len(Event.objects.bulk_create(chunk, ignore_conflicts=True))
+        _people_update(project, events, stored_ip)
+    return created
+
+
+def _event_size(event: AnalyticsEvent, limit: int) -> int:
+    """The JSON size of what an event stores; refused over `limit`."""
+    try:
+        size = len(blobs.dumps(event.properties))
+        if event.person_set or event.person_set_once:
+            size += len(blobs.dumps([event.person_set, event.person_set_once]))
+    except ValueError as exc:
+        raise IngestError("invalid_event", str(exc)) from exc
+    if size > limit:
+        raise TooManyItems(
+            "event_too_large",
+            f"event {event.uuid!r} ({event.name[:40]!r}) is {size} bytes of JSON; "
+            f"at most {limit} are taken",
+        )
+    return size
+
+
+T = TypeVar("T")
+# Rows a statement carries: at most this many, and this much JSON (or one row).
+# The database driver copies a statement's parameters, so one statement must never
+# carry a whole big request.
+_ROWS_PER_QUERY = 500
+_JSON_PER_QUERY = 2 * 1024 * 1024
+
+
+def _by_json_size(items: Sequence[T], sizes: Sequence[int]) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    held = 0
+    for item, size in zip(items, sizes, strict=True):
+        if chunk and (held + size > _JSON_PER_QUERY or len(chunk) == _ROWS_PER_QUERY):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(item)
+        held += size
+    if chunk:
+        yield chunk
 
 
 def _set_ip(event: AnalyticsEvent, ip: str | None) -> None:
@@ -71,33 +121,82 @@ def _set_ip(event: AnalyticsEvent, ip: str | None) -> None:
         event.properties["$ip"] = ip
 
 
-def _person_update(project: Project, event: AnalyticsEvent, ip: str | None) -> None:
-    """Fold `$set` / `$set_once` / `$identify` into the person (idempotent on retry).
+_PEOPLE_PER_QUERY = 500
 
-    `ip` becomes the person's `$ip`; None (the project stores no IP addresses)
-    removes one stored earlier.
+
+def _people_update(
+    project: Project, events: list[AnalyticsEvent], ip: str | None
+) -> None:
+    """Fold `$set` / `$set_once` / `$identify` into the people (idempotent on retry).
+
+    A few queries for the whole request, however many events and people it names:
+    the people are created where missing, locked, folded in Python and written
+    back together. `ip` becomes each person's `$ip`; None (the project stores no IP
+    addresses) removes one stored earlier.
     """
-    if not event.distinct_id:
+    by_person: dict[str, list[AnalyticsEvent]] = {}
+    for event in events:
+        if event.distinct_id and (
+            event.person_set or event.person_set_once or event.anon_distinct_id
+        ):
+            by_person.setdefault(event.distinct_id, []).append(event)
+    if not by_person:
         return
-    person = _lock_or_create(
-        Person, {"project": project, "distinct_id": event.distinct_id}, {}
+    people = _lock_or_create_people(project, sorted(by_person))
+    for person in people:
+        for event in by_person[person.distinct_id]:
+            _fold_person(person, event)
+        if ip is None:
+            person.properties.pop("$ip", None)
+        elif ip:
+            person.properties["$ip"] = ip
+        person.updated = now()
+    sizes = [_json_size(person.properties) for person in people]
+    for chunk in _by_json_size(people, sizes):
+        Person.objects.bulk_update(
+            chunk, ["properties", "anon_distinct_ids", "updated"], batch_size=100
+        )
+    rules = privacy_for(project).excluded_people
+    for person in people:
+        if person_excluded(person.properties, rules):
+            _discard_person_recordings(project, person)
+
+
+def _lock_or_create_people(project: Project, distinct_ids: list[str]) -> list[Person]:
+    """The project's people with these ids, created where missing, locked until
+    the transaction ends, in id order: two requests naming the same people queue
+    on the first of them rather than deadlock."""
+    Person.objects.bulk_create(
+        [Person(project=project, distinct_id=d) for d in distinct_ids],
+        ignore_conflicts=True,  # made by an earlier (or concurrent) request
+        batch_size=_PEOPLE_PER_QUERY,
     )
+    people: list[Person] = []
+    for start in range(0, len(distinct_ids), _PEOPLE_PER_QUERY):
+        chunk = distinct_ids[start : start + _PEOPLE_PER_QUERY]
+        locked = Person.objects.select_for_update().filter(
+            project=project, distinct_id__in=chunk
+        )
+        people += locked.order_by("distinct_id")
+    return people
+
+
+def _json_size(value: Any) -> int:
+    try:
+        return len(blobs.dumps(value))
+    except ValueError:
+        return _JSON_PER_QUERY  # too deep for orjson and json: a statement alone
+
+
+def _fold_person(person: Person, event: AnalyticsEvent) -> None:
     person.properties = {
         **event.person_set_once,
         **person.properties,
         **event.person_set,
     }
-    if ip is None:
-        person.properties.pop("$ip", None)
-    elif ip:
-        person.properties["$ip"] = ip
     anon = event.anon_distinct_id
     if anon and anon != event.distinct_id and anon not in person.anon_distinct_ids:
         person.anon_distinct_ids = [*person.anon_distinct_ids, anon][-20:]
-    person.updated = now()
-    person.save()
-    if person_excluded(person.properties, privacy_for(project).excluded_people):
-        _discard_person_recordings(project, person)
 
 
 def _discard_person_recordings(project: Project, person: Person) -> None:

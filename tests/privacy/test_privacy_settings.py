@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from typing import Any
 
 from django.urls import reverse
 
 from privacy.models import PrivacyAuditEntry, PrivacySettings
+from privacy.scrub import REDACTED
 from privacy.services import privacy_for
 from recordings import sdk
 from recordings.models import Recording
 from tests.base import ReplayTestCase
-from tests.capture import FIXTURE_TOKEN, captured
+from tests.capture import FIXTURE_TOKEN, captured, send_rrweb
 
 
 class RemoteConfigFromPrivacyTests(ReplayTestCase):
@@ -133,6 +136,18 @@ class PrivacyAuditTests(ReplayTestCase):
         self.assertContains(response, "is not a valid regular expression")
         self.assertFalse(PrivacyAuditEntry.objects.exists())
 
+    def test_a_pattern_re2_cannot_run_is_refused_saying_why(self) -> None:
+        self.client.force_login(self.alice)
+        for field in ("scrub_patterns", "url_blocklist", "url_triggers"):
+            with self.subTest(field):
+                response = self.client.post(
+                    self.change_url(), self.form_data(**{field: r"/(?!public)\w+"})
+                )
+                self.assertEqual(response.status_code, 200)
+                self.assertContains(response, "cannot be run by RE2")
+                self.assertContains(response, "no lookahead or lookbehind")
+        self.assertFalse(PrivacyAuditEntry.objects.exists())
+
     def test_a_selector_the_firewall_cannot_apply_is_refused(self) -> None:
         self.client.force_login(self.alice)
         response = self.client.post(
@@ -179,3 +194,68 @@ class DoNotTrackTests(ReplayTestCase):
             "/s/", data=request.body, content_type="text/plain", headers={"DNT": "1"}
         )
         self.assertEqual(response.status_code, 200)
+
+
+class AdminPatternsAtCaptureTests(ReplayTestCase):
+    """Admins' regexes run by RE2 on every batch; rows saved before that still work."""
+
+    T0 = 1_790_000_000_000
+
+    def page(self, href: str, title: str, text: str) -> list[dict[str, Any]]:
+        body = {
+            "type": 2,
+            "id": 3,
+            "tagName": "p",
+            "attributes": {"title": title},
+            "childNodes": [{"type": 3, "id": 4, "textContent": text}],
+        }
+        snapshot = {"node": {"type": 0, "id": 1, "childNodes": [body]}}
+        return [
+            {"type": 4, "timestamp": self.T0, "data": {"href": href}},
+            {"type": 2, "timestamp": self.T0 + 1, "data": snapshot},
+        ]
+
+    def saved(self, **fields: str) -> None:
+        # As a row saved before patterns ran on RE2: no validation on the way in.
+        privacy_for(self.project)
+        PrivacySettings.objects.filter(project=self.project).update(**fields)
+
+    def test_a_pattern_that_would_backtrack_does_not_stall_capture(self) -> None:
+        # Under Python's `re` these would take time exponential in the "a"s.
+        self.saved(scrub_patterns="(a+)+$", url_blocklist="(a+)+$")
+        almost = "a" * 100_000 + "!"
+        send_rrweb(
+            self.client,
+            self.project.token,
+            "b1",
+            self.page(f"https://shop.test/{almost}", almost, almost + " aaa"),
+        )
+        stored = json.dumps(self.stored_events())
+        self.assertIn(almost, stored)
+        self.assertIn(REDACTED, stored)  # "aaa" at the end of the text matched
+
+    def test_a_saved_scrub_pattern_re2_cannot_run_masks_everything(self) -> None:
+        self.saved(scrub_patterns="(?<=ref )\\d+\nACME-\\d{4}")
+        with self.assertLogs("privacy.services", "ERROR") as logs:
+            send_rrweb(
+                self.client,
+                self.project.token,
+                "b1",
+                self.page("https://shop.test/", "ref ACME-1234", "ref 98765"),
+            )
+        self.assertIn("cannot be run by RE2", logs.output[0])
+        stored = json.dumps(self.stored_events())
+        self.assertNotIn("98765", stored)  # all text masked, as the fallback says
+        self.assertIn(f"ref {REDACTED}", stored)  # the pattern that runs still does
+        self.assertEqual(Recording.objects.count(), 1)
+
+    def test_a_saved_blocklist_line_re2_cannot_run_blocks_every_page(self) -> None:
+        self.saved(url_blocklist="/(?!public)private-b")
+        with self.assertLogs("privacy.services", "ERROR"):
+            send_rrweb(
+                self.client,
+                self.project.token,
+                "b1",
+                self.page("https://shop.test/public", "t", "text"),
+            )
+        self.assertEqual(self.stored_events(), [])

@@ -722,6 +722,39 @@ def test_bad_patterns_are_refused(pattern: str) -> None:
         compile_rules(MaskRules(extra_patterns=(pattern,)))
 
 
+# Under a backtracking engine (Python's `re`) this pattern takes time exponential in
+# the run of "a"s on a string that ends otherwise: these tests would never finish.
+CATASTROPHIC = r"(a+)+$"
+ALMOST = "a" * 100_000 + "!"
+
+
+def test_an_admin_pattern_that_would_backtrack_runs_in_linear_time() -> None:
+    rules = compile_rules(MaskRules(extra_patterns=(CATASTROPHIC,)))
+    assert scrub_text(ALMOST, rules) == (ALMOST, 0)
+    assert scrub_text("ba" * 3, rules) == (f"babab{REDACTED}", 1)
+    page = full_snapshot(el(10, "p", {"title": ALMOST}, txt(11, ALMOST)))
+    out, report = run([page], MaskRules(extra_patterns=(CATASTROPHIC,)))
+    assert report.patterns_scrubbed == 0
+    assert ALMOST in json.dumps(out)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        (r"(?=secret)\w+", "lookahead"),
+        (r"(?<!x)y", "lookbehind"),
+        (r"(\w)\1", "backreferences"),
+        (r"a++", "possessive"),
+        (r"(?>a|ab)c", "atomic"),
+    ],
+)
+def test_patterns_re2_cannot_run_are_refused_saying_why(pattern: str, why: str) -> None:
+    with pytest.raises(ValueError, match="RE2") as refused:
+        compile_rules(MaskRules(extra_patterns=(pattern,)))
+    assert why in str(refused.value)
+    assert pattern in str(refused.value)
+
+
 def test_supported_selectors_match_the_element_itself() -> None:
     rules = MaskRules(
         block_selectors=(

@@ -261,6 +261,16 @@ def test_escaped_quotes_inside_a_quoted_svg_url() -> None:
     assert text == f'.a {{ background: url("{PLACEHOLDER_IMAGE}"); color: red; }}'
 
 
+def test_quotes_that_never_close_cost_linear_time() -> None:
+    # Every `\'` escapes a quote, so no data URL ever closes. A backtracking
+    # engine scans to the end from each quote: quadratic, and at this length
+    # (~650 KB) many minutes; this test would not finish.
+    css = "'data:image/" + "\\'data:image/" * 50_000
+    events = [full_snapshot(element("div", {"style": css}))]
+    assert replace_data_url_images(events) == 0
+    assert body(events[0])[0]["attributes"]["style"] == css
+
+
 def test_returns_the_count_over_all_events() -> None:
     events = [fill(template, IMG) for _, template in CASES]
     expected = sum(marks(template) for _, template in CASES)

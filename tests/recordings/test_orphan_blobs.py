@@ -155,9 +155,9 @@ class S3OrphanBlobTests(ReplayTestCase):
         folder = f"{project_id}/{SESSION}"
         self.assertEqual(list(blobs.folders()), [folder])
         stored = sorted(blobs.folder_blobs(folder))
-        self.assertEqual(stored, sorted([orphan, *(c.blob_key for c in chunks)]))
+        self.assertEqual(stored, sorted({orphan, *(c.blob_key for c in chunks)}))
         self.assertLess(blobs.written_at(orphan), now() + dt.timedelta(minutes=1))
         later = now() + dt.timedelta(minutes=1)  # every blob counts as old
         self.assertEqual(services.orphan_blobs_delete(written_before=later), 1)
         left = sorted(blobs.folder_blobs(folder))
-        self.assertEqual(left, sorted(chunk.blob_key for chunk in chunks))
+        self.assertEqual(left, sorted({chunk.blob_key for chunk in chunks}))

@@ -742,6 +742,95 @@ def test_expand_event_enforces_its_own_budget() -> None:
     assert isinstance(error, PayloadTooLarge)
 
 
+# --- big documents and the values bound ------------------------------------------
+
+# Big documents are parsed by lean_json (memory), small ones by orjson: a value
+# must get the same answer either way. PAD makes a document big.
+PAD = "x" * (5 << 20)
+
+
+def parsed_or_refused(doc: bytes) -> object:
+    try:
+        return decode_body(doc, max_decompressed=LIMIT)
+    except IngestError as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"NaN",
+        b"-Infinity",
+        b"1e400",
+        b"-1e400",
+        b"18446744073709551615",  # 2**64 - 1: an int
+        b"18446744073709551616",  # 2**64: a float, as orjson makes it
+        b"-9223372036854775809",
+        b"1" * 5000,
+        b"-0",
+        b"1.5e3",
+        b'"\\ud800"',  # a lone surrogate
+        b'"\\udc00x"',
+        b'"\\ud83d\\ude00"',  # a pair
+        b'"a\x01b"',  # a raw control character
+        b'"\xff"',  # not UTF-8
+        b"[1,]",
+        b'{"a": 1, "a": 2}',
+        b'"\\u0000"',
+    ],
+)
+def test_a_big_document_is_parsed_as_a_small_one_is(value: bytes) -> None:
+    small = parsed_or_refused(b"[" + value + b"]")
+    big = parsed_or_refused(b"[" + value + b', "' + PAD.encode() + b'"]')
+    if isinstance(small, str):
+        assert big == small
+    else:
+        assert isinstance(small, list) and isinstance(big, list)
+        assert big[:-1] == small
+        assert type(big[0]) is type(small[0])
+
+
+def test_a_big_document_with_a_byte_order_mark_is_refused() -> None:
+    doc = b"\xef\xbb\xbf[" + b'"' + PAD.encode() + b'"]'
+    assert parsed_or_refused(doc) == "invalid_json"
+
+
+def test_a_big_gzip_body_is_parsed_at_twice_its_size() -> None:
+    # The inflated bytes go once decoded; orjson would hold them, its own copy of
+    # them and the result at once.
+    body = gzip.compress(orjson.dumps([{"t": PAD}]))
+    tracemalloc.start()
+    try:
+        assert decode_body(body, max_decompressed=LIMIT) == [{"t": PAD}]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.5 * len(PAD)
+
+
+def test_it_refuses_more_json_values_than_the_bound_allows() -> None:
+    limit = 8 << 20  # one value per 64 bytes: 131,072 values
+    within = orjson.dumps([0] * 131_000)
+    assert len(decode_body(within, max_decompressed=limit)) == 131_000
+    over = gzip.compress(orjson.dumps([0] * 132_000))
+    error = refusal(lambda: decode_body(over, max_decompressed=limit))
+    assert isinstance(error, PayloadTooLarge)
+    assert error.code == "too_many_values"
+
+
+def test_values_inside_cv_fields_count_too() -> None:
+    limit = 8 << 20
+    nodes = [{"type": 2, "id": i} for i in range(50_000)]  # ~150,000 values
+    full = cv_event(
+        {"type": 2, "data": {"node": {"childNodes": nodes}}, "timestamp": 2}
+    )
+    error = refusal(
+        lambda: parse_snapshot_request([snapshot([full])], max_decompressed=limit)
+    )
+    assert isinstance(error, PayloadTooLarge)
+    assert error.code == "too_many_values"
+
+
 # --- plain rrweb requests --------------------------------------------------------
 
 
