@@ -496,6 +496,7 @@ class ReplayHubServer:
             wrong.append(
                 f"{len(unknown)} chunk(s) of batches never sent: {unknown[:5]}"
             )
+        by_blob: dict[str, list[tuple[str, int, int]]] = {}
         for batch_id, session_id, event_count, blob_key, size in chunks:
             if batch_id not in expected:
                 continue
@@ -505,20 +506,11 @@ class ReplayHubServer:
                     f"chunk {batch_id}: session {session_id}, {event_count} events; "
                     f"sent session {want_session}, {want_events} events"
                 )
-            path = self.blob_dir / blob_key
-            try:
-                data = path.read_bytes()
-                events = json.loads(gzip.decompress(data))
-            except (OSError, EOFError, ValueError) as exc:
-                wrong.append(f"chunk {batch_id}: blob {path} unreadable: {exc!r}")
-                continue
-            if len(events) != event_count:
-                wrong.append(
-                    f"chunk {batch_id}: blob holds {len(events)} events, "
-                    f"row says {event_count}"
-                )
-            if len(data) != size:
-                wrong.append(f"chunk {batch_id}: blob is {len(data)} bytes, row {size}")
+            by_blob.setdefault(blob_key, []).append((batch_id, event_count, size))
+        # A request's batches of one window share one blob: its events are theirs
+        # together, and their sizes are shares that add up to the blob's.
+        for blob_key, rows in by_blob.items():
+            wrong.extend(_blob_mismatch(self.blob_dir / blob_key, rows))
         # The numbers folded into each recording match its chunks: no half-writes.
         recordings = self.query(
             "SELECT r.session_id, r.event_count, r.size_bytes, "
@@ -700,3 +692,23 @@ def during_stream(
     ledger.wait_for_acks(before)
     fault()
     ledger.wait_for_acks(ledger.acked + after)
+
+
+def _blob_mismatch(path: Path, rows: list[tuple[str, int, int]]) -> list[str]:
+    """What is wrong with one blob and the chunk rows that point at it."""
+    names = ", ".join(batch_id for batch_id, _, _ in rows)
+    try:
+        data = path.read_bytes()
+        events = json.loads(gzip.decompress(data))
+    except (OSError, EOFError, ValueError) as exc:
+        return [f"chunk(s) {names}: blob {path} unreadable: {exc!r}"]
+    wrong = []
+    event_count = sum(count for _, count, _ in rows)
+    if len(events) != event_count:
+        wrong.append(
+            f"chunk(s) {names}: blob holds {len(events)} events, rows say {event_count}"
+        )
+    size = sum(share for _, _, share in rows)
+    if len(data) != size:
+        wrong.append(f"chunk(s) {names}: blob is {len(data)} bytes, rows {size}")
+    return wrong
