@@ -75,6 +75,11 @@ class ExportTests(ReplayTestCase):
         self.assertEqual(self.streamed(recording, meta), expected)
 
         services.recording_compact(recording=recording)
+        recording.refresh_from_db()
+        self.assertTrue(recording.compacted)  # each window sent as stored
+        self.assertEqual(
+            self.streamed(recording, meta), self.built_whole(recording, meta)
+        )
         self.send("a4", "a", moves(120, 1000))  # loose again, inside the merged span
         recording.refresh_from_db()
         self.assertEqual(
@@ -99,29 +104,40 @@ class ExportTests(ReplayTestCase):
         self.assertEqual(doc["windows"], {"a": events})
 
     def test_it_holds_about_one_batch_in_memory_whatever_the_size(self) -> None:
-        events = session_events("idle-rotation.0")  # the largest real recording
+        recording, one_batch, size = self.long_recording(copies=30)
+        exported = self.peak_of_export(recording)
+        # Building it whole held every batch's events: about 30 times one batch.
+        self.assertLess(exported, 3 * one_batch)
+        services.recording_compact(recording=recording)  # one blob of 30 batches
+        recording.refresh_from_db()
+        self.assertLess(self.peak_of_export(recording), 3 * one_batch)
+
+    def long_recording(self, copies: int) -> tuple[Recording, int, int]:
+        """A recording of the largest real one's events sent `copies` times, each
+        later than the last; the memory to read one of them; their JSON size."""
+        events = session_events("idle-rotation.0")
         stamps = [event["timestamp"] for event in events]
         span = max(stamps) - min(stamps) + 1000
-        copies = 30
         for copy in range(copies):
             moved = [{**e, "timestamp": e["timestamp"] + copy * span} for e in events]
             self.send(f"copy-{copy}", "w", moved)
         recording = Recording.objects.get()
         key = recording.chunks.order_by("first_timestamp")[0].blob_key
-        blobs.open_chunk(key)  # warm up, as the export below is
+        blobs.open_chunk(key)  # warm up, as the export is
         one_batch = peak_bytes(lambda: blobs.open_chunk(key))
+        return recording, one_batch, copies * len(blobs.dumps(events))
 
-        size = 0
+    def peak_of_export(self, recording: Recording) -> int:
+        sizes: list[int] = []
 
         def export() -> None:
-            nonlocal size
-            for chunk in playback.export_chunks(recording=recording, meta={}):
-                size += len(chunk)
+            chunks = playback.export_chunks(recording=recording, meta={})
+            sizes.append(sum(len(chunk) for chunk in chunks))
 
-        exported = peak_bytes(export)
-        self.assertGreater(size, copies * len(blobs.dumps(events)) * 0.9)
-        # Building it whole held every batch's events: ~30 times one batch.
-        self.assertLess(exported, 3 * one_batch)
+        export()  # warm up
+        peak = peak_bytes(export)
+        self.assertGreater(sizes[-1], 30 * 180_000)  # all of it went out
+        return peak
 
 
 class StorageErrorTests(ReplayTestCase):
@@ -133,6 +149,17 @@ class StorageErrorTests(ReplayTestCase):
         for path in self.stored_blobs():
             path.unlink()  # gone from storage, still in the rows
         self.client.force_login(self.alice)
+
+    def test_an_export_of_a_missing_window_blob_is_a_503(self) -> None:
+        send_rrweb(self.client, FIXTURE_TOKEN, "b1", moves(0, 10), "other", "b")
+        recording = Recording.objects.get(session_id="other")
+        services.recording_compact(recording=recording)
+        self.assertTrue(recording.chunks.get().compacted_into)
+        for path in self.stored_blobs():
+            path.unlink()
+        response = self.client.get(f"/api/v1/recordings/{recording.code}/export/")
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(response.json()["error"], "storage_unavailable")
 
     def test_every_reader_answers_the_same_503(self) -> None:
         code = self.recording.code
