@@ -254,6 +254,16 @@ def open_raw(key: str) -> bytes:
     return data
 
 
+def read_raw(key: str, size: int) -> Iterator[bytes]:
+    """A blob's stored (gzip) bytes, `size` at a time: passed on, never held whole."""
+    try:
+        with _storage().open(key, "rb") as handle:
+            while piece := handle.read(size):
+                yield piece
+    except Exception as exc:
+        raise StorageError(f"could not read blob {key}: {exc}") from exc
+
+
 def size(key: str) -> int:
     try:
         return _storage().size(key)

@@ -13,6 +13,7 @@ from typing import Any, cast
 import django_filters
 from django.db.models import Count, QuerySet
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
@@ -21,9 +22,8 @@ from rest_framework.exceptions import APIException
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 
-from recordings import access, blobs, services
+from recordings import access, playback, services
 from recordings.authentication import ApiKeyAuthentication
-from recordings.blobs import StorageError
 from recordings.models import Project, Recording, RecordingQuerySet
 from recordings.permissions import ProjectPermission, request_key
 from recordings.serializers import (
@@ -176,10 +176,7 @@ class RecordingViewSet(
         """The recording's rrweb events in time order, as the player takes them."""
         recording = self.get_object()
         window = request.query_params.get("window") or None
-        events = _events_or_503(recording, window)
-        if isinstance(events, HttpResponse):
-            return events
-        return HttpResponse(blobs.dumps(events), content_type="application/json")
+        return playback.events_response(recording=recording, window_id=window)
 
     @extend_schema(
         responses={
@@ -190,35 +187,11 @@ class RecordingViewSet(
         },
     )
     @action(detail=True)
-    def export(self, request: Request, code: str) -> HttpResponse:
+    def export(self, request: Request, code: str) -> HttpResponseBase:
         """A download of the whole recording: metadata and every window's events."""
         recording = self.get_object()
-        windows: dict[str, Any] = {}
-        for window in recording.window_ids():
-            events = _events_or_503(recording, window)
-            if isinstance(events, HttpResponse):
-                return events
-            windows[window] = events
         meta = RecordingSerializer(recording, context={"request": request}).data
-        body = blobs.dumps({"recording": meta, "windows": windows})
-        response = HttpResponse(body, content_type="application/json")
-        name = f"replayhub-{recording.code}.json"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
-
-
-def _events_or_503(
-    recording: Recording, window: str | None
-) -> list[dict[str, Any]] | HttpResponse:
-    try:
-        return services.recording_events(recording=recording, window_id=window)
-    except StorageError:
-        return HttpResponse(
-            b'{"error":"storage_unavailable","detail":"could not read the blobs"}',
-            content_type="application/json",
-            status=503,
-            headers={"Retry-After": "5"},
-        )
+        return playback.export_response(recording=recording, meta=meta)
 
 
 def only_management_endpoints(

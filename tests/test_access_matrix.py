@@ -309,7 +309,7 @@ class AccessMatrixTests(MatrixTestCase):
                         self.assert_outcome(response, expected)
                         self.assert_no_leak(principal, response, url)
                         if expected and shows is not None:
-                            self.assertIn(shows.marker, response.content.decode())
+                            self.assertIn(shows.marker, response.getvalue().decode())
                         checked += 1
         self.assertGreater(checked, 500)
 
@@ -373,7 +373,7 @@ class AccessMatrixTests(MatrixTestCase):
         self, principal: Principal, response: TestResponse, url: str
     ) -> None:
         # The request's own URL (echoed in a login redirect's ?next=) is not a leak.
-        body = response.content.decode(errors="replace") + str(response.headers)
+        body = response.getvalue().decode(errors="replace") + str(response.headers)
         body = body.replace(url, "")
         for tenant in (self.own, self.other):
             if principal.holds(VIEW, tenant.project, self.own.project):

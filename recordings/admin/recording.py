@@ -10,15 +10,14 @@ from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from privacy.retention import recordings_hold
-from recordings import blobs, services
+from recordings import playback, services
 from recordings.admin.scoped import ProjectScopedAdmin
-from recordings.blobs import StorageError
 from recordings.models import Recording, RecordingQuerySet
 
 # The player's page runs only ReplayHub's own script files. The replay iframe inherits
@@ -29,14 +28,6 @@ PLAYER_CSP = "script-src 'self'; object-src 'none'; base-uri 'self'; form-action
 
 def _accepts_gzip(request: HttpRequest) -> bool:
     return "gzip" in request.headers.get("Accept-Encoding", "").lower()
-
-
-def _gzip_json_response(blob: bytes) -> HttpResponse:
-    """A compacted window as stored: the browser inflates it, the server does not."""
-    response = HttpResponse(blob, content_type="application/json")
-    response["Content-Encoding"] = "gzip"
-    response["Vary"] = "Accept-Encoding"
-    return response
 
 
 class LostDataFilter(admin.SimpleListFilter):
@@ -185,21 +176,11 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
 
     def snapshots_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         recording = self._viewable(request, object_id)
-        window = request.GET.get("window") or None
-        try:
-            if window is not None and _accepts_gzip(request):
-                blob = services.recording_window_blob(
-                    recording=recording, window_id=window
-                )
-                if blob is not None:
-                    return _gzip_json_response(blob)
-            events = services.recording_events(recording=recording, window_id=window)
-        except StorageError:
-            return JsonResponse(
-                {"error": "storage_unavailable", "detail": "could not read the blobs"},
-                status=503,
-            )
-        return HttpResponse(blobs.dumps(events), content_type="application/json")
+        return playback.events_response(
+            recording=recording,
+            window_id=request.GET.get("window") or None,
+            as_stored=_accepts_gzip(request),
+        )
 
     def delete_model(self, request: HttpRequest, obj: Recording) -> None:
         services.recording_purge(recording=obj)

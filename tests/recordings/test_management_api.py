@@ -70,7 +70,7 @@ class ManagementApiTests(ReplayTestCase):
         response = self.get(url, self.key_for(self.bob))
         self.assertEqual(response.status_code, 200)
         self.assertIn("attachment;", response["Content-Disposition"])
-        doc = json.loads(response.content)
+        doc = json.loads(response.getvalue())
         self.assertEqual(doc["recording"]["session_id"], "zqalpha-session")
         self.assertEqual(
             doc["windows"]["zqalpha-window"],

@@ -1,0 +1,56 @@
+"""Projects (the tenant), their recordings, and the chunks that hold the data.
+
+A package (house style 1) with the same public names as the module it grew from,
+one module per area: project (and guardian's tables), apikey, recording (and its
+chunks), people (analytics events and persons) and ledger. Django finds the models
+through the imports below; each module imports only project, never a sibling.
+"""
+
+from __future__ import annotations
+
+from recordings.models.apikey import (
+    API_KEY_PREFIX,
+    ApiKey,
+    ApiKeyQuerySet,
+    hash_api_key,
+    new_api_key,
+)
+from recordings.models.ledger import SessionLedger
+from recordings.models.people import Event, Person
+from recordings.models.project import (
+    Project,
+    ProjectGroupObjectPermission,
+    ProjectQuerySet,
+    ProjectUserObjectPermission,
+    new_capture_token,
+)
+from recordings.models.recording import (
+    DEFAULT_RETENTION_DAYS,
+    GAP_WARNING_MS,
+    OVERSIZED_EVENT_BYTES,
+    Recording,
+    RecordingQuerySet,
+    SnapshotChunk,
+)
+
+__all__ = [
+    "API_KEY_PREFIX",
+    "DEFAULT_RETENTION_DAYS",
+    "GAP_WARNING_MS",
+    "OVERSIZED_EVENT_BYTES",
+    "ApiKey",
+    "ApiKeyQuerySet",
+    "Event",
+    "Person",
+    "Project",
+    "ProjectGroupObjectPermission",
+    "ProjectQuerySet",
+    "ProjectUserObjectPermission",
+    "Recording",
+    "RecordingQuerySet",
+    "SessionLedger",
+    "SnapshotChunk",
+    "hash_api_key",
+    "new_api_key",
+    "new_capture_token",
+]

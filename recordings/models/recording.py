@@ -1,0 +1,241 @@
+"""Recordings (one session each) and the chunks that hold their data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from django.db import models
+from django.urls import reverse
+from django.utils.timezone import now
+
+from recordings.models.project import Project
+
+# A stretch this long with no data inside a recording is worth a warning. posthog-js
+# flushes every few seconds while anything happens on the page; a page where nothing
+# happens sends nothing until the recorder declares itself idle, after 5 minutes by
+# default. Once a recording is compacted its gaps are measured per window with the
+# idle markers taken out (recordings.ingest.playability); before that, between
+# batches, idle or not.
+GAP_WARNING_MS = 5 * 60 * 1000
+# How long a project keeps a session's data unless its privacy settings say otherwise.
+DEFAULT_RETENTION_DAYS = 30
+# One rrweb event this big (a giant full snapshot, an inlined video frame) makes the
+# player stall or the tab run out of memory.
+OVERSIZED_EVENT_BYTES = 5 * 1024 * 1024
+
+
+class RecordingQuerySet(models.QuerySet["Recording"]):
+    def for_project(self, project: Project) -> RecordingQuerySet:
+        return self.filter(project=project)
+
+    def needs_compaction(self, idle_since: dt.datetime) -> RecordingQuerySet:
+        """Recordings with loose chunks and no batch since `idle_since`."""
+        return self.filter(compacted=False, last_batch_at__lt=idle_since)
+
+    def with_lost_data(self, lost: bool = True) -> RecordingQuerySet:
+        """Recordings whose compaction found changes to elements never recorded."""
+        return self.filter(lost_changes__gt=0) if lost else self.filter(lost_changes=0)
+
+    def newest_first(self) -> RecordingQuerySet:
+        return self.order_by("-started_at")
+
+
+class Recording(models.Model):
+    """One session (posthog's `$session_id`), possibly over several windows."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="recordings"
+    )
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    session_id = models.CharField(max_length=200)
+    distinct_id = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    duration_ms = models.PositiveBigIntegerField(default=0)
+    click_count = models.PositiveIntegerField(default=0)
+    keypress_count = models.PositiveIntegerField(default=0)
+    console_error_count = models.PositiveIntegerField(default=0)
+    first_url = models.CharField(max_length=2048, blank=True)
+    has_full_snapshot = models.BooleanField(default=False)
+    size_bytes = models.PositiveBigIntegerField(
+        default=0, help_text="Bytes in blob storage (compressed)."
+    )
+    event_count = models.PositiveIntegerField(default=0)
+    lib = models.CharField(max_length=50, blank=True, help_text="Sending SDK.")
+    lib_version = models.CharField(max_length=50, blank=True)
+    max_gap_ms = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Longest stretch between batches with no data, while live.",
+    )
+    lost_changes = models.PositiveIntegerField(
+        default=0,
+        help_text="Page changes that refer to elements never recorded: batches in "
+        "between were lost (found at compaction).",
+    )
+    window_checks = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per window, from its last compaction: lost changes and the "
+        "longest gap the client did not declare idle.",
+    )
+    largest_event_bytes = models.PositiveIntegerField(
+        default=0,
+        help_text="Size of the biggest single event in JSON bytes (exact above "
+        "5 MiB; below, an upper bound).",
+    )
+    last_batch_at = models.DateTimeField(
+        default=now, help_text="When the newest batch arrived (server clock)."
+    )
+    compacted = models.BooleanField(
+        default=False,
+        help_text="Every chunk is merged into one blob per window (one read to play).",
+    )
+    legal_hold = models.BooleanField(
+        default=False,
+        help_text="Kept past the project's retention and cannot be deleted until "
+        "the hold is lifted.",
+    )
+    created = models.DateTimeField(default=now, editable=False)
+
+    objects = RecordingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-started_at",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=("project", "session_id"),
+                name="recordings_recording_project_session_uniq",
+            ),
+        ]
+        indexes = [
+            # The admin list and the API list a project's recordings newest first.
+            models.Index(
+                fields=("project", "-started_at"),
+                name="recordings_rec_proj_start_idx",
+            ),
+            # Looking a person up by distinct id ("show me this user's sessions").
+            models.Index(
+                fields=("project", "distinct_id"),
+                name="recordings_rec_distinct_idx",
+            ),
+            # The compaction sweeper: idle recordings that still have loose chunks.
+            models.Index(
+                fields=("last_batch_at",),
+                condition=models.Q(compacted=False),
+                name="recordings_rec_compact_idx",
+            ),
+            # Billing: the recorded minutes of a project's recordings this month.
+            models.Index(
+                fields=("project", "created"), name="recordings_rec_usage_idx"
+            ),
+            # Retention: a project's recordings whose last batch is past its period.
+            models.Index(
+                fields=("project", "last_batch_at"), name="recordings_rec_expiry_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} ({self.project})"
+
+    # Deliberately not get_absolute_url: Django's "view on site" redirect
+    # (/admin/r/<content type>/<pk>/) follows that without any permission check,
+    # which would tell any staff user another project's recording codes.
+    def player_url(self) -> str:
+        return reverse("admin:recordings_recording_play", args=[self.code])
+
+    @property
+    def duration(self) -> dt.timedelta:
+        return dt.timedelta(milliseconds=self.duration_ms)
+
+    def problems(self) -> list[str]:
+        """Why this recording may not play well, worst first (empty when fine)."""
+        found = []
+        if not self.has_full_snapshot:
+            found.append("no full snapshot: cannot be replayed")
+        if self.largest_event_bytes >= OVERSIZED_EVENT_BYTES:
+            mib = self.largest_event_bytes / 2**20
+            found.append(f"oversized events: one is {mib:.0f} MiB")
+        if self.lost_changes:
+            found.append(
+                f"data lost: {self.lost_changes} page change(s) refer to elements "
+                "never recorded"
+            )
+        gap_ms = self.longest_gap_ms
+        if gap_ms >= GAP_WARNING_MS:
+            found.append(f"a {gap_ms // 60_000}-minute gap with no data")
+        return found
+
+    def expires_at(self) -> dt.datetime | None:
+        """When retention deletes this recording; None while on legal hold."""
+        if self.legal_hold:
+            return None
+        privacy = getattr(self.project, "privacy", None)  # absent: the default
+        days = privacy.retention_days if privacy is not None else DEFAULT_RETENTION_DAYS
+        return self.last_batch_at + dt.timedelta(days=days)
+
+    @property
+    def longest_gap_ms(self) -> int:
+        """The compacted windows' longest unexplained gap; before that, the live one."""
+        checked = [
+            check.get("longest_gap_ms", 0)
+            for check in self.window_checks.values()
+            if isinstance(check, dict)
+        ]
+        return max(checked) if checked else self.max_gap_ms
+
+    def window_ids(self) -> list[str]:
+        """Windows (tabs) of this recording, in the order they started."""
+        rows = self.chunks.values_list("window_id", flat=True).order_by(
+            "first_timestamp", "created"
+        )
+        return list(dict.fromkeys(rows))
+
+
+class SnapshotChunk(models.Model):
+    """One stored batch of rrweb events: a blob in storage, described here.
+
+    `batch_id` is the client's idempotency key (the `$snapshot` uuid for posthog-js),
+    so a retried batch finds its chunk and is not stored again.
+    """
+
+    recording = models.ForeignKey(
+        Recording, on_delete=models.CASCADE, related_name="chunks"
+    )
+    batch_id = models.CharField(max_length=100)
+    window_id = models.CharField(max_length=200, blank=True)
+    blob_key = models.CharField(max_length=512)
+    compacted_into = models.CharField(
+        max_length=512,
+        blank=True,
+        help_text="The window blob that now holds this chunk's events (its own blob "
+        "is gone); empty while the chunk is loose.",
+    )
+    size_bytes = models.PositiveIntegerField(help_text="Compressed bytes in storage.")
+    event_count = models.PositiveIntegerField()
+    first_timestamp = models.DateTimeField()
+    last_timestamp = models.DateTimeField()
+    created = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("recording", "batch_id"),
+                name="recordings_chunk_recording_batch_uniq",
+            ),
+        ]
+        indexes = [
+            # Playback reads a recording's chunks in time order.
+            models.Index(
+                fields=("recording", "first_timestamp"),
+                name="recordings_chunk_rec_ts_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recording.session_id} · {self.batch_id}"
+
+    @property
+    def data_key(self) -> str:
+        """Where this chunk's events are now."""
+        return self.compacted_into or self.blob_key

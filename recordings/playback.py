@@ -1,0 +1,200 @@
+"""A recording read back for its readers: the admin's player and the management API.
+
+Every reader (and, later, share links) answers through here: a recording's events,
+all windows or one; a compacted window's stored gzip blob, sent as it is; the
+export as a stream; and one answer when blob storage fails (503, Retry-After).
+The reading itself is the services'; this module turns it into HTTP answers, so
+it sits above them, beside the admin and the API that call it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+
+from recordings import blobs
+from recordings.blobs import StorageError
+from recordings.models import Recording
+from recordings.services import recording_events, recording_window_blob
+
+logger = logging.getLogger(__name__)
+
+# Pieces of the export are joined and sent this many bytes at a time: few enough
+# writes to the socket, little enough memory held.
+_SEND_BYTES = 256 * 1024
+
+
+class _Blob(NamedTuple):
+    """One of a window's blobs, as its chunk rows describe it."""
+
+    key: str
+    first_ms: int  # the earliest timestamp of the chunks it holds (ms)
+    compacted: bool  # a window blob: its events are in time order already
+
+
+# One window's blobs, in the order playback reads them.
+_Blobs = list[_Blob]
+
+
+def storage_unavailable() -> HttpResponse:
+    """The answer when blob storage fails: retry later, as capture's 503 says."""
+    return JsonResponse(
+        {"error": "storage_unavailable", "detail": "could not read the blobs"},
+        status=503,
+        headers={"Retry-After": str(settings.REPLAYHUB_INGEST_RETRY_AFTER)},
+    )
+
+
+def events_response(
+    *, recording: Recording, window_id: str | None, as_stored: bool = False
+) -> HttpResponse:
+    """The recording's events in time order (one window's, or all), as JSON.
+
+    With `as_stored` (the client takes gzip), a compacted window goes out as its
+    stored blob, with Content-Encoding: gzip: the browser inflates it, the server
+    does not.
+    """
+    try:
+        if window_id is not None and as_stored:
+            blob = recording_window_blob(recording=recording, window_id=window_id)
+            if blob is not None:
+                return _gzip_json_response(blob)
+        events = recording_events(recording=recording, window_id=window_id)
+    except StorageError:
+        return storage_unavailable()
+    return HttpResponse(blobs.dumps(events), content_type="application/json")
+
+
+def _gzip_json_response(blob: bytes) -> HttpResponse:
+    response = HttpResponse(blob, content_type="application/json")
+    response["Content-Encoding"] = "gzip"
+    response["Vary"] = "Accept-Encoding"
+    return response
+
+
+def export_response(*, recording: Recording, meta: Any) -> HttpResponseBase:
+    """A download of `{"recording": meta, "windows": {window id: events}}`, streamed.
+
+    The first blob is read before answering, so storage that is down gets the 503;
+    a blob that fails later cuts the download short (its status is sent already).
+    """
+    chunks = export_chunks(recording=recording, meta=meta)
+    try:
+        first = next(chunks)
+    except StorageError:
+        return storage_unavailable()
+    response = StreamingHttpResponse(
+        _logged(recording, first, chunks), content_type="application/json"
+    )
+    name = f"replayhub-{recording.code}.json"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _logged(
+    recording: Recording, first: bytes, rest: Iterator[bytes]
+) -> Iterator[bytes]:
+    yield first
+    try:
+        yield from rest
+    except StorageError:
+        # Too late for a 503: the client sees the download end early.
+        logger.exception("export of recording %s cut short", recording.code)
+        raise
+
+
+def export_chunks(*, recording: Recording, meta: Any) -> Iterator[bytes]:
+    """The export's JSON bytes, a few hundred KiB at a time.
+
+    The same document as dumping it whole, written window by window and event by
+    event: the memory held is about one blob's events, whatever the recording's
+    size. The rows are read now; the blobs as the chunks are asked for.
+    """
+    plan = _export_plan(recording)
+    return _joined(_export_pieces(meta, plan))
+
+
+def _export_plan(recording: Recording) -> dict[str, _Blobs]:
+    """Per window, in the order windows started: its blobs, as playback reads them."""
+    rows = recording.chunks.order_by("first_timestamp", "created").values_list(
+        "window_id", "blob_key", "compacted_into", "first_timestamp"
+    )
+    plan: dict[str, dict[str, _Blob]] = {}
+    for window_id, blob_key, compacted_into, first in rows:
+        key = compacted_into or blob_key
+        blob = _Blob(key, int(first.timestamp() * 1000), bool(compacted_into))
+        plan.setdefault(window_id, {}).setdefault(key, blob)
+    return {window_id: list(keys.values()) for window_id, keys in plan.items()}
+
+
+def _export_pieces(meta: Any, plan: dict[str, _Blobs]) -> Iterator[bytes]:
+    yield b'{"recording":' + blobs.dumps(meta) + b',"windows":{'
+    for index, (window_id, keys) in enumerate(plan.items()):
+        yield (b"," if index else b"") + blobs.dumps(window_id) + b":"
+        yield from _window_json(keys)
+    yield b"}}"
+
+
+def _window_json(keys: _Blobs) -> Iterator[bytes]:
+    """One window's events as a JSON array, as recording_events would give them."""
+    if len(keys) == 1 and keys[0].compacted:
+        # A compacted window is one array of events in time order: sent as stored,
+        # inflated a piece at a time, never parsed.
+        yield from _inflated(keys[0].key)
+        return
+    yield b"["
+    for position, event in enumerate(_in_time_order(keys)):
+        yield (b"," if position else b"") + blobs.dumps(event)
+    yield b"]"
+
+
+def _inflated(key: str) -> Iterator[bytes]:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        for data in blobs.read_raw(key, _SEND_BYTES):
+            while data:
+                piece = inflater.decompress(data, _SEND_BYTES)
+                data = inflater.unconsumed_tail
+                yield piece
+        yield inflater.flush()
+    except zlib.error as exc:
+        raise StorageError(f"could not inflate blob {key}: {exc}") from exc
+    if not inflater.eof:
+        raise StorageError(f"blob {key} is cut short")
+
+
+def _in_time_order(keys: _Blobs) -> Iterator[dict[str, Any]]:
+    """The blobs' events sorted by timestamp, holding only those that may still move.
+
+    The order of recording_events (a stable sort: ties keep blob order, then
+    position), but merged as the blobs are read: no event of a later blob is
+    earlier than that blob's first chunk row says, so any event before that is
+    in its place and goes out. The margin of 1 ms covers rounding in the rows.
+    """
+    pending: list[tuple[Any, int, int, dict[str, Any]]] = []
+    for index, blob in enumerate(keys):
+        for position, event in enumerate(blobs.open_chunk(blob.key)):
+            heapq.heappush(pending, (event["timestamp"], index, position, event))
+        later = keys[index + 1].first_ms - 1 if index + 1 < len(keys) else None
+        while pending and (later is None or pending[0][0] < later):
+            yield heapq.heappop(pending)[3]
+
+
+def _joined(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    held: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        held.append(piece)
+        size += len(piece)
+        if size >= _SEND_BYTES:
+            yield b"".join(held)
+            held, size = [], 0
+    if held:
+        yield b"".join(held)
