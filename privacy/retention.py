@@ -20,7 +20,7 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from privacy.models import PrivacyAuditEntry
-from privacy.services import privacy_for
+from privacy.policy import privacy_for
 from recordings.models import Event, Project, Recording, SessionLedger
 from recordings.services import RecordingOnHold, recording_purge
 

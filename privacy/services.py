@@ -1,10 +1,9 @@
-"""Privacy settings: reading them for a project, changing them with an audit trail,
-and applying them again to what is already stored."""
+"""Privacy settings: changing them with an audit trail, and applying them again to
+what is already stored (reading them is privacy.policy's)."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 from typing import Any
 
@@ -13,40 +12,14 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils.timezone import now
 
-from privacy.models import (
-    PrivacyAuditEntry,
-    PrivacySettings,
-    split_lines,
-    split_selectors,
-)
+from privacy.models import PrivacyAuditEntry, PrivacySettings
+from privacy.policy import mask_rules_for, privacy_for, scrub_json
 from privacy.rules import drop_ip
-from privacy.scrub import (
-    CompiledRules,
-    MaskRules,
-    ScrubReport,
-    ScrubState,
-    compile_rules,
-    scrub_events,
-    scrub_text,
-)
-from privacy.scrub.regex import Regex, compile_regex
+from privacy.scrub import CompiledRules, ScrubReport, ScrubState, scrub_events
 from recordings import blobs
 from recordings.models import Event, Person, Project, Recording, SnapshotChunk
 
 logger = logging.getLogger(__name__)
-
-
-def privacy_for(project: Project) -> PrivacySettings:
-    """The project's settings; defaults (saved) for a project that has none yet."""
-    try:
-        # Loaded with select_related("privacy") on hot paths. django-stubs does not
-        # always see this reverse one-to-one across apps (it does with every app
-        # loaded, as in `mypy .`), hence the ignore.
-        cached: PrivacySettings = project.privacy  # type: ignore[attr-defined,unused-ignore]
-        return cached
-    except PrivacySettings.DoesNotExist:
-        settings, _ = PrivacySettings.objects.get_or_create(project=project)
-        return settings
 
 
 def _plain(value: Any) -> Any:
@@ -92,102 +65,6 @@ def audited_fields() -> list[str]:
         for f in PrivacySettings._meta.concrete_fields
         if f.name not in {"id", "project", "updated"}
     ]
-
-
-# When a project's saved selectors or patterns no longer compile (a newer parser, a
-# row saved before patterns ran on RE2, a hand-edited row), capture must neither
-# crash nor store more than asked: fall back to masking every text and input,
-# keeping the card scrubbing and the patterns that do compile, and say so in the log.
-_STRICTEST = MaskRules(mask_all_inputs=True, mask_all_text=True)
-
-
-def mask_rules_for(privacy: PrivacySettings) -> CompiledRules:
-    """The project's masking rules, compiled (and cached by their values)."""
-    rules = MaskRules(
-        mask_all_inputs=privacy.mask_all_inputs,
-        mask_all_text=privacy.mask_all_text,
-        mask_selectors=tuple(split_selectors(privacy.mask_selectors)),
-        block_selectors=tuple(split_selectors(privacy.block_selectors)),
-        unmask_selectors=tuple(split_selectors(privacy.unmask_selectors)),
-        scrub_card_numbers=privacy.scrub_card_numbers,
-        extra_patterns=tuple(split_lines(privacy.scrub_patterns)),
-        record_cross_origin_iframes=privacy.record_cross_origin_iframes,
-    )
-    try:
-        return compile_rules(rules)
-    except ValueError as exc:
-        return _strictest_rules(rules, str(exc))
-
-
-@functools.lru_cache(maxsize=64)
-def _strictest_rules(rules: MaskRules, error: str) -> CompiledRules:
-    # Cached like compile_rules, so the log says it once per process, not per batch.
-    logger.error(
-        "privacy rules do not compile (%s); masking all text and inputs", error
-    )
-    return compile_rules(
-        dataclasses.replace(_STRICTEST, extra_patterns=_runnable(rules.extra_patterns))
-    )
-
-
-def _runnable(patterns: tuple[str, ...]) -> tuple[str, ...]:
-    def runs(pattern: str) -> bool:
-        try:
-            compile_rules(MaskRules(extra_patterns=(pattern,)))
-        except ValueError:
-            return False
-        return True
-
-    return tuple(filter(runs, patterns))
-
-
-def scrub_json(value: Any, rules: CompiledRules) -> int:
-    """Scrub card numbers and patterns from every string inside a JSON value, in
-    place (an analytics event's properties); return how many were found."""
-    found = 0
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        items = node.items() if isinstance(node, dict) else enumerate(node)
-        for key, child in list(items):
-            if isinstance(child, str):
-                cleaned, hits = scrub_text(child, rules)
-                if hits:
-                    node[key] = cleaned
-                    found += hits
-            elif isinstance(child, dict | list):
-                stack.append(child)
-    return found
-
-
-def url_blocklist_for(privacy: PrivacySettings) -> list[Regex]:
-    """The blocklist's regexes. A line RE2 cannot run blocks every page (logged):
-    what it was meant to keep out cannot be told apart from the rest."""
-    return [
-        _regex(line, "URL blocklist") or _EVERY_URL
-        for line in split_lines(privacy.url_blocklist)
-    ]
-
-
-def url_triggers_for(privacy: PrivacySettings) -> list[Regex]:
-    """The URL triggers' regexes; a line RE2 cannot run is skipped (logged)."""
-    compiled = (
-        _regex(line, "URL trigger") for line in split_lines(privacy.url_triggers)
-    )
-    return [regex for regex in compiled if regex is not None]
-
-
-_EVERY_URL = compile_regex("")  # the empty pattern matches every URL
-
-
-@functools.lru_cache(maxsize=256)
-def _regex(line: str, what: str) -> Regex | None:
-    # Cached: every batch asks, and a line that cannot run is logged once per process.
-    try:
-        return compile_regex(line)
-    except ValueError as exc:
-        logger.error("%s entry cannot be used: %s", what, exc)
-        return None
 
 
 # --- retroactive redaction ---------------------------------------------------------

@@ -24,8 +24,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from privacy import erasure
-from privacy.services import privacy_for
+from privacy import policy
+from privacy.policy import privacy_for
 from recordings import services
 from recordings.blobs import StorageError
 from recordings.ingest.events import AnalyticsEvent, parse_event_request
@@ -308,7 +308,7 @@ def _excluded(project: Project, sessions: list[SessionRef]) -> CaptureRefused | 
 def _erased(
     project: Project, distinct_ids: Iterable[str], tombstones: frozenset[str]
 ) -> bool:
-    return bool(erasure.erased_among(project, distinct_ids, tombstones))
+    return bool(policy.erased_among(project, distinct_ids, tombstones))
 
 
 def _ids_of(event: AnalyticsEvent) -> tuple[str, str]:
@@ -328,7 +328,7 @@ def tombstones_for(project: Project) -> frozenset[str]:
     cached = _tombstones.get(project.pk)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
-    hashes = erasure.tombstones(project)
+    hashes = policy.tombstones(project)
     ttl: int = settings.REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS
     if ttl > 0:
         _tombstones[project.pk] = (time.monotonic() + ttl, hashes)

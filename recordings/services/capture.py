@@ -16,16 +16,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.timezone import now
 
+from privacy.policy import (
+    mask_rules_for,
+    privacy_for,
+    url_blocklist_for,
+)
 from privacy.rules import (
     drop_blocked_pages,
 )
 from privacy.scrub import CompiledRules, ScrubState, scrub_events
 from privacy.scrub.regex import Regex
-from privacy.services import (
-    mask_rules_for,
-    privacy_for,
-    url_blocklist_for,
-)
 from recordings import blobs
 from recordings.ingest import clock, images, storable
 from recordings.ingest.parse import IngestError, SnapshotBatch, check_depth

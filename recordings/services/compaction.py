@@ -9,16 +9,16 @@ from typing import Any
 
 from django.db import transaction
 
+from privacy.policy import (
+    privacy_for,
+    url_triggers_for,
+)
 from privacy.rules import (
     flag_active,
     page_urls,
     url_triggered,
 )
 from privacy.scrub.regex import Regex
-from privacy.services import (
-    privacy_for,
-    url_triggers_for,
-)
 from recordings import blobs
 from recordings.ingest.parse import SessionRef
 from recordings.ingest.playability import check_window

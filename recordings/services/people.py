@@ -8,14 +8,14 @@ from typing import Any, TypeVar
 from django.db import transaction
 from django.utils.timezone import now
 
-from privacy.rules import (
-    drop_ip,
-    person_excluded,
-)
-from privacy.services import (
+from privacy.policy import (
     mask_rules_for,
     privacy_for,
     scrub_json,
+)
+from privacy.rules import (
+    drop_ip,
+    person_excluded,
 )
 from recordings import blobs
 from recordings.ingest.events import AnalyticsEvent
