@@ -9,15 +9,14 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import models, transaction
-from django.db.models import F
 from django.utils.timezone import now
 
 from privacy.models import PrivacyAuditEntry, PrivacySettings
 from privacy.policy import mask_rules_for, privacy_for, scrub_json
 from privacy.rules import drop_ip
 from privacy.scrub import CompiledRules, ScrubReport, ScrubState, scrub_events
-from recordings import blobs
-from recordings.models import Event, Person, Project, Recording, SnapshotChunk
+from recordings.models import Event, Person, Project, Recording
+from recordings.services import BlobRewrite, recording_rewrite_blobs
 
 logger = logging.getLogger(__name__)
 
@@ -130,86 +129,21 @@ def recording_redact(*, recording: Recording, rules: CompiledRules) -> Redaction
 
     Each window's blobs go through in time order with one ScrubState, as ingest
     scrubbed its batches, so what a snapshot masks or blocks stays so in later
-    mutations. A blob is rewritten, whole and under the same key, only if it changed.
+    mutations. A blob is rewritten, whole and under the same key, only if it
+    changed (recordings.services.recording_rewrite_blobs, under the recording's
+    row lock, which compaction takes too).
     """
-    result = Redaction()
-    failure: blobs.StorageError | None = None
-    with transaction.atomic():
-        # Unlike ingest, this holds a transaction and the recording's row lock
-        # across blob reads and writes: compaction takes the same lock
-        # (recordings.services.storage._locked), and a compaction that read the chunks
-        # before they were rewritten here would store its window blob unredacted.
-        # Ingest of this session waits meanwhile; on SQLite every write does.
-        if Recording.objects.select_for_update().filter(pk=recording.pk).first():
-            try:
-                _redact_windows(recording, rules, result)
-            except blobs.StorageError as exc:
-                # The blobs rewritten so far stay so: commit their new sizes.
-                failure = exc
-    if failure is not None:
-        raise failure
-    result.recordings = int(result.blobs > 0)
-    return result
 
+    def firewall() -> BlobRewrite[ScrubReport]:
+        state = ScrubState()  # one per window
+        return lambda events: scrub_events(events, rules, state)
 
-def _redact_windows(
-    recording: Recording, rules: CompiledRules, result: Redaction
-) -> None:
-    for keys in _windows(recording):
-        state = ScrubState()
-        for key in keys:
-            _redact_blob(recording, key, rules, state, result)
-
-
-def _windows(recording: Recording) -> list[list[str]]:
-    """The recording's blob keys, per window, in time order."""
-    chunks = recording.chunks.order_by("first_timestamp", "created").values_list(
-        "window_id", "blob_key", "compacted_into"
-    )
-    windows: dict[str, dict[str, None]] = {}
-    for window_id, blob_key, compacted_into in chunks:
-        windows.setdefault(window_id, {})[compacted_into or blob_key] = None
-    return [list(keys) for keys in windows.values()]
-
-
-def _redact_blob(
-    recording: Recording,
-    key: str,
-    rules: CompiledRules,
-    state: ScrubState,
-    result: Redaction,
-) -> None:
-    events = blobs.open_chunk(key)
-    before = blobs.dumps(events)
-    kept, report = scrub_events(events, rules, state)
-    after = blobs.dumps(kept)
-    if after == before:
-        return
-    old_size = blobs.size(key)
-    data = blobs.compress(after)
-    # Same key, replaced whole: a rename on local disk, one PUT on S3, so a reader
-    # gets the old blob or the new one, never half of either.
-    blobs.put_chunk(key, data)
-    _recount(recording, key, len(data) - old_size, len(kept), report.events_dropped)
-    result.blobs += 1
-    result.values += _values_changed(report)
-    result.events_dropped += report.events_dropped
-
-
-def _recount(
-    recording: Recording, key: str, size_change: int, kept: int, dropped: int
-) -> None:
-    # A loose chunk alone in its blob follows it; the events of a blob shared by
-    # several chunks (a window blob, or one request's batches of a window) are not
-    # split by chunk, so only the recording's totals follow those.
-    loose = SnapshotChunk.objects.filter(
-        recording=recording, blob_key=key, compacted_into=""
-    )
-    if loose.count() == 1:
-        loose.update(size_bytes=F("size_bytes") + size_change, event_count=kept)
-    Recording.objects.filter(pk=recording.pk).update(
-        size_bytes=F("size_bytes") + size_change,
-        event_count=F("event_count") - dropped,
+    reports = recording_rewrite_blobs(recording=recording, rewrite=firewall)
+    return Redaction(
+        recordings=int(bool(reports)),
+        blobs=len(reports),
+        values=sum(map(_values_changed, reports)),
+        events_dropped=sum(report.events_dropped for report in reports),
     )
 
 

@@ -26,10 +26,12 @@ from recordings.services.ledger import (
 )
 from recordings.services.people import events_ingest, person_is_excluded
 from recordings.services.storage import (
+    BlobRewrite,
     RecordingOnHold,
     orphan_blobs_delete,
     recording_events,
     recording_purge,
+    recording_rewrite_blobs,
     recording_window_blob,
 )
 from recordings.services.usage import (
@@ -40,6 +42,7 @@ from recordings.services.usage import (
 )
 
 __all__ = [
+    "BlobRewrite",
     "CaptureHealth",
     "IngestResult",
     "RecordingOnHold",
@@ -58,6 +61,7 @@ __all__ = [
     "recording_events",
     "recording_ingest_batches",
     "recording_purge",
+    "recording_rewrite_blobs",
     "recording_window_blob",
     "recordings_to_compact",
 ]
