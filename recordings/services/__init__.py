@@ -33,6 +33,7 @@ from recordings.services.storage import (
     recording_purge,
     recording_rewrite_blobs,
     recording_window_blob,
+    recordings_hold,
 )
 from recordings.services.usage import (
     Usage,
@@ -63,5 +64,6 @@ __all__ = [
     "recording_purge",
     "recording_rewrite_blobs",
     "recording_window_blob",
+    "recordings_hold",
     "recordings_to_compact",
 ]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from django.contrib.auth.models import User
 from django.db import models, transaction
 from django.db.models import F, Q
 
+from privacy.models import PrivacyAuditEntry
 from recordings import blobs
 from recordings.models import (
+    Project,
     Recording,
     SnapshotChunk,
 )
@@ -110,6 +113,30 @@ class RecordingOnHold(Exception):
             f"recording {recording.code} is on legal hold: lift the hold to delete it"
         )
         self.recording = recording
+
+
+def recordings_hold(
+    *, recordings: Iterable[Recording], hold: bool, actor: User | None
+) -> int:
+    """Place (or lift) a legal hold on recordings; audited per project. Returns how
+    many changed."""
+    changed: dict[Project, list[str]] = {}
+    for recording in recordings:
+        updated = Recording.objects.filter(pk=recording.pk, legal_hold=not hold).update(
+            legal_hold=hold
+        )
+        if updated:
+            changed.setdefault(recording.project, []).append(str(recording.code))
+    for project, codes in changed.items():
+        # In the project's privacy audit log, as retention's runs: a hold is what
+        # keeps a recording past its retention (and its erasure).
+        PrivacyAuditEntry.objects.create(
+            project=project,
+            actor=actor,
+            actor_name=actor.get_username() if actor else "retention",
+            changes={"legal_hold": [not hold, hold], "recordings": [None, codes]},
+        )
+    return sum(map(len, changed.values()))
 
 
 def recording_purge(*, recording: Recording) -> None:
