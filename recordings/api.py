@@ -38,8 +38,7 @@ from recordings.ingest.parse import (
     peek_sessions,
 )
 from recordings.models import Project
-from recordings.services.admission import Admitted, Refusal, capture_admit
-from recordings.services.admission import events_not_erased as unerased_events
+from recordings.services import Admitted, Refusal
 from recordings.throttles import IngestRateLimit
 
 logger = logging.getLogger(__name__)
@@ -208,7 +207,7 @@ class CaptureApi(APIView):
 
     def admit(self, token: str, sessions: list[SessionRef]) -> Admitted:
         """The project the batches are for, if it takes them now; else refuse."""
-        admitted = capture_admit(
+        admitted = services.capture_admit(
             token=token,
             sessions=sessions,
             opted_out=_opted_out(self.request),
@@ -307,7 +306,7 @@ class EventCaptureApi(CaptureApi):
         try:
             services.events_ingest(
                 project=admitted.project,
-                events=unerased_events(admitted=admitted, events=events),
+                events=services.events_not_erased(admitted=admitted, events=events),
                 ip=client_ip(request),
                 max_event_bytes=request_limits().event_bytes,
                 privacy=admitted.privacy,

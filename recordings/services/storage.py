@@ -1,4 +1,5 @@
-"""Recordings read back from blob storage, deleted with their blobs; orphan sweeping."""
+"""Recordings read back from blob storage, rewritten in place, deleted with their
+blobs (unless on legal hold); orphan sweeping."""
 
 from __future__ import annotations
 
