@@ -49,7 +49,11 @@ STAGES: tuple[tuple[str, str, str], ...] = (
         "parse_snapshot_request",
         "parse $snapshots (cv gunzip + orjson, checks)",
     ),
-    ("recordings.api", "project_for_token", "project lookup (cached per process)"),
+    (
+        "recordings.services.admission",
+        "project_for_token",
+        "project lookup (cached per process)",
+    ),
     (
         "recordings.services",
         "recording_ingest_batches",

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import logging
-from collections.abc import Iterable
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -27,6 +25,7 @@ from django.db.models import Q
 from django.utils.timezone import now
 
 from privacy.models import ErasureRequest, PrivacyAuditEntry, Tombstone
+from privacy.policy import subject_hash
 from privacy.retention import rows_delete
 from recordings.models import Event, Person, Project, Recording, SessionLedger
 from recordings.services import RecordingOnHold, recording_purge
@@ -57,26 +56,6 @@ class Receipt:
 
 
 _NOT_SUMMED = {"distinct_ids", "kept_on_legal_hold"}
-
-
-def subject_hash(project: Project, distinct_id: str) -> str:
-    """The tombstone of a distinct id: a hash salted with the project's code."""
-    return hashlib.sha256(f"{project.code}:{distinct_id}".encode()).hexdigest()
-
-
-def tombstones(project: Project) -> frozenset[str]:
-    """The hashes of every distinct id erased from the project (capture caches it)."""
-    rows = Tombstone.objects.filter(project=project)
-    return frozenset(rows.values_list("subject_hash", flat=True))
-
-
-def erased_among(
-    project: Project, distinct_ids: Iterable[str], hashes: frozenset[str]
-) -> set[str]:
-    """Which of these distinct ids are in `hashes` (see tombstones())."""
-    if not hashes:
-        return set()
-    return {d for d in distinct_ids if d and subject_hash(project, d) in hashes}
 
 
 def clean_distinct_ids(text: str) -> list[str]:

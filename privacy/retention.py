@@ -6,6 +6,8 @@ its ingest-ledger row. A recording on legal hold is kept past its period, with i
 events and ledger row, and cannot be deleted until the hold is lifted. Every run
 that deleted anything, and every hold placed or lifted, leaves an entry in the
 project's privacy audit log holding counts and recording codes, never personal data.
+Holds are placed and lifted by recordings.services.recordings_hold (a field of
+Recording, which purge refuses to delete).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from privacy.models import PrivacyAuditEntry
-from privacy.services import privacy_for
+from privacy.policy import privacy_for
 from recordings.models import Event, Project, Recording, SessionLedger
 from recordings.services import RecordingOnHold, recording_purge
 
@@ -136,24 +138,6 @@ def projects_expire(
         )
         for project in Project.objects.order_by("pk")
     }
-
-
-def recordings_hold(
-    *, recordings: Iterable[Recording], hold: bool, actor: User | None
-) -> int:
-    """Place (or lift) a legal hold on recordings; audited per project. Returns how
-    many changed."""
-    changed: dict[Project, list[str]] = {}
-    for recording in recordings:
-        updated = Recording.objects.filter(pk=recording.pk, legal_hold=not hold).update(
-            legal_hold=hold
-        )
-        if updated:
-            changed.setdefault(recording.project, []).append(str(recording.code))
-    for project, codes in changed.items():
-        changes = {"legal_hold": [not hold, hold], "recordings": [None, codes]}
-        _audit(project, actor, changes)
-    return sum(map(len, changed.values()))
 
 
 def _held_sessions(project: Project) -> QuerySet[Recording, str]:

@@ -1,52 +1,24 @@
-"""Privacy settings: reading them for a project, changing them with an audit trail,
-and applying them again to what is already stored."""
+"""Privacy settings: changing them with an audit trail, and applying them again to
+what is already stored (reading them is privacy.policy's)."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import models, transaction
-from django.db.models import F
 from django.utils.timezone import now
 
-from privacy.models import (
-    PrivacyAuditEntry,
-    PrivacySettings,
-    split_lines,
-    split_selectors,
-)
+from privacy.models import PrivacyAuditEntry, PrivacySettings
+from privacy.policy import mask_rules_for, privacy_for, scrub_json
 from privacy.rules import drop_ip
-from privacy.scrub import (
-    CompiledRules,
-    MaskRules,
-    ScrubReport,
-    ScrubState,
-    compile_rules,
-    scrub_events,
-    scrub_text,
-)
-from privacy.scrub.regex import Regex, compile_regex
-from recordings import blobs
-from recordings.models import Event, Person, Project, Recording, SnapshotChunk
+from privacy.scrub import CompiledRules, ScrubReport, ScrubState, scrub_events
+from recordings.models import Event, Person, Project, Recording
+from recordings.services import BlobRewrite, recording_rewrite_blobs
 
 logger = logging.getLogger(__name__)
-
-
-def privacy_for(project: Project) -> PrivacySettings:
-    """The project's settings; defaults (saved) for a project that has none yet."""
-    try:
-        # Loaded with select_related("privacy") on hot paths. django-stubs does not
-        # always see this reverse one-to-one across apps (it does with every app
-        # loaded, as in `mypy .`), hence the ignore.
-        cached: PrivacySettings = project.privacy  # type: ignore[attr-defined,unused-ignore]
-        return cached
-    except PrivacySettings.DoesNotExist:
-        settings, _ = PrivacySettings.objects.get_or_create(project=project)
-        return settings
 
 
 def _plain(value: Any) -> Any:
@@ -92,102 +64,6 @@ def audited_fields() -> list[str]:
         for f in PrivacySettings._meta.concrete_fields
         if f.name not in {"id", "project", "updated"}
     ]
-
-
-# When a project's saved selectors or patterns no longer compile (a newer parser, a
-# row saved before patterns ran on RE2, a hand-edited row), capture must neither
-# crash nor store more than asked: fall back to masking every text and input,
-# keeping the card scrubbing and the patterns that do compile, and say so in the log.
-_STRICTEST = MaskRules(mask_all_inputs=True, mask_all_text=True)
-
-
-def mask_rules_for(privacy: PrivacySettings) -> CompiledRules:
-    """The project's masking rules, compiled (and cached by their values)."""
-    rules = MaskRules(
-        mask_all_inputs=privacy.mask_all_inputs,
-        mask_all_text=privacy.mask_all_text,
-        mask_selectors=tuple(split_selectors(privacy.mask_selectors)),
-        block_selectors=tuple(split_selectors(privacy.block_selectors)),
-        unmask_selectors=tuple(split_selectors(privacy.unmask_selectors)),
-        scrub_card_numbers=privacy.scrub_card_numbers,
-        extra_patterns=tuple(split_lines(privacy.scrub_patterns)),
-        record_cross_origin_iframes=privacy.record_cross_origin_iframes,
-    )
-    try:
-        return compile_rules(rules)
-    except ValueError as exc:
-        return _strictest_rules(rules, str(exc))
-
-
-@functools.lru_cache(maxsize=64)
-def _strictest_rules(rules: MaskRules, error: str) -> CompiledRules:
-    # Cached like compile_rules, so the log says it once per process, not per batch.
-    logger.error(
-        "privacy rules do not compile (%s); masking all text and inputs", error
-    )
-    return compile_rules(
-        dataclasses.replace(_STRICTEST, extra_patterns=_runnable(rules.extra_patterns))
-    )
-
-
-def _runnable(patterns: tuple[str, ...]) -> tuple[str, ...]:
-    def runs(pattern: str) -> bool:
-        try:
-            compile_rules(MaskRules(extra_patterns=(pattern,)))
-        except ValueError:
-            return False
-        return True
-
-    return tuple(filter(runs, patterns))
-
-
-def scrub_json(value: Any, rules: CompiledRules) -> int:
-    """Scrub card numbers and patterns from every string inside a JSON value, in
-    place (an analytics event's properties); return how many were found."""
-    found = 0
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        items = node.items() if isinstance(node, dict) else enumerate(node)
-        for key, child in list(items):
-            if isinstance(child, str):
-                cleaned, hits = scrub_text(child, rules)
-                if hits:
-                    node[key] = cleaned
-                    found += hits
-            elif isinstance(child, dict | list):
-                stack.append(child)
-    return found
-
-
-def url_blocklist_for(privacy: PrivacySettings) -> list[Regex]:
-    """The blocklist's regexes. A line RE2 cannot run blocks every page (logged):
-    what it was meant to keep out cannot be told apart from the rest."""
-    return [
-        _regex(line, "URL blocklist") or _EVERY_URL
-        for line in split_lines(privacy.url_blocklist)
-    ]
-
-
-def url_triggers_for(privacy: PrivacySettings) -> list[Regex]:
-    """The URL triggers' regexes; a line RE2 cannot run is skipped (logged)."""
-    compiled = (
-        _regex(line, "URL trigger") for line in split_lines(privacy.url_triggers)
-    )
-    return [regex for regex in compiled if regex is not None]
-
-
-_EVERY_URL = compile_regex("")  # the empty pattern matches every URL
-
-
-@functools.lru_cache(maxsize=256)
-def _regex(line: str, what: str) -> Regex | None:
-    # Cached: every batch asks, and a line that cannot run is logged once per process.
-    try:
-        return compile_regex(line)
-    except ValueError as exc:
-        logger.error("%s entry cannot be used: %s", what, exc)
-        return None
 
 
 # --- retroactive redaction ---------------------------------------------------------
@@ -253,86 +129,21 @@ def recording_redact(*, recording: Recording, rules: CompiledRules) -> Redaction
 
     Each window's blobs go through in time order with one ScrubState, as ingest
     scrubbed its batches, so what a snapshot masks or blocks stays so in later
-    mutations. A blob is rewritten, whole and under the same key, only if it changed.
+    mutations. A blob is rewritten, whole and under the same key, only if it
+    changed (recordings.services.recording_rewrite_blobs, under the recording's
+    row lock, which compaction takes too).
     """
-    result = Redaction()
-    failure: blobs.StorageError | None = None
-    with transaction.atomic():
-        # Unlike ingest, this holds a transaction and the recording's row lock
-        # across blob reads and writes: compaction takes the same lock
-        # (recordings.services.storage._locked), and a compaction that read the chunks
-        # before they were rewritten here would store its window blob unredacted.
-        # Ingest of this session waits meanwhile; on SQLite every write does.
-        if Recording.objects.select_for_update().filter(pk=recording.pk).first():
-            try:
-                _redact_windows(recording, rules, result)
-            except blobs.StorageError as exc:
-                # The blobs rewritten so far stay so: commit their new sizes.
-                failure = exc
-    if failure is not None:
-        raise failure
-    result.recordings = int(result.blobs > 0)
-    return result
 
+    def firewall() -> BlobRewrite[ScrubReport]:
+        state = ScrubState()  # one per window
+        return lambda events: scrub_events(events, rules, state)
 
-def _redact_windows(
-    recording: Recording, rules: CompiledRules, result: Redaction
-) -> None:
-    for keys in _windows(recording):
-        state = ScrubState()
-        for key in keys:
-            _redact_blob(recording, key, rules, state, result)
-
-
-def _windows(recording: Recording) -> list[list[str]]:
-    """The recording's blob keys, per window, in time order."""
-    chunks = recording.chunks.order_by("first_timestamp", "created").values_list(
-        "window_id", "blob_key", "compacted_into"
-    )
-    windows: dict[str, dict[str, None]] = {}
-    for window_id, blob_key, compacted_into in chunks:
-        windows.setdefault(window_id, {})[compacted_into or blob_key] = None
-    return [list(keys) for keys in windows.values()]
-
-
-def _redact_blob(
-    recording: Recording,
-    key: str,
-    rules: CompiledRules,
-    state: ScrubState,
-    result: Redaction,
-) -> None:
-    events = blobs.open_chunk(key)
-    before = blobs.dumps(events)
-    kept, report = scrub_events(events, rules, state)
-    after = blobs.dumps(kept)
-    if after == before:
-        return
-    old_size = blobs.size(key)
-    data = blobs.compress(after)
-    # Same key, replaced whole: a rename on local disk, one PUT on S3, so a reader
-    # gets the old blob or the new one, never half of either.
-    blobs.put_chunk(key, data)
-    _recount(recording, key, len(data) - old_size, len(kept), report.events_dropped)
-    result.blobs += 1
-    result.values += _values_changed(report)
-    result.events_dropped += report.events_dropped
-
-
-def _recount(
-    recording: Recording, key: str, size_change: int, kept: int, dropped: int
-) -> None:
-    # A loose chunk alone in its blob follows it; the events of a blob shared by
-    # several chunks (a window blob, or one request's batches of a window) are not
-    # split by chunk, so only the recording's totals follow those.
-    loose = SnapshotChunk.objects.filter(
-        recording=recording, blob_key=key, compacted_into=""
-    )
-    if loose.count() == 1:
-        loose.update(size_bytes=F("size_bytes") + size_change, event_count=kept)
-    Recording.objects.filter(pk=recording.pk).update(
-        size_bytes=F("size_bytes") + size_change,
-        event_count=F("event_count") - dropped,
+    reports = recording_rewrite_blobs(recording=recording, rewrite=firewall)
+    return Redaction(
+        recordings=int(bool(reports)),
+        blobs=len(reports),
+        values=sum(map(_values_changed, reports)),
+        events_dropped=sum(report.events_dropped for report in reports),
     )
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -24,11 +23,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from privacy import erasure
-from privacy.services import privacy_for
 from recordings import services
 from recordings.blobs import StorageError
-from recordings.ingest.events import AnalyticsEvent, parse_event_request
+from recordings.ingest.events import parse_event_request
 from recordings.ingest.limits import RequestLimits, check_events, check_snapshot_batches
 from recordings.ingest.parse import (
     Budget,
@@ -41,6 +38,7 @@ from recordings.ingest.parse import (
     peek_sessions,
 )
 from recordings.models import Project
+from recordings.services import Admitted, Refusal
 from recordings.throttles import IngestRateLimit
 
 logger = logging.getLogger(__name__)
@@ -66,6 +64,10 @@ class CaptureRefused(APIException):
     @classmethod
     def from_ingest_error(cls, exc: IngestError) -> CaptureRefused:
         return cls(exc.code, exc.message, exc.status)
+
+    @classmethod
+    def from_refusal(cls, refusal: Refusal) -> CaptureRefused:
+        return cls(refusal.code, refusal.message, refusal.status, refusal.retry_after)
 
 
 def _read_limited(stream: Any, limit: int) -> bytes:
@@ -203,76 +205,27 @@ class CaptureApi(APIView):
             request.META["wsgi.input"], request.content_type, request.parser_context
         )
 
-    def admit(self, token: str, sessions: list[SessionRef]) -> Project:
+    def admit(self, token: str, sessions: list[SessionRef]) -> Admitted:
         """The project the batches are for, if it takes them now; else refuse."""
-        project = project_for_token(token)
-        erased = tombstones_for(project)
-        if _erased(project, (ref.distinct_id for ref in sessions), erased):
-            # The ledger notes the refusal, but not whose: that id was erased.
-            anonymous = [SessionRef(r.token, r.session_id, "") for r in sessions]
-            services.ledger_record_refusal(
-                project=project, sessions=anonymous, reason="erased_person"
-            )
-            # 4xx on purpose: never retried, never stored.
-            raise CaptureRefused(
-                "erased_person",
-                "this person's data was erased from the project; their batches "
-                "are refused",
-                status.HTTP_403_FORBIDDEN,
-            )
-        refusal = self.refusal_for(project, self.request) or _excluded(
-            project, sessions
+        admitted = services.capture_admit(
+            token=token,
+            sessions=sessions,
+            opted_out=_opted_out(self.request),
+            rate_limit=self.rate_limit,
         )
-        if refusal is not None:
-            services.ledger_record_refusal(
-                project=project, sessions=sessions, reason=refusal.error_code
-            )
-            raise refusal
-        return project
+        if isinstance(admitted, Refusal):
+            raise CaptureRefused.from_refusal(admitted)
+        return admitted
 
-    def refusal_for(
-        self, project: Project, request: HttpRequest
-    ) -> CaptureRefused | None:
-        if not project.recording_enabled:
-            return CaptureRefused(
-                "recording_disabled",
-                "recording is switched off for this project",
-                status.HTTP_403_FORBIDDEN,
-            )
-        if privacy_for(project).respect_do_not_track and _opted_out(request):
-            # 4xx on purpose: the person asked not to be tracked, never retry.
-            return CaptureRefused(
-                "do_not_track",
-                "the browser sent Do-Not-Track and this project respects it",
-                status.HTTP_403_FORBIDDEN,
-            )
-        if project.over_cap_since is not None:
-            # 4xx on purpose: the cap holds until the month ends or it is raised;
-            # retries would only add load (the remote config says stop, too).
-            return CaptureRefused(
-                "over_quota",
-                f"the project reached its cap of {project.monthly_minutes_cap} "
-                "recorded minutes this month",
-                status.HTTP_403_FORBIDDEN,
-            )
-        wait = self.rate_limit.retry_after(project)
-        if wait is not None:
-            return CaptureRefused(
-                "rate_limited",
-                f"over {self.rate_limit.limit_for(project)} batches a minute; "
-                f"retry in {wait} s",
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                retry_after=wait,
-            )
-        return None
-
-    def store(self, project: Project, batches: list[SnapshotBatch]) -> None:
+    def store(self, admitted: Admitted, batches: list[SnapshotBatch]) -> None:
         try:
-            services.recording_ingest_batches(project=project, batches=batches)
+            services.recording_ingest_batches(
+                project=admitted.project, batches=batches, privacy=admitted.privacy
+            )
         except IngestError as exc:
             refs = [_ref(batch) for batch in batches]
             services.ledger_record_refusal(
-                project=project, sessions=refs, reason=exc.code
+                project=admitted.project, sessions=refs, reason=exc.code
             )
             raise CaptureRefused.from_ingest_error(exc) from exc
 
@@ -293,92 +246,8 @@ def _ref(batch: SnapshotBatch) -> SessionRef:
     return SessionRef(batch.token, batch.session_id, batch.distinct_id)
 
 
-def _excluded(project: Project, sessions: list[SessionRef]) -> CaptureRefused | None:
-    distinct_ids = {ref.distinct_id for ref in sessions if ref.distinct_id}
-    if not services.person_is_excluded(project=project, distinct_ids=distinct_ids):
-        return None
-    # 4xx on purpose: the project's rules say this person is never recorded.
-    return CaptureRefused(
-        "excluded_person",
-        "the project's recording rules exclude this person",
-        status.HTTP_403_FORBIDDEN,
-    )
-
-
-def _erased(
-    project: Project, distinct_ids: Iterable[str], tombstones: frozenset[str]
-) -> bool:
-    return bool(erasure.erased_among(project, distinct_ids, tombstones))
-
-
-def _ids_of(event: AnalyticsEvent) -> tuple[str, str]:
-    return (event.distinct_id, event.anon_distinct_id)
-
-
-# Project id -> (monotonic expiry, hashes of the distinct ids erased from it).
-_tombstones: dict[int, tuple[float, frozenset[str]]] = {}
-
-
-def tombstones_for(project: Project) -> frozenset[str]:
-    """The project's tombstones, reused for as long as its cached settings.
-
-    An erasure runs a settle pass after that time, for batches admitted before
-    this cache saw the new tombstones (privacy.erasure).
-    """
-    cached = _tombstones.get(project.pk)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
-    hashes = erasure.tombstones(project)
-    ttl: int = settings.REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS
-    if ttl > 0:
-        _tombstones[project.pk] = (time.monotonic() + ttl, hashes)
-    return hashes
-
-
 def _opted_out(request: HttpRequest) -> bool:
     return request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"
-
-
-# Capture token -> (monotonic expiry, project with its privacy settings loaded).
-# Per process; entries are only read once stored, so threads may share them.
-_projects: dict[str, tuple[float, Project]] = {}
-
-
-def project_for_token(token: str) -> Project:
-    """The token's project and privacy settings, reused for a few seconds.
-
-    Every batch needs both, and they change rarely: a changed switch or privacy
-    rule reaches capture within REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS. Unknown
-    tokens are never cached, so garbage tokens cannot fill the memory.
-    """
-    if not token:
-        raise CaptureRefused(
-            "missing_token",
-            "no project token in the request",
-            status.HTTP_401_UNAUTHORIZED,
-        )
-    cached = _projects.get(token)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
-    project = _load_project(token)
-    ttl: int = settings.REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS
-    if ttl > 0:
-        _projects[token] = (time.monotonic() + ttl, project)
-    return project
-
-
-def _load_project(token: str) -> Project:
-    # One query for the project and its privacy settings, both needed per batch.
-    found = Project.objects.for_token(token).select_related("privacy")
-    project = found.first()
-    if project is None:
-        raise CaptureRefused(
-            "invalid_token", "unknown project token", status.HTTP_401_UNAUTHORIZED
-        )
-    if not hasattr(project, "privacy"):
-        privacy_for(project)  # creates the defaults; load them with the project
-        project = found.get()
-    return project
 
 
 def _single_token(tokens: set[str]) -> str:
@@ -400,8 +269,8 @@ class SnapshotCaptureApi(CaptureApi):
             raise refuse_unparsable(payload, exc) from exc
         within_limits(check_snapshot_batches, batches)
         token = _single_token({batch.token for batch in batches})
-        project = self.admit(token, [_ref(batch) for batch in batches])
-        self.store(project, batches)
+        admitted = self.admit(token, [_ref(batch) for batch in batches])
+        self.store(admitted, batches)
         return Response(OK_BODY, status=status.HTTP_200_OK)
 
 
@@ -417,8 +286,10 @@ class IngestApi(CaptureApi):
             batch = parse_rrweb_request(payload)
         except IngestError as exc:
             raise refuse_unparsable(payload, exc) from exc
-        project = self.admit(batch.token or request.GET.get("token", ""), [_ref(batch)])
-        self.store(project, [batch])
+        admitted = self.admit(
+            batch.token or request.GET.get("token", ""), [_ref(batch)]
+        )
+        self.store(admitted, [batch])
         return Response(OK_BODY, status=status.HTTP_200_OK)
 
 
@@ -431,16 +302,14 @@ class EventCaptureApi(CaptureApi):
         except IngestError as exc:
             raise CaptureRefused.from_ingest_error(exc) from exc
         within_limits(check_events, events)
-        project = self.admit(_single_token({e.token for e in events}), [])
-        # An erased person's events are dropped, the rest of the batch kept.
-        erased = tombstones_for(project)
-        events = [e for e in events if not _erased(project, _ids_of(e), erased)]
+        admitted = self.admit(_single_token({e.token for e in events}), [])
         try:
             services.events_ingest(
-                project=project,
-                events=events,
+                project=admitted.project,
+                events=services.events_not_erased(admitted=admitted, events=events),
                 ip=client_ip(request),
                 max_event_bytes=request_limits().event_bytes,
+                privacy=admitted.privacy,
             )
         except IngestError as exc:
             raise CaptureRefused.from_ingest_error(exc) from exc

@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 
 from privacy.models import PrivacySettings, split_lines, split_selectors
-from privacy.services import privacy_for
+from privacy.policy import privacy_for
 from recordings.models import Project
 
 SNAPSHOT_ENDPOINT = "/s/"

@@ -17,7 +17,8 @@ from django.test import Client
 from django.utils.timezone import now
 
 from privacy.erasure import erasure_request
-from privacy.services import privacy_for, privacy_settings_update
+from privacy.policy import privacy_for
+from privacy.services import privacy_settings_update
 from recordings import access
 from recordings.access import Role
 from recordings.models import ApiKey, Event, Person, Project, Recording

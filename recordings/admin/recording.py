@@ -15,7 +15,6 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from privacy.retention import recordings_hold
 from recordings import playback, services
 from recordings.admin.scoped import ProjectScopedAdmin
 from recordings.models import Recording, RecordingQuerySet
@@ -229,7 +228,9 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         if not all(self.has_delete_permission(request, r) for r in recordings):
             raise PermissionDenied
         actor = request.user if isinstance(request.user, User) else None
-        changed = recordings_hold(recordings=recordings, hold=hold, actor=actor)
+        changed = services.recordings_hold(
+            recordings=recordings, hold=hold, actor=actor
+        )
         verb = "placed on" if hold else "lifted from"
         self.message_user(
             request, f"Legal hold {verb} {changed} recording(s).", messages.SUCCESS

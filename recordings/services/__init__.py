@@ -1,14 +1,22 @@
 """Work that crosses models or touches blob storage, as `<entity>_<verb>` functions.
 
 A package (house style 1) with the same public names as the module it grew from:
-capture (ingest), storage (playback, purge, orphans), compaction (and the recording
-rules applied then), people (analytics events and persons) and the ingest ledger.
-Submodules import each other one way only: capture and people use the ledger,
-compaction uses storage and the ledger, people uses compaction.
+capture (ingest), admission (whether capture takes a request, and the refusal),
+storage (playback, purge, blob rewrites, legal holds, orphans), compaction (and
+the recording rules applied then), people (analytics events and persons) and the
+ingest ledger. Submodules import each other one way only: capture and people use
+the ledger, compaction uses storage and the ledger, people uses compaction,
+admission uses people and the ledger.
 """
 
 from __future__ import annotations
 
+from recordings.services.admission import (
+    Admitted,
+    Refusal,
+    capture_admit,
+    events_not_erased,
+)
 from recordings.services.capture import (
     IngestResult,
     ms_to_datetime,
@@ -26,11 +34,14 @@ from recordings.services.ledger import (
 )
 from recordings.services.people import events_ingest, person_is_excluded
 from recordings.services.storage import (
+    BlobRewrite,
     RecordingOnHold,
     orphan_blobs_delete,
     recording_events,
     recording_purge,
+    recording_rewrite_blobs,
     recording_window_blob,
+    recordings_hold,
 )
 from recordings.services.usage import (
     Usage,
@@ -40,11 +51,16 @@ from recordings.services.usage import (
 )
 
 __all__ = [
+    "Admitted",
+    "BlobRewrite",
     "CaptureHealth",
     "IngestResult",
     "RecordingOnHold",
+    "Refusal",
     "Usage",
+    "capture_admit",
     "events_ingest",
+    "events_not_erased",
     "ledger_record_refusal",
     "ms_to_datetime",
     "orphan_blobs_delete",
@@ -58,6 +74,8 @@ __all__ = [
     "recording_events",
     "recording_ingest_batches",
     "recording_purge",
+    "recording_rewrite_blobs",
     "recording_window_blob",
+    "recordings_hold",
     "recordings_to_compact",
 ]

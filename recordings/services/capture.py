@@ -16,16 +16,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.timezone import now
 
+from privacy.models import PrivacySettings
+from privacy.policy import (
+    mask_rules_for,
+    privacy_for,
+    url_blocklist_for,
+)
 from privacy.rules import (
     drop_blocked_pages,
 )
 from privacy.scrub import CompiledRules, ScrubState, scrub_events
 from privacy.scrub.regex import Regex
-from privacy.services import (
-    mask_rules_for,
-    privacy_for,
-    url_blocklist_for,
-)
 from recordings import blobs
 from recordings.ingest import clock, images, storable
 from recordings.ingest.parse import IngestError, SnapshotBatch, check_depth
@@ -114,7 +115,10 @@ class _Plan:
 
 
 def recording_ingest_batches(
-    *, project: Project, batches: list[SnapshotBatch]
+    *,
+    project: Project,
+    batches: list[SnapshotBatch],
+    privacy: PrivacySettings | None = None,
 ) -> list[IngestResult]:
     """Store batches of sessions, each once, folding their numbers into recordings.
 
@@ -128,9 +132,11 @@ def recording_ingest_batches(
     scrub state since the read (capture_sql.py). When one did, the batches are
     scrubbed again from what was sent and stored under the session's lock (_store).
     A request too big to keep a copy of as sent is stored under its sessions' locks
-    from the start (_ingest_locked).
+    from the start (_ingest_locked). `privacy` is the project's settings when the
+    caller has them already (capture admission read them).
     """
-    privacy = privacy_for(project)
+    if privacy is None:
+        privacy = privacy_for(project)
     sent, size = _as_sent(batches)
     firewall = _Firewall(
         mask_rules_for(privacy),

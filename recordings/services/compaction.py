@@ -9,16 +9,16 @@ from typing import Any
 
 from django.db import transaction
 
+from privacy.policy import (
+    privacy_for,
+    url_triggers_for,
+)
 from privacy.rules import (
     flag_active,
     page_urls,
     url_triggered,
 )
 from privacy.scrub.regex import Regex
-from privacy.services import (
-    privacy_for,
-    url_triggers_for,
-)
 from recordings import blobs
 from recordings.ingest.parse import SessionRef
 from recordings.ingest.playability import check_window
@@ -138,7 +138,7 @@ def _compact_window(recording: Recording, window_id: str) -> bool:
     with transaction.atomic():
         # Unlike ingest, this holds a transaction (and the recording's row lock)
         # across blob reads and writes: retroactive redaction takes the same lock
-        # (privacy.services.recording_redact), and chunks read before it rewrote
+        # (storage.recording_rewrite_blobs), and chunks read before it rewrote
         # them, merged after, would store the window unredacted. Compaction runs on
         # idle recordings, so a batch of the session rarely waits for it.
         locked = _locked(recording)

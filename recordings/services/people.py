@@ -8,14 +8,15 @@ from typing import Any, TypeVar
 from django.db import transaction
 from django.utils.timezone import now
 
-from privacy.rules import (
-    drop_ip,
-    person_excluded,
-)
-from privacy.services import (
+from privacy.models import PrivacySettings
+from privacy.policy import (
     mask_rules_for,
     privacy_for,
     scrub_json,
+)
+from privacy.rules import (
+    drop_ip,
+    person_excluded,
 )
 from recordings import blobs
 from recordings.ingest.events import AnalyticsEvent
@@ -36,15 +37,17 @@ def events_ingest(
     events: list[AnalyticsEvent],
     ip: str = "",
     max_event_bytes: int = EVENT_BYTES,
+    privacy: PrivacySettings | None = None,
 ) -> int:
     """Store analytics events once each (a retried request repeats uuids).
 
     `ip` is the sender's address: stored as `$ip` only if the project stores IP
     addresses; otherwise no `$ip` is kept, whatever the client sent. Raises
     IngestError, before anything is written, for an event whose JSON is over
-    `max_event_bytes`.
+    `max_event_bytes`. `privacy` is the project's settings when the caller has
+    them already (capture admission read them).
     """
-    privacy = privacy_for(project)
+    privacy = privacy if privacy is not None else privacy_for(project)
     rules = mask_rules_for(privacy)
     stored_ip = ip if privacy.store_ip_addresses else None
     for event in events:
@@ -70,7 +73,7 @@ def events_ingest(
     with transaction.atomic():
         for chunk in _by_json_size(rows, sizes):
             created += len(Event.objects.bulk_create(chunk, ignore_conflicts=True))
-        _people_update(project, events, stored_ip)
+        _people_update(project, events, stored_ip, privacy)
     return created
 
 
@@ -125,7 +128,10 @@ _PEOPLE_PER_QUERY = 500
 
 
 def _people_update(
-    project: Project, events: list[AnalyticsEvent], ip: str | None
+    project: Project,
+    events: list[AnalyticsEvent],
+    ip: str | None,
+    privacy: PrivacySettings,
 ) -> None:
     """Fold `$set` / `$set_once` / `$identify` into the people (idempotent on retry).
 
@@ -156,7 +162,7 @@ def _people_update(
         Person.objects.bulk_update(
             chunk, ["properties", "anon_distinct_ids", "updated"], batch_size=100
         )
-    rules = privacy_for(project).excluded_people
+    rules = privacy.excluded_people
     for person in people:
         if person_excluded(person.properties, rules):
             _discard_person_recordings(project, person)
@@ -206,9 +212,16 @@ def _discard_person_recordings(project: Project, person: Person) -> None:
         recording_discard(recording=recording, reason="excluded_person")
 
 
-def person_is_excluded(*, project: Project, distinct_ids: set[str]) -> bool:
+def person_is_excluded(
+    *,
+    project: Project,
+    distinct_ids: set[str],
+    privacy: PrivacySettings | None = None,
+) -> bool:
     """Whether batches from these distinct ids belong to an excluded person."""
-    rules = privacy_for(project).excluded_people
+    if privacy is None:
+        privacy = privacy_for(project)
+    rules = privacy.excluded_people
     if not rules or not distinct_ids:
         return False
     people = Person.objects.filter(project=project, distinct_id__in=distinct_ids)

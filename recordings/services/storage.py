@@ -1,16 +1,21 @@
-"""Recordings read back from blob storage, deleted with their blobs; orphan sweeping."""
+"""Recordings read back from blob storage, rewritten in place, deleted with their
+blobs (unless on legal hold); orphan sweeping."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
+from django.contrib.auth.models import User
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
+from privacy.models import PrivacyAuditEntry
 from recordings import blobs
 from recordings.models import (
+    Project,
     Recording,
     SnapshotChunk,
 )
@@ -111,6 +116,30 @@ class RecordingOnHold(Exception):
         self.recording = recording
 
 
+def recordings_hold(
+    *, recordings: Iterable[Recording], hold: bool, actor: User | None
+) -> int:
+    """Place (or lift) a legal hold on recordings; audited per project. Returns how
+    many changed."""
+    changed: dict[Project, list[str]] = {}
+    for recording in recordings:
+        updated = Recording.objects.filter(pk=recording.pk, legal_hold=not hold).update(
+            legal_hold=hold
+        )
+        if updated:
+            changed.setdefault(recording.project, []).append(str(recording.code))
+    for project, codes in changed.items():
+        # In the project's privacy audit log, as retention's runs: a hold is what
+        # keeps a recording past its retention (and its erasure).
+        PrivacyAuditEntry.objects.create(
+            project=project,
+            actor=actor,
+            actor_name=actor.get_username() if actor else "retention",
+            changes={"legal_hold": [not hold, hold], "recordings": [None, codes]},
+        )
+    return sum(map(len, changed.values()))
+
+
 def recording_purge(*, recording: Recording) -> None:
     """Delete a recording: its blobs first, then its rows; refused on legal hold.
 
@@ -136,6 +165,94 @@ def recording_purge(*, recording: Recording) -> None:
         recording.session_id,
         recording.project_id,
         len(keys),
+    )
+
+
+T = TypeVar("T")
+# Given one blob's events, the events to keep (the list may be changed in place)
+# and a note for the caller (what it changed); called with each blob of a window
+# in time order.
+BlobRewrite = Callable[[list[dict[str, Any]]], tuple[list[dict[str, Any]], T]]
+
+
+def recording_rewrite_blobs(
+    *, recording: Recording, rewrite: Callable[[], BlobRewrite[T]]
+) -> list[T]:
+    """Rewrite a recording's stored blobs; return the notes of those that changed.
+
+    `rewrite()` is called once per window, and the function it returns gets each
+    of the window's blobs (live chunks and compacted windows) in time order, so it
+    can carry state from one to the next as ingest does. A blob is rewritten,
+    whole and under the same key, only if its events changed; chunk and recording
+    sizes and event counts follow. A StorageError part-way keeps (and commits the
+    sizes of) the blobs rewritten so far, then is raised.
+    """
+    notes: list[T] = []
+    failure: blobs.StorageError | None = None
+    with transaction.atomic():
+        # Unlike ingest, this holds a transaction and the recording's row lock
+        # across blob reads and writes: compaction takes the same lock, and a
+        # compaction that read the chunks before they were rewritten here would
+        # store its window blob as it was (unredacted, for privacy's redaction).
+        # Ingest of this session waits meanwhile; on SQLite every write does.
+        if _locked(recording) is not None:
+            try:
+                for keys in _windows(recording):
+                    blob_rewrite = rewrite()
+                    for key in keys:
+                        _rewrite_blob(recording, key, blob_rewrite, notes)
+            except blobs.StorageError as exc:
+                # The blobs rewritten so far stay so: commit their new sizes.
+                failure = exc
+    if failure is not None:
+        raise failure
+    return notes
+
+
+def _windows(recording: Recording) -> list[list[str]]:
+    """The recording's blob keys, per window, in time order."""
+    chunks = recording.chunks.order_by("first_timestamp", "created").values_list(
+        "window_id", "blob_key", "compacted_into"
+    )
+    windows: dict[str, dict[str, None]] = {}
+    for window_id, blob_key, compacted_into in chunks:
+        windows.setdefault(window_id, {})[compacted_into or blob_key] = None
+    return [list(keys) for keys in windows.values()]
+
+
+def _rewrite_blob(
+    recording: Recording, key: str, rewrite: BlobRewrite[T], notes: list[T]
+) -> None:
+    events = blobs.open_chunk(key)
+    before = blobs.dumps(events)
+    count = len(events)
+    kept, note = rewrite(events)
+    after = blobs.dumps(kept)
+    if after == before:
+        return
+    old_size = blobs.size(key)
+    data = blobs.compress(after)
+    # Same key, replaced whole: a rename on local disk, one PUT on S3, so a reader
+    # gets the old blob or the new one, never half of either.
+    blobs.put_chunk(key, data)
+    _recount(recording, key, len(data) - old_size, len(kept), count - len(kept))
+    notes.append(note)
+
+
+def _recount(
+    recording: Recording, key: str, size_change: int, kept: int, dropped: int
+) -> None:
+    # A loose chunk alone in its blob follows it; the events of a blob shared by
+    # several chunks (a window blob, or one request's batches of a window) are not
+    # split by chunk, so only the recording's totals follow those.
+    loose = SnapshotChunk.objects.filter(
+        recording=recording, blob_key=key, compacted_into=""
+    )
+    if loose.count() == 1:
+        loose.update(size_bytes=F("size_bytes") + size_change, event_count=kept)
+    Recording.objects.filter(pk=recording.pk).update(
+        size_bytes=F("size_bytes") + size_change,
+        event_count=F("event_count") - dropped,
     )
 
 

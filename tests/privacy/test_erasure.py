@@ -14,7 +14,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils.timezone import now
 
-from privacy import erasure
+from privacy import erasure, policy
 from privacy.models import ErasureRequest, PrivacyAuditEntry, Tombstone
 from privacy.tasks import resume_erasures
 from recordings import access
@@ -134,8 +134,8 @@ class ErasureTests(ErasureTestCase):
         self.assertEqual(
             hashes,
             {
-                erasure.subject_hash(self.project, JANE),
-                erasure.subject_hash(self.project, JANE_ANON),
+                policy.subject_hash(self.project, JANE),
+                policy.subject_hash(self.project, JANE_ANON),
             },
         )
 

@@ -7,8 +7,8 @@ from typing import Any
 from django.urls import reverse
 
 from privacy.models import PrivacyAuditEntry, PrivacySettings
+from privacy.policy import privacy_for
 from privacy.scrub import REDACTED
-from privacy.services import privacy_for
 from recordings import sdk
 from recordings.models import Recording
 from tests.base import ReplayTestCase
@@ -236,7 +236,7 @@ class AdminPatternsAtCaptureTests(ReplayTestCase):
 
     def test_a_saved_scrub_pattern_re2_cannot_run_masks_everything(self) -> None:
         self.saved(scrub_patterns="(?<=ref )\\d+\nACME-\\d{4}")
-        with self.assertLogs("privacy.services", "ERROR") as logs:
+        with self.assertLogs("privacy.policy", "ERROR") as logs:
             send_rrweb(
                 self.client,
                 self.project.token,
@@ -251,7 +251,7 @@ class AdminPatternsAtCaptureTests(ReplayTestCase):
 
     def test_a_saved_blocklist_line_re2_cannot_run_blocks_every_page(self) -> None:
         self.saved(url_blocklist="/(?!public)private-b")
-        with self.assertLogs("privacy.services", "ERROR"):
+        with self.assertLogs("privacy.policy", "ERROR"):
             send_rrweb(
                 self.client,
                 self.project.token,

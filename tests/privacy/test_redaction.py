@@ -12,7 +12,7 @@ import orjson
 from django.core.management import call_command
 from django.urls import reverse
 
-from privacy import services
+from privacy import policy, services
 from privacy.models import PrivacyAuditEntry, PrivacySettings
 from privacy.scrub import REDACTED
 from privacy.tasks import recordings_redact as recordings_redact_task
@@ -246,7 +246,7 @@ class RedactionAcrossBatchesTests(ReplayTestCase):
                 raise blobs.StorageError("storage unreachable")
             return open_chunk(key)
 
-        rules = services.mask_rules_for(services.privacy_for(Project.objects.get()))
+        rules = policy.mask_rules_for(policy.privacy_for(Project.objects.get()))
         with (
             mock.patch.object(blobs, "open_chunk", second_unreadable),
             self.assertRaises(blobs.StorageError),

@@ -40,7 +40,7 @@ class RetentionTestCase(ReplayTestCase):
         self.held = self.record(self.project, "held-session", age_days=40)
         self.fresh = self.record(self.project, "fresh-session", age_days=2)
         self.other_old = self.record(self.other, "other-session", age_days=40)
-        retention.recordings_hold(recordings=[self.held], hold=True, actor=None)
+        services.recordings_hold(recordings=[self.held], hold=True, actor=None)
         PrivacyAuditEntry.objects.all().delete()  # only what the tests do counts
 
     def record(self, project: Project, session: str, *, age_days: int) -> Recording:

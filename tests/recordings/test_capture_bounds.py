@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from privacy.services import privacy_for
+from privacy.policy import privacy_for
 from recordings.models import Event, Person, Recording, SessionLedger, SnapshotChunk
 from tests.base import ReplayTestCase
 

@@ -2,9 +2,9 @@
 
 posthog-js drops every 4xx for good, so an operator reading the ledger or a client
 author reading a refusal must find each code explained. The codes are read from
-the source: every string given to IngestError, CaptureRefused or PayloadTooLarge,
-or to a parameter named `code`, `error_code` or `missing_code` of a function that
-passes it on, directly or through a module constant.
+the source: every string given to IngestError, CaptureRefused, PayloadTooLarge or
+Refusal, or to a parameter named `code`, `error_code` or `missing_code` of a
+function that passes it on, directly or through a module constant.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ ROOT = Path(settings.BASE_DIR)
 CAPTURE_MODULES = [
     *sorted((ROOT / "recordings" / "ingest").glob("*.py")),
     ROOT / "recordings" / "api.py",
+    ROOT / "recordings" / "services" / "admission.py",
     ROOT / "recordings" / "services" / "capture.py",
 ]
-REFUSALS = {"IngestError", "CaptureRefused", "PayloadTooLarge"}
+REFUSALS = {"IngestError", "CaptureRefused", "PayloadTooLarge", "Refusal"}
 CODE_PARAMETERS = {"code", "error_code", "missing_code"}
 CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
 

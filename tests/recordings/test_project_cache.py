@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from privacy.models import PrivacySettings
-from recordings import api
 from recordings.models import Project, Recording
+from recordings.services import admission
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, captured
 
@@ -21,10 +21,10 @@ class ProjectCacheTests(ReplayTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.enterContext(self.settings(REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS=TTL))
-        api._projects.clear()
-        self.addCleanup(api._projects.clear)
-        api._tombstones.clear()
-        self.addCleanup(api._tombstones.clear)
+        admission._projects.clear()
+        self.addCleanup(admission._projects.clear)
+        admission._tombstones.clear()
+        self.addCleanup(admission._tombstones.clear)
         self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
         self.request = captured("04-s-gzip-fullsnapshot")
 
@@ -38,6 +38,18 @@ class ProjectCacheTests(ReplayTestCase):
         self.assertEqual(self.project_queries(), 1)
         self.assertEqual(self.project_queries(), 0)
         self.assertEqual(Recording.objects.get().project, self.project)
+
+    def test_it_reads_the_privacy_settings_once_per_request(self) -> None:
+        PrivacySettings.objects.create(project=self.project)
+        for name in ("04-s-gzip-fullsnapshot", "09b-i-v0-e-rageclick-batch"):
+            with self.subTest(name):
+                admission._projects.clear()
+                with CaptureQueriesContext(connection) as queries:
+                    self.assertEqual(captured(name).send(self.client).status_code, 200)
+                privacy = [q for q in queries if "privacy_privacysettings" in q["sql"]]
+                # The one statement that loads the project with its settings.
+                self.assertEqual(len(privacy), 1)
+                self.assertIn('FROM "recordings_project"', privacy[0]["sql"])
 
     def test_it_reads_the_erased_people_once_per_entry(self) -> None:
         self.project_queries()
@@ -64,11 +76,11 @@ class ProjectCacheTests(ReplayTestCase):
     def test_it_never_caches_an_unknown_token(self) -> None:
         self.project.delete()
         self.assertEqual(self.request.send(self.client).status_code, 401)
-        self.assertEqual(api._projects, {})
+        self.assertEqual(admission._projects, {})
 
     def test_zero_seconds_turns_the_cache_off(self) -> None:
         PrivacySettings.objects.create(project=self.project)
         with self.settings(REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS=0):
             self.assertEqual(self.project_queries(), 1)
             self.assertEqual(self.project_queries(), 1)
-        self.assertEqual(api._projects, {})
+        self.assertEqual(admission._projects, {})
