@@ -300,12 +300,13 @@ SHAPES: dict[str, Callable[[], list[Request]]] = {
     "s-sessions-1000": sessions(1000),
     "s-sessions-10": sessions(10),
     "s-fullsnapshot-150k": full_snapshot(150_000),
+    "s-fullsnapshot-120k": full_snapshot(120_000),
     "s-masked-page-50k+99": masked_page_then_snapshots(50_000, 99),
-    "s-mouse-moves-100k": tiny_events(100_000),
+    "s-mouse-moves-80k": tiny_events(80_000),
     "s-string-16MiB": big_string(16),
     "e-identify-2000": identify(2000, 2000),
     "e-identify-1000": identify(1000, 1000),
-    "e-identify-2000-1-person": identify(2000, 1),
+    "e-identify-1000-1-person": identify(1000, 1),
 }
 # Per MB, against real content in bulk; per request, real requests as sent.
 BASELINES = {"/s/": "s-real-x80", "/i/v0/e/": "e-real-x16"}

@@ -58,9 +58,12 @@ _TYPES_WITH_DATA = frozenset({2, 3, 4, 5, 6})
 # fewest values any bound allows (small bounds are for tests of byte budgets).
 _BYTES_PER_VALUE = 64
 _MIN_VALUES = 65_536
-# Documents this big are parsed by lean_json (about twice their size in memory),
-# smaller ones by orjson (three times, but faster).
+# Big documents made mostly of strings are parsed by lean_json (about twice their
+# size in memory), others by orjson: it holds a second copy of the document, three
+# times one long string, but parses dense documents five times faster, and those
+# grow mostly by their Python objects anyway (which the values bound caps).
 _LEAN_JSON_BYTES = 4 * 1024 * 1024
+_LEAN_JSON_BYTES_PER_VALUE = 32  # real recordings: 11-15
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
@@ -325,7 +328,7 @@ def _b64decode(text: bytes) -> bytes:
 
 
 def _loads(raw: bytes | bytearray, code: str, what: str) -> Any:
-    if len(raw) >= _LEAN_JSON_BYTES:
+    if _mostly_strings(raw):
         return _loads_lean(raw, code, what)
     try:
         return orjson.loads(raw)
@@ -346,6 +349,12 @@ def _too_deep(what: str) -> IngestError:
     return IngestError(
         "too_deep", f"{what} nests more than {storable.MAX_DEPTH} levels deep"
     )
+
+
+def _mostly_strings(raw: bytes | bytearray) -> bool:
+    if len(raw) < _LEAN_JSON_BYTES:
+        return False
+    return len(raw) > _LEAN_JSON_BYTES_PER_VALUE * count_values(raw)
 
 
 def _loads_lean(raw: bytes | bytearray, code: str, what: str) -> Any:

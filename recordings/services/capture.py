@@ -357,17 +357,34 @@ def _check(batch: SnapshotBatch, large: bool) -> _CheckedBatch | None:
 
 
 def _encoded(events: tuple[dict[str, Any], ...]) -> tuple[list[bytes], int]:
-    """The events as JSON arrays, and the JSON size of the biggest event.
+    """The events as JSON arrays, and the JSON size of their biggest event (exact
+    when it could be oversized, else an upper bound below the threshold).
 
-    One array; but a batch that may hold an oversized event is encoded one event
-    at a time instead, so that the biggest is known without a second copy of it.
+    One array; but a batch big enough to hold an oversized event is encoded a
+    run of events at a time, and a run that big one event at a time, so that the
+    biggest is known without ever holding two copies of it.
     """
     raw = _dumps(events)
     if len(raw) < OVERSIZED_EVENT_BYTES:
         return [raw], len(raw)
-    del raw  # before the per-event copies are made
-    arrays = [_dumps((event,)) for event in events]
-    return arrays, max(len(array) - 2 for array in arrays)
+    del raw  # before the copies by run are made
+    arrays: list[bytes] = []
+    largest = 0
+    for start in range(0, len(events), _EVENTS_PER_RUN):
+        run = events[start : start + _EVENTS_PER_RUN]
+        array = _dumps(run)
+        if len(array) >= OVERSIZED_EVENT_BYTES:
+            del array
+            pieces = [_dumps((event,)) for event in run]
+            arrays += pieces
+            largest = max(largest, *(len(piece) - 2 for piece in pieces))
+        else:
+            arrays.append(array)
+            largest = max(largest, len(array) - 2)
+    return arrays, largest
+
+
+_EVENTS_PER_RUN = 1000
 
 
 def _dumps(events: tuple[dict[str, Any], ...]) -> bytes:

@@ -159,13 +159,34 @@ def _people_update(
         person.updated = now()
     sizes = [_json_size(person.properties) for person in people]
     for chunk in _by_json_size(people, sizes):
-        Person.objects.bulk_update(
-            chunk, ["properties", "anon_distinct_ids", "updated"], batch_size=100
-        )
+        _people_write(chunk)
     rules = privacy.excluded_people
     for person in people:
         if person_excluded(person.properties, rules):
             _discard_person_recordings(project, person)
+
+
+def _people_write(people: list[Person]) -> None:
+    """Write back people read (and locked) in this transaction: one statement.
+
+    An upsert on (project, distinct_id) rather than bulk_update, whose CASE WHEN
+    per row and field cost ~0.5 ms a person to build in the ORM. Every row
+    exists, so each insert becomes the update of its row.
+    """
+    fields = ["properties", "anon_distinct_ids", "updated"]
+    rows = [
+        Person(project_id=p.project_id, distinct_id=p.distinct_id, created=p.created)
+        for p in people
+    ]
+    for row, person in zip(rows, people, strict=True):
+        for field in fields:
+            setattr(row, field, getattr(person, field))
+    Person.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["project", "distinct_id"],
+        update_fields=fields,
+    )
 
 
 def _lock_or_create_people(project: Project, distinct_ids: list[str]) -> list[Person]:
