@@ -12,15 +12,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# rrweb enums (wire-protocol §5).
-_FULL_SNAPSHOT = 2
-_INCREMENTAL = 3
-_META = 4
-_PLUGIN = 6
-_SOURCE_MOUSE_INTERACTION = 2
-_SOURCE_INPUT = 5
-_INTERACTION_CLICK = 2
-_CONSOLE_PLUGIN = "rrweb/console@1"
+from recordings.ingest.rrweb import (
+    CONSOLE_PLUGIN,
+    FULL_SNAPSHOT,
+    INCREMENTAL,
+    INTERACTION_CLICK,
+    META,
+    PLUGIN,
+    SOURCE_INPUT,
+    SOURCE_MOUSE_INTERACTION,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ def summarize(events: Iterable[Mapping[str, Any]]) -> EventStats:
         keypress_count=sum(map(_is_input, items)),
         console_error_count=sum(map(_is_console_error, items)),
         first_url=hrefs[0] if hrefs else "",
-        has_full_snapshot=any(_event_type(e) == _FULL_SNAPSHOT for e in items),
+        has_full_snapshot=any(_event_type(e) == FULL_SNAPSHOT for e in items),
         first_timestamp_ms=min(stamps, default=None),
         last_timestamp_ms=max(stamps, default=None),
         urls=tuple(dict.fromkeys(hrefs)),
@@ -90,7 +91,7 @@ def _known(*values: int | None) -> list[int]:
 
 
 def _meta_hrefs_by_time(items: tuple[Mapping[str, Any], ...]) -> list[str]:
-    metas = [e for e in items if _event_type(e) == _META and _href(e)]
+    metas = [e for e in items if _event_type(e) == META and _href(e)]
     # sorted() is stable: Metas with equal timestamps keep their arrival order.
     metas.sort(key=_time_key)
     return [_href(e) for e in metas]
@@ -109,22 +110,22 @@ def _href(event: Mapping[str, Any]) -> str:
 def _is_click(event: Mapping[str, Any]) -> bool:
     data = _data(event)
     return (
-        _is_incremental(event, _SOURCE_MOUSE_INTERACTION)
-        and data.get("type") == _INTERACTION_CLICK
+        _is_incremental(event, SOURCE_MOUSE_INTERACTION)
+        and data.get("type") == INTERACTION_CLICK
     )
 
 
 def _is_input(event: Mapping[str, Any]) -> bool:
-    return _is_incremental(event, _SOURCE_INPUT)
+    return _is_incremental(event, SOURCE_INPUT)
 
 
 def _is_incremental(event: Mapping[str, Any], source: int) -> bool:
-    return _event_type(event) == _INCREMENTAL and _data(event).get("source") == source
+    return _event_type(event) == INCREMENTAL and _data(event).get("source") == source
 
 
 def _is_console_error(event: Mapping[str, Any]) -> bool:
     data = _data(event)
-    if _event_type(event) != _PLUGIN or data.get("plugin") != _CONSOLE_PLUGIN:
+    if _event_type(event) != PLUGIN or data.get("plugin") != CONSOLE_PLUGIN:
         return False
     payload = data.get("payload")
     return isinstance(payload, Mapping) and payload.get("level") == "error"
