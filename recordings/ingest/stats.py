@@ -34,7 +34,6 @@ class EventStats:
     has_full_snapshot: bool
     first_timestamp_ms: int | None
     last_timestamp_ms: int | None
-    urls: tuple[str, ...]
 
 
 def summarize(events: Iterable[Mapping[str, Any]]) -> EventStats:
@@ -51,43 +50,7 @@ def summarize(events: Iterable[Mapping[str, Any]]) -> EventStats:
         has_full_snapshot=any(_event_type(e) == FULL_SNAPSHOT for e in items),
         first_timestamp_ms=min(stamps, default=None),
         last_timestamp_ms=max(stamps, default=None),
-        urls=tuple(dict.fromkeys(hrefs)),
     )
-
-
-def merge(a: EventStats, b: EventStats) -> EventStats:
-    """Combine the stats of two batches of one recording, given in any order.
-
-    The batch that starts earlier supplies `first_url` and leads `urls`. Batch
-    start stands in for Meta time, which EventStats does not keep; it matches
-    because every page's first batch opens with its Meta. Ties favour `a`.
-    """
-    early, late = (b, a) if _start_key(b) < _start_key(a) else (a, b)
-    return EventStats(
-        event_count=a.event_count + b.event_count,
-        click_count=a.click_count + b.click_count,
-        keypress_count=a.keypress_count + b.keypress_count,
-        console_error_count=a.console_error_count + b.console_error_count,
-        first_url=early.first_url or late.first_url,
-        has_full_snapshot=a.has_full_snapshot or b.has_full_snapshot,
-        first_timestamp_ms=min(
-            _known(a.first_timestamp_ms, b.first_timestamp_ms), default=None
-        ),
-        last_timestamp_ms=max(
-            _known(a.last_timestamp_ms, b.last_timestamp_ms), default=None
-        ),
-        urls=tuple(dict.fromkeys(early.urls + late.urls)),
-    )
-
-
-def _start_key(stats: EventStats) -> tuple[bool, int]:
-    # Stats without timestamps (no events) sort last, so they never win first_url.
-    start = stats.first_timestamp_ms
-    return (start is None, start or 0)
-
-
-def _known(*values: int | None) -> list[int]:
-    return [value for value in values if value is not None]
 
 
 def _meta_hrefs_by_time(items: tuple[Mapping[str, Any], ...]) -> list[str]:
