@@ -260,8 +260,9 @@ def recording_redact(*, recording: Recording, rules: CompiledRules) -> Redaction
     with transaction.atomic():
         # Unlike ingest, this holds a transaction and the recording's row lock
         # across blob reads and writes: compaction takes the same lock
-        # (recordings.services.storage._locked), and a compaction that read the chunks
-        # before they were rewritten here would store its window blob unredacted.
+        # (recordings.services.storage.recording_lock), and a compaction that read
+        # the chunks before they were rewritten here would store its window blob
+        # unredacted.
         # Ingest of this session waits meanwhile; on SQLite every write does.
         if Recording.objects.select_for_update().filter(pk=recording.pk).first():
             try:
