@@ -14,7 +14,7 @@ from django.utils.timezone import now
 
 from privacy import retention
 from privacy.models import PrivacyAuditEntry, PrivacySettings
-from privacy.tasks import expire_recordings
+from privacy.tasks import projects_expire as projects_expire_task
 from recordings import access, services
 from recordings.access import Role
 from recordings.models import Event, Project, Recording, SessionLedger, SnapshotChunk
@@ -148,10 +148,10 @@ class ExpiryTests(RetentionTestCase):
         from django.conf import settings
 
         entry = settings.CELERY_BEAT_SCHEDULE["expire-recordings"]
-        self.assertEqual(entry["task"], "privacy.tasks.expire_recordings")
+        self.assertEqual(entry["task"], "privacy.tasks.projects_expire")
         app.conf.task_always_eager = True
         self.addCleanup(setattr, app.conf, "task_always_eager", False)
-        self.assertEqual(expire_recordings.delay().get(), 1)
+        self.assertEqual(projects_expire_task.delay().get(), 1)
         self.assertFalse(Recording.objects.filter(pk=self.old.pk).exists())
 
     def test_the_api_says_when_a_recording_expires(self) -> None:
