@@ -28,7 +28,7 @@ MAIN_SESSION = "01a202a4-57be-7561-8ae1-39f845ed8af5"
 class CompactionTests(ReplayTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+        self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
         send_full_session_snapshots(self.client)
         self.recording = Recording.objects.get(session_id=MAIN_SESSION)
         self.before = services.recording_events(recording=self.recording)
