@@ -32,7 +32,7 @@ class RetentionTestCase(ReplayTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop")
+        self.project = self.make_project("Shop")
         PrivacySettings.objects.create(project=self.project, retention_days=30)
         self.other = Project.objects.create(name="Other shop")
         PrivacySettings.objects.create(project=self.other, retention_days=90)
@@ -185,7 +185,8 @@ class LegalHoldTests(RetentionTestCase):
         self.assertTrue(Recording.objects.filter(pk=self.held.pk).exists())
 
     def test_the_admin_refuses_to_delete_it_or_its_project(self) -> None:
-        self.assertTrue(self.client.login(username="alice", password="pw"))
+        self.make_root()  # deleting a project is for superusers only
+        self.assertTrue(self.client.login(username="root", password="pw"))
         url = reverse("admin:recordings_recording_changelist")
         data = {"action": "delete_selected", "_selected_action": [self.held.pk]}
         page = self.client.post(url, {**data, "post": "yes"})

@@ -22,7 +22,7 @@ MINUTE_MS = 60_000
 class BillingCapTests(ReplayTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop", monthly_minutes_cap=10)
+        self.project = self.make_project("Shop", monthly_minutes_cap=10)
         self.other = Project.objects.create(name="Other shop", monthly_minutes_cap=10)
 
     def recorded(self, project: Project, session: str, minutes: float) -> Recording:
