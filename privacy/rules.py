@@ -6,8 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from privacy.scrub.regex import Regex
-
-_META = 4  # rrweb EventType.Meta: starts a page, carries its URL
+from recordings.ingest.rrweb import CUSTOM, META
 
 
 def person_excluded(properties: Mapping[str, Any], rules: list[Any]) -> bool:
@@ -47,7 +46,7 @@ def drop_blocked_pages(
         return events, current_url
     kept = []
     for event in events:
-        if event.get("type") == _META and isinstance(event.get("data"), dict):
+        if event.get("type") == META and isinstance(event.get("data"), dict):
             href = event["data"].get("href")
             current_url = href if isinstance(href, str) else current_url
         if not url_blocked(current_url, patterns):
@@ -57,7 +56,6 @@ def drop_blocked_pages(
 
 # --- URL triggers and the linked flag (checked when a recording is finished) -------
 
-_CUSTOM = 5  # rrweb EventType.Custom
 # posthog-js custom events naming the page after an SPA navigation (no new Meta).
 _PAGE_TAGS = frozenset({"$pageview", "$url_changed"})
 
@@ -70,11 +68,11 @@ def page_urls(events: Iterable[Mapping[str, Any]]) -> Iterator[str]:
         if not isinstance(data, Mapping):
             continue
         kind = event.get("type")
-        if kind == _CUSTOM and data.get("tag") in _PAGE_TAGS:
+        if kind == CUSTOM and data.get("tag") in _PAGE_TAGS:
             data = data.get("payload")
             if not isinstance(data, Mapping):
                 continue
-        elif kind != _META:
+        elif kind != META:
             continue
         href = data.get("href")
         if isinstance(href, str) and href:

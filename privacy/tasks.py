@@ -38,7 +38,7 @@ def recordings_redact(project_id: int, actor_id: int | None = None) -> None:
     retry_jitter=True,
     max_retries=5,
 )
-def expire_recordings() -> int:
+def projects_expire() -> int:
     """Beat: delete what every project keeps past its retention; recordings deleted.
 
     A retry starts over: what was deleted is gone, the rest is found again.
@@ -72,7 +72,7 @@ def erasure_start(request_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
-def resume_erasures() -> int:
+def erasures_resume() -> int:
     """Beat: finish erasures whose tasks were lost; how many were restarted.
 
     Only those pending well past their settle pass, so a run in progress is left

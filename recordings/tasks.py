@@ -28,7 +28,7 @@ def recording_compact(recording_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
-def compact_idle_recordings() -> int:
+def recordings_compact() -> int:
     """Sweeper: fan out one compaction per idle recording with loose chunks."""
     ids = services.recordings_to_compact(
         now=now(), idle_minutes=settings.REPLAYHUB_COMPACT_IDLE_MINUTES
@@ -39,13 +39,13 @@ def compact_idle_recordings() -> int:
 
 
 @shared_task(ignore_result=True)
-def delete_orphan_blobs() -> int:
+def orphan_blobs_delete() -> int:
     """Sweeper: delete blobs no chunk points at (a crash between write and commit)."""
     grace = dt.timedelta(minutes=settings.REPLAYHUB_ORPHAN_BLOB_GRACE_MINUTES)
     return services.orphan_blobs_delete(written_before=now() - grace)
 
 
 @shared_task(ignore_result=True)
-def enforce_billing_caps() -> int:
+def projects_cap_enforce() -> int:
     """Beat: stop capture for projects at their monthly cap, resume the others."""
     return services.projects_cap_enforce(now=now())

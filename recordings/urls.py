@@ -1,19 +1,25 @@
-"""Capture and SDK routes: posthog-js derives every path from its api_host root."""
+"""Capture and SDK routes: posthog-js derives every path from its api_host root.
+
+The management API's viewsets are registered by `register`, on the /api/v1 router
+that replayhub/urls.py mounts (so another app's API never goes through this one).
+"""
 
 from __future__ import annotations
 
-from django.urls import include, path, re_path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.routers import SimpleRouter
+from rest_framework.routers import BaseRouter
 
 from recordings import api, views, viewsets
 
 app_name = "recordings"
 
-# The management API: /api/v1/projects/…, /api/v1/recordings/…
-router = SimpleRouter()
-router.register("projects", viewsets.ProjectViewSet, basename="project")
-router.register("recordings", viewsets.RecordingViewSet, basename="recording")
+
+def register(router: BaseRouter) -> None:
+    """Put the management API on `router`: /api/v1/projects/…, /api/v1/recordings/…"""
+    router.register("projects", viewsets.ProjectViewSet, basename="project")
+    router.register("recordings", viewsets.RecordingViewSet, basename="recording")
+
 
 urlpatterns = [
     # posthog-js start-up: remote config (script, then JSON fallback) and flags.
@@ -34,8 +40,7 @@ urlpatterns = [
     path("i/v0/e/", api.EventCaptureApi.as_view(), name="events-v0"),
     path("batch/", api.EventCaptureApi.as_view(), name="events-batch"),
     path("api/v1/ingest/rrweb/", api.IngestApi.as_view(), name="ingest-rrweb"),
-    # Management API, its OpenAPI schema, and the schema's docs page.
-    path("api/v1/", include(router.urls)),
+    # The management API's OpenAPI schema (of every app's viewsets), and its docs.
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/v1/docs/",

@@ -336,31 +336,31 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
 
     entries = {
         "compact-idle-recordings": (
-            "recordings.tasks.compact_idle_recordings",
+            "recordings.tasks.recordings_compact",
             "REPLAYHUB_COMPACT_CRON",
             "*/5 * * * *",
             240,
         ),
         "enforce-billing-caps": (
-            "recordings.tasks.enforce_billing_caps",
+            "recordings.tasks.projects_cap_enforce",
             "REPLAYHUB_BILLING_CAP_CRON",
             "*/5 * * * *",
             240,
         ),
         "resume-erasures": (
-            "privacy.tasks.resume_erasures",
+            "privacy.tasks.erasures_resume",
             "REPLAYHUB_ERASURE_RESUME_CRON",
             "*/30 * * * *",
             1500,
         ),
         "expire-recordings": (
-            "privacy.tasks.expire_recordings",
+            "privacy.tasks.projects_expire",
             "REPLAYHUB_RETENTION_CRON",
             "20 3 * * *",
             23 * 3600,
         ),
         "delete-orphan-blobs": (
-            "recordings.tasks.delete_orphan_blobs",
+            "recordings.tasks.orphan_blobs_delete",
             "REPLAYHUB_ORPHAN_BLOBS_CRON",
             "40 3 * * *",
             23 * 3600,

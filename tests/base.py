@@ -11,6 +11,7 @@ import orjson
 from django.contrib.auth.models import User
 from django.test import TestCase, override_settings
 
+from recordings import access
 from recordings.models import Project
 
 
@@ -22,10 +23,16 @@ def temp_blob_storage(location: Path) -> dict[str, Any]:
 
 
 class ReplayTestCase(TestCase):
-    """alice owns the project (superuser), charlie is a logged-in outsider."""
+    """The three personas (house style 13) around one project.
+
+    alice owns the project (its admin role, not a superuser), bob is her teammate
+    (viewer), charlie is an active outsider with no role on it. A test that needs
+    superuser powers (the user admin, every project) asks for `make_root()`.
+    """
 
     project: Project
     alice: User
+    bob: User
     charlie: User
 
     def setUp(self) -> None:
@@ -36,8 +43,25 @@ class ReplayTestCase(TestCase):
         storages = {**settings.STORAGES, "recordings": temp_blob_storage(self.blob_dir)}
         self.enterContext(override_settings(STORAGES=storages))
         self.project = Project.objects.create(name="Alice's shop")
-        self.alice = User.objects.create_superuser("alice", "alice@example.org", "pw")
+        self.alice = User.objects.create_user("alice", "alice@example.org", "pw")
+        self.bob = User.objects.create_user("bob", "bob@example.org", "pw")
         self.charlie = User.objects.create_user("charlie", "charlie@example.org", "pw")
+        self.grant_personas(self.project)
+
+    def make_project(self, name: str, **fields: Any) -> Project:
+        """Another project of alice's, bob on it as her viewer (charlie still out)."""
+        project = Project.objects.create(name=name, **fields)
+        self.grant_personas(project)
+        return project
+
+    def grant_personas(self, project: Project) -> None:
+        grant = access.role_grant
+        grant(project=project, principal=self.alice, role=access.Role.ADMIN)
+        grant(project=project, principal=self.bob, role=access.Role.VIEWER)
+
+    def make_root(self) -> User:
+        """A superuser, for what only superusers may do (user admin, every project)."""
+        return User.objects.create_superuser("root", "root@example.org", "pw")
 
     def stored_blobs(self) -> list[Path]:
         return sorted(p for p in self.blob_dir.rglob("*") if p.is_file())

@@ -74,7 +74,7 @@ def test_a_real_worker_compacts_idle_recordings(tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
     worker = start_worker(queue, log)
     try:
-        app.send_task("recordings.tasks.compact_idle_recordings", queue=queue)
+        app.send_task("recordings.tasks.recordings_compact", queue=queue)
         compacted = wait_until(
             lambda: not Recording.objects.filter(compacted=False).exists(), 90
         )

@@ -105,7 +105,7 @@ def test_a_bad_value_is_refused_with_a_clear_message(tmp_path: Path) -> None:
 def test_the_beat_schedule_comes_from_cron_variables(tmp_path: Path) -> None:
     beat = load_settings(tmp_path)["beat"]
     task, schedule, expires = beat["compact-idle-recordings"]  # type: ignore[index]
-    assert task == "recordings.tasks.compact_idle_recordings"
+    assert task == "recordings.tasks.recordings_compact"
     assert "*/5" in schedule
     assert expires < 300
     hourly = load_settings(tmp_path, REPLAYHUB_COMPACT_CRON="0 * * * *")["beat"]
@@ -113,7 +113,7 @@ def test_the_beat_schedule_comes_from_cron_variables(tmp_path: Path) -> None:
     off = load_settings(tmp_path, REPLAYHUB_COMPACT_CRON="disable")["beat"]
     assert "compact-idle-recordings" not in off  # type: ignore[operator]
     task, schedule, expires = beat["delete-orphan-blobs"]  # type: ignore[index]
-    assert task == "recordings.tasks.delete_orphan_blobs"
+    assert task == "recordings.tasks.orphan_blobs_delete"
     assert expires < 24 * 3600
     with pytest.raises(AssertionError, match="not a 5-field cron"):
         load_settings(tmp_path, REPLAYHUB_COMPACT_CRON="every minute")
@@ -175,3 +175,15 @@ def test_allowed_hosts_adds_extra_names_to_the_defaults(tmp_path: Path) -> None:
         tmp_path, **production, ALLOWED_HOSTS="replay.internal, localhost,"
     )
     assert extra["allowed_hosts"] == [*defaults, "replay.internal"]
+
+
+def test_every_beat_entry_names_a_registered_task() -> None:
+    # A renamed task left behind in the schedule would be refused by the worker
+    # as unregistered, every period, without failing anything else.
+    from django.conf import settings
+
+    from replayhub.celery import app
+
+    app.loader.import_default_modules()
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert tasks and tasks <= set(app.tasks)

@@ -1,22 +1,13 @@
-"""rrweb's event and node vocabulary (wire-protocol §5), and readers of it."""
+"""Readers of rrweb's nodes and events for the firewall.
+
+The vocabulary itself (event types, sources, node types) is
+`recordings.ingest.rrweb`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-
-# rrweb enums (wire-protocol §5).
-FULL_SNAPSHOT = 2
-INCREMENTAL = 3
-META = 4
-DOCUMENT_NODE = 0
-ELEMENT_NODE = 2
-TEXT_NODE = 3
-SOURCE_MUTATION = 0
-SOURCE_MOUSE_MOVE = 1
-SOURCE_INPUT = 5
-SOURCE_CANVAS_MUTATION = 9
-SOURCE_LOG = 11
 
 INPUT_TAGS = frozenset({"input", "textarea", "select"})
 RAW_TEXT_TAGS = frozenset({"style", "script"})

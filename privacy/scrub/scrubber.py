@@ -8,20 +8,9 @@ from typing import Any
 from privacy.scrub.cards import CARD_BEING_TYPED, STAR_DIGITS, scrub_cards, scrub_string
 from privacy.scrub.iframes import is_cross_origin_frame, url_origin
 from privacy.scrub.rrweb import (
-    DOCUMENT_NODE,
-    ELEMENT_NODE,
-    FULL_SNAPSHOT,
-    INCREMENTAL,
     INPUT_TAGS,
-    META,
     PLACEHOLDER_ATTRIBUTES,
     RAW_TEXT_TAGS,
-    SOURCE_CANVAS_MUTATION,
-    SOURCE_INPUT,
-    SOURCE_LOG,
-    SOURCE_MOUSE_MOVE,
-    SOURCE_MUTATION,
-    TEXT_NODE,
     as_node_id,
     dicts,
     is_choice,
@@ -31,9 +20,26 @@ from privacy.scrub.rrweb import (
 )
 from privacy.scrub.rules import CompiledRules
 from privacy.scrub.state import ScrubReport, ScrubState, as_text
+from recordings.ingest.rrweb import (
+    ANNOTATION,
+    ASSET,
+    CUSTOM,
+    DOCUMENT_NODE,
+    ELEMENT_NODE,
+    FULL_SNAPSHOT,
+    INCREMENTAL,
+    META,
+    PLUGIN,
+    SOURCE_CANVAS_MUTATION,
+    SOURCE_INPUT,
+    SOURCE_LOG,
+    SOURCE_MOUSE_MOVE,
+    SOURCE_MUTATION,
+    TEXT_NODE,
+)
 
 # Custom, Plugin, Asset, Annotation: free-form payloads, scrubbed string by string.
-_PAYLOAD_EVENTS = frozenset({5, 6, 7, 8})
+_PAYLOAD_EVENTS = frozenset({CUSTOM, PLUGIN, ASSET, ANNOTATION})
 # What a saturated state drops: the sources that carry page content.
 _CONTENT_SOURCES = frozenset({SOURCE_MUTATION, SOURCE_INPUT, SOURCE_CANVAS_MUTATION})
 _MUTATION_FIELDS = ("adds", "texts", "attributes", "removes")

@@ -19,6 +19,17 @@ from typing import Any, cast
 
 import re2
 
+from recordings.ingest.rrweb import (
+    ELEMENT_NODE,
+    FULL_SNAPSHOT,
+    INCREMENTAL,
+    SOURCE_ADOPTED_STYLE_SHEET,
+    SOURCE_MUTATION,
+    SOURCE_STYLE_DECLARATION,
+    SOURCE_STYLE_SHEET_RULE,
+    TEXT_NODE,
+)
+
 __all__ = [
     "LARGE_PAYLOAD_BYTES",
     "PLACEHOLDER_IMAGE",
@@ -43,16 +54,6 @@ PLACEHOLDER_IMAGE = "data:image/svg+xml;base64," + base64.b64encode(
 ).decode("ascii")
 
 LARGE_PAYLOAD_BYTES = 5 * 1024 * 1024
-
-# rrweb enums (wire-protocol §5).
-_FULL_SNAPSHOT = 2
-_INCREMENTAL = 3
-_ELEMENT_NODE = 2
-_TEXT_NODE = 3
-_SOURCE_MUTATION = 0
-_SOURCE_STYLE_SHEET_RULE = 8
-_SOURCE_STYLE_DECLARATION = 13
-_SOURCE_ADOPTED_STYLE_SHEET = 15
 
 # rrweb puts inlined stylesheets in `_cssText` (link and style elements).
 _CSS_ATTRIBUTES = frozenset({"style", "_cssText"})
@@ -114,24 +115,24 @@ class _Replacer:
         data = event.get("data")
         if not isinstance(data, dict):
             return
-        if event.get("type") == _FULL_SNAPSHOT:
+        if event.get("type") == FULL_SNAPSHOT:
             self.tree(data.get("node"))
-        elif event.get("type") == _INCREMENTAL:
+        elif event.get("type") == INCREMENTAL:
             self.incremental(data)
 
     def incremental(self, data: dict[str, Any]) -> None:
         # CanvasMutation (9) is left alone: its images are drawImage arguments
         # and typed-array blobs, which a picture of another size would distort.
         source = data.get("source")
-        if source == _SOURCE_MUTATION:
+        if source == SOURCE_MUTATION:
             self.mutation(data)
-        elif source == _SOURCE_STYLE_SHEET_RULE:
+        elif source == SOURCE_STYLE_SHEET_RULE:
             self.sheet_rules(data)
-        elif source == _SOURCE_STYLE_DECLARATION:
+        elif source == SOURCE_STYLE_DECLARATION:
             declaration = data.get("set")
             if isinstance(declaration, dict):
                 self.css_field(declaration, "value")
-        elif source == _SOURCE_ADOPTED_STYLE_SHEET:
+        elif source == SOURCE_ADOPTED_STYLE_SHEET:
             for sheet in _dicts(data.get("styles")):
                 self.rules(sheet.get("rules"))
 
@@ -167,9 +168,9 @@ class _Replacer:
             if not isinstance(node, dict):
                 continue
             kind = node.get("type")
-            if kind == _ELEMENT_NODE and isinstance(node.get("attributes"), dict):
+            if kind == ELEMENT_NODE and isinstance(node.get("attributes"), dict):
                 self.attributes(node["attributes"])
-            elif kind == _TEXT_NODE and node.get("isStyle"):
+            elif kind == TEXT_NODE and node.get("isStyle"):
                 self.css_field(node, "textContent")
             children = node.get("childNodes")
             if isinstance(children, list):

@@ -26,10 +26,17 @@ import orjson
 
 from recordings.ingest import clock, storable
 from recordings.ingest.lean_json import count_values, loads_lean
+from recordings.ingest.rrweb import (
+    FULL_SNAPSHOT,
+    INCREMENTAL,
+    KNOWN_EVENT_TYPES,
+    KNOWN_INCREMENTAL_SOURCES,
+    SOURCE_MUTATION,
+    SOURCE_STYLE_SHEET_RULE,
+    TYPES_WITH_DATA,
+)
 
 __all__ = [
-    "KNOWN_EVENT_TYPES",
-    "KNOWN_INCREMENTAL_SOURCES",
     "Budget",
     "IngestError",
     "PayloadTooLarge",
@@ -41,18 +48,10 @@ __all__ = [
     "parse_snapshot_request",
 ]
 
-# rrweb EventType 0..8; 7 (Asset) and 8 (Annotation) exist only in rrweb >= 2.2.
-KNOWN_EVENT_TYPES: frozenset[int] = frozenset(range(9))
-# rrweb IncrementalSource 0 (Mutation) .. 16 (CustomElement), wire-protocol §5.
-KNOWN_INCREMENTAL_SOURCES: frozenset[int] = frozenset(range(17))
-_INCREMENTAL = 3
 # Distinct kinds of unknown event counted per batch; a client inventing thousands
 # of types must not grow the ledger with them.
 _MAX_DROPPED_KINDS = 20
 _OTHER_KINDS = "other"
-
-# rrweb always gives these event types a `data` object (wire-protocol §5).
-_TYPES_WITH_DATA = frozenset({2, 3, 4, 5, 6})
 
 # Python objects a JSON value may cost, on average, for the bound to hold; and the
 # fewest values any bound allows (small bounds are for tests of byte budgets).
@@ -80,10 +79,10 @@ _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _CV_VERSION = "2024-10"
 _BAD_CV = "invalid_compressed_event"
 # Which fields posthog gzips inside an IncrementalSnapshot, by `data.source`
-# (0 Mutation, 8 StyleSheetRule); a FullSnapshot has its whole `data` gzipped.
+# (Mutation, StyleSheetRule); a FullSnapshot has its whole `data` gzipped.
 _CV_FIELDS_BY_SOURCE: dict[int | None, frozenset[str]] = {
-    0: frozenset({"texts", "attributes", "removes", "adds"}),
-    8: frozenset({"adds", "removes"}),
+    SOURCE_MUTATION: frozenset({"texts", "attributes", "removes", "adds"}),
+    SOURCE_STYLE_SHEET_RULE: frozenset({"adds", "removes"}),
 }
 
 _MAX_ID_LEN = storable.SESSION_ID_MAX
@@ -505,9 +504,9 @@ def _expand(event: dict[str, Any], budget: Budget) -> dict[str, Any]:
     expanded = {key: value for key, value in event.items() if key != "cv"}
     event_type = _as_int(event.get("type"))
     data = event.get("data")
-    if event_type == 2 and isinstance(data, str):
+    if event_type == FULL_SNAPSHOT and isinstance(data, str):
         expanded["data"] = _inflate_json(data, budget)
-    elif event_type == 3 and isinstance(data, dict):
+    elif event_type == INCREMENTAL and isinstance(data, dict):
         expanded["data"] = _expand_incremental(data, budget)
     return expanded
 
@@ -601,7 +600,7 @@ def _unknown_kind(event: dict[str, Any]) -> str | None:
         return None  # not an rrweb event at all: _validated refuses it
     if event_type not in KNOWN_EVENT_TYPES:
         return f"type {_preview(event_type)}"
-    if event_type != _INCREMENTAL:
+    if event_type != INCREMENTAL:
         return None
     data = event.get("data")
     source = _as_int(data.get("source")) if isinstance(data, dict) else None
@@ -647,7 +646,7 @@ def _validated(event: dict[str, Any]) -> dict[str, Any]:
             f"an event's type must be a number, not {_preview(event.get('type'))}",
         )
     _check_timestamp(event.get("timestamp"))
-    if event_type in _TYPES_WITH_DATA and not isinstance(event.get("data"), dict):
+    if event_type in TYPES_WITH_DATA and not isinstance(event.get("data"), dict):
         raise IngestError("invalid_event", f"a type {event_type} event needs `data`")
     return event
 

@@ -24,11 +24,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-# rrweb enums (wire-protocol §5).
-_FULL_SNAPSHOT = 2
-_INCREMENTAL = 3
-_CUSTOM = 5
-_SOURCE_MUTATION = 0
+from recordings.ingest.rrweb import (
+    CUSTOM,
+    FULL_SNAPSHOT,
+    INCREMENTAL,
+    SOURCE_MUTATION,
+)
+
 # posthog-js recorder's idle markers (wire-protocol §7).
 IDLE_TAG = "sessionIdle"
 AWAKE_TAG = "sessionNoLongerIdle"
@@ -56,9 +58,9 @@ def check_window(events: Iterable[Mapping[str, Any]]) -> WindowCheck:
             continue
         kind, data = event.get("type"), event.get("data")
         gaps.add(event.get("timestamp"), _custom_tag(kind, data))
-        if kind == _FULL_SNAPSHOT and isinstance(data, Mapping):
+        if kind == FULL_SNAPSHOT and isinstance(data, Mapping):
             seen = set(_tree_ids(data.get("node")))
-        elif seen is not None and kind == _INCREMENTAL and _is_mutation(data):
+        elif seen is not None and kind == INCREMENTAL and _is_mutation(data):
             lost += _unknown_references(data, seen)
     return WindowCheck(lost_changes=lost, longest_gap_ms=gaps.longest)
 
@@ -89,14 +91,14 @@ class _Gaps:
 
 
 def _custom_tag(kind: Any, data: Any) -> str:
-    if kind == _CUSTOM and isinstance(data, Mapping):
+    if kind == CUSTOM and isinstance(data, Mapping):
         tag = data.get("tag")
         return tag if isinstance(tag, str) and tag else "custom"
     return ""
 
 
 def _is_mutation(data: Any) -> TypeGuard[Mapping[str, Any]]:
-    return isinstance(data, Mapping) and data.get("source") == _SOURCE_MUTATION
+    return isinstance(data, Mapping) and data.get("source") == SOURCE_MUTATION
 
 
 def _tree_ids(node: Any) -> Iterable[int]:

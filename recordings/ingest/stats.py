@@ -12,15 +12,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# rrweb enums (wire-protocol §5).
-_FULL_SNAPSHOT = 2
-_INCREMENTAL = 3
-_META = 4
-_PLUGIN = 6
-_SOURCE_MOUSE_INTERACTION = 2
-_SOURCE_INPUT = 5
-_INTERACTION_CLICK = 2
-_CONSOLE_PLUGIN = "rrweb/console@1"
+from recordings.ingest.rrweb import (
+    CONSOLE_PLUGIN,
+    FULL_SNAPSHOT,
+    INCREMENTAL,
+    INTERACTION_CLICK,
+    META,
+    PLUGIN,
+    SOURCE_INPUT,
+    SOURCE_MOUSE_INTERACTION,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,6 @@ class EventStats:
     has_full_snapshot: bool
     first_timestamp_ms: int | None
     last_timestamp_ms: int | None
-    urls: tuple[str, ...]
 
 
 def summarize(events: Iterable[Mapping[str, Any]]) -> EventStats:
@@ -47,50 +47,14 @@ def summarize(events: Iterable[Mapping[str, Any]]) -> EventStats:
         keypress_count=sum(map(_is_input, items)),
         console_error_count=sum(map(_is_console_error, items)),
         first_url=hrefs[0] if hrefs else "",
-        has_full_snapshot=any(_event_type(e) == _FULL_SNAPSHOT for e in items),
+        has_full_snapshot=any(_event_type(e) == FULL_SNAPSHOT for e in items),
         first_timestamp_ms=min(stamps, default=None),
         last_timestamp_ms=max(stamps, default=None),
-        urls=tuple(dict.fromkeys(hrefs)),
     )
-
-
-def merge(a: EventStats, b: EventStats) -> EventStats:
-    """Combine the stats of two batches of one recording, given in any order.
-
-    The batch that starts earlier supplies `first_url` and leads `urls`. Batch
-    start stands in for Meta time, which EventStats does not keep; it matches
-    because every page's first batch opens with its Meta. Ties favour `a`.
-    """
-    early, late = (b, a) if _start_key(b) < _start_key(a) else (a, b)
-    return EventStats(
-        event_count=a.event_count + b.event_count,
-        click_count=a.click_count + b.click_count,
-        keypress_count=a.keypress_count + b.keypress_count,
-        console_error_count=a.console_error_count + b.console_error_count,
-        first_url=early.first_url or late.first_url,
-        has_full_snapshot=a.has_full_snapshot or b.has_full_snapshot,
-        first_timestamp_ms=min(
-            _known(a.first_timestamp_ms, b.first_timestamp_ms), default=None
-        ),
-        last_timestamp_ms=max(
-            _known(a.last_timestamp_ms, b.last_timestamp_ms), default=None
-        ),
-        urls=tuple(dict.fromkeys(early.urls + late.urls)),
-    )
-
-
-def _start_key(stats: EventStats) -> tuple[bool, int]:
-    # Stats without timestamps (no events) sort last, so they never win first_url.
-    start = stats.first_timestamp_ms
-    return (start is None, start or 0)
-
-
-def _known(*values: int | None) -> list[int]:
-    return [value for value in values if value is not None]
 
 
 def _meta_hrefs_by_time(items: tuple[Mapping[str, Any], ...]) -> list[str]:
-    metas = [e for e in items if _event_type(e) == _META and _href(e)]
+    metas = [e for e in items if _event_type(e) == META and _href(e)]
     # sorted() is stable: Metas with equal timestamps keep their arrival order.
     metas.sort(key=_time_key)
     return [_href(e) for e in metas]
@@ -109,22 +73,22 @@ def _href(event: Mapping[str, Any]) -> str:
 def _is_click(event: Mapping[str, Any]) -> bool:
     data = _data(event)
     return (
-        _is_incremental(event, _SOURCE_MOUSE_INTERACTION)
-        and data.get("type") == _INTERACTION_CLICK
+        _is_incremental(event, SOURCE_MOUSE_INTERACTION)
+        and data.get("type") == INTERACTION_CLICK
     )
 
 
 def _is_input(event: Mapping[str, Any]) -> bool:
-    return _is_incremental(event, _SOURCE_INPUT)
+    return _is_incremental(event, SOURCE_INPUT)
 
 
 def _is_incremental(event: Mapping[str, Any], source: int) -> bool:
-    return _event_type(event) == _INCREMENTAL and _data(event).get("source") == source
+    return _event_type(event) == INCREMENTAL and _data(event).get("source") == source
 
 
 def _is_console_error(event: Mapping[str, Any]) -> bool:
     data = _data(event)
-    if _event_type(event) != _PLUGIN or data.get("plugin") != _CONSOLE_PLUGIN:
+    if _event_type(event) != PLUGIN or data.get("plugin") != CONSOLE_PLUGIN:
         return False
     payload = data.get("payload")
     return isinstance(payload, Mapping) and payload.get("level") == "error"

@@ -42,7 +42,7 @@ from recordings.services.capture_sql import (
     session_commit,
     session_read,
 )
-from recordings.services.ledger import _ledger, _ledger_duplicates
+from recordings.services.ledger import ledger_lock, ledger_record_duplicates
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def _ingest_locked(
     queue rather than deadlock.
     """
     for session_id in sorted(groups):
-        _ledger(project, session_id)
+        ledger_lock(project=project, session_id=session_id)
     plans = [_plan(project, sid, group, firewall) for sid, group in groups.items()]
     return [result for plan in plans for result in _store_once(plan)]
 
@@ -461,7 +461,7 @@ def _store(plan: _Plan, firewall: _Firewall) -> list[IngestResult]:
     except VersionConflict:
         pass
     with transaction.atomic():
-        _ledger(plan.project, plan.session_id)  # locked until commit
+        ledger_lock(project=plan.project, session_id=plan.session_id)  # until commit
         again = _plan(plan.project, plan.session_id, _resent(plan), firewall)
         return _store_once(again)
 
@@ -470,7 +470,9 @@ def _store_once(plan: _Plan) -> list[IngestResult]:
     duplicates = [IngestResult(recording_id=None, stored=False)] * plan.duplicates
     if not plan.changes_state:
         if plan.duplicates:
-            _ledger_duplicates(plan.project, plan.session_id, plan.duplicates)
+            ledger_record_duplicates(
+                project=plan.project, session_id=plan.session_id, count=plan.duplicates
+            )
         return duplicates
     written = _write_blobs(plan)
     rows = _ledger_row(plan, written), _folded(plan, written), _chunk_rows(written)

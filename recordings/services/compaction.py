@@ -30,12 +30,12 @@ from recordings.models import (
 from recordings.services.ledger import ledger_record_refusal
 from recordings.services.storage import (
     RecordingOnHold,
-    _data_keys,
-    _locked,
-    _read_sorted,
-    _stored_bytes,
-    _window_chunks,
+    blob_events_read,
+    chunk_data_keys,
+    recording_chunks,
+    recording_lock,
     recording_purge,
+    recording_stored_bytes,
 )
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def _visited_trigger_url(recording: Recording, triggers: list[Regex]) -> bool:
         return True
     return any(
         url_triggered(page_urls(blobs.open_chunk(key)), triggers)
-        for key in _data_keys(recording.chunks.all())
+        for key in chunk_data_keys(chunks=recording.chunks.all())
     )
 
 
@@ -141,14 +141,16 @@ def _compact_window(recording: Recording, window_id: str) -> bool:
         # (storage.recording_rewrite_blobs), and chunks read before it rewrote
         # them, merged after, would store the window unredacted. Compaction runs on
         # idle recordings, so a batch of the session rarely waits for it.
-        locked = _locked(recording)
+        locked = recording_lock(recording=recording)
         if locked is None:
             return False  # purged meanwhile
-        chunks = list(_window_chunks(recording, window_id))
+        chunks = list(recording_chunks(recording=recording, window_id=window_id))
         if all(chunk.compacted_into for chunk in chunks):
             return False  # merged meanwhile by another run
-        old_keys = _data_keys(recording.chunks.filter(pk__in=[c.pk for c in chunks]))
-        events = _read_sorted(old_keys)
+        old_keys = chunk_data_keys(
+            chunks=recording.chunks.filter(pk__in=[c.pk for c in chunks])
+        )
+        events = blob_events_read(keys=old_keys)
         key = blobs.window_key(
             recording.project_id, recording.session_id, window_id, uuid.uuid4().hex[:12]
         )
@@ -193,8 +195,8 @@ def _record_window_check(
 
 @transaction.atomic
 def _mark_compacted(recording: Recording) -> None:
-    locked = _locked(recording)
+    locked = recording_lock(recording=recording)
     if locked is not None and not locked.chunks.filter(compacted_into="").exists():
         locked.compacted = True
-        locked.size_bytes = _stored_bytes(locked)
+        locked.size_bytes = recording_stored_bytes(recording=locked)
         locked.save(update_fields=["compacted", "size_bytes"])

@@ -45,13 +45,14 @@ def _lock_or_create(
         return locked.get()
 
 
-def _ledger(project: Project, session_id: str) -> SessionLedger:
+def ledger_lock(*, project: Project, session_id: str) -> SessionLedger:
+    """The session's ledger row, locked until commit; created if it is new."""
     return _lock_or_create(
         SessionLedger, {"project": project, "session_id": session_id}, {}
     )
 
 
-def _ledger_duplicates(project: Project, session_id: str, count: int) -> None:
+def ledger_record_duplicates(*, project: Project, session_id: str, count: int) -> None:
     changes = {"batches_duplicate": F("batches_duplicate") + count, "last_seen": now()}
     with transaction.atomic():
         _ledger_update(project, session_id, changes)
@@ -60,7 +61,9 @@ def _ledger_duplicates(project: Project, session_id: str, count: int) -> None:
 def _ledger_update(project: Project, session_id: str, changes: dict[str, Any]) -> None:
     rows = SessionLedger.objects.filter(project=project, session_id=session_id)
     if not rows.update(**changes):
-        _ledger(project, session_id)  # first batch of the session: create the row
+        ledger_lock(
+            project=project, session_id=session_id
+        )  # first batch of the session: create the row
         rows.update(**changes)
 
 
@@ -81,7 +84,7 @@ def ledger_record_refusal(
 
 
 def _ledger_refusal(project: Project, ref: SessionRef, reason: str) -> None:
-    ledger = _ledger(project, ref.session_id)
+    ledger = ledger_lock(project=project, session_id=ref.session_id)
     ledger.batches_refused += 1
     ledger.refusals[reason] = ledger.refusals.get(reason, 0) + 1
     ledger.last_refusal = reason

@@ -65,19 +65,20 @@ def _referenced_blobs(
     }
 
 
-def _window_chunks(
-    recording: Recording, window_id: str | None
+def recording_chunks(
+    *, recording: Recording, window_id: str | None
 ) -> models.QuerySet[SnapshotChunk]:
     chunks = recording.chunks.order_by("first_timestamp", "created")
     return chunks if window_id is None else chunks.filter(window_id=window_id)
 
 
-def _data_keys(chunks: models.QuerySet[SnapshotChunk]) -> list[str]:
+def chunk_data_keys(*, chunks: models.QuerySet[SnapshotChunk]) -> list[str]:
     """Blobs holding these chunks' events, each once (compacted chunks share one)."""
     return list(dict.fromkeys(chunk.data_key for chunk in chunks))
 
 
-def _read_sorted(keys: list[str]) -> list[dict[str, Any]]:
+def blob_events_read(*, keys: list[str]) -> list[dict[str, Any]]:
+    """The events stored in these blobs, in time order."""
     events: list[dict[str, Any]] = []
     for key in keys:
         events.extend(blobs.open_chunk(key))
@@ -91,7 +92,8 @@ def recording_events(
     *, recording: Recording, window_id: str | None = None
 ) -> list[dict[str, Any]]:
     """The recording's rrweb events for playback, in time order."""
-    return _read_sorted(_data_keys(_window_chunks(recording, window_id)))
+    chunks = recording_chunks(recording=recording, window_id=window_id)
+    return blob_events_read(keys=chunk_data_keys(chunks=chunks))
 
 
 def recording_window_blob(*, recording: Recording, window_id: str) -> bytes | None:
@@ -100,7 +102,8 @@ def recording_window_blob(*, recording: Recording, window_id: str) -> bytes | No
     A compacted window is one blob of events already in time order, so playback can
     hand it over untouched with Content-Encoding: gzip.
     """
-    keys = _data_keys(_window_chunks(recording, window_id))
+    chunks = recording_chunks(recording=recording, window_id=window_id)
+    keys = chunk_data_keys(chunks=chunks)
     if len(keys) != 1 or not recording.chunks.filter(compacted_into=keys[0]).exists():
         return None
     return blobs.open_raw(keys[0])
@@ -152,12 +155,12 @@ def recording_purge(*, recording: Recording) -> None:
         # The cascade deletes the chunk rows before the recording's: without its
         # lock first, a compaction or redaction holding it and waiting for a chunk
         # row would deadlock with this.
-        locked = _locked(recording)
+        locked = recording_lock(recording=recording)
         if locked is None:
             return  # deleted meanwhile
         if locked.legal_hold:
             raise RecordingOnHold(locked)
-        keys = _data_keys(locked.chunks.all())
+        keys = chunk_data_keys(chunks=locked.chunks.all())
         blobs.delete_blobs(keys)
         locked.delete()
     logger.info(
@@ -195,7 +198,7 @@ def recording_rewrite_blobs(
         # compaction that read the chunks before they were rewritten here would
         # store its window blob as it was (unredacted, for privacy's redaction).
         # Ingest of this session waits meanwhile; on SQLite every write does.
-        if _locked(recording) is not None:
+        if recording_lock(recording=recording) is not None:
             try:
                 for keys in _windows(recording):
                     blob_rewrite = rewrite()
@@ -256,7 +259,7 @@ def _recount(
     )
 
 
-def _locked(recording: Recording) -> Recording | None:
+def recording_lock(*, recording: Recording) -> Recording | None:
     """The recording's row, locked until the transaction ends; None once deleted.
 
     Compaction, retroactive redaction and purge take it before they change the
@@ -268,6 +271,7 @@ def _locked(recording: Recording) -> Recording | None:
     return Recording.objects.select_for_update().filter(pk=recording.pk).first()
 
 
-def _stored_bytes(recording: Recording) -> int:
-    keys = _data_keys(recording.chunks.all())
+def recording_stored_bytes(*, recording: Recording) -> int:
+    """Bytes of the blobs holding the recording's events, each blob once."""
+    keys = chunk_data_keys(chunks=recording.chunks.all())
     return sum(blobs.size(key) for key in keys)

@@ -16,7 +16,7 @@ from django.utils.timezone import now
 
 from privacy import erasure, policy
 from privacy.models import ErasureRequest, PrivacyAuditEntry, Tombstone
-from privacy.tasks import resume_erasures
+from privacy.tasks import erasures_resume as erasures_resume_task
 from recordings import access
 from recordings.access import Role
 from recordings.models import Event, Person, Project, Recording, SessionLedger
@@ -230,11 +230,11 @@ class ErasureTests(ErasureTestCase):
             project=self.project, distinct_ids=[BOB], actor=None
         )
         entry = settings.CELERY_BEAT_SCHEDULE["resume-erasures"]
-        self.assertEqual(entry["task"], "privacy.tasks.resume_erasures")
+        self.assertEqual(entry["task"], "privacy.tasks.erasures_resume")
         app.conf.task_always_eager = True
         self.addCleanup(setattr, app.conf, "task_always_eager", False)
 
-        self.assertEqual(resume_erasures.delay().get(), 1)
+        self.assertEqual(erasures_resume_task.delay().get(), 1)
 
         stalled.refresh_from_db()
         fresh.refresh_from_db()

@@ -34,7 +34,7 @@ T0 = 1_790_000_000_000
 class RedactionTests(ReplayTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+        self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
         self.privacy = PrivacySettings.objects.create(project=self.project)
         for request in full_session():
             if request.path in ("/s/", "/e/", "/i/v0/e/"):

@@ -14,7 +14,7 @@ from django.utils.timezone import now
 
 from privacy import retention
 from privacy.models import PrivacyAuditEntry, PrivacySettings
-from privacy.tasks import expire_recordings
+from privacy.tasks import projects_expire as projects_expire_task
 from recordings import access, services
 from recordings.access import Role
 from recordings.models import Event, Project, Recording, SessionLedger, SnapshotChunk
@@ -32,7 +32,7 @@ class RetentionTestCase(ReplayTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop")
+        self.project = self.make_project("Shop")
         PrivacySettings.objects.create(project=self.project, retention_days=30)
         self.other = Project.objects.create(name="Other shop")
         PrivacySettings.objects.create(project=self.other, retention_days=90)
@@ -148,10 +148,10 @@ class ExpiryTests(RetentionTestCase):
         from django.conf import settings
 
         entry = settings.CELERY_BEAT_SCHEDULE["expire-recordings"]
-        self.assertEqual(entry["task"], "privacy.tasks.expire_recordings")
+        self.assertEqual(entry["task"], "privacy.tasks.projects_expire")
         app.conf.task_always_eager = True
         self.addCleanup(setattr, app.conf, "task_always_eager", False)
-        self.assertEqual(expire_recordings.delay().get(), 1)
+        self.assertEqual(projects_expire_task.delay().get(), 1)
         self.assertFalse(Recording.objects.filter(pk=self.old.pk).exists())
 
     def test_the_api_says_when_a_recording_expires(self) -> None:
@@ -185,7 +185,8 @@ class LegalHoldTests(RetentionTestCase):
         self.assertTrue(Recording.objects.filter(pk=self.held.pk).exists())
 
     def test_the_admin_refuses_to_delete_it_or_its_project(self) -> None:
-        self.assertTrue(self.client.login(username="alice", password="pw"))
+        self.make_root()  # deleting a project is for superusers only
+        self.assertTrue(self.client.login(username="root", password="pw"))
         url = reverse("admin:recordings_recording_changelist")
         data = {"action": "delete_selected", "_selected_action": [self.held.pk]}
         page = self.client.post(url, {**data, "post": "yes"})

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import reverse
 from django.utils.html import escape
 
-from recordings.models import Project, Recording, SnapshotChunk
+from recordings.models import Recording, SnapshotChunk
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, captured, decoded
 
@@ -11,7 +11,7 @@ from tests.capture import FIXTURE_TOKEN, captured, decoded
 class RecordingAdminTests(ReplayTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+        self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
         captured("04-s-gzip-fullsnapshot").send(self.client)
         self.recording = Recording.objects.get()
 

@@ -11,7 +11,7 @@ from django.utils.timezone import now
 
 from recordings import services
 from recordings.models import Project, Recording, SessionLedger
-from recordings.tasks import enforce_billing_caps
+from recordings.tasks import projects_cap_enforce as projects_cap_enforce_task
 from tests.access import rrweb_events
 from tests.base import ReplayTestCase
 from tests.capture import send_rrweb
@@ -22,7 +22,7 @@ MINUTE_MS = 60_000
 class BillingCapTests(ReplayTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop", monthly_minutes_cap=10)
+        self.project = self.make_project("Shop", monthly_minutes_cap=10)
         self.other = Project.objects.create(name="Other shop", monthly_minutes_cap=10)
 
     def recorded(self, project: Project, session: str, minutes: float) -> Recording:
@@ -69,7 +69,7 @@ class BillingCapTests(ReplayTestCase):
 
     def test_at_the_cap_capture_stops_and_the_sdk_is_told_to_stop(self) -> None:
         self.recorded(self.project, "a", 10)
-        self.assertEqual(enforce_billing_caps(), 1)
+        self.assertEqual(projects_cap_enforce_task(), 1)
         self.refresh()
         self.assertIsNotNone(self.project.over_cap_since)
 
@@ -119,5 +119,5 @@ class BillingCapTests(ReplayTestCase):
 
     def test_beat_checks_every_five_minutes(self) -> None:
         entry = settings.CELERY_BEAT_SCHEDULE["enforce-billing-caps"]
-        self.assertEqual(entry["task"], "recordings.tasks.enforce_billing_caps")
+        self.assertEqual(entry["task"], "recordings.tasks.projects_cap_enforce")
         self.assertEqual(str(entry["schedule"]._orig_minute), "*/5")

@@ -34,7 +34,7 @@ from recordings.blobs import (
     open_chunk,
     put_chunk,
 )
-from recordings.models import Project, Recording, SnapshotChunk
+from recordings.models import Recording, SnapshotChunk
 from tests.base import ReplayTestCase, temp_blob_storage
 from tests.capture import FIXTURE_TOKEN, captured, decoded
 from tests.s3 import create_bucket, s3_client, s3_storage, unreachable_s3_storage
@@ -277,7 +277,7 @@ class S3CaptureTests(ReplayTestCase):
             with_recordings_storage(s3_storage(self.bucket, location=self.location))
         )
         self.s3 = s3_client()
-        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+        self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
 
     def bucket_keys(self) -> list[str]:
         listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=self.location)

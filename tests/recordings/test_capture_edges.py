@@ -27,7 +27,7 @@ from django.db import DatabaseError, models, transaction
 
 from recordings import services
 from recordings.ingest import storable
-from recordings.models import Event, Person, Project, Recording, SessionLedger
+from recordings.models import Event, Person, Recording, SessionLedger
 from recordings.models import SnapshotChunk as Chunk
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, decoded, posthog_dir
@@ -441,7 +441,7 @@ class CaptureEdgeTests(ReplayTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+        self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
 
     def send(self, path: str, payload: Any, query: str = "") -> Any:
         body = as_json(payload)

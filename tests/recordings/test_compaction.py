@@ -12,7 +12,7 @@ from django.utils.timezone import now
 from privacy.models import PrivacySettings
 from recordings import services
 from recordings.models import Project, Recording, SessionLedger, SnapshotChunk
-from recordings.tasks import compact_idle_recordings
+from recordings.tasks import recordings_compact as recordings_compact_task
 from replayhub.celery import app
 from tests.base import ReplayTestCase
 from tests.capture import (
@@ -28,7 +28,7 @@ MAIN_SESSION = "01a202a4-57be-7561-8ae1-39f845ed8af5"
 class CompactionTests(ReplayTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+        self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
         send_full_session_snapshots(self.client)
         self.recording = Recording.objects.get(session_id=MAIN_SESSION)
         self.before = services.recording_events(recording=self.recording)
@@ -57,12 +57,12 @@ class CompactionTests(ReplayTestCase):
 
     def test_the_sweeper_compacts_only_idle_recordings(self) -> None:
         self.eager_celery()
-        self.assertEqual(compact_idle_recordings.apply().get(), 0)  # still live
+        self.assertEqual(recordings_compact_task.apply().get(), 0)  # still live
         self.make_idle()
-        self.assertGreaterEqual(compact_idle_recordings.apply().get(), 1)
+        self.assertGreaterEqual(recordings_compact_task.apply().get(), 1)
         self.recording.refresh_from_db()
         self.assertTrue(self.recording.compacted)
-        self.assertEqual(compact_idle_recordings.apply().get(), 0)  # nothing left
+        self.assertEqual(recordings_compact_task.apply().get(), 0)  # nothing left
 
     def test_playback_of_a_compacted_window_is_the_stored_gzip(self) -> None:
         services.recording_compact(recording=self.recording)

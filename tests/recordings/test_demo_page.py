@@ -92,11 +92,12 @@ class DemoProjectFlagTests(ReplayTestCase):
         self.assertFalse(self.project.is_demo)
 
     def test_a_superuser_marks_the_demo_project_and_only_one(self) -> None:
-        self.assertEqual(self.change(self.alice, is_demo="on").status_code, 302)
+        root = self.make_root()
+        self.assertEqual(self.change(root, is_demo="on").status_code, 302)
         self.project.refresh_from_db()
         self.assertTrue(self.project.is_demo)
         other = Project.objects.create(name="Other")
-        self.client.force_login(self.alice)
+        self.client.force_login(root)
         response = self.client.post(
             reverse("admin:recordings_project_change", args=[other.pk]),
             {"name": "Other", "recording_enabled": "on", "is_demo": "on"},

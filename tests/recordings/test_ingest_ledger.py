@@ -19,7 +19,7 @@ class IngestLedgerTests(ReplayTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+        self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
         self.request = captured("04-s-gzip-fullsnapshot")
 
     def payload(self) -> Any:

@@ -23,7 +23,8 @@ class ManagementApiTests(ReplayTestCase):
         super().setUp()
         self.own = make_tenant(self.client, "zqalpha")
         self.other = make_tenant(self.client, "zqomega")
-        self.bob = User.objects.create_user("bob", "bob@example.org", "pw")
+        # bob is a viewer on the tenant's project here, and on nothing else.
+        access.role_grant(project=self.project, principal=self.bob, role=None)
         access.role_grant(
             project=self.own.project, principal=self.bob, role=Role.VIEWER
         )
@@ -119,7 +120,8 @@ class ManagementApiTests(ReplayTestCase):
         self.assertIn("Bearer", response["WWW-Authenticate"])
 
     def test_a_key_reaches_only_its_projects_even_for_a_superuser(self) -> None:
-        secret = self.key_for(self.alice)
+        root = self.make_root()
+        secret = self.key_for(root)
         rows = self.get("/api/v1/recordings/", secret).json()["results"]
         self.assertEqual([r["session_id"] for r in rows], ["zqalpha-session"])
 
@@ -187,7 +189,8 @@ class ApiKeyScopeTests(ReplayTestCase):
         super().setUp()
         self.own = make_tenant(self.client, "zqalpha")
         self.other = make_tenant(self.client, "zqomega")
-        self.bob = User.objects.create_user("bob", "bob@example.org", "pw")
+        # bob's roles are on the two tenants' projects only.
+        access.role_grant(project=self.project, principal=self.bob, role=None)
         for project in (self.own.project, self.other.project):
             access.role_grant(project=project, principal=self.bob, role=Role.VIEWER)
         key = ApiKey(user=self.bob, name="ci")
@@ -232,13 +235,14 @@ class ApiKeyScopeTests(ReplayTestCase):
         self.assertEqual(self.scope(), ["zqalpha project", "zqomega project"])
 
     def test_leaving_a_group_in_the_user_admin_narrows_the_keys(self) -> None:
+        root = self.make_root()
         group = Group.objects.create(name="support")
         access.role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
         access.role_grant(project=self.own.project, principal=self.bob, role=None)
         self.bob.groups.add(group)
         key = ApiKey(user=self.bob, name="via group")
         access.api_key_create(key=key, projects=[self.own.project])
-        self.client.force_login(self.alice)
+        self.client.force_login(root)
         joined = self.bob.date_joined
         response = self.client.post(
             reverse("admin:auth_user_change", args=[self.bob.pk]),

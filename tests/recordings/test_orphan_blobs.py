@@ -21,7 +21,7 @@ from django.utils.timezone import now
 
 from recordings import blobs, services
 from recordings.models import Project, Recording, SnapshotChunk
-from recordings.tasks import delete_orphan_blobs
+from recordings.tasks import orphan_blobs_delete as orphan_blobs_delete_task
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, full_session, send_full_session_snapshots
 from tests.s3 import create_bucket, s3_storage
@@ -103,7 +103,7 @@ class OrphanBlobTests(ReplayTestCase):
         self.assertEqual(out.getvalue().strip(), "1 orphan blob(s) deleted")
         self.assertFalse(first.exists())
         second = self.orphan("two", age_s=DAY)
-        self.assertEqual(delete_orphan_blobs.apply().get(), 1)
+        self.assertEqual(orphan_blobs_delete_task.apply().get(), 1)
         self.assertFalse(second.exists())
         self.assertEqual(self.stored_blobs(), self.kept)
 

@@ -21,8 +21,6 @@ from hypothesis import strategies as st
 
 from recordings.ingest import storable
 from recordings.ingest.parse import (
-    KNOWN_EVENT_TYPES,
-    KNOWN_INCREMENTAL_SOURCES,
     IngestError,
     PayloadTooLarge,
     SnapshotBatch,
@@ -33,6 +31,7 @@ from recordings.ingest.parse import (
     parse_snapshot_request,
     peek_sessions,
 )
+from recordings.ingest.rrweb import KNOWN_EVENT_TYPES, KNOWN_INCREMENTAL_SOURCES
 from tests.fixtures import fixtures_dir
 
 LIMIT = 16 << 20

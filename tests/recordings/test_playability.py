@@ -12,7 +12,7 @@ from django.utils.timezone import now
 from recordings import services
 from recordings.ingest.parse import decode_body, expand_event, parse_snapshot_request
 from recordings.ingest.playability import check_window
-from recordings.models import GAP_WARNING_MS, Project, Recording
+from recordings.models import GAP_WARNING_MS, Recording
 from tests.base import ReplayTestCase
 from tests.capture import (
     FIXTURE_TOKEN,
@@ -206,7 +206,7 @@ class RecordingPlayabilityTests(ReplayTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+        self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
 
     def compacted(self, session_id: str) -> Recording:
         recording = Recording.objects.get(session_id=session_id)

@@ -215,7 +215,8 @@ class ProjectRoleTests(ReplayTestCase):
         self.assertFalse(ApiKey.objects.exists())
 
     def test_deleting_a_project_deletes_its_blobs(self) -> None:
-        self.client.force_login(self.alice)
+        root = self.make_root()
+        self.client.force_login(root)
         before = len(self.stored_blobs())
         url = reverse("admin:recordings_project_delete", args=[self.own.project.pk])
         response = self.client.post(url, {"post": "yes"})
@@ -269,7 +270,8 @@ class MemberNamesTests(ReplayTestCase):
         self.assertEqual(members, {"dana"})
 
     def test_a_superuser_names_anyone(self) -> None:
-        self.client.force_login(self.alice)
+        root = self.make_root()
+        self.client.force_login(root)
         self.assertEqual(self.answer("user", "olga")[0], 302)
         self.assertEqual(self.answer("group", "roleless-group")[0], 302)
         olga = User.objects.get(username="olga")

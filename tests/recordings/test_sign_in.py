@@ -159,12 +159,13 @@ class SignInTests(SignInTestCase):
 
 class SuspensionTests(SignInTestCase):
     def test_suspending_a_person_ends_every_way_in(self) -> None:
+        root = self.make_root()
         secret = self.key_for(self.dana)
         session = self.client_class()
         session.force_login(self.dana)
         self.assertEqual(session.get(ADMIN_INDEX).status_code, 200)
 
-        self.client.force_login(self.alice)
+        self.client.force_login(root)
         change = reverse("admin:auth_user_change", args=[self.dana.pk])
         joined = self.dana.date_joined
         data = {
@@ -187,13 +188,14 @@ class SuspensionTests(SignInTestCase):
     def test_only_superusers_see_people_and_the_form_offers_no_staff_switch(
         self,
     ) -> None:
+        root = self.make_root()
         # Even given Django's model-wide "change user" permission, a project admin
         # cannot reach the switch that lets people in.
         self.dana.user_permissions.add(Permission.objects.get(codename="change_user"))
         self.client.force_login(self.dana)
         change = reverse("admin:auth_user_change", args=[self.charlie.pk])
         self.assertEqual(self.client.get(change).status_code, 403)
-        self.client.force_login(self.alice)
+        self.client.force_login(root)
         form = self.client.get(change).context["adminform"].form
         self.assertIn("is_active", form.fields)
         self.assertNotIn("is_staff", form.fields)

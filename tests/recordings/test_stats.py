@@ -6,10 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from recordings.ingest.stats import EventStats, merge, summarize
+from recordings.ingest.stats import EventStats, summarize
 from tests.fixtures import fixtures_dir
 
 EMPTY = EventStats(
@@ -21,7 +19,6 @@ EMPTY = EventStats(
     has_full_snapshot=False,
     first_timestamp_ms=None,
     last_timestamp_ms=None,
-    urls=(),
 )
 SHOP = "http://shop.test:8767/"
 
@@ -56,7 +53,7 @@ def console(level: str, ts: int = 1) -> dict[str, Any]:
 # manifest.json does not break down clicks or console levels; these counts were
 # taken once from the fixture files.
 RECORDINGS = [
-    # (section, name, path, clicks, console errors, first url, distinct urls)
+    # (section, name, path, clicks, console errors, first url)
     pytest.param(
         "rrweb",
         "signup.json",
@@ -64,7 +61,6 @@ RECORDINGS = [
         6,
         0,
         SHOP + "signup.html?mode=rrweb&flow=signup",
-        1,
         id="rrweb-signup",
     ),
     pytest.param(
@@ -74,7 +70,6 @@ RECORDINGS = [
         9,
         0,
         SHOP + "checkout.html?mode=rrweb&flow=checkout",
-        1,
         id="rrweb-checkout",
     ),
     pytest.param(
@@ -84,7 +79,6 @@ RECORDINGS = [
         13,
         2,
         SHOP + "index.html?mode=rrweb&flow=browse",
-        2,
         id="rrweb-browse",
     ),
     pytest.param(
@@ -94,14 +88,13 @@ RECORDINGS = [
         27,
         2,
         "http://shop.test:8766/index.html?mode=posthog&flow=main",
-        3,
         id="posthog-main",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("section", "name", "path", "clicks", "errors", "first_url", "url_count"),
+    ("section", "name", "path", "clicks", "errors", "first_url"),
     RECORDINGS,
 )
 def test_it_summarizes_real_recordings(
@@ -111,7 +104,6 @@ def test_it_summarizes_real_recordings(
     clicks: int,
     errors: int,
     first_url: str,
-    url_count: int,
 ) -> None:
     entry = manifest_entry(section, name)
     stats = summarize(load(path))
@@ -120,8 +112,7 @@ def test_it_summarizes_real_recordings(
     assert stats.has_full_snapshot is ("2" in entry["by_type"])
     assert stats.click_count == clicks <= entry["by_type"]["3/src2"]
     assert stats.console_error_count == errors <= entry["by_type"]["6:rrweb/console@1"]
-    assert (stats.first_url, len(stats.urls)) == (first_url, url_count)
-    assert stats.urls[0] == first_url
+    assert stats.first_url == first_url
     assert stats.last_timestamp_ms is not None and stats.first_timestamp_ms is not None
     # These recordings arrive in order, so the manifest's span is the real one.
     assert stats.last_timestamp_ms - stats.first_timestamp_ms == entry["duration_ms"]
@@ -141,7 +132,7 @@ def test_it_takes_the_first_url_by_time_not_by_arrival() -> None:
     stats = summarize(
         [meta("http://b/", 20), meta("http://a/", 10), meta("http://b/", 5)]
     )
-    assert (stats.first_url, stats.urls) == ("http://b/", ("http://b/", "http://a/"))
+    assert stats.first_url == "http://b/"
 
 
 @pytest.mark.parametrize(
@@ -201,69 +192,9 @@ def test_it_tolerates_events_missing_parts() -> None:
     stats = summarize(
         [{"type": 4}, {"type": 4, "data": {"href": 5}, "timestamp": 3}, {"data": 1}]
     )
-    assert (stats.event_count, stats.first_url, stats.urls) == (3, "", ())
+    assert (stats.event_count, stats.first_url) == (3, "")
     assert (stats.first_timestamp_ms, stats.last_timestamp_ms) == (3, 3)
 
 
 def test_an_empty_batch_has_empty_stats() -> None:
     assert summarize([]) == summarize(iter([])) == EMPTY
-    stats = summarize(load("rrweb/signup.json"))
-    assert merge(EMPTY, stats) == merge(stats, EMPTY) == stats
-
-
-@pytest.mark.parametrize("cut", [1, 2, 37, 60, 109])
-def test_merging_batches_equals_summarizing_them_together(cut: int) -> None:
-    events = load("rrweb/browse.json")
-    whole = summarize(events)
-    first, rest = summarize(events[:cut]), summarize(events[cut:])
-    assert merge(first, rest) == whole
-    assert merge(rest, first) == whole
-
-
-def test_merge_takes_first_url_from_the_earlier_batch() -> None:
-    earlier = summarize([meta("http://a/", 100), mouse(2, 150)])
-    later = summarize([meta("http://b/", 200)])
-    merged = merge(later, earlier)
-    assert (merged.first_url, merged.urls) == ("http://a/", ("http://a/", "http://b/"))
-    assert (merged.first_timestamp_ms, merged.last_timestamp_ms) == (100, 200)
-    assert (merged.event_count, merged.click_count) == (3, 1)
-
-
-def test_merge_falls_back_when_the_earlier_batch_has_no_meta() -> None:
-    earlier = summarize([mouse(2, 50)])
-    later = summarize([meta("http://b/", 200)])
-    assert merge(earlier, later).first_url == "http://b/"
-
-
-events_strategy = st.lists(
-    st.one_of(
-        st.builds(mouse, st.integers(0, 6), st.integers(0, 10**6)),
-        st.builds(console, st.sampled_from(["log", "error"]), st.integers(0, 10**6)),
-        st.builds(meta, st.sampled_from(["http://a/", "http://b/"]), st.integers()),
-        st.fixed_dictionaries(
-            {"type": st.integers(0, 8), "timestamp": st.integers(0, 10**6)}
-        ),
-    ),
-    max_size=12,
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(a=events_strategy, b=events_strategy)
-def test_merge_agrees_with_summarize_on_totals(
-    a: list[dict[str, Any]], b: list[dict[str, Any]]
-) -> None:
-    merged, whole = merge(summarize(a), summarize(b)), summarize(a + b)
-    counters = (
-        "event_count",
-        "click_count",
-        "keypress_count",
-        "console_error_count",
-        "has_full_snapshot",
-        "first_timestamp_ms",
-        "last_timestamp_ms",
-    )
-    assert [getattr(merged, n) for n in counters] == [
-        getattr(whole, n) for n in counters
-    ]
-    assert set(merged.urls) == set(whole.urls)

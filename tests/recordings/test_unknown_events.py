@@ -8,7 +8,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from recordings.models import Project, Recording, SessionLedger
+from recordings.models import Recording, SessionLedger
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, captured, send_rrweb
 from tests.fixtures import fixtures_dir
@@ -26,7 +26,7 @@ NEW_SOURCE = {
 class UnknownEventTests(ReplayTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+        self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
         self.request = captured("04-s-gzip-fullsnapshot")
 
     def payload(self) -> Any:
