@@ -13,7 +13,7 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 
 from recordings import blobs, playback, services
-from recordings.models import Project, Recording
+from recordings.models import Recording
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, send_rrweb, session_events
 
@@ -46,7 +46,7 @@ def peak_bytes(work: Callable[[], object]) -> int:
 class ExportTests(ReplayTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+        self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
 
     def send(self, batch: str, window: str, events: list[dict[str, Any]]) -> None:
         send_rrweb(self.client, FIXTURE_TOKEN, batch, events, "sess", window)
@@ -143,7 +143,7 @@ class ExportTests(ReplayTestCase):
 class StorageErrorTests(ReplayTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
+        self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
         send_rrweb(self.client, FIXTURE_TOKEN, "a1", moves(0, 10), "sess", "a")
         self.recording = Recording.objects.get()
         for path in self.stored_blobs():
