@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,14 @@ class CapturedRequest:
             content_type=self.headers.get("content-type", ""),
             headers={"Origin": self.headers.get("origin", "http://shop.test")},
         )
+
+    def decoded(self) -> Any:
+        """The JSON of a gzip body, to change before sending it again."""
+        return json.loads(gzip.decompress(self.body))
+
+    def send_decoded(self, client: Client, payload: object) -> Any:
+        """Send `payload` as this request's gzip body, as posthog-js would."""
+        return self.send(client, body=gzip.compress(json.dumps(payload).encode()))
 
 
 def _headers(pairs: list[list[str]]) -> dict[str, str]:

@@ -118,7 +118,10 @@ def retime_outliers(events: Sequence[dict[str, Any]]) -> int:
     place; returns how many were moved."""
     if len(events) < 3:
         return 0  # no majority to tell the typo from the rest
-    median = statistics.median_low(event["timestamp"] for event in events)
+    times = [event["timestamp"] for event in events]
+    if max(times) - min(times) <= OUTLIER_MS:
+        return 0  # nothing can be that far from the median: the usual batch, O(n)
+    median = statistics.median_low(times)
     moved = 0
     previous = median
     for event in events:

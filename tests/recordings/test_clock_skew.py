@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import json
 from typing import Any
 
 import pytest
@@ -124,12 +122,11 @@ class ClockSkewCaptureTests(ReplayTestCase):
         )
 
     def payload(self) -> list[dict[str, Any]]:
-        loaded: list[dict[str, Any]] = json.loads(gzip.decompress(self.request.body))
+        loaded: list[dict[str, Any]] = self.request.decoded()
         return loaded
 
     def send(self, payload: object) -> Any:
-        body = gzip.compress(json.dumps(payload).encode())
-        return self.request.send(self.client, body=body)
+        return self.request.send_decoded(self.client, payload)
 
     def sent_times(self) -> list[int]:
         return sorted(

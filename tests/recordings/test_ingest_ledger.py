@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import gzip
-import json
 from typing import Any
 
 from django.urls import reverse
@@ -23,11 +21,10 @@ class IngestLedgerTests(ReplayTestCase):
         self.request = captured("04-s-gzip-fullsnapshot")
 
     def payload(self) -> Any:
-        return json.loads(gzip.decompress(self.request.body))
+        return self.request.decoded()
 
     def send(self, payload: Any) -> Any:
-        body = gzip.compress(json.dumps(payload).encode())
-        return self.request.send(self.client, body=body)
+        return self.request.send_decoded(self.client, payload)
 
     def test_it_counts_accepted_batches_and_dropped_retries(self) -> None:
         self.request.send(self.client)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from typing import Any
 
@@ -30,11 +29,10 @@ class UnknownEventTests(ReplayTestCase):
         self.request = captured("04-s-gzip-fullsnapshot")
 
     def payload(self) -> Any:
-        return json.loads(gzip.decompress(self.request.body))
+        return self.request.decoded()
 
     def send(self, payload: object) -> Any:
-        body = gzip.compress(json.dumps(payload).encode())
-        return self.request.send(self.client, body=body)
+        return self.request.send_decoded(self.client, payload)
 
     def test_it_stores_a_real_batch_without_its_unknown_events(self) -> None:
         payload = self.payload()
