@@ -236,11 +236,15 @@ def put_chunks(blobs: list[tuple[str, bytes]]) -> None:
 
 
 def open_chunk(key: str) -> list[dict[str, Any]]:
+    return decode(open_raw(key), key)
+
+
+def decode(data: bytes, key: str) -> list[dict[str, Any]]:
+    """The events in a blob's (or a live chunk row's) gzip bytes."""
     try:
-        with _storage().open(key, "rb") as handle:
-            events: list[dict[str, Any]] = orjson.loads(gzip.decompress(handle.read()))
-    except Exception as exc:  # unreachable, missing, or corrupted on the way
-        raise StorageError(f"could not read blob {key}: {exc}") from exc
+        events: list[dict[str, Any]] = orjson.loads(gzip.decompress(data))
+    except Exception as exc:  # corrupted on the way or on disk
+        raise StorageError(f"could not decode blob {key}: {exc}") from exc
     return events
 
 

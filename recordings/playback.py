@@ -22,7 +22,7 @@ from django.http.response import HttpResponseBase
 from recordings import blobs
 from recordings.blobs import StorageError
 from recordings.models import Recording
-from recordings.services import recording_events, recording_window_blob
+from recordings.services import events_by_key, recording_events, recording_window_blob
 
 logger = logging.getLogger(__name__)
 
@@ -123,14 +123,12 @@ def export_chunks(*, recording: Recording, meta: Any) -> Iterator[bytes]:
 
 def _export_plan(recording: Recording) -> dict[str, _Blobs]:
     """Per window, in the order windows started: its blobs, as playback reads them."""
-    rows = recording.chunks.order_by("first_timestamp", "created").values_list(
-        "window_id", "blob_key", "compacted_into", "first_timestamp"
-    )
     plan: dict[str, dict[str, _Blob]] = {}
-    for window_id, blob_key, compacted_into, first in rows:
-        key = compacted_into or blob_key
-        blob = _Blob(key, int(first.timestamp() * 1000), bool(compacted_into))
-        plan.setdefault(window_id, {}).setdefault(key, blob)
+    for chunk in recording.chunks.order_by("first_timestamp", "created"):
+        key = chunk.data_key
+        first = int(chunk.first_timestamp.timestamp() * 1000)
+        blob = _Blob(key, first, bool(chunk.compacted_into))
+        plan.setdefault(chunk.window_id, {}).setdefault(key, blob)
     return {window_id: list(keys.values()) for window_id, keys in plan.items()}
 
 
@@ -179,8 +177,9 @@ def _in_time_order(keys: _Blobs) -> Iterator[dict[str, Any]]:
     in its place and goes out. The margin of 1 ms covers rounding in the rows.
     """
     pending: list[tuple[Any, int, int, dict[str, Any]]] = []
-    for index, blob in enumerate(keys):
-        for position, event in enumerate(blobs.open_chunk(blob.key)):
+    stored = events_by_key(keys=[blob.key for blob in keys])
+    for index, events in enumerate(stored):
+        for position, event in enumerate(events):
             heapq.heappush(pending, (event["timestamp"], index, position, event))
         later = keys[index + 1].first_ms - 1 if index + 1 < len(keys) else None
         while pending and (later is None or pending[0][0] < later):

@@ -411,6 +411,12 @@ REPLAYHUB_DEMO_API_HOST = env("REPLAYHUB_DEMO_API_HOST")
 # Serve the demo page (/demo/, recording into the project marked as the demo); on by
 # default, off by default in production mode, where anyone could fill its cap
 REPLAYHUB_DEMO_PAGE = envbool("REPLAYHUB_DEMO_PAGE", not PRODUCTION)
+# A request's batches of one window bigger than this (JSON bytes, before gzip) go to
+# blob storage as one blob; smaller ones (nearly all) are committed in their chunk
+# rows and reach storage only at compaction; default 8 MiB (docs/benchmarks.md)
+REPLAYHUB_INGEST_ROW_MAX_BYTES = envint(
+    "REPLAYHUB_INGEST_ROW_MAX_BYTES", 8 * 1024 * 1024
+)
 # Minutes without a new batch before a recording is compacted into one blob; 15
 REPLAYHUB_COMPACT_IDLE_MINUTES = envint("REPLAYHUB_COMPACT_IDLE_MINUTES", 15)
 # Batches per minute one project may send (503 + Retry-After above it); 0 = no limit

@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.test import TestCase, override_settings
 
 from recordings import access
-from recordings.models import Project
+from recordings.models import Project, SnapshotChunk
 
 
 def temp_blob_storage(location: Path) -> dict[str, Any]:
@@ -64,10 +64,20 @@ class ReplayTestCase(TestCase):
         return User.objects.create_superuser("root", "root@example.org", "pw")
 
     def stored_blobs(self) -> list[Path]:
+        """The blob files in storage (compacted windows, batches too big for rows)."""
         return sorted(p for p in self.blob_dir.rglob("*") if p.is_file())
+
+    def stored_rows(self) -> list[bytes]:
+        """The gzip bytes live chunks hold in their rows, oldest first."""
+        rows = SnapshotChunk.objects.filter(data__isnull=False).order_by("pk")
+        return [bytes(data) for data in rows.values_list("data", flat=True)]
+
+    def stored_data(self) -> list[bytes]:
+        """Everything stored of the recordings' events: live rows, then blobs."""
+        return self.stored_rows() + [p.read_bytes() for p in self.stored_blobs()]
 
     def stored_events(self) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
-        for path in self.stored_blobs():
-            events.extend(orjson.loads(gzip.decompress(path.read_bytes())))
+        for data in self.stored_data():
+            events.extend(orjson.loads(gzip.decompress(data)))
         return events

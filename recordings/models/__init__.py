@@ -27,16 +27,19 @@ from recordings.models.project import (
 from recordings.models.recording import (
     DEFAULT_RETENTION_DAYS,
     GAP_WARNING_MS,
+    LIVE_KEY_PREFIX,
     OVERSIZED_EVENT_BYTES,
     Recording,
     RecordingQuerySet,
     SnapshotChunk,
+    live_key,
 )
 
 __all__ = [
     "API_KEY_PREFIX",
     "DEFAULT_RETENTION_DAYS",
     "GAP_WARNING_MS",
+    "LIVE_KEY_PREFIX",
     "OVERSIZED_EVENT_BYTES",
     "ApiKey",
     "ApiKeyQuerySet",
@@ -50,6 +53,7 @@ __all__ = [
     "RecordingQuerySet",
     "SessionLedger",
     "SnapshotChunk",
+    "live_key",
     "hash_api_key",
     "new_api_key",
     "new_capture_token",

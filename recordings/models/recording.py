@@ -23,6 +23,18 @@ DEFAULT_RETENTION_DAYS = 30
 # One rrweb event this big (a giant full snapshot, an inlined video frame) makes the
 # player stall or the tab run out of memory.
 OVERSIZED_EVENT_BYTES = 5 * 1024 * 1024
+# A live chunk whose bytes are in its own row is read through this key, where the
+# others have a blob's: readers take both alike (recordings/services/storage.py).
+LIVE_KEY_PREFIX = "row:"
+
+
+def live_key(chunk_id: int) -> str:
+    """The key of a chunk whose bytes are in its row.
+
+    >>> live_key(42)
+    'row:42'
+    """
+    return f"{LIVE_KEY_PREFIX}{chunk_id}"
 
 
 class RecordingQuerySet(models.QuerySet["Recording"]):
@@ -59,7 +71,9 @@ class Recording(models.Model):
     first_url = models.CharField(max_length=2048, blank=True)
     has_full_snapshot = models.BooleanField(default=False)
     size_bytes = models.PositiveBigIntegerField(
-        default=0, help_text="Bytes in blob storage (compressed)."
+        default=0,
+        help_text="Compressed bytes stored: live chunks (in the database or "
+        "their blobs), then the compacted window blobs.",
     )
     event_count = models.PositiveIntegerField(default=0)
     lib = models.CharField(max_length=50, blank=True, help_text="Sending SDK.")
@@ -192,8 +206,22 @@ class Recording(models.Model):
         return list(dict.fromkeys(rows))
 
 
+class SnapshotChunkManager(models.Manager["SnapshotChunk"]):
+    def get_queryset(self) -> models.QuerySet[SnapshotChunk]:
+        # A live chunk's bytes are read only by the services that need them
+        # (playback, compaction, redaction); every other query (the admin, counts,
+        # retention) leaves them in the table.
+        return super().get_queryset().defer("data")
+
+
 class SnapshotChunk(models.Model):
-    """One stored batch of rrweb events: a blob in storage, described here.
+    """One stored batch of rrweb events, with its gzip bytes while it is live.
+
+    Capture commits a batch's compressed bytes in its row (`data`), in the same
+    statement as the rest of the batch, so a 200 means one committed row. A batch
+    too big for a row goes to blob storage instead (`blob_key`). Compaction moves
+    a window's chunks into one blob (`compacted_into`) and empties `data`; the row
+    stays, small, so that a retry after compaction is still recognised.
 
     `batch_id` is the client's idempotency key (the `$snapshot` uuid for posthog-js),
     so a retried batch finds its chunk and is not stored again.
@@ -204,18 +232,33 @@ class SnapshotChunk(models.Model):
     )
     batch_id = models.CharField(max_length=100)
     window_id = models.CharField(max_length=200, blank=True)
-    blob_key = models.CharField(max_length=512)
+    data = models.BinaryField(
+        null=True,
+        editable=False,
+        help_text="The batch's events (gzip JSON) while the chunk is live and in "
+        "the database; empty once compacted, or when the batch went to blob storage.",
+    )
+    blob_key = models.CharField(
+        max_length=512,
+        blank=True,
+        help_text="The chunk's own blob in storage (a batch too big for the "
+        "database); empty when its bytes are in `data`.",
+    )
     compacted_into = models.CharField(
         max_length=512,
         blank=True,
         help_text="The window blob that now holds this chunk's events (its own blob "
         "is gone); empty while the chunk is loose.",
     )
-    size_bytes = models.PositiveIntegerField(help_text="Compressed bytes in storage.")
+    size_bytes = models.PositiveIntegerField(
+        help_text="Compressed bytes as captured (in `data` or its own blob)."
+    )
     event_count = models.PositiveIntegerField()
     first_timestamp = models.DateTimeField()
     last_timestamp = models.DateTimeField()
     created = models.DateTimeField(default=now, editable=False)
+
+    objects = SnapshotChunkManager()
 
     class Meta:
         constraints = [
@@ -237,5 +280,6 @@ class SnapshotChunk(models.Model):
 
     @property
     def data_key(self) -> str:
-        """Where this chunk's events are now."""
-        return self.compacted_into or self.blob_key
+        """Where this chunk's events are now: a blob's key, or `live_key` while
+        its bytes are in its row."""
+        return self.compacted_into or self.blob_key or live_key(self.pk)

@@ -36,6 +36,7 @@ from recordings.services.people import events_ingest, person_is_excluded
 from recordings.services.storage import (
     BlobRewrite,
     RecordingOnHold,
+    events_by_key,
     orphan_blobs_delete,
     recording_events,
     recording_purge,
@@ -71,6 +72,7 @@ __all__ = [
     "projects_cap_enforce",
     "recording_compact",
     "recording_discard",
+    "events_by_key",
     "recording_events",
     "recording_ingest_batches",
     "recording_purge",

@@ -1,6 +1,8 @@
-"""Capture: a request's batches scrubbed, checked, stored as blobs, then recorded.
+"""Capture: a request's batches scrubbed, checked, compressed, then committed.
 
-Per session of a request: one read, the blobs, one write (capture_sql.py).
+Per session of a request: one read and one write (capture_sql.py), which commits
+each batch's gzip bytes in its chunk row. Only a window's batches too big for rows
+(REPLAYHUB_INGEST_ROW_MAX_BYTES) are written to blob storage first, as one blob.
 """
 
 from __future__ import annotations
@@ -419,14 +421,15 @@ def _replace_inline_images(batch: SnapshotBatch) -> None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Blob:
-    """One window's fresh batches of a request, stored as one blob.
+    """Fresh batches' gzip bytes: one batch's, kept in its chunk row (no key), or a
+    request's batches of a window too big for rows, as one blob in storage.
 
-    Each batch keeps its own chunk row (its uuid is what recognises a retry), all
-    pointing at this blob; a chunk's size_bytes is its share of the blob.
+    Each batch keeps its own chunk row (its uuid is what recognises a retry); the
+    rows of a stored blob all point at it, each with its share of the size.
     """
 
     items: list[_CheckedBatch]
-    key: str
+    key: str  # "" while the bytes go into the chunk row
     data: bytes  # gzip
 
     @property
@@ -446,6 +449,30 @@ def _by_window(items: list[_CheckedBatch]) -> list[list[_CheckedBatch]]:
     for item in items:
         windows.setdefault(item.batch.window_id, []).append(item)
     return list(windows.values())
+
+
+def _compressed(plan: _Plan) -> list[_Blob]:
+    """The fresh batches' bytes: each batch's for its row, or per window one blob
+    for storage when the window's batches are too big for rows."""
+    compressed: list[_Blob] = []
+    for items in _by_window(plan.fresh):
+        if sum(item.size for item in items) > settings.REPLAYHUB_INGEST_ROW_MAX_BYTES:
+            compressed.append(_stored_blob(plan, items))
+        else:
+            compressed += [
+                _Blob([it], "", blobs.compress_arrays(it.arrays)) for it in items
+            ]
+    return compressed
+
+
+def _stored_blob(plan: _Plan, items: list[_CheckedBatch]) -> _Blob:
+    # One blob per window, not per batch: a request of many big batches costs one
+    # write and fsync per window.
+    key = blobs.chunk_key(
+        plan.project.pk, plan.session_id, items[0].batch.uuid, _generation()
+    )
+    data = blobs.compress_arrays([a for item in items for a in item.arrays])
+    return _Blob(items, key, data)
 
 
 def _store(plan: _Plan, firewall: _Firewall) -> list[IngestResult]:
@@ -488,7 +515,8 @@ def _store_once(plan: _Plan) -> list[IngestResult]:
 
 
 def _write_blobs(plan: _Plan) -> list[_Blob]:
-    """Write each fresh batch's blob under a key no other attempt uses.
+    """Compress the fresh batches, and write those too big for rows to storage
+    under keys no other attempt uses.
 
     Outside any transaction (but in _store's locked round): a slow storage write
     must not hold locks. A blob under a new key is never read before a row points
@@ -496,22 +524,14 @@ def _write_blobs(plan: _Plan) -> list[_Blob]:
     deletes (or the orphan sweeper does), and never overwrites a blob a row points
     at, even with a retry racing its original.
     """
-    # One blob per window, not per batch: a request of many small batches costs
-    # one write and fsync per window (posthog-js sends one window per request).
-    written = [
-        _Blob(
-            items=items,
-            key=blobs.chunk_key(
-                plan.project.pk, plan.session_id, items[0].batch.uuid, _generation()
-            ),
-            data=blobs.compress_arrays([a for item in items for a in item.arrays]),
-        )
-        for items in _by_window(plan.fresh)
-    ]
+    written = _compressed(plan)
+    stored = [blob for blob in written if blob.key]
+    if not stored:
+        return written  # the usual case: everything goes into the rows
     try:
-        blobs.put_chunks([(blob.key, blob.data) for blob in written])
+        blobs.put_chunks([(blob.key, blob.data) for blob in stored])
     except blobs.StorageError:
-        _discard_blobs(written)  # those written before the failure
+        _discard_blobs(stored)  # those written before the failure
         raise
     return written
 
@@ -522,7 +542,7 @@ def _generation() -> str:
 
 def _discard_blobs(written: list[_Blob]) -> None:
     try:
-        blobs.delete_blobs(blob.key for blob in written)
+        blobs.delete_blobs(blob.key for blob in written if blob.key)
     except blobs.StorageError:
         logger.warning("could not delete unused blobs; the orphan sweeper will")
 
@@ -604,6 +624,7 @@ def _chunk_rows(written: list[_Blob]) -> list[Row]:
             "batch_id": item.batch.uuid,
             "window_id": item.batch.window_id,
             "blob_key": blob.key,
+            "data": None if blob.key else blob.data,
             "size_bytes": size,
             "event_count": item.stats.event_count,
             "first_timestamp": item.span[0],

@@ -32,10 +32,12 @@ from recordings.services.storage import (
     RecordingOnHold,
     blob_events_read,
     chunk_data_keys,
+    events_by_key,
     recording_chunks,
     recording_lock,
     recording_purge,
     recording_stored_bytes,
+    stored_keys,
 )
 
 logger = logging.getLogger(__name__)
@@ -104,9 +106,10 @@ def _visited_trigger_url(recording: Recording, triggers: list[Regex]) -> bool:
     urls = events.values_list("properties__$current_url", flat=True)
     if url_triggered((url for url in urls if isinstance(url, str)), triggers):
         return True
+    keys = chunk_data_keys(chunks=recording.chunks.all())
     return any(
-        url_triggered(page_urls(blobs.open_chunk(key)), triggers)
-        for key in chunk_data_keys(chunks=recording.chunks.all())
+        url_triggered(page_urls(events), triggers)
+        for events in events_by_key(keys=keys)
     )
 
 
@@ -134,7 +137,12 @@ def recording_discard(*, recording: Recording, reason: str) -> None:
 
 
 def _compact_window(recording: Recording, window_id: str) -> bool:
-    """Merge one window's chunks into a new blob; False if there was nothing to do."""
+    """Merge one window's chunks into a new blob; False if there was nothing to do.
+
+    The window blob is the recording's first write to object storage (but for
+    batches too big for rows): live chunks empty their bytes in the same commit
+    that points them at it.
+    """
     with transaction.atomic():
         # Unlike ingest, this holds a transaction (and the recording's row lock)
         # across blob reads and writes: retroactive redaction takes the same lock
@@ -156,11 +164,11 @@ def _compact_window(recording: Recording, window_id: str) -> bool:
         )
         blobs.put_chunk(key, blobs.encode_events(events))
         SnapshotChunk.objects.filter(pk__in=[c.pk for c in chunks]).update(
-            compacted_into=key
+            compacted_into=key, data=None
         )
         _record_window_check(locked, window_id, events)
     # Only once no row points at them; a failure here leaves orphans for the sweeper.
-    blobs.delete_blobs(old_keys)
+    blobs.delete_blobs(stored_keys(old_keys))
     logger.info(
         "compacted %d chunk(s) of recording %s window %s into %s",
         len(chunks),

@@ -1,20 +1,27 @@
-"""Recordings read back from blob storage, rewritten in place, deleted with their
-blobs (unless on legal hold); orphan sweeping."""
+"""Recordings read back, rewritten in place, deleted with their blobs (unless on
+legal hold); orphan sweeping.
+
+A recording's data lives under keys (SnapshotChunk.data_key): a blob's in storage
+(a compacted window, or a batch too big for a row), or a live chunk's `row:<id>`
+while its bytes are in its row. Everything here takes both alike.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
+from django.db.models.functions import Length
 
 from privacy.models import PrivacyAuditEntry
 from recordings import blobs
 from recordings.models import (
+    LIVE_KEY_PREFIX,
     Project,
     Recording,
     SnapshotChunk,
@@ -73,15 +80,62 @@ def recording_chunks(
 
 
 def chunk_data_keys(*, chunks: models.QuerySet[SnapshotChunk]) -> list[str]:
-    """Blobs holding these chunks' events, each once (compacted chunks share one)."""
+    """Keys holding these chunks' events, each once (compacted chunks share one)."""
     return list(dict.fromkeys(chunk.data_key for chunk in chunks))
 
 
+def is_live(key: str) -> bool:
+    """Whether the key is a live chunk's row rather than a blob in storage."""
+    return key.startswith(LIVE_KEY_PREFIX)
+
+
+def stored_keys(keys: Iterable[str]) -> list[str]:
+    """The keys of blobs in storage among these (live rows go with their rows)."""
+    return [key for key in keys if not is_live(key)]
+
+
+# Live chunks' bytes are fetched this many rows a query: few queries, little held.
+_ROWS_PER_READ = 50
+
+
+def data_read(*, keys: list[str]) -> Iterator[bytes]:
+    """Each key's gzip bytes, in order: live rows a few at a time, blobs one by one.
+
+    Raises blobs.StorageError for a blob that cannot be read, and for a live row
+    that is gone (compacted or purged since its key was read).
+    """
+    for start in range(0, len(keys), _ROWS_PER_READ):
+        group = keys[start : start + _ROWS_PER_READ]
+        rows = _live_rows([key for key in group if is_live(key)])
+        for key in group:
+            if not is_live(key):
+                yield blobs.open_raw(key)
+            elif rows.get(key) is None:
+                raise blobs.StorageError(f"chunk {key} has no bytes any more")
+            else:
+                yield rows[key]
+
+
+def _live_rows(keys: list[str]) -> dict[str, bytes]:
+    if not keys:
+        return {}
+    ids = [int(key.removeprefix(LIVE_KEY_PREFIX)) for key in keys]
+    rows = SnapshotChunk.objects.filter(pk__in=ids).values_list("pk", "data")
+    # PostgreSQL hands bytea back as a memoryview.
+    return {f"{LIVE_KEY_PREFIX}{pk}": bytes(data) for pk, data in rows if data}
+
+
+def events_by_key(*, keys: list[str]) -> Iterator[list[dict[str, Any]]]:
+    """Each key's events as stored, in the order of the keys."""
+    for key, data in zip(keys, data_read(keys=keys), strict=True):
+        yield blobs.decode(data, key)
+
+
 def blob_events_read(*, keys: list[str]) -> list[dict[str, Any]]:
-    """The events stored in these blobs, in time order."""
+    """The events stored under these keys, in time order."""
     events: list[dict[str, Any]] = []
-    for key in keys:
-        events.extend(blobs.open_chunk(key))
+    for some in events_by_key(keys=keys):
+        events.extend(some)
     # Client timestamps are not monotonic (back-dated session ends, late mouse moves):
     # the player needs them sorted. sort() is stable, so ties keep arrival order.
     events.sort(key=lambda event: event["timestamp"])
@@ -160,9 +214,9 @@ def recording_purge(*, recording: Recording) -> None:
             return  # deleted meanwhile
         if locked.legal_hold:
             raise RecordingOnHold(locked)
-        keys = chunk_data_keys(chunks=locked.chunks.all())
+        keys = stored_keys(chunk_data_keys(chunks=locked.chunks.all()))
         blobs.delete_blobs(keys)
-        locked.delete()
+        locked.delete()  # live chunks' bytes go with their rows
     logger.info(
         "purged recording %s (project %s, %d blobs)",
         recording.session_id,
@@ -213,44 +267,54 @@ def recording_rewrite_blobs(
 
 
 def _windows(recording: Recording) -> list[list[str]]:
-    """The recording's blob keys, per window, in time order."""
-    chunks = recording.chunks.order_by("first_timestamp", "created").values_list(
-        "window_id", "blob_key", "compacted_into"
-    )
+    """The recording's data keys, per window, in time order."""
     windows: dict[str, dict[str, None]] = {}
-    for window_id, blob_key, compacted_into in chunks:
-        windows.setdefault(window_id, {})[compacted_into or blob_key] = None
+    for chunk in recording.chunks.order_by("first_timestamp", "created"):
+        windows.setdefault(chunk.window_id, {})[chunk.data_key] = None
     return [list(keys) for keys in windows.values()]
 
 
 def _rewrite_blob(
     recording: Recording, key: str, rewrite: BlobRewrite[T], notes: list[T]
 ) -> None:
-    events = blobs.open_chunk(key)
+    (stored,) = data_read(keys=[key])
+    events = blobs.decode(stored, key)
     before = blobs.dumps(events)
     count = len(events)
     kept, note = rewrite(events)
     after = blobs.dumps(kept)
     if after == before:
         return
-    old_size = blobs.size(key)
     data = blobs.compress(after)
+    _data_write(key, data)
+    _recount(recording, key, len(data) - len(stored), len(kept), count - len(kept))
+    notes.append(note)
+
+
+def _data_write(key: str, data: bytes) -> None:
+    if is_live(key):
+        # In the transaction that holds the recording's lock: committed with the
+        # sizes, or not at all.
+        pk = int(key.removeprefix(LIVE_KEY_PREFIX))
+        SnapshotChunk.objects.filter(pk=pk).update(data=data)
+        return
     # Same key, replaced whole: a rename on local disk, one PUT on S3, so a reader
     # gets the old blob or the new one, never half of either.
     blobs.put_chunk(key, data)
-    _recount(recording, key, len(data) - old_size, len(kept), count - len(kept))
-    notes.append(note)
 
 
 def _recount(
     recording: Recording, key: str, size_change: int, kept: int, dropped: int
 ) -> None:
-    # A loose chunk alone in its blob follows it; the events of a blob shared by
-    # several chunks (a window blob, or one request's batches of a window) are not
-    # split by chunk, so only the recording's totals follow those.
-    loose = SnapshotChunk.objects.filter(
-        recording=recording, blob_key=key, compacted_into=""
-    )
+    # A loose chunk alone under its key follows it; the events of a blob shared by
+    # several chunks (a window blob, or one request's batches of a window too big
+    # for rows) are not split by chunk, so only the recording's totals follow those.
+    if is_live(key):
+        loose = SnapshotChunk.objects.filter(pk=int(key.removeprefix(LIVE_KEY_PREFIX)))
+    else:
+        loose = SnapshotChunk.objects.filter(
+            recording=recording, blob_key=key, compacted_into=""
+        )
     if loose.count() == 1:
         loose.update(size_bytes=F("size_bytes") + size_change, event_count=kept)
     Recording.objects.filter(pk=recording.pk).update(
@@ -272,6 +336,9 @@ def recording_lock(*, recording: Recording) -> Recording | None:
 
 
 def recording_stored_bytes(*, recording: Recording) -> int:
-    """Bytes of the blobs holding the recording's events, each blob once."""
+    """Bytes holding the recording's events: each blob once, and live rows."""
     keys = chunk_data_keys(chunks=recording.chunks.all())
-    return sum(blobs.size(key) for key in keys)
+    live = recording.chunks.filter(
+        compacted_into="", blob_key="", data__isnull=False
+    ).aggregate(total=Sum(Length("data")))
+    return sum(blobs.size(key) for key in stored_keys(keys)) + (live["total"] or 0)
