@@ -54,12 +54,15 @@ from servers import (
     scratch_database,
 )
 
-LADDER = ("parse", "firewall", "write", "blob", "row", "log")
-GOAL_RATIO = 0.5
+LADDER = ("parse", "firewall", "write", "blob", "row", "log", "inrow")
+# Issue 16's goal: the bytes-in-row design (rung `inrow`) reaches about 0.46.
+GOAL_RATIO = 0.35
+# ...with CPU per batch (server + database) within this of rung `inrow`'s.
+GOAL_CPU_VS_INROW = 1.5
 TABLE_SQL = (
     "CREATE TABLE ladder_chunk (batch_id text PRIMARY KEY, "
     "session_id text NOT NULL, events integer NOT NULL, bytes integer NOT NULL, "
-    "created timestamptz NOT NULL DEFAULT now())"
+    "data bytea, created timestamptz NOT NULL DEFAULT now())"
 )
 
 
@@ -168,6 +171,21 @@ def report(ladder: Ladder, rungs: tuple[str, ...], opts: Options) -> None:
     say(
         f"goal: ReplayHub >= {GOAL_RATIO} x floor; no server that must do a rung's "
         "work can beat that rung"
+    )
+    if "replayhub" in rungs and "inrow" in rungs:
+        cpu = {name: _cpu_per_batch(ladder, name) for name in ("replayhub", "inrow")}
+        say(
+            f"CPU per batch (server + database): ReplayHub {cpu['replayhub']:.2f} ms, "
+            f"inrow {cpu['inrow']:.2f} ms: {cpu['replayhub'] / cpu['inrow']:.2f}x "
+            f"(goal <= {GOAL_CPU_VS_INROW}x)"
+        )
+
+
+def _cpu_per_batch(ladder: Ladder, rung: str) -> float:
+    runs = [results[rung].run for results in ladder.rounds]
+    return median(
+        run.per_batch_ms(run.server_cpu) + run.per_batch_ms(run.database_cpu)
+        for run in runs
     )
 
 

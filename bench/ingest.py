@@ -55,7 +55,9 @@ from servers import (
 )
 from storage import format_storage, storage_rows
 
-GOAL_RATIO = 0.5
+GOAL_RATIO = (
+    0.35  # issue 16 (issue 3 asked 0.5; bench/ceiling.py showed it out of reach)
+)
 # Assumed top rate when sizing the body list: no body is ever sent twice.
 AUTO_BODIES_PER_SECOND = 2000
 MB = 1024 * 1024

@@ -22,8 +22,14 @@ before it; `log` replaces `blob` and `row`):
               file, acknowledged after a group-committed fsync (one fsync for
               every request that arrived while the last one ran): durable, but
               with no database row at all when the client hears 200
+    inrow     firewall, encode, then one INSERT ... ON CONFLICT DO NOTHING per
+              batch of a row holding the encoded bytes (bytea), committed: no
+              file at all; PostgreSQL group-commits the WAL flush across
+              concurrent requests (capture v2's design, without its framework,
+              ledger, counters or reads)
 
-Environment: LADDER_RUNG, LADDER_DATA_DIR, LADDER_DATABASE_URL (rung `row`).
+Environment: LADDER_RUNG, LADDER_DATA_DIR, LADDER_DATABASE_URL (rungs `row`,
+`inrow`).
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from recordings.ingest.parse import (
     parse_snapshot_request,
 )
 
-RUNGS = ("parse", "firewall", "write", "blob", "row", "log")
+RUNGS = ("parse", "firewall", "write", "blob", "row", "log", "inrow")
 RUNG = os.environ.get("LADDER_RUNG", "parse")
 if RUNG not in RUNGS:
     raise SystemExit(f"LADDER_RUNG must be one of {', '.join(RUNGS)}, not {RUNG!r}")
@@ -62,6 +68,11 @@ RULES = compile_rules(MaskRules())
 INSERT_SQL = (
     "INSERT INTO ladder_chunk (batch_id, session_id, events, bytes) "
     "VALUES (%s, %s, %s, %s) ON CONFLICT (batch_id) DO NOTHING"
+)
+
+INSERT_WITH_DATA_SQL = (
+    "INSERT INTO ladder_chunk (batch_id, session_id, events, bytes, data) "
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (batch_id) DO NOTHING"
 )
 
 OK = b'{"status":1}'
@@ -183,6 +194,14 @@ def handle(body: bytes) -> None:
             for data in (encoded(events) for _batch, events in scrubbed_batches)
         )
         group_log().append(records)
+        return
+    if RUNG == "inrow":
+        for batch, events in scrubbed_batches:
+            data = encoded(events)
+            connection().execute(
+                INSERT_WITH_DATA_SQL,
+                (batch.uuid, batch.session_id, len(events), len(data), data),
+            )
         return
     for batch, events in scrubbed_batches:
         data = encoded(events)

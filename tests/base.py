@@ -70,11 +70,19 @@ class ReplayTestCase(TestCase):
     def stored_rows(self) -> list[bytes]:
         """The gzip bytes live chunks hold in their rows, oldest first."""
         rows = SnapshotChunk.objects.filter(data__isnull=False).order_by("pk")
-        return [bytes(data) for data in rows.values_list("data", flat=True)]
+        return [bytes(d) for d in rows.values_list("data", flat=True) if d is not None]
 
     def stored_data(self) -> list[bytes]:
         """Everything stored of the recordings' events: live rows, then blobs."""
         return self.stored_rows() + [p.read_bytes() for p in self.stored_blobs()]
+
+    def chunk_events(self, chunk: SnapshotChunk) -> list[dict[str, Any]]:
+        """The events stored for a chunk: its row's bytes, or the blob it is in."""
+        data = SnapshotChunk.objects.values_list("data", flat=True).get(pk=chunk.pk)
+        if data is None:
+            data = (self.blob_dir / chunk.data_key).read_bytes()
+        events: list[dict[str, Any]] = orjson.loads(gzip.decompress(data))
+        return events
 
     def stored_events(self) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []

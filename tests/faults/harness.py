@@ -480,8 +480,8 @@ class ReplayHubServer:
         """Everything wrong with what was stored; [] when each batch is there once."""
         wrong: list[str] = []
         chunks = self.query(
-            "SELECT c.batch_id, r.session_id, c.event_count, c.blob_key, c.size_bytes "
-            "FROM recordings_snapshotchunk c "
+            "SELECT c.batch_id, r.session_id, c.event_count, c.blob_key, c.size_bytes, "
+            "c.data FROM recordings_snapshotchunk c "
             "JOIN recordings_recording r ON r.id = c.recording_id"
         )
         seen = Counter(row[0] for row in chunks)
@@ -497,7 +497,7 @@ class ReplayHubServer:
                 f"{len(unknown)} chunk(s) of batches never sent: {unknown[:5]}"
             )
         by_blob: dict[str, list[tuple[str, int, int]]] = {}
-        for batch_id, session_id, event_count, blob_key, size in chunks:
+        for batch_id, session_id, event_count, blob_key, size, data in chunks:
             if batch_id not in expected:
                 continue
             want_session, want_events = expected[batch_id]
@@ -506,9 +506,15 @@ class ReplayHubServer:
                     f"chunk {batch_id}: session {session_id}, {event_count} events; "
                     f"sent session {want_session}, {want_events} events"
                 )
-            by_blob.setdefault(blob_key, []).append((batch_id, event_count, size))
-        # A request's batches of one window share one blob: its events are theirs
-        # together, and their sizes are shares that add up to the blob's.
+            row = (batch_id, event_count, size)
+            if blob_key:
+                by_blob.setdefault(blob_key, []).append(row)
+            elif data is None:
+                wrong.append(f"chunk {batch_id}: neither bytes in its row nor a blob")
+            else:
+                wrong.extend(_data_mismatch(f"row of {batch_id}", bytes(data), [row]))
+        # A request's batches of one window too big for rows share one blob: its
+        # events are theirs together, and their sizes are shares that add up to it.
         for blob_key, rows in by_blob.items():
             wrong.extend(_blob_mismatch(self.blob_dir / blob_key, rows))
         # The numbers folded into each recording match its chunks: no half-writes.
@@ -696,19 +702,31 @@ def during_stream(
 
 def _blob_mismatch(path: Path, rows: list[tuple[str, int, int]]) -> list[str]:
     """What is wrong with one blob and the chunk rows that point at it."""
-    names = ", ".join(batch_id for batch_id, _, _ in rows)
     try:
         data = path.read_bytes()
+    except OSError as exc:
+        names = ", ".join(batch_id for batch_id, _, _ in rows)
+        return [f"chunk(s) {names}: blob {path} unreadable: {exc!r}"]
+    return _data_mismatch(f"blob {path}", data, rows)
+
+
+def _data_mismatch(
+    where: str, data: bytes, rows: list[tuple[str, int, int]]
+) -> list[str]:
+    """What is wrong with stored gzip bytes and the chunk rows they are for."""
+    names = ", ".join(batch_id for batch_id, _, _ in rows)
+    try:
         events = json.loads(gzip.decompress(data))
     except (OSError, EOFError, ValueError) as exc:
-        return [f"chunk(s) {names}: blob {path} unreadable: {exc!r}"]
+        return [f"chunk(s) {names}: {where} unreadable: {exc!r}"]
     wrong = []
     event_count = sum(count for _, count, _ in rows)
     if len(events) != event_count:
         wrong.append(
-            f"chunk(s) {names}: blob holds {len(events)} events, rows say {event_count}"
+            f"chunk(s) {names}: {where} holds {len(events)} events, rows say "
+            f"{event_count}"
         )
     size = sum(share for _, _, share in rows)
     if len(data) != size:
-        wrong.append(f"chunk(s) {names}: blob is {len(data)} bytes, rows {size}")
+        wrong.append(f"chunk(s) {names}: {where} is {len(data)} bytes, rows {size}")
     return wrong

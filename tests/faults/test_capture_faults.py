@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -84,19 +85,33 @@ def test_database_outage_answers_503_and_stores_each_batch_once(
         assert_promise_kept(server, ledger, expect_503=True)
 
 
-def test_storage_outage_answers_503_and_stores_each_batch_once(
+def test_a_storage_outage_does_not_reach_capture(tmp_path: Path) -> None:
+    """Live batches are committed in their rows: blob storage is not on the way."""
+    ledger = Ledger()
+    with replayhub(tmp_path) as server:
+        with clients(server.port, ledger):
+            during_stream(ledger, storage_outage(server))
+        assert_promise_kept(server, ledger, expect_503=False)
+        assert ledger.answers["503"] == 0, ledger.summary()
+
+
+def test_a_storage_outage_answers_503_to_batches_too_big_for_rows(
     tmp_path: Path,
 ) -> None:
     ledger = Ledger()
-    with replayhub(tmp_path) as server:
-
-        def outage() -> None:
-            moved = break_storage(server.blob_dir)
-            try:
-                time.sleep(OUTAGE_S)
-            finally:
-                restore_storage(server.blob_dir, moved)
-
+    # Every batch is "too big for a row" here: each goes to blob storage.
+    with replayhub(tmp_path, REPLAYHUB_INGEST_ROW_MAX_BYTES="0") as server:
         with clients(server.port, ledger):
-            during_stream(ledger, outage)
+            during_stream(ledger, storage_outage(server))
         assert_promise_kept(server, ledger, expect_503=True)
+
+
+def storage_outage(server: ReplayHubServer) -> Callable[[], None]:
+    def outage() -> None:
+        moved = break_storage(server.blob_dir)
+        try:
+            time.sleep(OUTAGE_S)
+        finally:
+            restore_storage(server.blob_dir, moved)
+
+    return outage

@@ -17,9 +17,16 @@ from django.utils.timezone import now
 from privacy import erasure, policy
 from privacy.models import ErasureRequest, PrivacyAuditEntry, Tombstone
 from privacy.tasks import erasures_resume as erasures_resume_task
-from recordings import access
+from recordings import access, services
 from recordings.access import Role
-from recordings.models import Event, Person, Project, Recording, SessionLedger
+from recordings.models import (
+    Event,
+    Person,
+    Project,
+    Recording,
+    SessionLedger,
+    SnapshotChunk,
+)
 from replayhub.celery import app
 from tests.access import rrweb_events
 from tests.base import ReplayTestCase
@@ -44,6 +51,11 @@ class ErasureTestCase(ReplayTestCase):
         self.record(self.project, "jane-session", JANE)
         self.record(self.project, "bob-session", BOB)
         self.record(self.other, "other-jane-session", JANE)
+        # An erasure finds some sessions compacted into blobs, others still live
+        # (their bytes in their chunk rows).
+        for session in ("jane-anon-session", "bob-session", "other-jane-session"):
+            recording = Recording.objects.get(session_id=session)
+            services.recording_compact(recording=recording)
         Person.objects.create(
             project=self.project,
             distinct_id=JANE,
@@ -90,10 +102,15 @@ class ErasureTestCase(ReplayTestCase):
     def blobs_of(self, session: str) -> list[str]:
         return [p.name for p in self.stored_blobs() if p.parent.name == session]
 
+    def rows_of(self, session: str) -> list[bytes]:
+        chunks = SnapshotChunk.objects.filter(recording__session_id=session)
+        return [bytes(d) for d in chunks.values_list("data", flat=True) if d]
+
 
 class ErasureTests(ErasureTestCase):
     def test_it_deletes_the_person_and_every_session_they_had(self) -> None:
         self.assertTrue(self.blobs_of("jane-anon-session"))
+        self.assertTrue(self.rows_of("jane-session"))
 
         request = self.erase(JANE)
 
@@ -103,6 +120,12 @@ class ErasureTests(ErasureTestCase):
         self.assertEqual(self.sessions(SessionLedger), kept)
         self.assertEqual(self.blobs_of("jane-session"), [])
         self.assertEqual(self.blobs_of("jane-anon-session"), [])
+        self.assertEqual(self.rows_of("jane-session"), [])
+        self.assertFalse(
+            SnapshotChunk.objects.filter(
+                recording__session_id__in=["jane-session", "jane-anon-session"]
+            ).exists()
+        )
         self.assertEqual(
             set(Person.objects.values_list("project__name", "distinct_id")),
             {("Shop", BOB), ("Other shop", JANE)},

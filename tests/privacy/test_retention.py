@@ -44,9 +44,11 @@ class RetentionTestCase(ReplayTestCase):
         PrivacyAuditEntry.objects.all().delete()  # only what the tests do counts
 
     def record(self, project: Project, session: str, *, age_days: int) -> Recording:
-        """A real recording ingested over HTTP, with an analytics event, aged."""
+        """A real recording ingested over HTTP, with an analytics event, aged;
+        compacted into its blob, as any recording is long before it expires."""
         events = rrweb_events("signup")
         send_rrweb(self.client, project.token, f"{session}-1", events, session)
+        services.recording_compact(recording=Recording.objects.get(session_id=session))
         then = now() - age_days * DAY
         Recording.objects.filter(session_id=session).update(last_batch_at=then)
         SessionLedger.objects.filter(session_id=session).update(last_seen=then)

@@ -36,10 +36,11 @@ from recordings.blobs import (
 )
 from recordings.models import Recording, SnapshotChunk
 from tests.base import ReplayTestCase, temp_blob_storage
-from tests.capture import FIXTURE_TOKEN, captured, decoded
+from tests.capture import FIXTURE_TOKEN, captured, decoded, full_session
 from tests.s3 import create_bucket, s3_client, s3_storage, unreachable_s3_storage
 
 FIXTURE = "04-s-gzip-fullsnapshot"
+FIXTURE_SESSION = "01a202a4-57be-7561-8ae1-39f845ed8af5"  # the full session's
 
 HOSTILE_IDS = [
     "../x",
@@ -283,8 +284,46 @@ class S3CaptureTests(ReplayTestCase):
         listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=self.location)
         return sorted(obj["Key"] for obj in listing.get("Contents", []))
 
-    def test_it_stores_captured_batches_in_the_bucket(self) -> None:
-        response = captured(FIXTURE).send(self.client)
+    def objects_put(self) -> int:
+        """Every object version ever PUT under the location (versioned bucket)."""
+        listing = self.s3.list_object_versions(Bucket=self.bucket, Prefix=self.location)
+        return len(listing.get("Versions", []))
+
+    def send_session(self) -> Recording:
+        for request in full_session():
+            if request.path == "/s/":
+                response = request.send(self.client)
+                self.assertEqual(response.status_code, 200, response.content)
+        return Recording.objects.get(session_id=FIXTURE_SESSION)
+
+    def test_a_session_costs_one_put_per_window(self) -> None:
+        self.s3.put_bucket_versioning(
+            Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
+        recording = self.send_session()
+        played = services.recording_events(recording=recording)
+        self.assertGreater(recording.chunks.count(), 10)
+        # Live: every batch is committed in its row; nothing went to the bucket.
+        self.assertEqual(self.objects_put(), 0)
+        self.assertEqual(len(self.stored_rows()), recording.chunks.count())
+
+        services.recording_compact(recording=recording)
+        windows = recording.window_ids()
+        self.assertEqual(self.objects_put(), len(windows))
+        self.assertEqual(len(self.bucket_keys()), len(windows))
+        self.assertEqual(self.stored_rows(), [])
+        self.assertEqual(self.stored_blobs(), [])  # nothing went to the local disk
+        recording.refresh_from_db()
+        self.assertEqual(services.recording_events(recording=recording), played)
+        self.client.force_login(self.alice)
+        url = reverse("admin:recordings_recording_snapshots", args=[recording.code])
+        response = self.client.get(url)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json(), played)
+
+    def test_it_stores_batches_too_big_for_rows_in_the_bucket(self) -> None:
+        with self.settings(REPLAYHUB_INGEST_ROW_MAX_BYTES=0):
+            response = captured(FIXTURE).send(self.client)
         self.assertEqual(response.status_code, 200, response.content)
         expected = {
             item["uuid"]: item["properties"]["$snapshot_data"]
@@ -295,7 +334,7 @@ class S3CaptureTests(ReplayTestCase):
         # The request's batches of its one window share one object.
         keys = sorted({chunk.blob_key for chunk in chunks})
         self.assertEqual(self.bucket_keys(), [f"{self.location}/{k}" for k in keys])
-        self.assertEqual(self.stored_blobs(), [])  # nothing went to the local disk
+        self.assertEqual(self.stored_rows(), [])
         for key in keys:
             obj = self.s3.get_object(Bucket=self.bucket, Key=f"{self.location}/{key}")
             raw = obj["Body"].read()
@@ -307,19 +346,26 @@ class S3CaptureTests(ReplayTestCase):
                 orjson.loads(gzip.decompress(raw)),
                 [e for c in sharing for e in expected[c.batch_id]],
             )
-
         recording = Recording.objects.get()
         played = services.recording_events(recording=recording)
         in_bucket = [e for batch in expected.values() for e in batch]
         self.assertEqual(played, sorted(in_bucket, key=lambda e: e["timestamp"]))
-        self.client.force_login(self.alice)
-        url = reverse("admin:recordings_recording_snapshots", args=[recording.code])
-        response = self.client.get(url)
-        self.assertEqual(response.status_code, 200)
-        self.assertEqual(response.json(), played)
 
-    def test_it_answers_503_while_s3_is_down_and_stores_on_retry(self) -> None:
+    def test_capture_and_live_playback_go_on_while_s3_is_down(self) -> None:
+        with with_recordings_storage(unreachable_s3_storage(self.bucket)):
+            response = captured(FIXTURE).send(self.client)
+            self.assertEqual(response.status_code, 200, response.content)
+            recording = Recording.objects.get()
+            self.client.force_login(self.alice)
+            url = reverse("admin:recordings_recording_snapshots", args=[recording.code])
+            played = self.client.get(url)
+        self.assertEqual(played.status_code, 200)
+        self.assertEqual(len(played.json()), recording.event_count)
+        self.assertEqual(self.bucket_keys(), [])
+
+    def test_batches_too_big_for_rows_get_503_while_s3_is_down(self) -> None:
         with (
+            self.settings(REPLAYHUB_INGEST_ROW_MAX_BYTES=0),
             with_recordings_storage(unreachable_s3_storage(self.bucket)),
             self.assertLogs("recordings.api", "ERROR"),
         ):
@@ -332,15 +378,19 @@ class S3CaptureTests(ReplayTestCase):
         self.assertEqual(SnapshotChunk.objects.count(), 0)
         self.assertEqual(self.bucket_keys(), [])
 
-        response = captured(FIXTURE).send(self.client)  # S3 is back: the retry
+        with self.settings(REPLAYHUB_INGEST_ROW_MAX_BYTES=0):
+            response = captured(FIXTURE).send(self.client)  # S3 is back: the retry
         self.assertEqual(response.status_code, 200, response.content)
         keys = SnapshotChunk.objects.values_list("blob_key", flat=True).distinct()
         self.assertEqual(len(self.bucket_keys()), len(keys))
         self.assertTrue(self.bucket_keys())
 
-    def test_playback_answers_503_while_s3_is_down(self) -> None:
+    def test_playback_of_a_compacted_recording_answers_503_while_s3_is_down(
+        self,
+    ) -> None:
         self.assertEqual(captured(FIXTURE).send(self.client).status_code, 200)
         recording = Recording.objects.get()
+        services.recording_compact(recording=recording)
         self.client.force_login(self.alice)
         url = reverse("admin:recordings_recording_snapshots", args=[recording.code])
         with with_recordings_storage(unreachable_s3_storage(self.bucket)):

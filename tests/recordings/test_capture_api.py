@@ -4,8 +4,8 @@ import gzip
 import json
 from typing import Any
 
-import orjson
 from django.db import DatabaseError, connection
+from django.test import override_settings
 
 from recordings.models import Project, Recording, SnapshotChunk
 from tests.base import ReplayTestCase
@@ -41,14 +41,12 @@ class SnapshotCaptureTests(ReplayTestCase):
                 response = request.send(self.client)
                 self.assertEqual(response.status_code, 200, response.content)
                 self.assertEqual(response.json(), {"status": 1})
-                # One blob per window of a request: its batches' events, in order.
-                by_blob: dict[str, list[Any]] = {}
+                # Each batch's events in its chunk row, as sent; no blob yet.
                 for batch_id, events in expected_batches(name).items():
                     chunk = SnapshotChunk.objects.get(batch_id=batch_id)
-                    by_blob.setdefault(chunk.blob_key, []).extend(events)
-                for key, events in by_blob.items():
-                    blob = (self.blob_dir / key).read_bytes()
-                    self.assertEqual(orjson.loads(gzip.decompress(blob)), events)
+                    self.assertEqual(chunk.blob_key, "")
+                    self.assertEqual(self.chunk_events(chunk), events)
+                self.assertEqual(self.stored_blobs(), [])
 
     def test_it_answers_exactly_200_with_cors_headers(self) -> None:
         response = captured("04-s-gzip-fullsnapshot").send(self.client)
@@ -127,8 +125,7 @@ class SnapshotCaptureTests(ReplayTestCase):
         self.assertEqual(SnapshotChunk.objects.count(), len(batches))
         self.assertEqual(recording_after.event_count, recording.event_count)
         self.assertEqual(recording_after.click_count, recording.click_count)
-        keys = SnapshotChunk.objects.values_list("blob_key", flat=True).distinct()
-        self.assertEqual(len(self.stored_blobs()), len(keys))
+        self.assertEqual(len(self.stored_data()), len(batches))
 
     def test_it_keeps_windows_of_one_session_apart(self) -> None:
         captured("08a-s-idle-rotation-session-ending").send(self.client)
@@ -217,13 +214,33 @@ class SnapshotStorageFailureTests(ReplayTestCase):
         self.project = Project.objects.create(name="Shop", token=FIXTURE_TOKEN)
         self.request = captured("04-s-gzip-fullsnapshot")
 
-    def test_it_answers_503_when_storage_fails_and_stores_on_retry(self) -> None:
-        # Storage breaks: the blob directory is replaced by a plain file.
+    def break_storage(self) -> None:
+        """The blob directory is replaced by a plain file: every write fails."""
         self.blob_dir.rmdir()
         self.blob_dir.write_text("not a directory")
-        response = self.request.send(self.client)
+
+    def restore_storage(self) -> None:
         self.blob_dir.unlink()
         self.blob_dir.mkdir()
+
+    def test_it_stores_live_batches_while_storage_is_down(self) -> None:
+        self.break_storage()
+        try:
+            response = self.request.send(self.client)
+        finally:
+            self.restore_storage()
+        self.assertEqual(response.status_code, 200, response.content)
+        batches = expected_batches("04-s-gzip-fullsnapshot")
+        self.assertEqual(SnapshotChunk.objects.count(), len(batches))
+        self.assertEqual(len(self.stored_rows()), len(batches))
+
+    @override_settings(REPLAYHUB_INGEST_ROW_MAX_BYTES=0)  # every batch to storage
+    def test_it_answers_503_when_storage_fails_and_stores_on_retry(self) -> None:
+        self.break_storage()
+        try:
+            response = self.request.send(self.client)
+        finally:
+            self.restore_storage()
         self.assertEqual(response.status_code, 503)
         self.assertEqual(response["Retry-After"], "5")
         self.assertEqual(response.json()["error"], "temporarily_unavailable")

@@ -82,11 +82,15 @@ class PerItemWorkTests(Capture):
         recording = Recording.objects.order_by("-pk")[0]
         chunks = SnapshotChunk.objects.filter(recording=recording)
         self.assertEqual(chunks.count(), 100)  # one row per $snapshot: retries
-        self.assertEqual(len({c.blob_key for c in chunks}), 1)  # one blob
+        # Each with its own bytes, in its row: nothing in blob storage.
+        self.assertEqual({c.blob_key for c in chunks}, {""})
+        self.assertEqual(len(self.stored_rows()), 101)  # the 1 and the 100 above
+        self.assertEqual(self.stored_blobs(), [])
         self.assertEqual(sum(c.size_bytes for c in chunks), recording.size_bytes)
         self.assertEqual(recording.event_count, 100)
 
-    def test_each_window_of_a_request_gets_its_blob(self) -> None:
+    @override_settings(REPLAYHUB_INGEST_ROW_MAX_BYTES=0)  # all too big for rows
+    def test_each_window_of_a_request_too_big_for_rows_gets_its_blob(self) -> None:
         session_id = str(uuid.uuid4())
         items = [self.snapshot(session_id, i, window_id=f"w{i % 2}") for i in range(6)]
         self.assertEqual(self.post_snapshots(items).status_code, 200)

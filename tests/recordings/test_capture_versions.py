@@ -17,9 +17,10 @@ from unittest import mock
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from recordings import blobs, services
+from recordings import services
 from recordings.ingest.parse import SnapshotBatch
 from recordings.models import Project, Recording, SessionLedger, SnapshotChunk
+from recordings.services import capture_sql
 from tests.base import ReplayTestCase
 
 SESSION = "01a202a4-57be-7561-8ae1-39f845ed8af5"
@@ -90,17 +91,20 @@ class CaptureVersionTests(ReplayTestCase):
 
     @contextmanager
     def meanwhile(self, other: Callable[[], object]) -> Iterator[list[int]]:
-        """Run `other` (another request) while the next request writes its blobs."""
-        real = blobs.put_chunks
+        """Run `other` (another request) between the next request's read and its
+        commit; yields the number of chunk rows of each commit attempt."""
+        real = capture_sql.session_commit
         calls: list[int] = []
 
-        def put_chunks(items: list[tuple[str, bytes]]) -> None:
-            calls.append(len(items))
+        def session_commit(read: Any, ledger: Any, recording: Any, chunks: Any) -> Any:
+            calls.append(len(chunks))
             if len(calls) == 1:
                 other()
-            real(items)
+            return real(read, ledger, recording, chunks)
 
-        with mock.patch.object(blobs, "put_chunks", put_chunks):
+        # Where capture looks it up (the name it imported).
+        target = "recordings.services.capture.session_commit"
+        with mock.patch(target, session_commit):
             yield calls
 
     def stored_text(self) -> str:
@@ -108,8 +112,11 @@ class CaptureVersionTests(ReplayTestCase):
 
     def assert_rows_match_blobs(self) -> None:
         chunks = SnapshotChunk.objects.all()
-        keys = sorted(str(self.blob_dir / chunk.blob_key) for chunk in chunks)
-        self.assertEqual([str(path) for path in self.stored_blobs()], keys)
+        # Each batch once, in its own row; a losing attempt left nothing behind.
+        self.assertEqual(self.stored_blobs(), [])
+        self.assertEqual(len(self.stored_rows()), len(chunks))
+        for chunk in chunks:
+            self.assertEqual(len(self.chunk_events(chunk)), chunk.event_count)
         recording = Recording.objects.get()
         self.assertEqual(recording.event_count, sum(c.event_count for c in chunks))
         self.assertEqual(recording.size_bytes, sum(c.size_bytes for c in chunks))
@@ -131,7 +138,7 @@ class CaptureVersionTests(ReplayTestCase):
         ledger = SessionLedger.objects.get()
         self.assertIn(40, ledger.scrub_state[WINDOW]["blocked"])
         self.assertEqual(ledger.batches_accepted, 2)
-        self.assert_rows_match_blobs()  # the losing attempt's blob is gone
+        self.assert_rows_match_blobs()  # the losing attempt wrote nothing
 
     def test_a_retry_racing_its_original_is_stored_once(self) -> None:
         first = batch("b-1", page_with_blocked_panel())

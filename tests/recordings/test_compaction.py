@@ -32,7 +32,7 @@ class CompactionTests(ReplayTestCase):
         send_full_session_snapshots(self.client)
         self.recording = Recording.objects.get(session_id=MAIN_SESSION)
         self.before = services.recording_events(recording=self.recording)
-        self.loose_blobs = len(self.stored_blobs())
+        self.loose_rows = len(self.stored_rows())
 
     def make_idle(self, minutes: int = 60) -> None:
         Recording.objects.update(last_batch_at=now() - dt.timedelta(minutes=minutes))
@@ -42,11 +42,17 @@ class CompactionTests(ReplayTestCase):
         self.addCleanup(setattr, app.conf, "task_always_eager", False)
 
     def test_it_merges_a_window_into_one_blob_with_the_same_events(self) -> None:
-        self.assertGreater(self.loose_blobs, 10)
+        self.assertGreater(self.loose_rows, 10)
+        self.assertEqual(self.stored_blobs(), [])  # live: all in the rows
         windows = services.recording_compact(recording=self.recording)
         self.recording.refresh_from_db()
         self.assertEqual(windows, 1)
         self.assertTrue(self.recording.compacted)
+        # The rows gave up their bytes to the one window blob, and stay (retries).
+        chunks = self.recording.chunks.all()
+        self.assertEqual(len(chunks), self.loose_rows)
+        self.assertFalse(chunks.filter(data__isnull=False).exists())
+        self.assertEqual(self.stored_rows(), [])
         blobs = self.stored_blobs()
         session_blobs = [b for b in blobs if MAIN_SESSION in str(b)]
         self.assertEqual(len(session_blobs), 1)

@@ -98,12 +98,12 @@ class ManagementApiTests(ReplayTestCase):
         )
         self.assertEqual(response.status_code, 403)
         self.assertTrue(Recording.objects.filter(pk=self.own.recording.pk).exists())
-        blobs_before = len(self.stored_blobs())
+        stored_before = len(self.stored_data())
         write = self.key_for(carol, "write")
         response = self.client.delete(url, headers={"Authorization": f"Bearer {write}"})
         self.assertEqual(response.status_code, 204)
         self.assertFalse(Recording.objects.filter(pk=self.own.recording.pk).exists())
-        self.assertLess(len(self.stored_blobs()), blobs_before)
+        self.assertLess(len(self.stored_data()), stored_before)
 
     def test_a_revoked_or_expired_or_unknown_key_gets_401(self) -> None:
         secret = self.key_for(self.bob)

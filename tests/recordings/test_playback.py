@@ -122,9 +122,9 @@ class ExportTests(ReplayTestCase):
             moved = [{**e, "timestamp": e["timestamp"] + copy * span} for e in events]
             self.send(f"copy-{copy}", "w", moved)
         recording = Recording.objects.get()
-        key = recording.chunks.order_by("first_timestamp")[0].blob_key
-        blobs.open_chunk(key)  # warm up, as the export is
-        one_batch = peak_bytes(lambda: blobs.open_chunk(key))
+        keys = [recording.chunks.order_by("first_timestamp")[0].data_key]
+        list(services.events_by_key(keys=keys))  # warm up, as the export is
+        one_batch = peak_bytes(lambda: list(services.events_by_key(keys=keys)))
         return recording, one_batch, copies * len(blobs.dumps(events))
 
     def peak_of_export(self, recording: Recording) -> int:
@@ -146,6 +146,7 @@ class StorageErrorTests(ReplayTestCase):
         self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
         send_rrweb(self.client, FIXTURE_TOKEN, "a1", moves(0, 10), "sess", "a")
         self.recording = Recording.objects.get()
+        services.recording_compact(recording=self.recording)  # now in storage
         for path in self.stored_blobs():
             path.unlink()  # gone from storage, still in the rows
         self.client.force_login(self.alice)

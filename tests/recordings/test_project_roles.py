@@ -217,12 +217,12 @@ class ProjectRoleTests(ReplayTestCase):
     def test_deleting_a_project_deletes_its_blobs(self) -> None:
         root = self.make_root()
         self.client.force_login(root)
-        before = len(self.stored_blobs())
+        before = len(self.stored_data())
         url = reverse("admin:recordings_project_delete", args=[self.own.project.pk])
         response = self.client.post(url, {"post": "yes"})
         self.assertEqual(response.status_code, 302)
         self.assertFalse(Project.objects.filter(pk=self.own.project.pk).exists())
-        self.assertLess(len(self.stored_blobs()), before)
+        self.assertLess(len(self.stored_data()), before)
         self.assertTrue(Project.objects.filter(pk=self.other.project.pk).exists())
 
 

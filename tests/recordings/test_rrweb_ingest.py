@@ -68,7 +68,7 @@ class RrwebIngestTests(ReplayTestCase):
         self.post(body)
         self.post(body)
         self.assertEqual(SnapshotChunk.objects.count(), 1)
-        self.assertEqual(len(self.stored_blobs()), 1)
+        self.assertEqual(len(self.stored_data()), 1)
 
     def test_it_rejects_a_batch_without_events(self) -> None:
         response = self.post(
