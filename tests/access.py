@@ -22,6 +22,7 @@ from privacy.services import privacy_settings_update
 from recordings import access
 from recordings.access import Role
 from recordings.models import ApiKey, Event, Person, Project, Recording
+from tests.base import ReplayTestCase
 from tests.fixtures import fixtures_dir
 
 
@@ -45,9 +46,14 @@ def rrweb_events(name: str) -> list[dict[str, Any]]:
     return events
 
 
-def make_tenant(client: Client, marker: str) -> Tenant:
-    """A project with a real recording (ingested over HTTP) and one of each row."""
-    project = Project.objects.create(name=f"{marker} project")
+def make_tenant(client: Client, marker: str, project: Project | None = None) -> Tenant:
+    """`project` (by default a new one) with a real recording and one of each row.
+
+    The marker should be in the project's name too ("zqalpha project"), so that a
+    leaked name is caught like any other of its data.
+    """
+    if project is None:
+        project = Project.objects.create(name=f"{marker} project")
     body = {
         "token": project.token,
         "session_id": f"{marker}-session",
@@ -148,34 +154,63 @@ def _key(
     return principal
 
 
-def make_principals(own: Project, other: Project) -> list[Principal]:
-    """Every kind of caller the product knows, each with its role on `own` only."""
+def _staffed(user: User) -> User:
     # Staff status opens nothing: ReplayHub lets people in by role.
-    people = [Principal("anonymous"), Principal("staff, no role", _user("norole"))]
-    unstaffed = _user("unstaffed-admin", staff=False)
-    access.role_grant(project=own, principal=unstaffed, role=Role.ADMIN)
-    people.append(Principal("admin without staff status", unstaffed, role=Role.ADMIN))
-    former = _user("former-admin")
-    access.role_grant(project=own, principal=former, role=Role.ADMIN)
-    access.role_grant(project=own, principal=former, role=None)
-    people.append(Principal("former admin (role removed)", former))
-    for role in Role:
-        user = _user(f"{role.value}-user")
-        access.role_grant(project=own, principal=user, role=role)
-        people.append(Principal(f"{role.value} (user)", user, role=role))
+    user.is_staff = True
+    user.save()
+    return user
+
+
+def make_principals(case: ReplayTestCase, other: Project) -> list[Principal]:
+    """Every kind of caller the product knows, each with its role on `own` only.
+
+    `own` is alice's project (`case.project`); nobody but superusers may reach
+    `other`. The personas are the core; the other callers are kinds no persona can
+    be without ceasing to be one (see `_extra_principals`).
+    """
+    return [
+        Principal("anonymous"),
+        *_persona_principals(case),
+        *_extra_principals(case),
+        *_key_principals(case.project, other),
+    ]
+
+
+def _persona_principals(case: ReplayTestCase) -> list[Principal]:
+    # charlie holds no role anywhere, not even on a project of his own: he is the
+    # caller whom the product lets in nowhere. bob and charlie get the staff status
+    # the users they replace had ("viewer-user", "norole"): it must open nothing.
+    return [
+        Principal("charlie (outsider, staff, no role)", _staffed(case.charlie)),
+        Principal("alice (admin, no staff status)", case.alice, role=Role.ADMIN),
+        Principal("bob (viewer, staff)", _staffed(case.bob), role=Role.VIEWER),
+    ]
+
+
+def _extra_principals(case: ReplayTestCase) -> list[Principal]:
+    """Callers no persona can stand for: alice's other teammates, and a superuser."""
+    # A second admin and an editor with staff status, a role held through a group,
+    # a removed role, a suspended admin.
+    own = case.project
+    staffed_admin = case.make_teammate("admin-user", Role.ADMIN, is_staff=True)
+    editor = case.make_teammate("editor-user", Role.EDITOR, is_staff=True)
     group = Group.objects.create(name="editors")
     access.role_grant(project=own, principal=group, role=Role.EDITOR)
     member = _user("group-member", staff=False)
     member.groups.add(group)
-    people.append(Principal("editor (group)", member, role=Role.EDITOR))
-    people.append(Principal("superuser", _user("root", superuser=True), True))
-    ex_admin = _user("ex-admin")
-    access.role_grant(project=own, principal=ex_admin, role=Role.ADMIN)
+    former = case.make_teammate("former-admin", Role.ADMIN, is_staff=True)
+    access.role_grant(project=own, principal=former, role=None)
+    ex_admin = case.make_teammate("ex-admin", Role.ADMIN, is_staff=True)
     ex_admin.is_active = False
     ex_admin.save()
-    people.append(Principal("inactive admin", ex_admin, role=Role.ADMIN))
-    people += _key_principals(own, other)
-    return people
+    return [
+        Principal("admin (user, staff)", staffed_admin, role=Role.ADMIN),
+        Principal("editor (user)", editor, role=Role.EDITOR),
+        Principal("editor (group)", member, role=Role.EDITOR),
+        Principal("former admin (role removed)", former),
+        Principal("inactive admin", ex_admin, role=Role.ADMIN),
+        Principal("superuser", case.make_root(), True),
+    ]
 
 
 def _key_principals(own: Project, other: Project) -> list[Principal]:

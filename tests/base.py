@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from django.contrib.auth.models import User
@@ -30,6 +30,7 @@ class ReplayTestCase(TestCase):
     superuser powers (the user admin, every project) asks for `make_root()`.
     """
 
+    project_name: ClassVar[str] = "Alice's shop"
     project: Project
     alice: User
     bob: User
@@ -42,7 +43,7 @@ class ReplayTestCase(TestCase):
 
         storages = {**settings.STORAGES, "recordings": temp_blob_storage(self.blob_dir)}
         self.enterContext(override_settings(STORAGES=storages))
-        self.project = Project.objects.create(name="Alice's shop")
+        self.project = Project.objects.create(name=self.project_name)
         self.alice = User.objects.create_user("alice", "alice@example.org", "pw")
         self.bob = User.objects.create_user("bob", "bob@example.org", "pw")
         self.charlie = User.objects.create_user("charlie", "charlie@example.org", "pw")
@@ -58,6 +59,22 @@ class ReplayTestCase(TestCase):
         grant = access.role_grant
         grant(project=project, principal=self.alice, role=access.Role.ADMIN)
         grant(project=project, principal=self.bob, role=access.Role.VIEWER)
+
+    def make_charlies_project(self, name: str) -> Project:
+        """charlie's own project: he is its admin, alice and bob are not on it."""
+        project = Project.objects.create(name=name)
+        access.role_grant(
+            project=project, principal=self.charlie, role=access.Role.ADMIN
+        )
+        return project
+
+    def make_teammate(self, username: str, role: access.Role, **fields: Any) -> User:
+        """Another of alice's teammates, holding `role` on her project."""
+        user = User.objects.create_user(
+            username, f"{username}@example.org", "pw", **fields
+        )
+        access.role_grant(project=self.project, principal=user, role=role)
+        return user
 
     def make_root(self) -> User:
         """A superuser, for what only superusers may do (user admin, every project)."""

@@ -199,13 +199,19 @@ DENIED_STATUSES = {302, 401, 403, 404, 405}
 
 
 class MatrixTestCase(ReplayTestCase):
-    """Two tenants, every principal, and the oracle that says who may do what."""
+    """Two tenants, every principal, and the oracle that says who may do what.
+
+    The own tenant is alice's project (bob her viewer); the other is nobody's among
+    the principals, so that charlie stays the outsider with no role at all.
+    """
+
+    project_name = "zqalpha project"
 
     def setUp(self) -> None:
         super().setUp()
-        self.own = make_tenant(self.client, "zqalpha")
+        self.own = make_tenant(self.client, "zqalpha", self.project)
         self.other = make_tenant(self.client, "zqomega")
-        self.people = make_principals(self.own.project, self.other.project)
+        self.people = make_principals(self, self.other.project)
 
     def allows(
         self, principal: Principal, rule: Rule, project: Project | None, api: bool
@@ -257,7 +263,7 @@ class MatrixTestCase(ReplayTestCase):
             ),
             # Not project data: the same object serves as "own" and "other".
             "recordings.apikey": lambda: ApiKey.objects.get(name="viewer key key"),
-            "auth.user": lambda: User.objects.get(username="norole"),
+            "auth.user": lambda: self.charlie,
             "auth.group": lambda: Group.objects.get(name="editors"),
         }
         obj: Model = by_label[label]()
@@ -475,7 +481,7 @@ class AccessWriteMatrixTests(MatrixTestCase):
             self.privacy_form_data(project, mask_all_text="on"),
             lambda: PrivacySettings.objects.get(project=project).mask_all_text,
         )
-        # Someone already on the own project (the form names no one else to a
+        # bob, already on the own project (the form names no one else to a
         # project admin; tests/recordings/test_project_roles.py checks that).
         yield Write(
             "admin give a role",
@@ -483,11 +489,8 @@ class AccessWriteMatrixTests(MatrixTestCase):
             False,
             "post",
             reverse("admin:recordings_project_members", args=[project.pk]),
-            {"kind": "user", "name": "viewer-user", "role": "editor"},
-            lambda: (
-                access.role_of(User.objects.get(username="viewer-user"), project)
-                == access.Role.EDITOR
-            ),
+            {"kind": "user", "name": "bob", "role": "editor"},
+            lambda: access.role_of(self.bob, project) == access.Role.EDITOR,
         )
         yield Write(
             "API delete recording",

@@ -41,12 +41,16 @@ KEPT_ELSEWHERE = "other-jane-session"  # Jane's session in another project
 
 class ErasureTestCase(ReplayTestCase):
     """Jane: one session as an anonymous visitor, one identified, her person with
-    that anonymous id; Bob: one session. Another project has a Jane too."""
+    that anonymous id; Bob: one session. Another project, charlie's, has a Jane too.
+
+    The project is alice's (bob her viewer), as ReplayTestCase makes it.
+    """
+
+    project_name = "Shop"
 
     def setUp(self) -> None:
         super().setUp()
-        self.project = Project.objects.create(name="Shop")
-        self.other = Project.objects.create(name="Other shop")
+        self.other = self.make_charlies_project("Other shop")
         self.record(self.project, "jane-anon-session", JANE_ANON)
         self.record(self.project, "jane-session", JANE)
         self.record(self.project, "bob-session", BOB)
@@ -296,8 +300,11 @@ class ErasureTests(ErasureTestCase):
 
 class ErasureAdminTests(ErasureTestCase):
     def login(self, role: Role) -> User:
-        user = User.objects.create_user(role.value, password="pw", is_staff=True)
+        """alice for the admin role; bob, given `role`, for a lesser one."""
+        user = self.alice if role == Role.ADMIN else self.bob
         access.role_grant(project=self.project, principal=user, role=role)
+        user.is_staff = True  # as the users these replace had; it opens nothing
+        user.save()
         self.client.force_login(user)
         return user
 

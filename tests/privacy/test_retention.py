@@ -28,13 +28,17 @@ DAY = dt.timedelta(days=1)
 
 class RetentionTestCase(ReplayTestCase):
     """One project keeping 30 days: an old, a held and a fresh session; another
-    project keeping 90 days with a session as old as the first's."""
+    project, charlie's, keeping 90 days with a session as old as the first's.
+
+    The first project is alice's (bob her viewer), as ReplayTestCase makes it.
+    """
+
+    project_name = "Shop"
 
     def setUp(self) -> None:
         super().setUp()
-        self.project = self.make_project("Shop")
         PrivacySettings.objects.create(project=self.project, retention_days=30)
-        self.other = Project.objects.create(name="Other shop")
+        self.other = self.make_charlies_project("Other shop")
         PrivacySettings.objects.create(project=self.other, retention_days=90)
         self.old = self.record(self.project, "old-session", age_days=40)
         self.held = self.record(self.project, "held-session", age_days=40)
@@ -168,9 +172,12 @@ class ExpiryTests(RetentionTestCase):
 
 class LegalHoldTests(RetentionTestCase):
     def login(self, role: Role) -> User:
-        user = User.objects.create_user(role.value, password="pw", is_staff=True)
+        """alice for the admin role; bob, given `role`, for a lesser one."""
+        user = self.alice if role == Role.ADMIN else self.bob
         access.role_grant(project=self.project, principal=user, role=role)
-        self.assertTrue(self.client.login(username=role.value, password="pw"))
+        user.is_staff = True  # as the users these replace had; it opens nothing
+        user.save()
+        self.assertTrue(self.client.login(username=user.username, password="pw"))
         return user
 
     def test_a_held_recording_cannot_be_purged(self) -> None:

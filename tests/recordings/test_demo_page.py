@@ -10,8 +10,6 @@ from django.contrib.auth.models import User
 from django.test import override_settings
 from django.urls import reverse
 
-from recordings import access
-from recordings.access import Role
 from recordings.models import Project
 from tests.base import ReplayTestCase
 
@@ -77,8 +75,6 @@ class DemoProjectFlagTests(ReplayTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.dana = User.objects.create_user("dana")
-        access.role_grant(project=self.project, principal=self.dana, role=Role.ADMIN)
         self.url = reverse("admin:recordings_project_change", args=[self.project.pk])
 
     def change(self, user: User, **fields: str) -> Any:
@@ -87,7 +83,7 @@ class DemoProjectFlagTests(ReplayTestCase):
         return self.client.post(self.url, data)
 
     def test_a_project_admin_cannot_make_their_project_the_demo(self) -> None:
-        self.assertEqual(self.change(self.dana, is_demo="on").status_code, 302)
+        self.assertEqual(self.change(self.alice, is_demo="on").status_code, 302)
         self.project.refresh_from_db()
         self.assertFalse(self.project.is_demo)
 

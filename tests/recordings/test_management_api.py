@@ -18,17 +18,19 @@ from tests.access import make_tenant
 from tests.base import ReplayTestCase
 
 
-class ManagementApiTests(ReplayTestCase):
+class TenantsTestCase(ReplayTestCase):
+    """alice's project (bob her viewer) and charlie's, each with a recording."""
+
+    project_name = "zqalpha project"
+
     def setUp(self) -> None:
         super().setUp()
-        self.own = make_tenant(self.client, "zqalpha")
-        self.other = make_tenant(self.client, "zqomega")
-        # bob is a viewer on the tenant's project here, and on nothing else.
-        access.role_grant(project=self.project, principal=self.bob, role=None)
-        access.role_grant(
-            project=self.own.project, principal=self.bob, role=Role.VIEWER
-        )
+        self.own = make_tenant(self.client, "zqalpha", self.project)
+        charlies = self.make_charlies_project("zqomega project")
+        self.other = make_tenant(self.client, "zqomega", charlies)
 
+
+class ManagementApiTests(TenantsTestCase):
     def key_for(self, user: User, access_: str = "read", **fields: Any) -> str:
         key = ApiKey(user=user, name="ci", access=access_, **fields)
         return access.api_key_create(key=key, projects=[self.own.project])
@@ -90,16 +92,14 @@ class ManagementApiTests(ReplayTestCase):
             url, headers={"Authorization": f"Bearer {bob_write}"}
         )
         self.assertEqual(response.status_code, 403)
-        carol = User.objects.create_user("carol")
-        access.role_grant(project=self.own.project, principal=carol, role=Role.ADMIN)
-        read_only = self.key_for(carol)
+        read_only = self.key_for(self.alice)  # the project's admin, read-only key
         response = self.client.delete(
             url, headers={"Authorization": f"Bearer {read_only}"}
         )
         self.assertEqual(response.status_code, 403)
         self.assertTrue(Recording.objects.filter(pk=self.own.recording.pk).exists())
         stored_before = len(self.stored_data())
-        write = self.key_for(carol, "write")
+        write = self.key_for(self.alice, "write")
         response = self.client.delete(url, headers={"Authorization": f"Bearer {write}"})
         self.assertEqual(response.status_code, 204)
         self.assertFalse(Recording.objects.filter(pk=self.own.recording.pk).exists())
@@ -182,17 +182,15 @@ class ManagementApiTests(ReplayTestCase):
                 self.assertNotIn(b"zqalpha", response.content)
 
 
-class ApiKeyScopeTests(ReplayTestCase):
+class ApiKeyScopeTests(TenantsTestCase):
     """A key reaches its projects only while its user does; a lost one stays lost."""
 
     def setUp(self) -> None:
         super().setUp()
-        self.own = make_tenant(self.client, "zqalpha")
-        self.other = make_tenant(self.client, "zqomega")
-        # bob's roles are on the two tenants' projects only.
-        access.role_grant(project=self.project, principal=self.bob, role=None)
-        for project in (self.own.project, self.other.project):
-            access.role_grant(project=project, principal=self.bob, role=Role.VIEWER)
+        # bob watches charlie's project too, and holds a key for both.
+        access.role_grant(
+            project=self.other.project, principal=self.bob, role=Role.VIEWER
+        )
         key = ApiKey(user=self.bob, name="ci")
         projects = [self.own.project, self.other.project]
         self.secret = access.api_key_create(key=key, projects=projects)
@@ -225,10 +223,9 @@ class ApiKeyScopeTests(ReplayTestCase):
 
     def test_a_group_losing_its_role_narrows_its_members_keys(self) -> None:
         group = Group.objects.create(name="support")
-        erin = User.objects.create_user("erin")
-        erin.groups.add(group)
+        self.charlie.groups.add(group)
         access.role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
-        key = ApiKey(user=erin, name="erin's")
+        key = ApiKey(user=self.charlie, name="charlie's")
         access.api_key_create(key=key, projects=[self.own.project])
         access.role_grant(project=self.own.project, principal=group, role=None)
         self.assertFalse(key.projects.exists())

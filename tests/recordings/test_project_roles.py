@@ -16,68 +16,69 @@ from tests.base import ReplayTestCase
 
 
 class ProjectRoleTests(ReplayTestCase):
+    """alice administers the own tenant, bob views it, charlie has no role at all.
+
+    The other tenant is nobody's here: charlie must reach no project for the tests
+    of what alone opens one (a group, a model-wide permission).
+    """
+
+    project_name = "zqalpha project"
+
     def setUp(self) -> None:
         super().setUp()
-        self.own = make_tenant(self.client, "zqalpha")
+        self.own = make_tenant(self.client, "zqalpha", self.project)
         self.other = make_tenant(self.client, "zqomega")
-        self.dana = User.objects.create_user("dana", "dana@example.org", "pw")
 
     def test_a_role_grants_exactly_its_permissions_and_can_be_changed(self) -> None:
         project = self.own.project
-        access.role_grant(project=project, principal=self.dana, role=Role.ADMIN)
-        self.assertEqual(access.role_of(self.dana, project), Role.ADMIN)
-        self.assertTrue(access.can(self.dana, access.MANAGE_PRIVACY, project))
-        access.role_grant(project=project, principal=self.dana, role=Role.VIEWER)
-        self.assertEqual(access.role_of(self.dana, project), Role.VIEWER)
-        self.assertFalse(access.can(self.dana, access.MANAGE_PRIVACY, project))
-        self.assertFalse(access.can(self.dana, access.CURATE, project))
-        self.assertTrue(access.can(self.dana, access.VIEW_RECORDINGS, project))
+        access.role_grant(project=project, principal=self.bob, role=Role.ADMIN)
+        self.assertEqual(access.role_of(self.bob, project), Role.ADMIN)
+        self.assertTrue(access.can(self.bob, access.MANAGE_PRIVACY, project))
+        access.role_grant(project=project, principal=self.bob, role=Role.VIEWER)
+        self.assertEqual(access.role_of(self.bob, project), Role.VIEWER)
+        self.assertFalse(access.can(self.bob, access.MANAGE_PRIVACY, project))
+        self.assertFalse(access.can(self.bob, access.CURATE, project))
+        self.assertTrue(access.can(self.bob, access.VIEW_RECORDINGS, project))
         self.assertFalse(
-            access.can(self.dana, access.VIEW_RECORDINGS, self.other.project)
+            access.can(self.bob, access.VIEW_RECORDINGS, self.other.project)
         )
-        access.role_grant(project=project, principal=self.dana, role=None)
-        self.assertIsNone(access.role_of(self.dana, project))
-        self.assertFalse(access.projects_for(self.dana, access.VIEW_PROJECT).exists())
+        access.role_grant(project=project, principal=self.bob, role=None)
+        self.assertIsNone(access.role_of(self.bob, project))
+        self.assertFalse(access.projects_for(self.bob, access.VIEW_PROJECT).exists())
 
     def test_a_group_role_reaches_its_members(self) -> None:
         group = Group.objects.create(name="support")
-        self.dana.groups.add(group)
+        self.charlie.groups.add(group)
         access.role_grant(project=self.own.project, principal=group, role=Role.EDITOR)
-        self.assertTrue(access.can(self.dana, access.CURATE, self.own.project))
+        self.assertTrue(access.can(self.charlie, access.CURATE, self.own.project))
         self.assertEqual(
-            list(access.projects_for(self.dana, access.VIEW_RECORDINGS)),
+            list(access.projects_for(self.charlie, access.VIEW_RECORDINGS)),
             [self.own.project],
         )
 
     def test_a_model_wide_permission_does_not_open_every_project(self) -> None:
         perm = Permission.objects.get(codename="view_recordings")
-        self.dana.user_permissions.add(perm)
-        self.dana = User.objects.get(pk=self.dana.pk)  # drop the permission cache
-        self.assertFalse(
-            access.can(self.dana, access.VIEW_RECORDINGS, self.own.project)
-        )
-        self.assertFalse(
-            access.projects_for(self.dana, access.VIEW_RECORDINGS).exists()
-        )
+        self.charlie.user_permissions.add(perm)
+        charlie = User.objects.get(pk=self.charlie.pk)  # drop the permission cache
+        self.assertTrue(charlie.has_perm("recordings.view_recordings"))
+        self.assertFalse(access.can(charlie, access.VIEW_RECORDINGS, self.own.project))
+        self.assertFalse(access.projects_for(charlie, access.VIEW_RECORDINGS).exists())
 
     def test_an_inactive_member_reaches_nothing(self) -> None:
-        access.role_grant(
-            project=self.own.project, principal=self.dana, role=Role.ADMIN
-        )
-        self.dana.is_active = False
-        self.dana.save()
-        self.assertFalse(access.projects_for(self.dana, access.VIEW_PROJECT).exists())
-        self.assertFalse(access.can(self.dana, access.VIEW_PROJECT, self.own.project))
+        self.assertTrue(access.can(self.alice, access.VIEW_PROJECT, self.own.project))
+        self.alice.is_active = False
+        self.alice.save()
+        self.assertFalse(access.projects_for(self.alice, access.VIEW_PROJECT).exists())
+        self.assertFalse(access.can(self.alice, access.VIEW_PROJECT, self.own.project))
 
     def test_a_project_admin_gives_roles_in_the_admin(self) -> None:
-        # dana also administers a team project where charlie and "support" are.
+        # alice also administers a team project where charlie and "support" are.
         team = Project.objects.create(name="zqteam project")
         group = Group.objects.create(name="support")
-        for project in (self.own.project, team):
-            access.role_grant(project=project, principal=self.dana, role=Role.ADMIN)
+        access.role_grant(project=team, principal=self.alice, role=Role.ADMIN)
         access.role_grant(project=team, principal=self.charlie, role=Role.VIEWER)
         access.role_grant(project=team, principal=group, role=Role.VIEWER)
-        self.client.force_login(self.dana)
+        self.client.force_login(self.alice)
         url = reverse("admin:recordings_project_members", args=[self.own.project.pk])
         response = self.client.post(
             url, {"kind": "user", "name": "charlie", "role": "editor"}
@@ -106,36 +107,38 @@ class ProjectRoleTests(ReplayTestCase):
 
     def test_an_editor_cannot_give_roles(self) -> None:
         access.role_grant(
-            project=self.own.project, principal=self.dana, role=Role.EDITOR
+            project=self.own.project, principal=self.bob, role=Role.EDITOR
         )
-        self.client.force_login(self.dana)
+        self.client.force_login(self.bob)
         url = reverse("admin:recordings_project_members", args=[self.own.project.pk])
         response = self.client.post(
-            url, {"kind": "user", "name": "dana", "role": "admin"}
+            url, {"kind": "user", "name": "bob", "role": "admin"}
         )
         self.assertEqual(response.status_code, 403)
-        self.assertEqual(access.role_of(self.dana, self.own.project), Role.EDITOR)
+        self.assertEqual(access.role_of(self.bob, self.own.project), Role.EDITOR)
 
     def test_a_user_with_the_add_permission_creates_and_administers_a_project(
         self,
     ) -> None:
-        self.dana.user_permissions.add(Permission.objects.get(codename="add_project"))
-        self.client.force_login(self.dana)
+        perm = Permission.objects.get(codename="add_project")
+        self.charlie.user_permissions.add(perm)
+        self.client.force_login(self.charlie)
         response = self.client.post(
             reverse("admin:recordings_project_add"),
-            {"name": "Dana's app", "recording_enabled": "on", "ingest_rate_limit": ""},
+            {
+                "name": "Charlie's app",
+                "recording_enabled": "on",
+                "ingest_rate_limit": "",
+            },
         )
         self.assertEqual(response.status_code, 302)
-        project = Project.objects.get(name="Dana's app")
-        self.assertEqual(access.role_of(self.dana, project), Role.ADMIN)
+        project = Project.objects.get(name="Charlie's app")
+        self.assertEqual(access.role_of(self.charlie, project), Role.ADMIN)
 
     def test_the_recording_list_and_its_project_filter_show_only_own_projects(
         self,
     ) -> None:
-        access.role_grant(
-            project=self.own.project, principal=self.dana, role=Role.VIEWER
-        )
-        self.client.force_login(self.dana)
+        self.client.force_login(self.bob)
         response = self.client.get(reverse("admin:recordings_recording_changelist"))
         self.assertEqual(
             [r.session_id for r in response.context["cl"].result_list],
@@ -147,21 +150,15 @@ class ProjectRoleTests(ReplayTestCase):
         self,
     ) -> None:
         viewer_of = Project.objects.create(name="zqviewed project")
-        access.role_grant(
-            project=self.own.project, principal=self.dana, role=Role.ADMIN
-        )
-        access.role_grant(project=viewer_of, principal=self.dana, role=Role.VIEWER)
-        self.client.force_login(self.dana)
+        access.role_grant(project=viewer_of, principal=self.alice, role=Role.VIEWER)
+        self.client.force_login(self.alice)
         response = self.client.get(reverse("admin:privacy_privacysettings_add"))
         choices = list(response.context["adminform"].form.fields["project"].queryset)
         self.assertEqual(choices, [self.own.project])
 
     def test_the_admin_enforces_csrf(self) -> None:
-        access.role_grant(
-            project=self.own.project, principal=self.dana, role=Role.ADMIN
-        )
         client = Client(enforce_csrf_checks=True)
-        client.force_login(self.dana)
+        client.force_login(self.alice)
         url = reverse("admin:recordings_project_change", args=[self.own.project.pk])
         response = client.post(url, {"name": "csrf-less", "recording_enabled": "on"})
         self.assertEqual(response.status_code, 403)
@@ -169,16 +166,13 @@ class ProjectRoleTests(ReplayTestCase):
         self.assertEqual(self.own.project.name, "zqalpha project")
 
     def test_a_user_makes_a_key_in_the_admin_and_sees_its_secret_once(self) -> None:
-        access.role_grant(
-            project=self.own.project, principal=self.dana, role=Role.VIEWER
-        )
-        self.client.force_login(self.dana)
+        self.client.force_login(self.bob)
         response = self.client.post(
             reverse("admin:recordings_apikey_add"),
             {"name": "ci", "projects": [self.own.project.pk], "access": "read"},
             follow=True,
         )
-        key = ApiKey.objects.get(user=self.dana)
+        key = ApiKey.objects.get(user=self.bob)
         message = next(str(m) for m in response.context["messages"])
         secret = message.split("Your new API key is ")[1].split(" ")[0]
         api = self.client_class()
@@ -203,10 +197,7 @@ class ProjectRoleTests(ReplayTestCase):
     def test_a_key_for_a_project_the_user_cannot_see_is_refused_in_the_admin(
         self,
     ) -> None:
-        access.role_grant(
-            project=self.own.project, principal=self.dana, role=Role.VIEWER
-        )
-        self.client.force_login(self.dana)
+        self.client.force_login(self.bob)
         response = self.client.post(
             reverse("admin:recordings_apikey_add"),
             {"name": "ci", "projects": [self.other.project.pk], "access": "read"},
@@ -229,17 +220,16 @@ class ProjectRoleTests(ReplayTestCase):
 class MemberNamesTests(ReplayTestCase):
     """The members form does not tell a project admin who exists elsewhere."""
 
+    project_name = "zqalpha project"
+
     def setUp(self) -> None:
         super().setUp()
-        self.own = make_tenant(self.client, "zqalpha")
-        self.other = make_tenant(self.client, "zqomega")
-        self.dana = User.objects.create_user("dana", "dana@example.org", "pw")
-        access.role_grant(
-            project=self.own.project, principal=self.dana, role=Role.ADMIN
-        )
-        # The other tenant's people, and someone on no project at all.
-        olga = User.objects.create_user("olga")
-        access.role_grant(project=self.other.project, principal=olga, role=Role.ADMIN)
+        self.own = make_tenant(self.client, "zqalpha", self.project)
+        # The other tenant is charlie's own project, with a team of his.
+        charlies = self.make_charlies_project("zqomega project")
+        self.other = make_tenant(self.client, "zqomega", charlies)
+        # Someone on no project at all (charlie now runs one).
+        User.objects.create_user("loner")
         omega = Group.objects.create(name="omega-team")
         access.role_grant(project=self.other.project, principal=omega, role=Role.VIEWER)
         Group.objects.create(name="roleless-group")
@@ -256,9 +246,10 @@ class MemberNamesTests(ReplayTestCase):
         return response.status_code, body
 
     def test_naming_someone_of_another_tenant_answers_as_naming_nobody(self) -> None:
-        self.client.force_login(self.dana)
+        self.make_root()  # a superuser with no role is no member either
+        self.client.force_login(self.alice)
         for kind, names in [
-            ("user", ["olga", "charlie", "alice"]),
+            ("user", ["charlie", "loner", "root"]),
             ("group", ["omega-team", "roleless-group"]),
         ]:
             nobody = self.answer(kind, "no-such-name")
@@ -267,12 +258,11 @@ class MemberNamesTests(ReplayTestCase):
                 with self.subTest(kind=kind, name=name):
                     self.assertEqual(self.answer(kind, name), nobody)
         members = {str(m.principal) for m in access.project_members(self.own.project)}
-        self.assertEqual(members, {"dana"})
+        self.assertEqual(members, {"alice", "bob"})
 
     def test_a_superuser_names_anyone(self) -> None:
         root = self.make_root()
         self.client.force_login(root)
-        self.assertEqual(self.answer("user", "olga")[0], 302)
+        self.assertEqual(self.answer("user", "charlie")[0], 302)
         self.assertEqual(self.answer("group", "roleless-group")[0], 302)
-        olga = User.objects.get(username="olga")
-        self.assertEqual(access.role_of(olga, self.own.project), Role.ADMIN)
+        self.assertEqual(access.role_of(self.charlie, self.own.project), Role.ADMIN)

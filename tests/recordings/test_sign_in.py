@@ -26,16 +26,23 @@ LOGIN = reverse("admin:login")
 
 
 class SignInTestCase(ReplayTestCase):
+    """alice administers the own project; she was never given staff status.
+
+    The other tenant is nobody's: charlie, with no role anywhere, is who the
+    product keeps out.
+    """
+
+    project_name = "zqalpha project"
+
     def setUp(self) -> None:
         super().setUp()
-        self.own = make_tenant(self.client, "zqalpha")
+        self.own = make_tenant(self.client, "zqalpha", self.project)
         self.other = make_tenant(self.client, "zqomega")
         self.client.logout()
-        # dana administers the own project; she was never given staff status.
-        self.dana = User.objects.create_user("dana", "dana@example.org", "pw")
-        access.role_grant(
-            project=self.own.project, principal=self.dana, role=Role.ADMIN
-        )
+
+    def give_staff_status(self, user: User) -> None:
+        user.is_staff = True
+        user.save()
 
     def key_for(self, user: User) -> str:
         key = ApiKey(user=user, name="ci", access=ApiKey.Access.WRITE)
@@ -73,77 +80,78 @@ class SignInTestCase(ReplayTestCase):
 
 class SignInTests(SignInTestCase):
     def test_it_lets_a_role_holder_in_without_staff_status(self) -> None:
-        self.dana.refresh_from_db()
-        self.assertIs(self.dana.is_staff, False)  # the role did not touch it
-        response = self.login_form("dana")
+        self.alice.refresh_from_db()
+        self.assertIs(self.alice.is_staff, False)  # the role did not touch it
+        response = self.login_form("alice")
         self.assertRedirects(response, ADMIN_INDEX)
         self.assertEqual(self.client.get(ADMIN_INDEX).status_code, 200)
-        self.assertTrue(self.api_session_lets_in(self.dana))
-        self.assertTrue(self.api_key_lets_in(self.key_for(self.dana)))
+        self.assertTrue(self.api_session_lets_in(self.alice))
+        self.assertTrue(self.api_key_lets_in(self.key_for(self.alice)))
 
     def test_it_lets_a_group_member_in_without_staff_status(self) -> None:
         group = Group.objects.create(name="support")
         access.role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
-        erin = User.objects.create_user("erin", password="pw")
-        erin.groups.add(group)
-        self.assertTrue(self.admin_lets_in(erin))
-        self.assertTrue(self.api_session_lets_in(erin))
+        self.assertFalse(self.admin_lets_in(self.charlie))
+        self.charlie.groups.add(group)
+        self.assertTrue(self.admin_lets_in(self.charlie))
+        self.assertTrue(self.api_session_lets_in(self.charlie))
 
     def test_it_keeps_out_a_staff_user_with_no_role(self) -> None:
-        staff = User.objects.create_user("sam", password="pw", is_staff=True)
-        self.assertContains(self.login_form("sam"), "a role on a project")
-        self.assertFalse(self.admin_lets_in(staff))
-        self.assertFalse(self.api_session_lets_in(staff))
+        self.give_staff_status(self.charlie)  # and no role
+        self.assertContains(self.login_form("charlie"), "a role on a project")
+        self.assertFalse(self.admin_lets_in(self.charlie))
+        self.assertFalse(self.api_session_lets_in(self.charlie))
 
     def test_the_login_form_says_the_same_whatever_keeps_someone_out(self) -> None:
-        User.objects.create_user("sam", password="pw", is_staff=True)  # no role
-        self.dana.is_active = False
-        self.dana.save()
+        self.give_staff_status(self.charlie)  # and no role
+        self.alice.is_active = False
+        self.alice.save()
         answers = {
             who: re.sub(
                 r'name="csrfmiddlewaretoken" value="[^"]+"',
                 "",
                 self.login_form(who).content.decode().replace(who, "WHO"),
             )
-            for who in ("sam", "dana", "nobody")
+            for who in ("charlie", "alice", "nobody")
         }
-        self.assertEqual(answers["sam"], answers["nobody"])
-        self.assertEqual(answers["dana"], answers["nobody"])
+        self.assertEqual(answers["charlie"], answers["nobody"])
+        self.assertEqual(answers["alice"], answers["nobody"])
 
     def test_losing_the_last_role_ends_the_session_and_the_keys(self) -> None:
-        secret = self.key_for(self.dana)
+        secret = self.key_for(self.alice)
         self.assertTrue(self.api_key_lets_in(secret))
-        access.role_grant(project=self.own.project, principal=self.dana, role=None)
-        self.assertFalse(self.admin_lets_in(self.dana))
-        self.assertFalse(self.api_session_lets_in(self.dana))
+        access.role_grant(project=self.own.project, principal=self.alice, role=None)
+        self.assertFalse(self.admin_lets_in(self.alice))
+        self.assertFalse(self.api_session_lets_in(self.alice))
         self.assertFalse(self.api_key_lets_in(secret))
         self.assertEqual(self.delete_with_key(secret), 401)
         self.assertTrue(Recording.objects.filter(pk=self.own.recording.pk).exists())
 
     def test_staff_status_decides_nothing_in_the_admin_or_the_api(self) -> None:
-        secret = self.key_for(self.dana)
+        secret = self.key_for(self.alice)
         for is_staff in (True, False):
-            self.dana.is_staff = is_staff
-            self.dana.save()
+            self.alice.is_staff = is_staff
+            self.alice.save()
             with self.subTest(is_staff=is_staff):
-                self.assertTrue(self.admin_lets_in(self.dana))
-                self.assertTrue(self.api_session_lets_in(self.dana))
+                self.assertTrue(self.admin_lets_in(self.alice))
+                self.assertTrue(self.api_session_lets_in(self.alice))
                 self.assertTrue(self.api_key_lets_in(secret))
 
     def test_the_admin_and_the_api_agree_on_everyone(self) -> None:
-        staff = User.objects.create_user("sam", is_staff=True)  # no role
-        former = User.objects.create_user("fred", is_staff=True)
-        access.role_grant(project=self.own.project, principal=former, role=Role.ADMIN)
-        former_key = self.key_for(former)
-        access.role_grant(project=self.own.project, principal=former, role=None)
-        root = User.objects.create_superuser("root", password="pw")
+        self.give_staff_status(self.charlie)  # and no role
+        # bob, with staff status, was alice's admin until she took his role away.
+        self.give_staff_status(self.bob)
+        access.role_grant(project=self.own.project, principal=self.bob, role=Role.ADMIN)
+        former_key = self.key_for(self.bob)
+        access.role_grant(project=self.own.project, principal=self.bob, role=None)
+        root = self.make_root()
         root.is_staff = False
         root.save()
         for user, lets_in in [
-            (self.dana, True),
+            (self.alice, True),
             (root, True),
-            (staff, False),
-            (former, False),
+            (self.charlie, False),
+            (self.bob, False),
         ]:
             with self.subTest(user=user.username):
                 self.assertIs(self.admin_lets_in(user), lets_in)
@@ -151,34 +159,34 @@ class SignInTests(SignInTestCase):
         self.assertFalse(self.api_key_lets_in(former_key))
 
     def test_someone_allowed_to_create_projects_gets_in_before_having_one(self) -> None:
-        maker = User.objects.create_user("maker", password="pw")
-        self.assertFalse(self.admin_lets_in(maker))
-        maker.user_permissions.add(Permission.objects.get(codename="add_project"))
-        self.assertTrue(self.admin_lets_in(maker))
+        self.assertFalse(self.admin_lets_in(self.charlie))
+        perm = Permission.objects.get(codename="add_project")
+        self.charlie.user_permissions.add(perm)
+        self.assertTrue(self.admin_lets_in(self.charlie))
 
 
 class SuspensionTests(SignInTestCase):
     def test_suspending_a_person_ends_every_way_in(self) -> None:
         root = self.make_root()
-        secret = self.key_for(self.dana)
+        secret = self.key_for(self.alice)
         session = self.client_class()
-        session.force_login(self.dana)
+        session.force_login(self.alice)
         self.assertEqual(session.get(ADMIN_INDEX).status_code, 200)
 
         self.client.force_login(root)
-        change = reverse("admin:auth_user_change", args=[self.dana.pk])
-        joined = self.dana.date_joined
+        change = reverse("admin:auth_user_change", args=[self.alice.pk])
+        joined = self.alice.date_joined
         data = {
-            "username": "dana",
-            "email": self.dana.email,
+            "username": "alice",
+            "email": self.alice.email,
             "date_joined_0": f"{joined:%Y-%m-%d}",
             "date_joined_1": f"{joined:%H:%M:%S}",
         }  # "is_active" left out: the box unticked
         self.assertRedirects(
             self.client.post(change, data), reverse("admin:auth_user_changelist")
         )
-        self.dana.refresh_from_db()
-        self.assertFalse(self.dana.is_active)
+        self.alice.refresh_from_db()
+        self.assertFalse(self.alice.is_active)
 
         self.assertRedirects(session.get(ADMIN_INDEX), f"{LOGIN}?next={ADMIN_INDEX}")
         self.assertEqual(session.get("/api/v1/projects/").status_code, 401)
@@ -191,8 +199,8 @@ class SuspensionTests(SignInTestCase):
         root = self.make_root()
         # Even given Django's model-wide "change user" permission, a project admin
         # cannot reach the switch that lets people in.
-        self.dana.user_permissions.add(Permission.objects.get(codename="change_user"))
-        self.client.force_login(self.dana)
+        self.alice.user_permissions.add(Permission.objects.get(codename="change_user"))
+        self.client.force_login(self.alice)
         change = reverse("admin:auth_user_change", args=[self.charlie.pk])
         self.assertEqual(self.client.get(change).status_code, 403)
         self.client.force_login(root)
@@ -203,21 +211,23 @@ class SuspensionTests(SignInTestCase):
     def test_a_role_elsewhere_does_not_reopen_access_for_a_suspended_person(
         self,
     ) -> None:
-        # Fred administers the other project and was suspended by a superuser.
-        fred = User.objects.create_user("fred", password="pw")
-        access.role_grant(project=self.other.project, principal=fred, role=Role.ADMIN)
-        fred.is_active = False
-        fred.save()
-        self.client.force_login(self.dana)
+        # charlie runs the other project and was suspended by a superuser.
+        charlie = self.charlie
+        access.role_grant(
+            project=self.other.project, principal=charlie, role=Role.ADMIN
+        )
+        charlie.is_active = False
+        charlie.save()
+        self.client.force_login(self.alice)
         members = reverse(
             "admin:recordings_project_members", args=[self.own.project.pk]
         )
-        self.client.post(members, {"kind": "user", "name": "fred", "role": "viewer"})
-        fred.refresh_from_db()
-        self.assertFalse(fred.is_active)
-        self.assertIsNone(access.role_of(fred, self.own.project))
-        self.assertFalse(self.admin_lets_in(fred))
-        self.assertFalse(access.may_use_replayhub(fred))
+        self.client.post(members, {"kind": "user", "name": "charlie", "role": "viewer"})
+        charlie.refresh_from_db()
+        self.assertFalse(charlie.is_active)
+        self.assertIsNone(access.role_of(charlie, self.own.project))
+        self.assertFalse(self.admin_lets_in(charlie))
+        self.assertFalse(access.may_use_replayhub(charlie))
 
 
 class UpgradeTests(SignInTestCase):
@@ -227,14 +237,15 @@ class UpgradeTests(SignInTestCase):
         migration = importlib.import_module(
             "recordings.migrations.0013_suspend_unstaffed_members"
         )
-        staffed = User.objects.create_user("staffed", is_staff=True)
-        access.role_grant(project=self.own.project, principal=staffed, role=Role.VIEWER)
+        self.give_staff_status(self.bob)  # alice's viewer
         group = Group.objects.create(name="support")
         access.role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
+        # Kept: a role held only through a group, and a second role-less person
+        # besides charlie, as before the personas.
         in_group = User.objects.create_user("in-group")
         in_group.groups.add(group)
         User.objects.create_user("nobody")  # no role: kept out either way, untouched
-        root = User.objects.create_superuser("root")
+        root = self.make_root()
         root.is_staff = False
         root.save()
 
@@ -242,7 +253,7 @@ class UpgradeTests(SignInTestCase):
 
         active = dict(User.objects.values_list("username", "is_active"))
         self.assertEqual(
-            {name: active[name] for name in ("dana", "in-group", "staffed")},
-            {"dana": False, "in-group": False, "staffed": True},
+            {name: active[name] for name in ("alice", "in-group", "bob")},
+            {"alice": False, "in-group": False, "bob": True},
         )
         self.assertTrue(active["nobody"] and active["root"] and active["charlie"])
