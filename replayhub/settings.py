@@ -418,7 +418,8 @@ REPLAYHUB_INGEST_RATE_PER_MINUTE = envint("REPLAYHUB_INGEST_RATE_PER_MINUTE", 60
 # Seconds (Retry-After) a client waits before retrying a batch we could not store; 5
 REPLAYHUB_INGEST_RETRY_AFTER = envint("REPLAYHUB_INGEST_RETRY_AFTER", 5)
 # Seconds a web process reuses a project (and its privacy settings) looked up by
-# capture token, so changes reach capture this late; 0 turns the cache off; 5
+# capture token, so a change that stops capture reaches it this late (one that
+# resumes it, at once: no 4xx comes from this cache); 0 turns the cache off; 5
 REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS = envint(
     "REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS", 5
 )
