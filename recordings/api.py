@@ -44,6 +44,8 @@ from recordings.throttles import IngestRateLimit
 logger = logging.getLogger(__name__)
 
 OK_BODY = {"status": 1}
+# The 503 of a batch that could not be stored (storage or database failed).
+TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
 
 
 class CaptureRefused(APIException):
@@ -155,7 +157,7 @@ def capture_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     if isinstance(exc, StorageError | DatabaseError):
         logger.exception("capture could not store a batch; client asked to retry")
         response = Response(
-            {"error": "temporarily_unavailable", "detail": "could not store; retry"},
+            {"error": TEMPORARILY_UNAVAILABLE, "detail": "could not store; retry"},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
         response["Retry-After"] = str(settings.REPLAYHUB_INGEST_RETRY_AFTER)
@@ -228,6 +230,16 @@ class CaptureApi(APIView):
                 project=admitted.project, sessions=refs, reason=exc.code
             )
             raise CaptureRefused.from_ingest_error(exc) from exc
+        except (StorageError, DatabaseError):
+            # Answered 503 and retried, but noted: a session whose batches only
+            # ever met a failure still shows in the ledger. Its own short
+            # transaction, and logged, never raised, when the database is what
+            # failed (ledger_record_refusal): the client gets the 503 either way.
+            refs = [_ref(batch) for batch in batches]
+            services.ledger_record_refusal(
+                project=admitted.project, sessions=refs, reason=TEMPORARILY_UNAVAILABLE
+            )
+            raise
 
 
 def refuse_unparsable(payload: Any, exc: IngestError) -> CaptureRefused:

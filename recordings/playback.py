@@ -43,10 +43,14 @@ class _Blob(NamedTuple):
 _Blobs = list[_Blob]
 
 
+# The `error` code of that answer (the management API's schema lists it).
+STORAGE_UNAVAILABLE = "storage_unavailable"
+
+
 def storage_unavailable() -> HttpResponse:
     """The answer when blob storage fails: retry later, as capture's 503 says."""
     return JsonResponse(
-        {"error": "storage_unavailable", "detail": "could not read the blobs"},
+        {"error": STORAGE_UNAVAILABLE, "detail": "could not read the blobs"},
         status=503,
         headers={"Retry-After": str(settings.REPLAYHUB_INGEST_RETRY_AFTER)},
     )

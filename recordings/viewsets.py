@@ -8,19 +8,24 @@ out of that map is refused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 import django_filters
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.http.response import HttpResponseBase
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, viewsets
+from rest_framework import exceptions, mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
 
 from recordings import access, playback, services
 from recordings.authentication import ApiKeyAuthentication
@@ -40,6 +45,72 @@ class Pages(LimitOffsetPagination):
     max_limit = 1000
 
 
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
+    """DRF's answer with a machine-readable code: `{"error": code, "detail": …}`.
+
+    `detail` is DRF's message, or the per-field messages of a 400 (`invalid`).
+    """
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response: Response | None = exception_handler(exc, context)
+    if response is None or not isinstance(exc, APIException):
+        return response
+    codes = exc.get_codes()
+    if isinstance(codes, str):
+        response.data = {"error": codes, "detail": response.data["detail"]}
+    else:  # a ValidationError: messages per field
+        response.data = {"error": "invalid", "detail": response.data}
+    return response
+
+
+# Status -> the `error` codes every operation may answer with.
+_COMMON_ERRORS = {
+    401: ["not_authenticated", "authentication_failed"],
+    403: ["permission_denied"],
+}
+
+
+def _error_schema(codes: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "error": {"type": "string", "enum": codes},
+            "detail": {
+                "description": "A message; for `invalid`, the messages per field."
+            },
+        },
+        "required": ["error", "detail"],
+    }
+
+
+class ManagementSchema(AutoSchema):
+    """Documents the errors of each operation, with their codes, beside its answer."""
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses: dict[str, Any] = super()._get_response_bodies(direction)
+        for status, codes in self.error_codes().items():
+            responses.setdefault(
+                str(status),
+                {
+                    "description": ", ".join(f"`{code}`" for code in codes),
+                    "content": {"application/json": {"schema": _error_schema(codes)}},
+                },
+            )
+        return responses
+
+    def error_codes(self) -> dict[int, list[str]]:
+        errors = dict(_COMMON_ERRORS)
+        if self._is_list_view():
+            errors[400] = ["invalid"]  # a filter's value
+        else:
+            errors[404] = ["not_found"]
+        action = getattr(self.view, "action", None) or ""
+        errors.update(getattr(self.view, "action_errors", {}).get(action, {}))
+        return dict(sorted(errors.items()))
+
+
 class ScopedViewSet(viewsets.GenericViewSet[Any]):
     authentication_classes = [
         ApiKeyAuthentication,
@@ -50,6 +121,12 @@ class ScopedViewSet(viewsets.GenericViewSet[Any]):
     lookup_field = "code"
     lookup_value_regex = _UUID
     action_permissions: dict[str, str] = {}
+    # action name -> the errors it may answer besides everyone's, for the schema
+    action_errors: dict[str, dict[int, list[str]]] = {}
+    schema = ManagementSchema()
+
+    def get_exception_handler(self) -> Callable[..., Any]:
+        return api_exception_handler
 
     def readable_projects(self, codename: str) -> QuerySet[Project]:
         return access.key_projects_for(
@@ -139,6 +216,11 @@ class RecordingViewSet(
         "snapshots": access.VIEW_RECORDINGS,
         "export": access.VIEW_RECORDINGS,
         "destroy": access.DELETE_RECORDINGS,
+    }
+    action_errors = {
+        "destroy": {409: [LegalHoldConflict.default_code]},
+        "snapshots": {503: [playback.STORAGE_UNAVAILABLE]},
+        "export": {503: [playback.STORAGE_UNAVAILABLE]},
     }
 
     def get_queryset(self) -> QuerySet[Recording]:

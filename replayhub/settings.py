@@ -270,6 +270,20 @@ STATICFILES_DIRS = [
 # Serve static files straight from the finders when developing (no collectstatic)
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_MIMETYPES = {".cjs": "text/javascript"}
+# Every call to S3 is bounded, so a store that hangs (accepts connections, never
+# answers) costs a request seconds, not minutes: boto's own defaults are 60 s per
+# read and 5 attempts. Worst case per call: attempts x timeout, plus up to 1 s
+# between attempts.
+# Seconds to open a connection to the S3 server, per attempt; default 2
+REPLAYHUB_S3_CONNECT_TIMEOUT = envint("REPLAYHUB_S3_CONNECT_TIMEOUT", 2)
+# Seconds to wait for the S3 server's next bytes, per attempt; default 3
+REPLAYHUB_S3_READ_TIMEOUT = envint("REPLAYHUB_S3_READ_TIMEOUT", 3)
+# Attempts per S3 call, the first included (a retry rides out one dropped
+# connection or 503 SlowDown); default 2
+REPLAYHUB_S3_MAX_ATTEMPTS = envint("REPLAYHUB_S3_MAX_ATTEMPTS", 2)
+for _name in ("CONNECT_TIMEOUT", "READ_TIMEOUT", "MAX_ATTEMPTS"):
+    if globals()[f"REPLAYHUB_S3_{_name}"] < 1:
+        raise ImproperlyConfigured(f"REPLAYHUB_S3_{_name} must be 1 or more")
 
 
 def _recordings_storage() -> dict[str, Any]:
@@ -280,10 +294,26 @@ def _recordings_storage() -> dict[str, Any]:
             # the same key instead of getting a "_a1b2c3" suffixed copy.
             "OPTIONS": {"location": DATA_DIR / "blobs", "allow_overwrite": True},
         }
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": REPLAYHUB_S3_BUCKET,
+            # Read by every storage call: capture, playback, compaction, retention,
+            # erasure, redaction and the orphan sweep all go through this storage.
+            "client_config": Config(
+                connect_timeout=REPLAYHUB_S3_CONNECT_TIMEOUT,
+                read_timeout=REPLAYHUB_S3_READ_TIMEOUT,
+                retries={
+                    "total_max_attempts": REPLAYHUB_S3_MAX_ATTEMPTS,
+                    "mode": "standard",
+                },
+            ),
+            # boto3's downloads retry a timed-out GET 5 more times on top of the
+            # attempts above; the attempts above are all a read gets.
+            "transfer_config": TransferConfig(num_download_attempts=1),
             "endpoint_url": env("REPLAYHUB_S3_ENDPOINT_URL") or None,
             "region_name": env("REPLAYHUB_S3_REGION") or None,
             "access_key": envsecret("REPLAYHUB_S3_ACCESS_KEY_ID") or None,
@@ -424,7 +454,8 @@ REPLAYHUB_INGEST_RATE_PER_MINUTE = envint("REPLAYHUB_INGEST_RATE_PER_MINUTE", 60
 # Seconds (Retry-After) a client waits before retrying a batch we could not store; 5
 REPLAYHUB_INGEST_RETRY_AFTER = envint("REPLAYHUB_INGEST_RETRY_AFTER", 5)
 # Seconds a web process reuses a project (and its privacy settings) looked up by
-# capture token, so changes reach capture this late; 0 turns the cache off; 5
+# capture token, so a change that stops capture reaches it this late (one that
+# resumes it, at once: no 4xx comes from this cache); 0 turns the cache off; 5
 REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS = envint(
     "REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS", 5
 )

@@ -9,20 +9,25 @@ hook stops it). Tests isolate themselves with a bucket of their own
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
+from django.conf import settings
 
 ACCESS_KEY = "testing-access-key"
 SECRET_KEY = "testing-secret-key"
@@ -82,6 +87,7 @@ class MotoServer:
         )
         log.close()
         server = cls(process, f"http://127.0.0.1:{port}", Path(log.name))
+        atexit.register(server.stop)  # even when a test run is cut short
         deadline = time.monotonic() + START_TIMEOUT
         while not _answers(port):
             if process.poll() is not None or time.monotonic() > deadline:
@@ -91,8 +97,19 @@ class MotoServer:
             time.sleep(0.05)
         return server
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The server hung: it still takes connections (the kernel does), never
+        answers. SIGSTOP, and SIGCONT whatever happens meanwhile."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)  # a paused one must hear TERM
             self.process.terminate()
             try:
                 self.process.wait(timeout=5)
@@ -110,7 +127,6 @@ def moto_server() -> MotoServer:
     global _server
     if _server is None or _server.process.poll() is not None:
         _server = MotoServer.start()
-        atexit.register(_server.stop)
     return _server
 
 
@@ -126,11 +142,26 @@ def s3_client(endpoint_url: str | None = None) -> Any:
     )
 
 
-def create_bucket(prefix: str = "replayhub-test") -> str:
-    """A new, empty bucket of one's own on the moto server."""
+def create_bucket(
+    prefix: str = "replayhub-test", endpoint_url: str | None = None
+) -> str:
+    """A new, empty bucket of one's own on the moto server (or the one given)."""
     name = f"{prefix}-{uuid.uuid4().hex[:12]}".lower()
-    s3_client().create_bucket(Bucket=name)
+    s3_client(endpoint_url).create_bucket(Bucket=name)
     return name
+
+
+def client_config() -> Config:
+    """settings.py's botocore Config (timeouts, attempts), with moto's path style."""
+    return Config(
+        s3={"addressing_style": "path"},
+        connect_timeout=settings.REPLAYHUB_S3_CONNECT_TIMEOUT,
+        read_timeout=settings.REPLAYHUB_S3_READ_TIMEOUT,
+        retries={
+            "total_max_attempts": settings.REPLAYHUB_S3_MAX_ATTEMPTS,
+            "mode": "standard",
+        },
+    )
 
 
 def s3_storage(
@@ -140,11 +171,14 @@ def s3_storage(
     endpoint_url: str | None = None,
     **options: Any,
 ) -> dict[str, Any]:
-    """A STORAGES entry for S3Storage on the moto server, shaped like settings.py's."""
+    """A STORAGES entry for S3Storage on the moto server, shaped like settings.py's:
+    the same timeouts and attempts bound every call."""
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": bucket,
+            "client_config": client_config(),
+            "transfer_config": TransferConfig(num_download_attempts=1),
             "endpoint_url": endpoint_url or moto_server().endpoint_url,
             "region_name": REGION,
             "access_key": ACCESS_KEY,
@@ -153,7 +187,6 @@ def s3_storage(
             "file_overwrite": True,
             "default_acl": None,
             "querystring_auth": True,
-            "addressing_style": "path",
         }
         | options,
     }

@@ -17,7 +17,16 @@ import json
 from django.conf import settings
 import django
 django.setup()
+options = settings.STORAGES["recordings"].get("OPTIONS", {})
+config = options.get("client_config")
+s3_limits = config and {
+    "connect_timeout": config.connect_timeout,
+    "read_timeout": config.read_timeout,
+    "retries": config.retries,
+    "download_attempts": options["transfer_config"].num_download_attempts,
+}
 print(json.dumps({
+    "s3_limits": s3_limits,
     "engine": settings.DATABASES["default"]["ENGINE"],
     "db_name": str(settings.DATABASES["default"]["NAME"]),
     "cache": settings.CACHES["default"]["BACKEND"],
@@ -95,6 +104,31 @@ def test_production_parts_switch_on_from_the_environment(tmp_path: Path) -> None
     assert "replay.example.com" in loaded["allowed_hosts"]  # type: ignore[operator]
     assert loaded["secret_key"] == STRONG_KEY
     assert loaded["secure_cookies"] is True
+
+
+def test_every_s3_call_is_bounded_in_time_and_attempts(tmp_path: Path) -> None:
+    loaded = load_settings(tmp_path, REPLAYHUB_S3_BUCKET="recordings")
+    assert loaded["s3_limits"] == {
+        "connect_timeout": 2,
+        "read_timeout": 3,
+        "retries": {"total_max_attempts": 2, "mode": "standard"},
+        "download_attempts": 1,  # boto3's own 5 would multiply the attempts
+    }
+    loaded = load_settings(
+        tmp_path,
+        REPLAYHUB_S3_BUCKET="recordings",
+        REPLAYHUB_S3_CONNECT_TIMEOUT="1",
+        REPLAYHUB_S3_READ_TIMEOUT="30",
+        REPLAYHUB_S3_MAX_ATTEMPTS="3",
+    )
+    assert loaded["s3_limits"] == {
+        "connect_timeout": 1,
+        "read_timeout": 30,
+        "retries": {"total_max_attempts": 3, "mode": "standard"},
+        "download_attempts": 1,
+    }
+    with pytest.raises(AssertionError, match="REPLAYHUB_S3_MAX_ATTEMPTS must be 1"):
+        load_settings(tmp_path, REPLAYHUB_S3_MAX_ATTEMPTS="0")
 
 
 def test_a_bad_value_is_refused_with_a_clear_message(tmp_path: Path) -> None:

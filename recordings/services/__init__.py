@@ -45,15 +45,18 @@ from recordings.services.storage import (
     recordings_hold,
 )
 from recordings.services.usage import (
+    CapCheck,
     Usage,
     project_cap_enforce,
     project_usage,
+    projects_cap_check,
     projects_cap_enforce,
 )
 
 __all__ = [
     "Admitted",
     "BlobRewrite",
+    "CapCheck",
     "CaptureHealth",
     "IngestResult",
     "RecordingOnHold",
@@ -69,6 +72,7 @@ __all__ = [
     "project_cap_enforce",
     "project_capture_health",
     "project_usage",
+    "projects_cap_check",
     "projects_cap_enforce",
     "recording_compact",
     "recording_discard",

@@ -24,6 +24,9 @@ from recordings.services.ledger import ledger_record_refusal
 from recordings.services.people import person_is_excluded
 from recordings.throttles import IngestRateLimit
 
+# The refusal of an erased person's batches, noted in the ledger without their id.
+ERASED_PERSON = "erased_person"
+
 
 @dataclasses.dataclass(frozen=True)
 class Refusal:
@@ -56,33 +59,53 @@ def capture_admit(
     `opted_out` says the request carries Do-Not-Track (or Global Privacy Control).
     Every refusal of a known project is noted in the ledger.
     """
+    cached = _cached_project(token) is not None
     project = project_for_token(token)
     if isinstance(project, Refusal):
         return project
-    admitted = Admitted(project, policy.privacy_for(project), tombstones_for(project))
-    if erased_among(admitted, (ref.distinct_id for ref in sessions)):
-        # The ledger notes the refusal, but not whose: that id was erased.
-        anonymous = [SessionRef(r.token, r.session_id, "") for r in sessions]
-        ledger_record_refusal(
-            project=project, sessions=anonymous, reason="erased_person"
-        )
-        # 4xx on purpose: never retried, never stored.
-        return Refusal(
-            "erased_person",
-            "this person's data was erased from the project; their batches are refused",
-        )
-    refusal = _refusal_for(admitted, opted_out, rate_limit) or _excluded(
-        admitted, sessions
-    )
+    admitted = _admitted(project)
+    refusal = _refused_for_good(admitted, sessions, opted_out)
+    if refusal is not None and cached:
+        # A 4xx is final: posthog-js drops the batch and never sends it again. So it
+        # is never given from a cached project that another process may have turned
+        # back on meanwhile (a raised cap, recording switched on, a rule removed):
+        # decide again on a fresh read, at the cost of a query per refusal.
+        project = project_for_token(token, fresh=True)
+        if isinstance(project, Refusal):
+            return project
+        admitted = _admitted(project)
+        refusal = _refused_for_good(admitted, sessions, opted_out)
+    if refusal is None:
+        refusal = _rate_limited(admitted, rate_limit)
     if refusal is not None:
-        ledger_record_refusal(project=project, sessions=sessions, reason=refusal.code)
+        _note_refusal(project, sessions, refusal)
         return refusal
     return admitted
 
 
-def _refusal_for(
-    admitted: Admitted, opted_out: bool, rate_limit: IngestRateLimit
+def _admitted(project: Project) -> Admitted:
+    return Admitted(project, policy.privacy_for(project), tombstones_for(project))
+
+
+def _note_refusal(
+    project: Project, sessions: list[SessionRef], refusal: Refusal
+) -> None:
+    if refusal.code == ERASED_PERSON:
+        # The ledger notes the refusal, but not whose: that id was erased.
+        sessions = [SessionRef(r.token, r.session_id, "") for r in sessions]
+    ledger_record_refusal(project=project, sessions=sessions, reason=refusal.code)
+
+
+def _refused_for_good(
+    admitted: Admitted, sessions: list[SessionRef], opted_out: bool
 ) -> Refusal | None:
+    """Why the project never takes these batches (a 4xx), from what it says now."""
+    if erased_among(admitted, (ref.distinct_id for ref in sessions)):
+        # 4xx on purpose: never retried, never stored.
+        return Refusal(
+            ERASED_PERSON,
+            "this person's data was erased from the project; their batches are refused",
+        )
     project = admitted.project
     if not project.recording_enabled:
         return Refusal(
@@ -102,15 +125,20 @@ def _refusal_for(
             f"the project reached its cap of {project.monthly_minutes_cap} "
             "recorded minutes this month",
         )
+    return _excluded(admitted, sessions)
+
+
+def _rate_limited(admitted: Admitted, rate_limit: IngestRateLimit) -> Refusal | None:
+    project = admitted.project
     wait = rate_limit.retry_after(project)
-    if wait is not None:
-        return Refusal(
-            "rate_limited",
-            f"over {rate_limit.limit_for(project)} batches a minute; retry in {wait} s",
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            retry_after=wait,
-        )
-    return None
+    if wait is None:
+        return None
+    return Refusal(
+        "rate_limited",
+        f"over {rate_limit.limit_for(project)} batches a minute; retry in {wait} s",
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        retry_after=wait,
+    )
 
 
 def _excluded(admitted: Admitted, sessions: list[SessionRef]) -> Refusal | None:
@@ -169,12 +197,14 @@ def tombstones_for(project: Project) -> frozenset[str]:
 _projects: dict[str, tuple[float, Project]] = {}
 
 
-def project_for_token(token: str) -> Project | Refusal:
+def project_for_token(token: str, *, fresh: bool = False) -> Project | Refusal:
     """The token's project and privacy settings, reused for a few seconds.
 
     Every batch needs both, and they change rarely: a changed switch or privacy
-    rule reaches capture within REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS. Unknown
-    tokens are never cached, so garbage tokens cannot fill the memory.
+    rule reaches capture within REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS (one that
+    turns capture back on at once: capture_admit reads again before refusing).
+    Unknown tokens are never cached, so garbage tokens cannot fill the memory.
+    `fresh` reads the database whatever is cached, and caches what it read.
     """
     if not token:
         return Refusal(
@@ -182,9 +212,9 @@ def project_for_token(token: str) -> Project | Refusal:
             "no project token in the request",
             status.HTTP_401_UNAUTHORIZED,
         )
-    cached = _projects.get(token)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
+    cached = None if fresh else _cached_project(token)
+    if cached is not None:
+        return cached
     project = _load_project(token)
     if project is None:
         return Refusal(
@@ -194,6 +224,13 @@ def project_for_token(token: str) -> Project | Refusal:
     if ttl > 0:
         _projects[token] = (time.monotonic() + ttl, project)
     return project
+
+
+def _cached_project(token: str) -> Project | None:
+    cached = _projects.get(token)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    return None
 
 
 def _load_project(token: str) -> Project | None:

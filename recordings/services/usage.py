@@ -75,15 +75,46 @@ def project_cap_enforce(*, project: Project, now: dt.datetime) -> Usage:
     return usage
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class CapCheck:
+    """What one check decided for a project: its usage, and capture on or off."""
+
+    project: Project
+    usage: Usage
+    was_over: bool
+
+    @property
+    def over(self) -> bool:
+        return self.project.over_cap_since is not None
+
+    @property
+    def changed(self) -> bool:
+        return self.over != self.was_over
+
+    def describe(self) -> str:
+        decision = {
+            (False, False): "capture goes on",
+            (False, True): "capture stops",
+            (True, False): "capture resumes",
+            (True, True): "capture stays stopped",
+        }[self.was_over, self.over]
+        return f"{self.project}: {self.usage.describe()}; {decision}"
+
+
+def projects_cap_check(*, now: dt.datetime) -> list[CapCheck]:
+    """Check every project with a cap (or still marked over one): what was decided."""
+    projects = Project.objects.filter(
+        Q(monthly_minutes_cap__isnull=False) | Q(over_cap_since__isnull=False)
+    ).order_by("name", "pk")
+    checks = []
+    for project in projects:
+        was_over = project.over_cap_since is not None
+        usage = project_cap_enforce(project=project, now=now)
+        checks.append(CapCheck(project, usage, was_over))
+    return checks
+
+
 def projects_cap_enforce(*, now: dt.datetime) -> int:
     """Check every project with a cap (or still marked over one); return how many
     changed state."""
-    projects = Project.objects.filter(
-        Q(monthly_minutes_cap__isnull=False) | Q(over_cap_since__isnull=False)
-    )
-    changed = 0
-    for project in projects:
-        was_over = project.over_cap_since is not None
-        project_cap_enforce(project=project, now=now)
-        changed += was_over != (project.over_cap_since is not None)
-    return changed
+    return sum(check.changed for check in projects_cap_check(now=now))

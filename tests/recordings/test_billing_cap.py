@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from io import StringIO
 
 from django.conf import settings
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils.timezone import now
 
@@ -121,3 +123,30 @@ class BillingCapTests(ReplayTestCase):
         entry = settings.CELERY_BEAT_SCHEDULE["enforce-billing-caps"]
         self.assertEqual(entry["task"], "recordings.tasks.projects_cap_enforce")
         self.assertEqual(str(entry["schedule"]._orig_minute), "*/5")
+
+    def test_the_command_checks_like_beat_and_prints_each_decision(self) -> None:
+        self.recorded(self.project, "a", 12)
+        Project.objects.create(name="Uncapped")
+        out = StringIO()
+
+        call_command("enforce_billing_caps", stdout=out)
+
+        self.refresh()
+        self.assertIsNotNone(self.project.over_cap_since)
+        self.assertEqual(
+            out.getvalue().splitlines(),
+            [
+                "Other shop: 0.0 of 10 recorded minutes this month (0%); "
+                "capture goes on",
+                "Shop: 12.0 of 10 recorded minutes this month (120%); capture stops",
+                "2 project(s) checked, 1 changed",
+            ],
+        )
+        self.assertEqual(self.send(self.project, "more"), 403)
+
+        Project.objects.filter(pk=self.project.pk).update(monthly_minutes_cap=60)
+        out = StringIO()
+        call_command("enforce_billing_caps", stdout=out)
+        self.assertIn("Shop: 12.0 of 60", out.getvalue())
+        self.assertIn("capture resumes", out.getvalue())
+        self.assertEqual(self.send(self.project, "after-raise"), 200)

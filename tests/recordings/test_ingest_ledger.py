@@ -1,15 +1,22 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
+from django.db import OperationalError, connection
 from django.urls import reverse
 
+from privacy.policy import privacy_for
 from recordings import services
 from recordings.models import Project, Recording, SessionLedger
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, captured
+from tests.s3 import unreachable_s3_storage
 
 SESSION = "01a202a4-57be-7561-8ae1-39f845ed8af5"
+# Statements that still run while "the database is down" for writes.
+READS = ("SELECT", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 
 
 class IngestLedgerTests(ReplayTestCase):
@@ -54,6 +61,51 @@ class IngestLedgerTests(ReplayTestCase):
         self.assertEqual(self.request.send(self.client).status_code, 403)
         ledger = SessionLedger.objects.get(session_id=SESSION)
         self.assertEqual(ledger.refusals, {"recording_disabled": len(self.payload())})
+
+    def test_it_notes_a_session_whose_batches_only_met_a_storage_failure(
+        self,
+    ) -> None:
+        storages = {**settings.STORAGES, "recordings": unreachable_s3_storage()}
+        with (
+            self.settings(STORAGES=storages),
+            self.assertLogs("recordings.api", "ERROR"),
+        ):
+            response = self.request.send(self.client)
+        self.assertEqual(response.status_code, 503, response.content)
+        self.assertEqual(response.json()["error"], "temporarily_unavailable")
+        self.assertFalse(Recording.objects.exists())
+        ledger = SessionLedger.objects.get(session_id=SESSION)
+        batches = len(self.payload())
+        self.assertEqual(ledger.refusals, {"temporarily_unavailable": batches})
+        self.assertEqual(ledger.batches_accepted, 0)
+
+        self.assertEqual(self.request.send(self.client).status_code, 200)  # retried
+        ledger.refresh_from_db()
+        self.assertEqual(ledger.batches_accepted, batches)
+        self.assertEqual(ledger.batches_refused, batches)
+
+    def test_a_database_failure_is_still_one_503_when_the_ledger_fails_too(
+        self,
+    ) -> None:
+        def database_down(
+            execute: Callable[..., Any], sql: str, *args: Any, **kwargs: Any
+        ) -> Any:
+            # Reads of the project still work; every write fails, the ledger's too.
+            statement = sql.lstrip().upper()
+            if "FOR UPDATE" in statement or not statement.startswith(READS):
+                raise OperationalError("server closed the connection unexpectedly")
+            return execute(sql, *args, **kwargs)
+
+        privacy_for(self.project)  # its default settings exist (a write) already
+        with (
+            connection.execute_wrapper(database_down),
+            self.assertLogs("recordings", "ERROR") as logs,
+        ):
+            response = self.request.send(self.client)
+        self.assertEqual(response.status_code, 503, response.content)
+        self.assertEqual(response["Retry-After"], "5")
+        self.assertIn("could not note refusal", "\n".join(logs.output))
+        self.assertFalse(SessionLedger.objects.exists())
 
     def test_it_flags_a_session_with_data_but_no_full_snapshot(self) -> None:
         payload = self.payload()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 from unittest import mock
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils.timezone import now
 
 from privacy.models import PrivacySettings
 from recordings.models import Project, Recording
@@ -84,3 +86,36 @@ class ProjectCacheTests(ReplayTestCase):
             self.assertEqual(self.project_queries(), 1)
             self.assertEqual(self.project_queries(), 1)
         self.assertEqual(admission._projects, {})
+
+    def refused_then_switched_back_on(self, refused: str, **switch: object) -> Any:
+        self.assertEqual(self.request.send(self.client).status_code, 403)
+        self.assertEqual(self.request.send(self.client).json()["error"], refused)
+        # Another web process saves the change: this one's cache still says no.
+        Project.objects.filter(pk=self.project.pk).update(**switch)
+        return self.request.send(self.client)
+
+    def test_raising_the_cap_resumes_capture_at_once_in_every_process(self) -> None:
+        Project.objects.filter(pk=self.project.pk).update(
+            monthly_minutes_cap=10, over_cap_since=now()
+        )
+        response = self.refused_then_switched_back_on(
+            "over_quota", monthly_minutes_cap=60, over_cap_since=None
+        )
+        self.assertEqual(response.status_code, 200, response.content)
+        self.assertTrue(Recording.objects.filter(project=self.project).exists())
+
+    def test_switching_recording_back_on_resumes_capture_at_once(self) -> None:
+        Project.objects.filter(pk=self.project.pk).update(recording_enabled=False)
+        response = self.refused_then_switched_back_on(
+            "recording_disabled", recording_enabled=True
+        )
+        self.assertEqual(response.status_code, 200, response.content)
+
+    def test_a_cached_refusal_costs_one_fresh_read(self) -> None:
+        Project.objects.filter(pk=self.project.pk).update(recording_enabled=False)
+        self.request.send(self.client)
+        with CaptureQueriesContext(connection) as queries:
+            self.assertEqual(self.request.send(self.client).status_code, 403)
+        # The cached "no" is read again once, never trusted for a 4xx.
+        reads = [q for q in queries if 'FROM "recordings_project"' in q["sql"]]
+        self.assertEqual(len(reads), 1)
