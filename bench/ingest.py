@@ -402,9 +402,59 @@ def run(opts: Options) -> None:
             prepare_replayhub(env, token)
             side = replayhub_side(opts, env, tmp)
             replayhub = bench_side(side, opts, bodies, warmup, tmp)
+            chunks = chunk_table_report(env, db_url, replayhub.run)
             if opts.profile_requests > 0:
                 run_profile(env, token, opts.profile_requests)
     report(storage, floor, replayhub, opts)
+    say(chunks)
+
+
+_CHUNK_TABLE_SQL = (
+    "SELECT count(*), count(data), coalesce(sum(length(data)), 0), "
+    "pg_total_relation_size('recordings_snapshotchunk') FROM recordings_snapshotchunk"
+)
+
+
+def _chunk_table(db_url: str) -> str:
+    url = db_url.replace("postgres://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as conn:  # VACUUM: no transaction
+        conn.execute("VACUUM recordings_snapshotchunk")  # as autovacuum would
+        found = conn.execute(_CHUNK_TABLE_SQL).fetchone()
+    assert found is not None  # an aggregate always has a row
+    rows, live, live_bytes, table = found
+    return (
+        f"{rows:,} chunk rows, {live:,} holding bytes ({live_bytes / 2**20:.1f} MiB, "
+        f"{live_bytes / max(live, 1):,.0f} B each); table with its TOAST and "
+        f"indexes {table / 2**20:.1f} MiB"
+    )
+
+
+def chunk_table_report(env: Mapping[str, str], db_url: str, run: RunResult) -> str:
+    """What the load left in the database's chunk table, then after compaction.
+
+    Capture commits live batches' bytes in their rows (SnapshotChunk.data) until
+    compaction moves them into one blob per window. At a steady rate the table
+    holds about rate x (idle minutes + compaction period) of bytes; this shows
+    the load's share and that compaction empties it.
+    """
+    log("chunk table: measuring, then compacting every recording")
+    loaded = _chunk_table(db_url)
+    subprocess.run(
+        [str(PYTHON), "manage.py", "compact_recordings", "--idle-minutes", "0"],
+        cwd=ROOT,
+        env=dict(env),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    compacted = _chunk_table(db_url)
+    return (
+        f"== the database's chunk table ==\n"
+        f"after the load ({run.ok:,} requests at {run.batches_per_s:,.0f}/s): "
+        f"{loaded}\n"
+        f"after compaction: {compacted}\n"
+        "(at a steady rate, the live bytes are about the bytes per second times "
+        "(compaction idle time + compaction period))"
+    )
 
 
 def main() -> int:
