@@ -23,8 +23,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recordings import services
+from recordings import geo, services
 from recordings.blobs import StorageError
+from recordings.ingest import storable
 from recordings.ingest.events import parse_event_request
 from recordings.ingest.limits import RequestLimits, check_events, check_snapshot_batches
 from recordings.ingest.parse import (
@@ -38,7 +39,7 @@ from recordings.ingest.parse import (
     peek_sessions,
 )
 from recordings.models import Project
-from recordings.services import Admitted, Refusal
+from recordings.services import Admitted, ClientInfo, Refusal
 from recordings.throttles import IngestRateLimit
 
 logger = logging.getLogger(__name__)
@@ -222,7 +223,10 @@ class CaptureApi(APIView):
     def store(self, admitted: Admitted, batches: list[SnapshotBatch]) -> None:
         try:
             services.recording_ingest_batches(
-                project=admitted.project, batches=batches, privacy=admitted.privacy
+                project=admitted.project,
+                batches=batches,
+                privacy=admitted.privacy,
+                client=client_info(self.request),
             )
         except IngestError as exc:
             refs = [_ref(batch) for batch in batches]
@@ -326,6 +330,19 @@ class EventCaptureApi(CaptureApi):
         except IngestError as exc:
             raise CaptureRefused.from_ingest_error(exc) from exc
         return Response(OK_BODY, status=status.HTTP_200_OK)
+
+
+def client_info(request: HttpRequest) -> ClientInfo:
+    """The browser's User-Agent and country, for the recording's environment."""
+    agent = storable.clean_text(request.headers.get("User-Agent", "")[:USER_AGENT_MAX])
+    return ClientInfo(
+        user_agent=agent,
+        country=geo.request_country(request.headers, client_ip(request)),
+    )
+
+
+# Recording.user_agent's length.
+USER_AGENT_MAX = 512
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from recordings import access
-from recordings.models import Project, Recording
+from recordings.models import Marker, Project, Recording
 
 
 class ProjectSerializer(serializers.ModelSerializer[Project]):
@@ -35,6 +35,39 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
         return role.value if role else None
 
 
+# What happened in the recording (recordings/ingest/signals.py): every signal.
+SIGNAL_FIELDS = (
+    "rage_click_count",
+    "dead_click_count",
+    "mouse_thrash_count",
+    "u_turn_count",
+    "error_click_count",
+    "active_ms",
+    "inactive_ms",
+    "mouse_activity_count",
+    "scroll_count",
+    "console_log_count",
+    "console_warn_count",
+    "network_request_count",
+    "network_4xx_count",
+    "network_5xx_count",
+    "slowest_request_ms",
+    "slowest_request_url",
+    "page_count",
+    "window_count",
+    "last_url",
+    "urls",
+    "browser",
+    "browser_version",
+    "os",
+    "device_type",
+    "viewport_width",
+    "viewport_height",
+    "country",
+    "signals_at",
+)
+
+
 class RecordingSerializer(serializers.ModelSerializer[Recording]):
     project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(
         slug_field="code", read_only=True
@@ -45,6 +78,9 @@ class RecordingSerializer(serializers.ModelSerializer[Recording]):
         help_text="Why it may not play well; empty when it plays.",
     )
     player_url = serializers.SerializerMethodField()
+    inactive_ms = serializers.IntegerField(
+        read_only=True, help_text="Duration without user input."
+    )
     expires_at = serializers.SerializerMethodField(
         help_text="When retention deletes it; null while on legal hold."
     )
@@ -74,6 +110,7 @@ class RecordingSerializer(serializers.ModelSerializer[Recording]):
             "expires_at",
             "problems",
             "player_url",
+            *SIGNAL_FIELDS,
         )
 
     def get_expires_at(self, obj: Recording) -> dt.datetime | None:
@@ -100,3 +137,9 @@ class RecordingDetailSerializer(RecordingSerializer):
 
     def get_windows(self, obj: Recording) -> list[str]:
         return obj.window_ids()
+
+
+class MarkerSerializer(serializers.ModelSerializer[Marker]):
+    class Meta:
+        model = Marker
+        fields = ("kind", "timestamp", "offset_ms", "window_id", "label", "details")

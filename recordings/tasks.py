@@ -49,3 +49,27 @@ def orphan_blobs_delete() -> int:
 def projects_cap_enforce() -> int:
     """Beat: stop capture for projects at their monthly cap, resume the others."""
     return services.projects_cap_enforce(now=now())
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(StorageError, DatabaseError),
+    retry_backoff=30,
+    retry_jitter=True,
+    max_retries=5,
+)
+def recording_signals_update(recording_id: int) -> None:
+    recording = Recording.objects.filter(pk=recording_id).first()
+    if recording is not None:
+        services.recording_signals_update(recording=recording)
+
+
+@shared_task(ignore_result=True)
+def recordings_signals_refresh() -> int:
+    """Sweeper: recompute the signals of live recordings that are behind."""
+    ids = services.recordings_signals_behind(
+        now=now(), refresh_minutes=settings.REPLAYHUB_SIGNALS_REFRESH_MINUTES
+    )
+    for recording_id in ids:
+        recording_signals_update.delay(recording_id)
+    return len(ids)

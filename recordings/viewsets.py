@@ -32,6 +32,7 @@ from recordings.authentication import ApiKeyAuthentication
 from recordings.models import Project, Recording, RecordingQuerySet
 from recordings.permissions import ProjectPermission, request_key
 from recordings.serializers import (
+    MarkerSerializer,
     ProjectSerializer,
     RecordingDetailSerializer,
     RecordingSerializer,
@@ -215,6 +216,7 @@ class RecordingViewSet(
         "retrieve": access.VIEW_RECORDINGS,
         "snapshots": access.VIEW_RECORDINGS,
         "export": access.VIEW_RECORDINGS,
+        "markers": access.VIEW_RECORDINGS,
         "destroy": access.DELETE_RECORDINGS,
     }
     action_errors = {
@@ -274,6 +276,15 @@ class RecordingViewSet(
         recording = self.get_object()
         meta = RecordingSerializer(recording, context={"request": request}).data
         return playback.export_response(recording=recording, meta=meta)
+
+    @extend_schema(responses=MarkerSerializer(many=True))
+    @action(detail=True)
+    def markers(self, request: Request, code: str) -> Response:
+        """The recording's markers in time order: rage and dead clicks, errors,
+        page changes, custom events... (recordings/ingest/signals.py)."""
+        recording = self.get_object()
+        markers = recording.markers.in_time_order()
+        return Response(MarkerSerializer(markers, many=True).data)
 
 
 def only_management_endpoints(

@@ -371,6 +371,12 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "*/5 * * * *",
             240,
         ),
+        "refresh-live-signals": (
+            "recordings.tasks.recordings_signals_refresh",
+            "REPLAYHUB_SIGNALS_CRON",
+            "*/2 * * * *",
+            100,
+        ),
         "enforce-billing-caps": (
             "recordings.tasks.projects_cap_enforce",
             "REPLAYHUB_BILLING_CAP_CRON",
@@ -447,6 +453,15 @@ REPLAYHUB_DEMO_PAGE = envbool("REPLAYHUB_DEMO_PAGE", not PRODUCTION)
 REPLAYHUB_INGEST_ROW_MAX_BYTES = envint(
     "REPLAYHUB_INGEST_ROW_MAX_BYTES", 8 * 1024 * 1024
 )
+# A header a trusted proxy in front sets to the visitor's country (e.g. CF-IPCountry);
+# empty (the default) reads none. Wins over the IP database below
+REPLAYHUB_COUNTRY_HEADER = os.environ.get("REPLAYHUB_COUNTRY_HEADER", "").strip()
+# Path of an offline IP-to-country database in MaxMind's format (GeoLite2-Country
+# .mmdb) to look capture requests' addresses up in; empty (the default): no country
+REPLAYHUB_GEOIP_DATABASE = os.environ.get("REPLAYHUB_GEOIP_DATABASE", "").strip()
+# A live recording's signals and markers are recomputed at most this often while
+# new data arrives (REPLAYHUB_SIGNALS_CRON runs the sweep), minutes; default 3
+REPLAYHUB_SIGNALS_REFRESH_MINUTES = envint("REPLAYHUB_SIGNALS_REFRESH_MINUTES", 3)
 # Minutes without a new batch before a recording is compacted into one blob; 15
 REPLAYHUB_COMPACT_IDLE_MINUTES = envint("REPLAYHUB_COMPACT_IDLE_MINUTES", 15)
 # Batches per minute one project may send (503 + Retry-After above it); 0 = no limit

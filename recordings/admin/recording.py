@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any, cast
 
@@ -58,6 +59,72 @@ class HasConsoleErrorsFilter(admin.SimpleListFilter):
         return queryset
 
 
+# The player page lists this many markers at most (a recording can hold thousands).
+PAGE_MARKERS = 500
+
+
+def _markers_context(recording: Recording, windows: list[str]) -> dict[str, Any]:
+    """The player page's list of markers: when, what, which window (its number)."""
+    found = list(recording.markers.in_time_order()[: PAGE_MARKERS + 1])
+    numbers = {window_id: index for index, window_id in enumerate(windows, 1)}
+    rows = [
+        {
+            "at": _minutes_seconds(marker.offset_ms),
+            "kind": marker.kind,
+            "kind_label": marker.get_kind_display(),
+            "label": marker.label,
+            "window": numbers.get(marker.window_id, ""),
+        }
+        for marker in found[:PAGE_MARKERS]
+    ]
+    return {"markers": rows, "markers_cut": len(found) > PAGE_MARKERS}
+
+
+def _minutes_seconds(ms: int) -> str:
+    seconds = ms // 1000
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class SignalFilter(admin.SimpleListFilter):
+    """Recordings with (or without) at least one of a signal."""
+
+    field = ""
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", f"With {self.title}"), ("no", f"Without {self.title}")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.filter(**{f"{self.field}__gt": 0})
+        if self.value() == "no":
+            return queryset.filter(**{self.field: 0})
+        return queryset
+
+
+class HasRageClicksFilter(SignalFilter):
+    title = "rage clicks"
+    parameter_name = "rage"
+    field = "rage_click_count"
+
+
+class HasDeadClicksFilter(SignalFilter):
+    title = "dead clicks"
+    parameter_name = "dead"
+    field = "dead_click_count"
+
+
+class HasErrorClicksFilter(SignalFilter):
+    title = "error clicks"
+    parameter_name = "error_clicks"
+    field = "error_click_count"
+
+
+class HasNetworkErrorsFilter(SignalFilter):
+    title = "network 5xx"
+    parameter_name = "net5xx"
+    field = "network_5xx_count"
+
+
 class RecordingChangeList(ChangeList):
     def url_for_result(self, result: Model) -> str:
         # Rows open the player; recordings are addressed by their public code.
@@ -73,6 +140,10 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         "duration_",
         "click_count",
         "errors_",
+        "rage_click_count",
+        "dead_click_count",
+        "active_",
+        "browser_",
         "first_url_",
         "distinct_id",
         "project",
@@ -80,6 +151,12 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
     list_filter = (
         ("project", admin.RelatedOnlyFieldListFilter),
         HasConsoleErrorsFilter,
+        HasRageClicksFilter,
+        HasDeadClicksFilter,
+        HasErrorClicksFilter,
+        HasNetworkErrorsFilter,
+        "browser",
+        "device_type",
         "has_full_snapshot",
         LostDataFilter,
         "legal_hold",
@@ -140,6 +217,14 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
     def errors_(self, obj: Recording) -> int:
         return obj.console_error_count
 
+    @admin.display(description="active", ordering="active_ms")
+    def active_(self, obj: Recording) -> str:
+        return _minutes_seconds(obj.active_ms)
+
+    @admin.display(description="browser", ordering="browser")
+    def browser_(self, obj: Recording) -> str:
+        return " ".join(filter(None, (obj.browser, obj.device_type))) or "—"
+
     @admin.display(description="first URL", ordering="first_url")
     def first_url_(self, obj: Recording) -> str:
         return obj.first_url if len(obj.first_url) <= 80 else obj.first_url[:79] + "…"
@@ -166,6 +251,8 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
             "events_url": reverse(
                 "admin:recordings_recording_snapshots", args=[recording.code]
             ),
+            "active": dt.timedelta(seconds=recording.active_ms // 1000),
+            **_markers_context(recording, windows),
         }
         response = TemplateResponse(
             request, "admin/recordings/recording/player.html", context

@@ -3,7 +3,8 @@
 A package (house style 1) with the same public names as the module it grew from,
 one module per area: project (and guardian's tables), apikey, recording (and its
 chunks), people (analytics events and persons) and ledger. Django finds the models
-through the imports below; each module imports only project, never a sibling.
+through the imports below; each module imports only project (marker also
+recording), never another sibling.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from recordings.models.apikey import (
     new_api_key,
 )
 from recordings.models.ledger import SessionLedger
+from recordings.models.marker import Marker, MarkerQuerySet
 from recordings.models.people import Event, Person
 from recordings.models.project import (
     Project,
@@ -40,6 +42,8 @@ __all__ = [
     "DEFAULT_RETENTION_DAYS",
     "GAP_WARNING_MS",
     "LIVE_KEY_PREFIX",
+    "Marker",
+    "MarkerQuerySet",
     "OVERSIZED_EVENT_BYTES",
     "ApiKey",
     "ApiKeyQuerySet",

@@ -110,6 +110,57 @@ class Recording(models.Model):
         help_text="Kept past the project's retention and cannot be deleted until "
         "the hold is lifted.",
     )
+    # What happened in the recording (recordings/ingest/signals.py), computed from
+    # its windows in order at compaction, every few minutes while it is live, and
+    # by `manage.py recompute_signals`.
+    rage_click_count = models.PositiveIntegerField(default=0)
+    dead_click_count = models.PositiveIntegerField(default=0)
+    mouse_thrash_count = models.PositiveIntegerField(default=0)
+    u_turn_count = models.PositiveIntegerField(default=0)
+    error_click_count = models.PositiveIntegerField(default=0)
+    active_ms = models.PositiveBigIntegerField(
+        default=0, help_text="Time with user input (5-second activity windows)."
+    )
+    mouse_activity_count = models.PositiveIntegerField(default=0)
+    scroll_count = models.PositiveIntegerField(default=0)
+    console_log_count = models.PositiveIntegerField(default=0)
+    console_warn_count = models.PositiveIntegerField(default=0)
+    network_request_count = models.PositiveIntegerField(default=0)
+    network_4xx_count = models.PositiveIntegerField(default=0)
+    network_5xx_count = models.PositiveIntegerField(default=0)
+    slowest_request_ms = models.PositiveIntegerField(default=0)
+    slowest_request_url = models.CharField(max_length=2048, blank=True)
+    page_count = models.PositiveIntegerField(default=0)
+    window_count = models.PositiveIntegerField(default=0)
+    last_url = models.CharField(max_length=2048, blank=True)
+    urls = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Pages visited in order: [{url, timestamp_ms, window_id}].",
+    )
+    browser = models.CharField(max_length=100, blank=True)
+    browser_version = models.CharField(max_length=50, blank=True)
+    os = models.CharField(max_length=100, blank=True)
+    device_type = models.CharField(max_length=20, blank=True)
+    viewport_width = models.PositiveIntegerField(null=True, blank=True)
+    viewport_height = models.PositiveIntegerField(null=True, blank=True)
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        help_text="ISO 3166 code, from the operator's proxy header or IP database "
+        "at capture (the IP itself is never stored).",
+    )
+    user_agent = models.CharField(
+        max_length=512,
+        blank=True,
+        help_text="The browser's User-Agent as first captured (plain rrweb clients "
+        "send no browser properties).",
+    )
+    signals_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the signals and markers were last computed.",
+    )
     created = models.DateTimeField(default=now, editable=False)
 
     objects = RecordingQuerySet.as_manager()
@@ -133,7 +184,8 @@ class Recording(models.Model):
                 fields=("project", "distinct_id"),
                 name="recordings_rec_distinct_idx",
             ),
-            # The compaction sweeper: idle recordings that still have loose chunks.
+            # The compaction sweeper: idle recordings that still have loose chunks;
+            # the signals sweeper: live recordings whose signals are behind.
             models.Index(
                 fields=("last_batch_at",),
                 condition=models.Q(compacted=False),
@@ -146,6 +198,16 @@ class Recording(models.Model):
             # Retention: a project's recordings whose last batch is past its period.
             models.Index(
                 fields=("project", "last_batch_at"), name="recordings_rec_expiry_idx"
+            ),
+            # The admin list's signal filters and columns, per project.
+            models.Index(
+                fields=("project", "rage_click_count"), name="recordings_rec_rage_idx"
+            ),
+            models.Index(
+                fields=("project", "dead_click_count"), name="recordings_rec_dead_idx"
+            ),
+            models.Index(
+                fields=("project", "browser"), name="recordings_rec_browser_idx"
             ),
         ]
 
@@ -161,6 +223,10 @@ class Recording(models.Model):
     @property
     def duration(self) -> dt.timedelta:
         return dt.timedelta(milliseconds=self.duration_ms)
+
+    @property
+    def inactive_ms(self) -> int:
+        return max(self.duration_ms - self.active_ms, 0)
 
     def problems(self) -> list[str]:
         """Why this recording may not play well, worst first (empty when fine)."""

@@ -2,11 +2,12 @@
 
 A package (house style 1) with the same public names as the module it grew from:
 capture (ingest), admission (whether capture takes a request, and the refusal),
-storage (playback, purge, blob rewrites, legal holds, orphans), compaction (and
-the recording rules applied then), people (analytics events and persons) and the
-ingest ledger. Submodules import each other one way only: capture and people use
-the ledger, compaction uses storage and the ledger, people uses compaction,
-admission uses people and the ledger.
+storage (playback, purge, blob rewrites, legal holds, orphans), signals (what
+happened in a recording, and its markers), compaction (and the recording rules
+applied then), people (analytics events and persons) and the ingest ledger.
+Submodules import each other one way only: capture and people use the ledger,
+signals uses storage, compaction uses storage, signals and the ledger, people
+uses compaction, admission uses people and the ledger.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from recordings.services.admission import (
     events_not_erased,
 )
 from recordings.services.capture import (
+    ClientInfo,
     IngestResult,
     ms_to_datetime,
     recording_ingest_batches,
@@ -33,6 +35,10 @@ from recordings.services.ledger import (
     project_capture_health,
 )
 from recordings.services.people import events_ingest, person_is_excluded
+from recordings.services.signals import (
+    recording_signals_update,
+    recordings_signals_behind,
+)
 from recordings.services.storage import (
     BlobRewrite,
     RecordingOnHold,
@@ -58,6 +64,7 @@ __all__ = [
     "BlobRewrite",
     "CapCheck",
     "CaptureHealth",
+    "ClientInfo",
     "IngestResult",
     "RecordingOnHold",
     "Refusal",
@@ -78,6 +85,8 @@ __all__ = [
     "recording_discard",
     "events_by_key",
     "recording_events",
+    "recording_signals_update",
+    "recordings_signals_behind",
     "recording_ingest_batches",
     "recording_purge",
     "recording_rewrite_blobs",

@@ -55,6 +55,15 @@ _MAX_TS_MS = int(storable.LATEST.timestamp() * 1000)  # 2100-01-01
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """What the request tells of the browser: kept on the recording it starts
+    (the first non-empty value), for its environment and country signals."""
+
+    user_agent: str = ""
+    country: str = ""  # ISO 3166-1 alpha-2 (recordings/geo.py), never the address
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class IngestResult:
     recording_id: int | None  # None for a batch already stored (a client retry)
     stored: bool
@@ -108,6 +117,7 @@ class _Plan:
     windows: dict[str, Any]  # window id -> ScrubState dict after these batches
     dropped: dict[str, int]  # unknown events of the batches not stored before
     skew: int | None  # ms added to the session's event times (ingest/clock.py)
+    client: ClientInfo
 
     @property
     def changes_state(self) -> bool:
@@ -121,6 +131,7 @@ def recording_ingest_batches(
     project: Project,
     batches: list[SnapshotBatch],
     privacy: PrivacySettings | None = None,
+    client: ClientInfo = ClientInfo(),
 ) -> list[IngestResult]:
     """Store batches of sessions, each once, folding their numbers into recordings.
 
@@ -135,7 +146,8 @@ def recording_ingest_batches(
     scrubbed again from what was sent and stored under the session's lock (_store).
     A request too big to keep a copy of as sent is stored under its sessions' locks
     from the start (_ingest_locked). `privacy` is the project's settings when the
-    caller has them already (capture admission read them).
+    caller has them already (capture admission read them); `client` what the
+    request said of the browser.
     """
     if privacy is None:
         privacy = privacy_for(project)
@@ -147,9 +159,11 @@ def recording_ingest_batches(
     )
     if sent is None:
         unkept = [(batch, b"") for batch in batches]  # no copy: never scrubbed again
-        return _ingest_locked(project, _by_session(unkept), firewall)
+        return _ingest_locked(project, _by_session(unkept), firewall, client)
     groups = _by_session(sent)
-    plans = [_plan(project, sid, group, firewall) for sid, group in groups.items()]
+    plans = [
+        _plan(project, sid, group, firewall, client) for sid, group in groups.items()
+    ]
     return [result for plan in plans for result in _store(plan, firewall)]
 
 
@@ -178,7 +192,10 @@ def _as_sent(batches: list[SnapshotBatch]) -> tuple[list[_Sent] | None, int]:
 
 @transaction.atomic
 def _ingest_locked(
-    project: Project, groups: dict[str, list[_Sent]], firewall: _Firewall
+    project: Project,
+    groups: dict[str, list[_Sent]],
+    firewall: _Firewall,
+    client: ClientInfo,
 ) -> list[IngestResult]:
     """Store a big request's sessions under their ledger locks, taken first.
 
@@ -190,7 +207,9 @@ def _ingest_locked(
     """
     for session_id in sorted(groups):
         ledger_lock(project=project, session_id=session_id)
-    plans = [_plan(project, sid, group, firewall) for sid, group in groups.items()]
+    plans = [
+        _plan(project, sid, group, firewall, client) for sid, group in groups.items()
+    ]
     return [result for plan in plans for result in _store_once(plan)]
 
 
@@ -206,6 +225,7 @@ def _plan(
     session_id: str,
     sent: list[_Sent],
     firewall: _Firewall,
+    client: ClientInfo,
 ) -> _Plan:
     batches = [batch for batch, _raw in sent]
     stored = session_read(project.pk, session_id, [batch.uuid for batch in batches])
@@ -232,7 +252,16 @@ def _plan(
             fresh.append(item)
     windows.update((window_id, track.saved()) for window_id, track in tracks.items())
     return _Plan(
-        project, session_id, sent, stored, fresh, duplicates, windows, dropped, skew
+        project,
+        session_id,
+        sent,
+        stored,
+        fresh,
+        duplicates,
+        windows,
+        dropped,
+        skew,
+        client,
     )
 
 
@@ -489,7 +518,9 @@ def _store(plan: _Plan, firewall: _Firewall) -> list[IngestResult]:
         pass
     with transaction.atomic():
         ledger_lock(project=plan.project, session_id=plan.session_id)  # until commit
-        again = _plan(plan.project, plan.session_id, _resent(plan), firewall)
+        again = _plan(
+            plan.project, plan.session_id, _resent(plan), firewall, plan.client
+        )
         return _store_once(again)
 
 
@@ -594,6 +625,8 @@ class _Fold:
     event_count: int = 0
     last_batch_at: dt.datetime | None = None
     compacted: bool = False
+    user_agent: str = ""
+    country: str = ""
 
 
 _FOLD_FIELDS = tuple(field.name for field in dataclasses.fields(_Fold))
@@ -614,6 +647,8 @@ def _folded(plan: _Plan, written: list[_Blob]) -> Row | None:
     for blob in written:
         for item, size in blob.shares():
             _fold_stats(fold, item, size)
+    fold.user_agent = fold.user_agent or plan.client.user_agent
+    fold.country = fold.country or plan.client.country
     row = {name: getattr(fold, name) for name in _FOLD_FIELDS}
     return row | {"project_id": plan.project.pk, "session_id": plan.session_id}
 

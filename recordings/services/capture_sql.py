@@ -35,6 +35,8 @@ FOLDED = (
     "distinct_id",
     "lib",
     "lib_version",
+    "user_agent",
+    "country",
 )
 _RECORDING_SET = (*FOLDED, "duration_ms", "last_batch_at", "compacted")
 # Counters that others change too (compaction rewrites size_bytes): added to.

@@ -28,6 +28,7 @@ from recordings.models import (
     SnapshotChunk,
 )
 from recordings.services.ledger import ledger_record_refusal
+from recordings.services.signals import recording_signals_update
 from recordings.services.storage import (
     RecordingOnHold,
     blob_events_read,
@@ -71,6 +72,8 @@ def recording_compact(*, recording: Recording) -> int:
     windows = sorted(set(loose.values_list("window_id", flat=True)))
     written = sum(_compact_window(recording, window_id) for window_id in windows)
     _mark_compacted(recording)
+    # The recording has gone idle: its signals, from every window in order.
+    recording_signals_update(recording=recording)
     return written
 
 
