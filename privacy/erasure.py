@@ -40,6 +40,7 @@ class Receipt:
     distinct_ids: int = 0  # named, plus the anonymous ids of their people
     recordings: int = 0
     bytes: int = 0
+    markers: int = 0  # deleted with their recordings
     events: int = 0
     ledger_rows: int = 0
     people: int = 0
@@ -178,8 +179,10 @@ def _erase(project: Project, distinct_ids: list[str], *, dry_run: bool) -> Recei
     )
     recordings = Recording.objects.filter(project=project, session_id__in=sessions)
     for recording in recordings.exclude(session_id__in=held):
+        markers = recording.markers.count()
         receipt.recordings += 1
         receipt.bytes += recording.size_bytes
+        receipt.markers += markers
         if not dry_run:
             try:
                 recording_purge(recording=recording)
@@ -187,6 +190,7 @@ def _erase(project: Project, distinct_ids: list[str], *, dry_run: bool) -> Recei
                 held.add(recording.session_id)
                 receipt.recordings -= 1
                 receipt.bytes -= recording.size_bytes
+                receipt.markers -= markers
     receipt.kept_on_legal_hold = len(held)
     mine = Q(distinct_id__in=ids) | Q(session_id__in=sessions)
     events = Event.objects.filter(mine, project=project).exclude(session_id__in=held)

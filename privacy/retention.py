@@ -39,6 +39,7 @@ class Expiry:
     cutoff: dt.datetime
     recordings: int = 0
     bytes: int = 0
+    markers: int = 0  # deleted with their recordings
     events: int = 0
     ledger_rows: int = 0
     held: int = 0  # recordings past the cutoff kept for a legal hold
@@ -52,6 +53,7 @@ class Expiry:
             "cutoff": self.cutoff.isoformat(),
             "recordings": self.recordings,
             "bytes": self.bytes,
+            "markers": self.markers,
             "events": self.events,
             "ledger_rows": self.ledger_rows,
             "kept_on_legal_hold": self.held,
@@ -99,6 +101,7 @@ def project_expire(
     expired = recordings_expired(project, now)
     for ids in _batches(expired.values_list("pk", flat=True)):
         for recording in Recording.objects.filter(pk__in=ids, legal_hold=False):
+            markers = recording.markers.count()
             if not dry_run:
                 try:
                     recording_purge(recording=recording)
@@ -107,6 +110,7 @@ def project_expire(
                     continue
             expiry.recordings += 1
             expiry.bytes += recording.size_bytes
+            expiry.markers += markers
         if progress is not None:
             progress(project, expiry)
     events = Event.objects.filter(project=project, created__lt=cutoff).exclude(
