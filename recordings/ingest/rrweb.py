@@ -20,9 +20,6 @@ __all__ = [
     "FULL_SNAPSHOT",
     "INCREMENTAL",
     "INTERACTION_CLICK",
-    "INTERACTION_DBL_CLICK",
-    "INTERACTION_TOUCH_END",
-    "INTERACTION_TOUCH_START",
     "KNOWN_EVENT_TYPES",
     "KNOWN_INCREMENTAL_SOURCES",
     "META",
@@ -87,9 +84,6 @@ KNOWN_INCREMENTAL_SOURCES: frozenset[int] = frozenset(range(17))
 
 # MouseInteractions (a MouseInteraction event's `data.type`)
 INTERACTION_CLICK = 2
-INTERACTION_DBL_CLICK = 4
-INTERACTION_TOUCH_START = 7
-INTERACTION_TOUCH_END = 9
 
 # NodeType (a serialised node's `type`)
 DOCUMENT_NODE = 0
