@@ -50,7 +50,7 @@ class ClientEnvironmentTests(ReplayTestCase):
         services.recording_compact(recording=recording)
         recording.refresh_from_db()
         self.assertEqual(recording.browser, "Firefox")
-        self.assertEqual(recording.browser_version, "133.0")
+        self.assertTrue(recording.browser_version.startswith("133"))
         self.assertEqual(recording.os, "Windows")
         self.assertEqual(recording.device_type, "Desktop")
         self.assertTrue(recording.viewport_width)  # from the page's Meta event
@@ -69,7 +69,7 @@ class ClientEnvironmentTests(ReplayTestCase):
         self,
     ) -> None:
         database = Path(self.enterContext(tempfile.TemporaryDirectory())) / "c.mmdb"
-        writer = MMDBWriter(ip_version=6, database_type="GeoLite2-Country")
+        writer = MMDBWriter(ip_version=4, database_type="GeoLite2-Country")
         writer.insert_network(
             IPSet(["203.0.113.0/24"]), {"country": {"iso_code": "NL"}}
         )
