@@ -10,7 +10,11 @@ goes idle), its signals and markers say so.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import threading
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +78,7 @@ START_RRWEB = """() => {
   window.recorded = [];
   rrweb.record({
     emit: (event) => window.recorded.push(event),
-    plugins: [rrwebConsoleRecord.getRecordConsolePlugin()],
+    plugins: [rrwebPluginConsoleRecord.getRecordConsolePlugin()],
   });
 }"""
 
@@ -98,17 +102,38 @@ def act(page: Any) -> None:
     page.wait_for_timeout(1500)
 
 
-def serve_shop(page: Any, url: str, recorder: str) -> None:
-    page.route(
-        url,
-        lambda route: route.fulfill(
-            body=SHOP % {"recorder": recorder}, content_type="text/html"
-        ),
-    )
-    page.route(
-        url.rsplit("/", 1)[0] + "/api/stock",
-        lambda route: route.fulfill(status=500, body="stock service down"),
-    )
+@contextlib.contextmanager
+def shop_server(recorder: str) -> Iterator[str]:
+    """The shop on a server of its own on the loopback, like the live server: a
+    page Playwright made up would count as public, and Chromium keeps public pages
+    from calling a loopback server (ReplayHub here)."""
+    page = (SHOP % {"recorder": recorder}).encode()
+
+    class Shop(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            if self.path == "/api/stock":
+                self.answer(500, b"stock service down", "text/plain")
+            else:
+                self.answer(200, page, "text/html")
+
+        def answer(self, status: int, body: bytes, kind: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # quiet
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Shop)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://shop.test:{server.server_address[1]}/shop"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def assert_signals_found(recording: Recording, *, network: bool) -> None:
@@ -138,15 +163,19 @@ def assert_signals_found(recording: Recording, *, network: bool) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_posthog_js_signals_are_found(browser: Any, origins: dict[str, str]) -> None:
     project = Project.objects.create(name="Signals shop")
+    recorder = POSTHOG % {"api_host": origins["ingest"], "token": project.token}
     context = browser.new_context(user_agent=DESKTOP_CHROME)
     page = context.new_page()
-    url = f"{origins['shop']}/shop"
-    recorder = POSTHOG % {"api_host": origins["ingest"], "token": project.token}
-    serve_shop(page, url, recorder)
-    page.goto(url)
-    page.wait_for_function("() => window.posthog && window.posthog.__loaded")
-    act(page)
-    page.wait_for_timeout(6000)  # the recorder's flush and request queue
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    with shop_server(recorder) as url:
+        page.goto(url)
+        try:
+            page.wait_for_function("() => window.posthog && window.posthog.__loaded")
+        except Exception:
+            raise AssertionError(f"posthog-js did not load: {problems}") from None
+        act(page)
+        page.wait_for_timeout(6000)  # the recorder's flush and request queue
     context.close()
     recording = wait_for(
         lambda: Recording.objects.filter(project=project, click_count__gte=8).first(),
@@ -161,15 +190,14 @@ def test_plain_rrweb_signals_are_found(browser: Any, origins: dict[str, str]) ->
     project = Project.objects.create(name="Signals shop")
     context = browser.new_context(user_agent=DESKTOP_CHROME)
     page = context.new_page()
-    url = f"{origins['shop']}/shop"
-    serve_shop(page, url, "")
-    page.goto(url)
-    page.add_script_tag(path=str(RRWEB))
-    page.add_script_tag(path=str(CONSOLE_PLUGIN))
-    page.evaluate(START_RRWEB)
-    act(page)
-    events: list[dict[str, Any]] = page.evaluate("() => window.recorded")
-    user_agent = page.evaluate("() => navigator.userAgent")
+    with shop_server("") as url:
+        page.goto(url)
+        page.add_script_tag(path=str(RRWEB))
+        page.add_script_tag(path=str(CONSOLE_PLUGIN))
+        page.evaluate(START_RRWEB)
+        act(page)
+        events: list[dict[str, Any]] = page.evaluate("() => window.recorded")
+        user_agent = page.evaluate("() => navigator.userAgent")
     context.close()
     body = {"token": project.token, "session_id": "rrweb-signals", "events": events}
     request = urllib.request.Request(
