@@ -21,6 +21,7 @@ from recordings import access, services
 from recordings.access import Role
 from recordings.models import (
     Event,
+    Marker,
     Person,
     Project,
     Recording,
@@ -115,6 +116,10 @@ class ErasureTests(ErasureTestCase):
     def test_it_deletes_the_person_and_every_session_they_had(self) -> None:
         self.assertTrue(self.blobs_of("jane-anon-session"))
         self.assertTrue(self.rows_of("jane-session"))
+        markers = Marker.objects.filter(
+            recording__session_id__in=["jane-session", "jane-anon-session"]
+        ).count()
+        self.assertGreater(markers, 0)
 
         request = self.erase(JANE)
 
@@ -140,6 +145,13 @@ class ErasureTests(ErasureTestCase):
             (receipt["recordings"], receipt["events"], receipt["people"]), (2, 2, 1)
         )
         self.assertEqual(receipt["ledger_rows"], 2)
+        # jane-anon-session was compacted: its markers went with it, and count.
+        self.assertEqual(receipt["markers"], markers)
+        self.assertFalse(
+            Marker.objects.filter(
+                recording__session_id__in=["jane-session", "jane-anon-session"]
+            ).exists()
+        )
         self.assertEqual(receipt["distinct_ids"], 2)  # Jane and her anonymous id
 
     def test_no_blob_folder_is_left_named_after_an_erased_session(self) -> None:

@@ -17,7 +17,14 @@ from privacy.models import PrivacyAuditEntry, PrivacySettings
 from privacy.tasks import projects_expire as projects_expire_task
 from recordings import access, services
 from recordings.access import Role
-from recordings.models import Event, Project, Recording, SessionLedger, SnapshotChunk
+from recordings.models import (
+    Event,
+    Marker,
+    Project,
+    Recording,
+    SessionLedger,
+    SnapshotChunk,
+)
 from replayhub.celery import app
 from tests.access import rrweb_events
 from tests.base import ReplayTestCase
@@ -77,6 +84,8 @@ class RetentionTestCase(ReplayTestCase):
 class ExpiryTests(RetentionTestCase):
     def test_it_deletes_what_is_past_retention_and_keeps_the_rest(self) -> None:
         self.assertTrue(self.blob_names(self.old))
+        markers = Marker.objects.filter(recording=self.old).count()
+        self.assertGreater(markers, 0)  # computed when it was compacted
 
         expiry = retention.project_expire(project=self.project, now=now())
 
@@ -95,6 +104,9 @@ class ExpiryTests(RetentionTestCase):
             (1, 1, 1, 1),
         )
         self.assertEqual(expiry.bytes, self.old.size_bytes)
+        self.assertEqual(expiry.markers, markers)
+        self.assertFalse(Marker.objects.filter(recording_id=self.old.pk).exists())
+        self.assertTrue(Marker.objects.filter(recording=self.held).exists())
 
     def test_a_hold_placed_during_the_run_keeps_that_recording(self) -> None:
         real_purge = services.recording_purge
