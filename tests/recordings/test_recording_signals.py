@@ -238,3 +238,9 @@ class RecomputeCommandTests(ReplayTestCase):
         markers = Marker.objects.count()
         call_command("recompute_signals", stdout=StringIO())
         self.assertEqual(Marker.objects.count(), markers)
+
+
+def test_the_model_knows_every_kind_of_marker_the_core_makes() -> None:
+    from recordings.ingest.signals import Kind
+
+    assert set(Marker.Kind.values) == set(Kind.ALL)
