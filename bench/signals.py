@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 import sys
 import tempfile
@@ -105,6 +106,7 @@ def setup_django(db_url: str, data_dir: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    logging.getLogger("recordings").setLevel(logging.WARNING)  # one line a compaction
 
 
 def capture_recordings(count: int) -> None:
