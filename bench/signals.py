@@ -67,9 +67,8 @@ def best_of(repeat: int, work: Callable[[], object]) -> float:
 
 
 def per_thousand_events(repeat: int) -> None:
-    from recordings.ingest.signals import signals_of
-
     from recordings import blobs
+    from recordings.ingest.signals import signals_of
 
     recordings = fixture_recordings()
     events = sum(len(r) for r in recordings)
