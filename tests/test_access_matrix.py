@@ -141,6 +141,7 @@ OTHER_RULES: dict[str, Rule] = {
     "recordings:recording-detail": Rule(VIEW_REC, "recordings.recording"),
     "recordings:recording-snapshots": Rule(VIEW_REC, "recordings.recording"),
     "recordings:recording-export": Rule(VIEW_REC, "recordings.recording"),
+    "recordings:recording-markers": Rule(VIEW_REC, "recordings.recording"),
 }
 
 # What a list shows of a tenant once the principal may see it.
