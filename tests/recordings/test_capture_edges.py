@@ -50,6 +50,19 @@ SERVER_MADE = {
     (SessionLedger, "last_refusal"),
     (SessionLedger, "events_dropped"),  # "type 42": from numbers, kinds capped
     (Recording, "window_checks"),  # written by compaction
+    # Signals (services/signals.py), computed from the stored events: cut to their
+    # columns and cleaned of NULs there (tests/recordings/test_recording_signals.py).
+    (Recording, "slowest_request_url"),
+    (Recording, "last_url"),
+    (Recording, "urls"),
+    (Recording, "browser"),
+    (Recording, "browser_version"),
+    (Recording, "os"),
+    (Recording, "device_type"),
+    (Recording, "country"),  # a checked ISO code (recordings/geo.py), or ""
+    # A header, not a body field: cut and cleaned in recordings/api.py, tried in
+    # tests/recordings/test_client_environment.py.
+    (Recording, "user_agent"),
 }
 
 Column = tuple[type[models.Model], str]

@@ -14,6 +14,7 @@ from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
 from recordings import services
+from recordings.api import USER_AGENT_MAX
 from recordings.models import Recording
 from tests.base import ReplayTestCase
 from tests.capture import session_events
@@ -87,3 +88,11 @@ class ClientEnvironmentTests(ReplayTestCase):
             self.assertLogs("recordings.geo", "ERROR"),
         ):
             self.assertEqual(self.send().country, "")
+
+    def test_a_user_agent_too_long_or_holding_a_nul_costs_no_batch(self) -> None:
+        column = Recording._meta.get_field("user_agent")
+        self.assertEqual(column.max_length, USER_AGENT_MAX)
+        long = self.send("long", **{"User-Agent": "x" * (USER_AGENT_MAX + 100)})
+        self.assertEqual(long.user_agent, "x" * USER_AGENT_MAX)
+        nul = self.send("nul", **{"User-Agent": "Mozilla/5.0 \x00 evil"})
+        self.assertEqual(nul.user_agent, "Mozilla/5.0 \ufffd evil")

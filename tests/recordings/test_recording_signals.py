@@ -244,3 +244,33 @@ def test_the_model_knows_every_kind_of_marker_the_core_makes() -> None:
     from recordings.ingest.signals import Kind
 
     assert set(Marker.Kind.values) == set(Kind.ALL)
+
+
+class OddInputTests(ReplayTestCase):
+    def test_a_nul_in_page_urls_and_console_text_costs_nothing(self) -> None:
+        t0 = 1_764_000_000_000
+        href = "https://shop.test/a\x00b"
+        console = {
+            "plugin": "rrweb/console@1",
+            "payload": {
+                "level": "error",
+                "payload": ['"bad\\u0000thing"'],
+                "trace": [],
+            },
+        }
+        events = [
+            {
+                "type": 4,
+                "timestamp": t0,
+                "data": {"href": href, "width": 800, "height": 600},
+            },
+            {"type": 6, "timestamp": t0 + 10, "data": console},
+        ]
+        send_rrweb(self.client, self.project.token, "b1", events, "odd")
+        recording = Recording.objects.get(session_id="odd")
+        services.recording_compact(recording=recording)
+        recording.refresh_from_db()
+        self.assertEqual(recording.last_url, "https://shop.test/a\ufffdb")
+        self.assertEqual(recording.urls[0]["url"], "https://shop.test/a\ufffdb")
+        error = recording.markers.get(kind=Marker.Kind.CONSOLE_ERROR)
+        self.assertNotIn("\x00", error.label)
