@@ -8,6 +8,7 @@ fields inside are kept exactly as captured, so the server does all the real work
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import hashlib
 import os
@@ -95,6 +96,11 @@ def _fresh_session() -> Session:
 
 
 def _rewrite(template: Template, session: Session, token: str) -> bytes:
+    # posthog-js stamps each $snapshot with the time it sends it. The captures'
+    # own stamps are weeks old: kept, every batch would look like a device with a
+    # wrong clock, and the server would move (and log) every event of every batch,
+    # which real traffic never makes it do.
+    sent_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     items = []
     for item in template.items:
         props = dict(item["properties"])
@@ -102,7 +108,10 @@ def _rewrite(template: Template, session: Session, token: str) -> bytes:
         props["$window_id"] = session.window_id
         props["distinct_id"] = session.distinct_id
         props["token"] = token
-        items.append({**item, "uuid": str(uuid.uuid4()), "properties": props})
+        fresh = {**item, "uuid": str(uuid.uuid4()), "properties": props}
+        if "sent_at" in item:
+            fresh["sent_at"] = sent_at.replace("+00:00", "Z")
+        items.append(fresh)
     return gzip.compress(orjson.dumps(items), compresslevel=WIRE_GZIP_LEVEL, mtime=0)
 
 
