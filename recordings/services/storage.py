@@ -111,7 +111,7 @@ def data_read(*, keys: list[str]) -> Iterator[bytes]:
             if not is_live(key):
                 yield blobs.open_raw(key)
             elif rows.get(key) is None:
-                raise blobs.StorageError(f"chunk {key} has no bytes any more")
+                raise ChunkMoved(f"chunk {key} has no bytes any more")
             else:
                 yield rows[key]
 
@@ -142,10 +142,26 @@ def blob_events_read(*, keys: list[str]) -> list[dict[str, Any]]:
     return events
 
 
+class ChunkMoved(blobs.StorageError):
+    """A live chunk's bytes left its row after its key was read: compaction moved
+    them into a window blob meanwhile (or the recording was purged)."""
+
+
 def recording_events(
     *, recording: Recording, window_id: str | None = None
 ) -> list[dict[str, Any]]:
-    """The recording's rrweb events for playback, in time order."""
+    """The recording's rrweb events for playback, in time order.
+
+    Read while compaction may be moving live rows into a window blob: keys read
+    before it committed can point at emptied rows, so they are read again once.
+    """
+    try:
+        return _events_now(recording, window_id)
+    except ChunkMoved:
+        return _events_now(recording, window_id)  # the rows point at the blob now
+
+
+def _events_now(recording: Recording, window_id: str | None) -> list[dict[str, Any]]:
     chunks = recording_chunks(recording=recording, window_id=window_id)
     return blob_events_read(keys=chunk_data_keys(chunks=chunks))
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 from io import StringIO
+from typing import Any
+from unittest import mock
 
 import orjson
 from django.core.management import call_command
@@ -12,6 +14,7 @@ from django.utils.timezone import now
 from privacy.models import PrivacySettings
 from recordings import services
 from recordings.models import Project, Recording, SessionLedger, SnapshotChunk
+from recordings.services import storage
 from recordings.tasks import recordings_compact as recordings_compact_task
 from replayhub.celery import app
 from tests.base import ReplayTestCase
@@ -153,3 +156,25 @@ class RecordingRulesAtCompactionTests(ReplayTestCase):
         )
         self.assertEqual(services.recording_compact(recording=self.recording), 1)
         self.assertTrue(Recording.objects.get().compacted)
+
+
+class PlaybackDuringCompactionTests(ReplayTestCase):
+    def test_events_read_while_compaction_moves_the_rows_are_all_there(self) -> None:
+        self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
+        send_full_session_snapshots(self.client)
+        recording = Recording.objects.get(session_id=MAIN_SESSION)
+        before = services.recording_events(recording=recording)
+        real = storage.chunk_data_keys
+        moved: list[bool] = []
+
+        def keys_then_compaction(**kwargs: Any) -> list[str]:
+            keys = real(**kwargs)
+            if not moved:  # compaction commits between the key read and the reads
+                moved.append(True)
+                services.recording_compact(recording=recording)
+            return keys
+
+        with mock.patch.object(storage, "chunk_data_keys", keys_then_compaction):
+            during = services.recording_events(recording=recording)
+        self.assertEqual(moved, [True])
+        self.assertEqual(during, before)
