@@ -13,7 +13,9 @@ each one's throughput and its ratio to the floor, so a person can see which
 promise costs what, and the best any Python server could do on this machine.
 
 No framework in the rungs, no ledger, no recording counters, no reads: each is
-cheaper than any real server could be. Needs PostgreSQL on 127.0.0.1:5432 (rung
+cheaper than any real server could be. Rung `django` is `inrow` inside ReplayHub's
+own Django + DRF stack (bench/ladder_django.py): what the framework costs alone.
+Needs PostgreSQL on 127.0.0.1:5432 (rung
 `row` and ReplayHub) and the shared fixtures, like bench/ingest.py.
 """
 
@@ -54,7 +56,7 @@ from servers import (
     scratch_database,
 )
 
-LADDER = ("parse", "firewall", "write", "blob", "row", "log", "inrow")
+LADDER = ("parse", "firewall", "write", "blob", "row", "log", "inrow", "django")
 # Issue 16's goal: the bytes-in-row design (rung `inrow`) reaches about 0.46.
 GOAL_RATIO = 0.35
 # ...with CPU per batch (server + database) within this of rung `inrow`'s.
@@ -105,7 +107,10 @@ def parse_args() -> tuple[Options, tuple[str, ...], int]:
     return opts, rungs, max(1, args.rounds)
 
 
-def rung_side(rung: str, opts: Options, db_url: str, tmp: Path) -> Side:
+def rung_side(rung: str, opts: Options, env: dict[str, str], tmp: Path) -> Side:
+    if rung == "django":
+        return django_rung_side(opts, env, tmp)
+    db_url = env["DATABASE_URL"]
     data_dir = tmp / rung
     env = base_env() | {
         "LADDER_RUNG": rung,
@@ -119,6 +124,16 @@ def rung_side(rung: str, opts: Options, db_url: str, tmp: Path) -> Side:
         for word in command
     ]
     return Side(rung, command, env, data_dir, database=opts.db_name)
+
+
+def django_rung_side(opts: Options, env: dict[str, str], tmp: Path) -> Side:
+    """Rung `inrow` as a DRF view in ReplayHub's stack (bench/ladder_django.py),
+    under ReplayHub's own gunicorn command."""
+    flags = _gunicorn_env(free_port(), opts.workers)
+    command = procfile_web_command(flags)
+    command = [command[0], "--pythonpath", str(ROOT / "bench"), *command[1:]]
+    side_env = env | {"DJANGO_SETTINGS_MODULE": "ladder_django"}
+    return Side("django", command, side_env, tmp / "django", database=opts.db_name)
 
 
 def create_ladder_table(db_url: str) -> None:
@@ -172,13 +187,16 @@ def report(ladder: Ladder, rungs: tuple[str, ...], opts: Options) -> None:
         f"goal: ReplayHub >= {GOAL_RATIO} x floor; no server that must do a rung's "
         "work can beat that rung"
     )
-    if "replayhub" in rungs and "inrow" in rungs:
-        cpu = {name: _cpu_per_batch(ladder, name) for name in ("replayhub", "inrow")}
-        say(
-            f"CPU per batch (server + database): ReplayHub {cpu['replayhub']:.2f} ms, "
-            f"inrow {cpu['inrow']:.2f} ms: {cpu['replayhub'] / cpu['inrow']:.2f}x "
-            f"(goal <= {GOAL_CPU_VS_INROW}x)"
-        )
+    if "inrow" not in rungs:
+        return
+    for name in ("django", "replayhub"):
+        if name in rungs:
+            cpu, inrow = _cpu_per_batch(ladder, name), _cpu_per_batch(ladder, "inrow")
+            say(
+                f"CPU per batch (server + database): {name} {cpu:.2f} ms, "
+                f"inrow {inrow:.2f} ms: {cpu / inrow:.2f}x "
+                f"(goal for ReplayHub <= {GOAL_CPU_VS_INROW}x)"
+            )
 
 
 def _cpu_per_batch(ladder: Ladder, rung: str) -> float:
@@ -248,7 +266,7 @@ def _measure(
     elif name == "replayhub":
         side = replayhub_side(opts, env, tmp)
     else:
-        side = rung_side(name, opts, env["DATABASE_URL"], tmp / f"round{round_no}")
+        side = rung_side(name, opts, env, tmp / f"round{round_no}")
     return bench_side(side, opts, bodies, warmup, tmp)
 
 

@@ -254,6 +254,10 @@ def _gunicorn_env(port: int, workers: int) -> dict[str, str]:
     return {
         "REPLAYHUB_BIND": f"127.0.0.1:{port}",
         "REPLAYHUB_WEB_WORKERS": str(workers),
+        # No worker recycling during a run: a recycled worker's database
+        # connection ends, and the CPU its backend used is then uncounted.
+        "REPLAYHUB_WEB_MAX_REQUESTS": "0",
+        "REPLAYHUB_WEB_MAX_REQUESTS_JITTER": "0",
     }
 
 
