@@ -16,6 +16,13 @@ def _no_project_cache(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_filter_choices_cache(settings: Any) -> None:
+    # The recording list's pickers would offer values cached by an earlier test
+    # (project ids come again after a rollback); tests see each list afresh.
+    settings.REPLAYHUB_FILTER_CHOICES_CACHE_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def _no_erasure_settle_wait(settings: Any) -> None:
     # With no capture cache (above) there is nothing to wait for.
     settings.REPLAYHUB_ERASURE_SETTLE_SECONDS = 0

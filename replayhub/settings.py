@@ -465,6 +465,12 @@ REPLAYHUB_SIGNALS_REFRESH_MINUTES = envint("REPLAYHUB_SIGNALS_REFRESH_MINUTES", 
 # A delete by filter (the API's /recordings/delete/) of more recordings than this
 # runs as a Celery task rather than in the request.
 REPLAYHUB_PURGE_SYNC_MAX = envint("REPLAYHUB_PURGE_SYNC_MAX", 200)
+# Seconds the recording list reuses the values its filter pickers offer (browsers,
+# OS, devices, countries, event names: each a DISTINCT over the visible rows), per
+# set of projects; 0 turns the cache off; 300
+REPLAYHUB_FILTER_CHOICES_CACHE_SECONDS = envint(
+    "REPLAYHUB_FILTER_CHOICES_CACHE_SECONDS", 300
+)
 # Minutes without a new batch before a recording is compacted into one blob; 15
 REPLAYHUB_COMPACT_IDLE_MINUTES = envint("REPLAYHUB_COMPACT_IDLE_MINUTES", 15)
 # Batches per minute one project may send (503 + Retry-After above it); 0 = no limit

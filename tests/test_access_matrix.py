@@ -71,6 +71,8 @@ ADMIN_MODEL_RULES: dict[str, dict[str, Rule]] = {
         **INGESTED,
         "play": Rule(VIEW_REC),
         "snapshots": Rule(VIEW_REC),
+        # The filter builder's event names.
+        "event_names": Rule(VIEW_REC, any_project=True),
     },
     "recordings.event": INGESTED,
     "recordings.sessionledger": INGESTED,

@@ -4,59 +4,43 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from recordings import playback, services
+from recordings.admin.finding import (
+    FilteredChangeList,
+    Finding,
+    event_names,
+    event_property_keys,
+    filter_ui_data,
+    finding_for,
+    ordering_for,
+    recording_choices,
+)
 from recordings.admin.scoped import ProjectScopedAdmin
-from recordings.models import Recording, RecordingQuerySet
+from recordings.models import Project, Recording
 
 # The player's page runs only ReplayHub's own script files. The replay iframe inherits
 # this policy, so a recorded page's inline handlers, `javascript:` URLs and scripts
 # never run, even where canvas replay makes rrweb give that iframe `allow-scripts`.
 PLAYER_CSP = "script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'"
+# The list and its deletion page show values from recorded data (event names,
+# browsers, the filter pasted into the URL) to a filter script: the same policy.
+LIST_CSP = PLAYER_CSP
 
 
 def _accepts_gzip(request: HttpRequest) -> bool:
     return "gzip" in request.headers.get("Accept-Encoding", "").lower()
-
-
-class LostDataFilter(admin.SimpleListFilter):
-    title = "lost data"
-    parameter_name = "lost"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Batches lost"), ("no", "Nothing lost")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() in ("yes", "no"):
-            recordings = cast(RecordingQuerySet, queryset)
-            return recordings.with_lost_data(self.value() == "yes")
-        return queryset
-
-
-class HasConsoleErrorsFilter(admin.SimpleListFilter):
-    title = "console errors"
-    parameter_name = "errors"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "With errors"), ("no", "Without errors")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(console_error_count__gt=0)
-        if self.value() == "no":
-            return queryset.filter(console_error_count=0)
-        return queryset
 
 
 # The player page lists this many markers at most (a recording can hold thousands).
@@ -85,47 +69,23 @@ def _minutes_seconds(ms: int) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-class SignalFilter(admin.SimpleListFilter):
-    """Recordings with (or without) at least one of a signal."""
-
-    field = ""
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", f"With {self.title}"), ("no", f"Without {self.title}")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(**{f"{self.field}__gt": 0})
-        if self.value() == "no":
-            return queryset.filter(**{self.field: 0})
-        return queryset
-
-
-class HasRageClicksFilter(SignalFilter):
-    title = "rage clicks"
-    parameter_name = "rage"
-    field = "rage_click_count"
+def _problems_message(finding: Finding) -> str:
+    count = len(finding.problems)
+    # One line: the admin's message list styles every <li> as a message of its own.
+    return format_html(
+        "The filter was not applied, so no recordings are shown: it has {} "
+        "problem{}: {}.",
+        count,
+        "" if count == 1 else "s",
+        format_html_join(
+            "; ",
+            "<code>{}</code> {}",
+            ((p.pointer or "/", p.message) for p in finding.problems),
+        ),
+    )
 
 
-class HasDeadClicksFilter(SignalFilter):
-    title = "dead clicks"
-    parameter_name = "dead"
-    field = "dead_click_count"
-
-
-class HasErrorClicksFilter(SignalFilter):
-    title = "error clicks"
-    parameter_name = "error_clicks"
-    field = "error_click_count"
-
-
-class HasNetworkErrorsFilter(SignalFilter):
-    title = "network 5xx"
-    parameter_name = "net5xx"
-    field = "network_5xx_count"
-
-
-class RecordingChangeList(ChangeList):
+class RecordingChangeList(FilteredChangeList):
     def url_for_result(self, result: Model) -> str:
         # Rows open the player; recordings are addressed by their public code.
         assert isinstance(result, Recording)
@@ -148,29 +108,23 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         "distinct_id",
         "project",
     )
-    list_filter = (
-        ("project", admin.RelatedOnlyFieldListFilter),
-        HasConsoleErrorsFilter,
-        HasRageClicksFilter,
-        HasDeadClicksFilter,
-        HasErrorClicksFilter,
-        HasNetworkErrorsFilter,
-        "browser",
-        "device_type",
-        "has_full_snapshot",
-        LostDataFilter,
-        "legal_hold",
-    )
+    # Everything else is found with the filter language (`?filter=`, finding.py):
+    # its quick filters took the place of the yes/no list filters.
+    list_filter = (("project", admin.RelatedOnlyFieldListFilter),)
     actions = ("place_legal_hold", "lift_legal_hold")
     list_select_related = ("project",)
     search_fields = ("session_id", "distinct_id", "first_url")
     ordering = ("-started_at",)
-    date_hierarchy = "started_at"
     change_form_template = "admin/recordings/recording/change_form.html"
     readonly_fields = [f.name for f in Recording._meta.fields if f.name != "id"]
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return RecordingChangeList
+
+    def get_ordering(self, request: HttpRequest) -> Any:
+        # The filter document's order, unless a column header overrides it.
+        ordering = ordering_for(finding_for(request))
+        return super().get_ordering(request) if ordering is None else ordering
 
     def get_object(
         self, request: HttpRequest, object_id: str, from_field: str | None = None
@@ -194,8 +148,48 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
                 view(self.snapshots_view),
                 name="recordings_recording_snapshots",
             ),
+            path(
+                "event-names/",
+                view(self.event_names_view),
+                name="recordings_recording_event_names",
+            ),
             *super().get_urls(),
         ]
+
+    def _visible_projects(self, request: HttpRequest) -> QuerySet[Project] | None:
+        """Projects whose recordings the user sees; None for every project."""
+        if request.user.is_superuser:
+            return None
+        return self.projects(request, self.view_codename)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        finding = finding_for(request)
+        if finding.problems:
+            messages.error(request, _problems_message(finding))
+        choices = recording_choices(
+            self.get_queryset(request), self._visible_projects(request)
+        )
+        context = {
+            "finding": finding,
+            "filter_ui": filter_ui_data(finding, choices),
+            **(extra_context or {}),
+        }
+        response = super().changelist_view(request, context)
+        response["Content-Security-Policy"] = LIST_CSP
+        return response
+
+    def event_names_view(self, request: HttpRequest) -> HttpResponse:
+        """The event names the user's projects have seen (for the filter builder);
+        with `?name=`, property keys recent events of that name carried."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        projects = self._visible_projects(request)
+        name = request.GET.get("name")
+        if name:
+            return JsonResponse({"keys": event_property_keys(projects, name)})
+        return JsonResponse({"names": event_names(projects)})
 
     @admin.display(description="plays")
     def playable_(self, obj: Recording) -> str:

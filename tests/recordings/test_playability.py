@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django.test import SimpleTestCase
 from django.utils.timezone import now
@@ -254,9 +255,11 @@ class RecordingPlayabilityTests(ReplayTestCase):
                 url = f"/api/v1/recordings/?has_lost_data={flag}"
                 results = self.client.get(url).json()["results"]
                 self.assertEqual([r["code"] for r in results], [str(expected.code)])
-        for flag, expected in (("yes", lost), ("no", kept)):
-            with self.subTest(admin=flag):
-                url = f"/admin/recordings/recording/?lost={flag}"
+        lost_data = {"term": "playability", "problem": "lost_data"}
+        for node, expected in ((lost_data, lost), ({"not": lost_data}, kept)):
+            with self.subTest(admin=node):
+                document = json.dumps({"version": 1, "where": node})
+                url = f"/admin/recordings/recording/?{urlencode({'filter': document})}"
                 page = self.client.get(url)
                 self.assertContains(page, expected.player_url())
                 other = kept if expected is lost else lost

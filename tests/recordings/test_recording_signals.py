@@ -4,6 +4,7 @@ admin, the API and (next) the filters use them."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from io import StringIO
 from typing import Any
 
@@ -167,12 +168,15 @@ class RealSessionSignalsTests(ReplayTestCase):
         page = self.client.get(self.recording.player_url())
         self.assertContains(page, "replayhub-marker-rage_click")
         self.assertContains(page, "rage click")
+        rage = {"term": "signal", "signal": "rage_clicks"}
         listing = self.client.get(
-            reverse("admin:recordings_recording_changelist"), {"rage": "yes"}
+            reverse("admin:recordings_recording_changelist"),
+            {"filter": json.dumps({"version": 1, "where": {**rage, "gte": 1}})},
         )
         self.assertContains(listing, str(self.recording.code))
         none = self.client.get(
-            reverse("admin:recordings_recording_changelist"), {"rage": "no"}
+            reverse("admin:recordings_recording_changelist"),
+            {"filter": json.dumps({"version": 1, "where": {**rage, "lte": 0}})},
         )
         self.assertNotContains(none, str(self.recording.code))
 

@@ -1,0 +1,241 @@
+"""The recording list's filter: one filter-language document in the page's URL.
+
+`?filter=<JSON>` carries the whole filter (docs/filter-language.md), so a filtered
+list can be bookmarked or pasted to a colleague; the quick filters and the event
+builder (static/recordings/recording_filter.js) both read and write it. A filter
+that does not validate filters the list down to nothing, with its problems shown:
+an unfiltered list under a filter someone believes applied would hand "select all"
+and "delete everything matching" every recording instead of the few they meant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+from urllib.parse import parse_qsl, urlencode
+
+from django.conf import settings
+from django.contrib.admin.views.main import ChangeList
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+
+from recordings.models import Event, Marker, Project, Recording, RecordingQuerySet
+from recordings.models.search import ORDERINGS
+from recordings.search import Document, FilterInvalid, Problem, parse_json_document
+from recordings.search.document import MAX_DOCUMENT_BYTES
+
+FILTER_VAR = "filter"
+
+# The `signal` term's signals, as the quick filters label them.
+SIGNALS = (
+    ("console_errors", "Console errors"),
+    ("network_5xx", "Network 5xx"),
+    ("network_4xx", "Network 4xx"),
+    ("rage_clicks", "Rage clicks"),
+    ("dead_clicks", "Dead clicks"),
+    ("error_clicks", "Error clicks"),
+    ("mouse_thrashes", "Mouse thrashing"),
+    ("u_turns", "U-turns"),
+    ("console_warnings", "Console warnings"),
+    ("console_logs", "Console logs"),
+    ("network_requests", "Network requests"),
+    ("clicks", "Clicks"),
+    ("keypresses", "Keypresses"),
+    ("mouse_activity", "Mouse activity"),
+    ("scrolls", "Scrolls"),
+    ("pages", "Pages"),
+    ("windows", "Windows"),
+    ("events", "Events"),
+)
+ORDERS = (
+    ("newest", "Newest first"),
+    ("oldest", "Oldest first"),
+    ("longest", "Longest first"),
+    ("most_active", "Most active first"),
+    ("most_errors", "Most errors first"),
+    ("most_rage_clicks", "Most rage clicks first"),
+)
+PLAYABILITY = (
+    ("any", "Has a playback problem"),
+    ("no_full_snapshot", "No full snapshot"),
+    ("oversized_event", "Oversized event"),
+    ("lost_data", "Data lost"),
+    ("gap", "A gap with no data"),
+)
+# Recording columns whose values the quick filters offer, by term.
+CHOICE_FIELDS = ("browser", "os", "device_type", "country")
+# How many distinct values (event names, browsers...) a picker offers at most.
+MAX_CHOICES = 500
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What the page's `filter` parameter asks for, once read."""
+
+    raw: str  # as given; "" when absent
+    data: Any  # the decoded JSON (None when absent or not JSON)
+    document: Document | None  # None when absent or not valid
+    problems: tuple[Problem, ...]  # why it is not valid
+
+    @property
+    def given(self) -> bool:
+        return bool(self.raw)
+
+    def apply(self, recordings: QuerySet[Recording], user: Any) -> QuerySet[Recording]:
+        """The recordings matching the filter: all without one, none when invalid."""
+        if self.problems:
+            return recordings.none()
+        if self.document is None:
+            return recordings
+        return cast(RecordingQuerySet, recordings).matching(self.document, user=user)
+
+
+def finding_read(raw: str) -> Finding:
+    if not raw.strip():
+        return Finding("", None, None, ())
+    data = _decoded(raw)
+    try:
+        document = parse_json_document(raw)
+    except FilterInvalid as exc:
+        problems = tuple(exc.problems)
+        return Finding(raw, data, None, problems)
+    return Finding(raw, data, document, ())
+
+
+def _decoded(raw: str) -> Any:
+    """The JSON for the page's script to show, even when it is not a valid filter."""
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def ordering_for(finding: Finding) -> tuple[str, ...] | None:
+    """The list's order the document asks for (None: no valid document)."""
+    return None if finding.document is None else ORDERINGS[finding.document.order]
+
+
+def finding_for(request: HttpRequest) -> Finding:
+    """The request's filter, read once per request."""
+    if "_replayhub_finding" not in request.__dict__:
+        finding = finding_read(request.GET.get(FILTER_VAR, ""))
+        request.__dict__["_replayhub_finding"] = finding
+    return cast(Finding, request.__dict__["_replayhub_finding"])
+
+
+class FilteredChangeList(ChangeList):
+    """Django's change list, narrowed by the filter document as well.
+
+    `filter` is not a field lookup, so it is kept out of the admin's own filter
+    parameters; Django's counts, pages, "select all N" and actions all read
+    `get_queryset`, which applies the document.
+    """
+
+    def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        self.finding = finding_for(request)
+        super().__init__(request, *args, **kwargs)
+
+    def get_filters_params(self, params: Any = None) -> Any:
+        lookups = super().get_filters_params(params)
+        lookups.pop(FILTER_VAR, None)
+        return lookups
+
+    def get_queryset(
+        self, request: HttpRequest, exclude_parameters: Any = None
+    ) -> QuerySet[Any]:
+        queryset = super().get_queryset(request, exclude_parameters)
+        if not self.finding.given:
+            return queryset
+        self.has_active_filters = True
+        self.clear_all_filters_qs = _without_filter(self.clear_all_filters_qs)
+        matched = self.finding.apply(queryset, request.user)
+        # The order Django chose: a clicked column's, else the document's (the
+        # admin's get_ordering); `matching` orders by the document's alone.
+        return matched.order_by(*queryset.query.order_by)
+
+
+def _without_filter(query_string: str) -> str:
+    pairs = parse_qsl(query_string.lstrip("?"), keep_blank_values=True)
+    return "?" + urlencode([(k, v) for k, v in pairs if k != FILTER_VAR])
+
+
+T = TypeVar("T")
+
+
+def _cached(
+    what: str, projects: QuerySet[Project] | None, compute: Callable[[], T]
+) -> T:
+    """`compute()`, reused a while per set of projects (None: every project)."""
+    seconds = settings.REPLAYHUB_FILTER_CHOICES_CACHE_SECONDS
+    if not seconds:
+        return compute()
+    ids = None if projects is None else sorted(projects.values_list("pk", flat=True))
+    scope = "all" if ids is None else ",".join(map(str, ids))
+    digest = hashlib.sha256(scope.encode()).hexdigest()[:32]
+    key = f"replayhub:filter-choices:{what}:{digest}"
+    return cast(T, cache.get_or_set(key, compute, seconds))
+
+
+def recording_choices(
+    recordings: QuerySet[Recording], projects: QuerySet[Project] | None
+) -> dict[str, list[str]]:
+    """Per quick-filter column, the values present in these recordings."""
+
+    def distinct(field: str) -> list[str]:
+        values = recordings.exclude(**{field: ""}).order_by(field)
+        return list(values.values_list(field, flat=True).distinct()[:MAX_CHOICES])
+
+    return _cached(
+        "recordings", projects, lambda: {f: distinct(f) for f in CHOICE_FIELDS}
+    )
+
+
+def event_names(projects: QuerySet[Project] | None) -> list[str]:
+    """The event names seen in these projects (None: in every project)."""
+    events = Event.objects.all()
+    if projects is not None:
+        events = events.filter(project__in=projects)
+
+    def distinct() -> list[str]:
+        names = events.order_by("name").values_list("name", flat=True).distinct()
+        return list(names[:MAX_CHOICES])
+
+    return _cached("events", projects, distinct)
+
+
+def event_property_keys(projects: QuerySet[Project] | None, name: str) -> list[str]:
+    """Property keys of the latest events called `name`: suggestions, not a list
+    of every key ever sent."""
+    events = Event.objects.filter(name=name)
+    if projects is not None:
+        events = events.filter(project__in=projects)
+    keys: set[str] = set()
+    for properties in events.order_by("-timestamp").values_list(
+        "properties", flat=True
+    )[:50]:
+        if isinstance(properties, dict):
+            keys.update(k for k in properties if not k.startswith("$"))
+    return sorted(keys)[:MAX_CHOICES]
+
+
+def filter_ui_data(finding: Finding, choices: dict[str, list[str]]) -> dict[str, Any]:
+    """What the filter's script needs, written into the page as JSON."""
+    return {
+        "param": FILTER_VAR,
+        "raw": finding.raw,
+        "document": finding.data if isinstance(finding.data, dict) else None,
+        "valid": not finding.problems,
+        "choices": choices,
+        "signals": SIGNALS,
+        "orders": ORDERS,
+        "playability": PLAYABILITY,
+        "marker_kinds": Marker.Kind.choices,
+        "event_names_url": reverse("admin:recordings_recording_event_names"),
+    }

@@ -1,0 +1,203 @@
+"""The recording list's filter: one filter-language document in `?filter=`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from recordings.models import Recording
+from tests.base import ReplayTestCase
+from tests.finding import (
+    LLM_ERROR_ANSWER,
+    LLM_ERROR_FILTER,
+    add_event,
+    make_llm_sessions,
+    make_recording,
+)
+
+LIST = "admin:recordings_recording_changelist"
+EVENT_NAMES = "admin:recordings_recording_event_names"
+
+
+def with_filter(name: str, document: Any, **params: str) -> str:
+    text = document if isinstance(document, str) else json.dumps(document)
+    return reverse(name) + "?" + urlencode({"filter": text, **params})
+
+
+def where(*terms: dict[str, Any], order: str | None = None) -> dict[str, Any]:
+    document: dict[str, Any] = {"version": 1, "where": {"all": list(terms)}}
+    if order:
+        document["order"] = order
+    return document
+
+
+ERRORS = {"term": "signal", "signal": "console_errors", "gte": 1}
+
+
+class FilteredListTests(ReplayTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.chrome_long = make_recording(
+            self.project,
+            "chrome-long",
+            browser="Chrome",
+            device_type="Desktop",
+            duration_ms=600_000,
+            console_error_count=2,
+        )
+        self.chrome_short = make_recording(
+            self.project, "chrome-short", browser="Chrome", duration_ms=20_000
+        )
+        self.safari = make_recording(
+            self.project,
+            "safari-long",
+            browser="Mobile Safari",
+            device_type="Mobile",
+            duration_ms=900_000,
+            console_error_count=1,
+        )
+        self.client.force_login(self.alice)
+
+    def listed(self, url: str) -> list[str]:
+        response = self.client.get(url)
+        self.assertEqual(response.status_code, 200)
+        return [r.session_id for r in response.context["cl"].result_list]
+
+    def test_it_lists_what_the_filter_finds(self) -> None:
+        document = where(
+            {"term": "browser", "in": ["Chrome"]}, {"term": "duration", "gte": 300}
+        )
+        self.assertEqual(self.listed(with_filter(LIST, document)), ["chrome-long"])
+
+    def test_it_lists_in_the_documents_order_unless_a_column_is_sorted(self) -> None:
+        longest = where(order="longest")
+        self.assertEqual(
+            self.listed(with_filter(LIST, longest)),
+            ["safari-long", "chrome-long", "chrome-short"],
+        )
+        # Column 3 is duration_ (the action checkbox is column 0): ascending.
+        self.assertEqual(
+            self.listed(with_filter(LIST, longest, o="3")),
+            ["chrome-short", "chrome-long", "safari-long"],
+        )
+
+    def test_it_counts_the_matching_recordings(self) -> None:
+        response = self.client.get(with_filter(LIST, where(ERRORS)))
+        self.assertEqual(response.context["cl"].result_count, 2)
+        self.assertContains(response, "<strong>2</strong> recordings")
+        self.assertContains(response, "match this filter")
+
+    def test_it_finds_an_event_followed_by_an_error_and_an_event_not_done(
+        self,
+    ) -> None:
+        make_llm_sessions(self.project)
+        found = self.listed(with_filter(LIST, LLM_ERROR_FILTER))
+        self.assertEqual(set(found), LLM_ERROR_ANSWER)
+
+    def test_a_filter_that_does_not_validate_shows_its_problems_and_nothing(
+        self,
+    ) -> None:
+        document = where({"term": "duration", "gte": "long"}, {"term": "nope"})
+        response = self.client.get(with_filter(LIST, document))
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(list(response.context["cl"].result_list), [])
+        errors = [str(m) for m in get_messages(response.wsgi_request)]
+        self.assertEqual(len(errors), 1)
+        self.assertIn("The filter was not applied", errors[0])
+        self.assertIn("/where/all/0/gte", errors[0])
+        self.assertIn("/where/all/1", errors[0])
+        self.assertContains(response, "no recordings are shown")
+        self.assertNotContains(response, "chrome-long")
+
+    def test_a_filter_that_is_not_json_shows_a_problem(self) -> None:
+        response = self.client.get(with_filter(LIST, '{"version": 1,'))
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(list(response.context["cl"].result_list), [])
+        self.assertContains(response, "is not valid JSON")
+
+    def test_select_all_runs_the_action_on_every_matching_recording(self) -> None:
+        url = with_filter(LIST, where(ERRORS))
+        response = self.client.post(
+            url,
+            {
+                "action": "place_legal_hold",
+                "select_across": "1",
+                "index": "0",
+                "_selected_action": [self.chrome_long.pk],
+            },
+        )
+        self.assertEqual(response.status_code, 302)
+        held = Recording.objects.filter(legal_hold=True)
+        self.assertEqual(
+            set(held.values_list("session_id", flat=True)),
+            {"chrome-long", "safari-long"},
+        )
+
+    def test_select_all_under_a_bad_filter_touches_nothing(self) -> None:
+        url = with_filter(LIST, where({"term": "duration"}))
+        self.client.post(
+            url,
+            {
+                "action": "place_legal_hold",
+                "select_across": "1",
+                "index": "0",
+                "_selected_action": [self.chrome_long.pk],
+            },
+        )
+        self.assertFalse(Recording.objects.filter(legal_hold=True).exists())
+
+    def test_the_pickers_offer_the_values_of_visible_recordings_only(self) -> None:
+        elsewhere = self.make_charlies_project("Charlie's shop")
+        make_recording(elsewhere, "charlies", browser="Charlies Browser")
+        response = self.client.get(reverse(LIST))
+        choices = response.context["filter_ui"]["choices"]
+        self.assertEqual(choices["browser"], ["Chrome", "Mobile Safari"])
+        self.assertEqual(choices["device_type"], ["Desktop", "Mobile"])
+        self.assertNotContains(response, "Charlies Browser")
+
+    def test_the_page_runs_only_its_own_script_files(self) -> None:
+        response = self.client.get(with_filter(LIST, where(ERRORS)))
+        self.assertIn("script-src 'self'", response["Content-Security-Policy"])
+        html = response.content.decode()
+        self.assertIn("recordings/recording_filter.js", html)
+        self.assertIn('id="replayhub-filter-data" type="application/json"', html)
+        # Every script element has a source or holds data, never code.
+        for tag in html.split("<script")[1:]:
+            head = tag.split(">", 1)[0]
+            self.assertTrue("src=" in head or "application/json" in head, head)
+
+    def test_the_filter_survives_in_the_pages_links(self) -> None:
+        response = self.client.get(with_filter(LIST, where(ERRORS)))
+        cl = response.context["cl"]
+        self.assertIn("filter=", cl.get_query_string({"o": "1"}))
+        self.assertNotIn("filter=", cl.clear_all_filters_qs)
+
+
+class EventNamesTests(ReplayTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        add_event(make_recording(self.project, "a"), "checkout_started", 1, step=2)
+        elsewhere = self.make_charlies_project("Charlie's shop")
+        add_event(make_recording(elsewhere, "b"), "charlies_secret_event", 1)
+
+    def test_it_lists_the_names_of_events_in_visible_projects(self) -> None:
+        self.client.force_login(self.bob)
+        names = self.client.get(reverse(EVENT_NAMES)).json()["names"]
+        self.assertEqual(names, ["checkout_started"])
+
+    def test_it_lists_property_keys_of_an_event(self) -> None:
+        self.client.force_login(self.bob)
+        url = reverse(EVENT_NAMES) + "?name=checkout_started"
+        self.assertEqual(self.client.get(url).json(), {"keys": ["step"]})
+        url = reverse(EVENT_NAMES) + "?name=charlies_secret_event"
+        self.assertEqual(self.client.get(url).json(), {"keys": []})
+
+    def test_outsiders_get_nothing(self) -> None:
+        # charlie uses ReplayHub, on his own project only.
+        self.client.force_login(self.charlie)
+        names = self.client.get(reverse(EVENT_NAMES)).json()["names"]
+        self.assertEqual(names, ["charlies_secret_event"])
