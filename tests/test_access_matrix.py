@@ -9,9 +9,11 @@ is the oracle. Every response is also searched for the other tenant's markers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.auth.models import Group, User
@@ -71,8 +73,9 @@ ADMIN_MODEL_RULES: dict[str, dict[str, Rule]] = {
         **INGESTED,
         "play": Rule(VIEW_REC),
         "snapshots": Rule(VIEW_REC),
-        # The filter builder's event names.
+        # The filter builder's event names; deleting what the list's filter finds.
         "event_names": Rule(VIEW_REC, any_project=True),
+        "delete_matching": Rule(DELETE_REC, any_project=True),
     },
     "recordings.event": INGESTED,
     "recordings.sessionledger": INGESTED,
@@ -451,6 +454,18 @@ class AccessWriteMatrixTests(MatrixTestCase):
                 "_selected_action": [recording.pk],
                 "post": "yes",
             },
+            lambda: not Recording.objects.filter(pk=recording.pk).exists(),
+        )
+        one = {"term": "session_id", "in": [recording.session_id]}
+        yield Write(
+            "admin delete everything matching a filter",
+            DELETE_REC,
+            False,
+            "post",
+            reverse("admin:recordings_recording_delete_matching")
+            + "?"
+            + urlencode({"filter": json.dumps({"version": 1, "where": one})}),
+            {},
             lambda: not Recording.objects.filter(pk=recording.pk).exists(),
         )
         yield Write(

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 from django.conf import settings
 from django.contrib.admin.views.main import ChangeList
 from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -239,3 +239,28 @@ def filter_ui_data(finding: Finding, choices: dict[str, list[str]]) -> dict[str,
         "marker_kinds": Marker.Kind.choices,
         "event_names_url": reverse("admin:recordings_recording_event_names"),
     }
+
+
+@dataclass(frozen=True)
+class ProjectShare:
+    """One project's part of the recordings a deletion would touch."""
+
+    name: str
+    matched: int
+    held: int
+
+
+def project_shares(recordings: QuerySet[Recording]) -> list[ProjectShare]:
+    rows = (
+        recordings.order_by()
+        .values("project__name")
+        .annotate(matched=Count("pk"), held=Count("pk", filter=Q(legal_hold=True)))
+        .order_by("project__name")
+    )
+    return [ProjectShare(r["project__name"], r["matched"], r["held"]) for r in rows]
+
+
+def query_string(request: HttpRequest, *, drop: tuple[str, ...] = ("p",)) -> str:
+    """The request's query string without `drop` ("" or "?…")."""
+    pairs = [(k, v) for k, v in request.GET.items() if k not in drop]
+    return f"?{urlencode(pairs)}" if pairs else ""

@@ -6,17 +6,26 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from recordings import playback, services
+from recordings import access, playback, services, tasks
 from recordings.admin.finding import (
     FilteredChangeList,
     Finding,
@@ -25,10 +34,13 @@ from recordings.admin.finding import (
     filter_ui_data,
     finding_for,
     ordering_for,
+    project_shares,
+    query_string,
     recording_choices,
 )
 from recordings.admin.scoped import ProjectScopedAdmin
 from recordings.models import Project, Recording
+from recordings.services import PurgeReport
 
 # The player's page runs only ReplayHub's own script files. The replay iframe inherits
 # this policy, so a recorded page's inline handlers, `javascript:` URLs and scripts
@@ -37,6 +49,8 @@ PLAYER_CSP = "script-src 'self'; object-src 'none'; base-uri 'self'; form-action
 # The list and its deletion page show values from recorded data (event names,
 # browsers, the filter pasted into the URL) to a filter script: the same policy.
 LIST_CSP = PLAYER_CSP
+# The list's sidebar filter by project (admin.RelatedOnlyFieldListFilter's parameter).
+PROJECT_VAR = "project__id__exact"
 
 
 def _accepts_gzip(request: HttpRequest) -> bool:
@@ -149,6 +163,11 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
                 name="recordings_recording_snapshots",
             ),
             path(
+                "delete-matching/",
+                view(self.delete_matching_view),
+                name="recordings_recording_delete_matching",
+            ),
+            path(
                 "event-names/",
                 view(self.event_names_view),
                 name="recordings_recording_event_names",
@@ -174,6 +193,12 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         context = {
             "finding": finding,
             "filter_ui": filter_ui_data(finding, choices),
+            "delete_matching_url": (
+                reverse("admin:recordings_recording_delete_matching")
+                + query_string(request)
+                if finding.given and self.has_delete_permission(request)
+                else ""
+            ),
             **(extra_context or {}),
         }
         response = super().changelist_view(request, context)
@@ -190,6 +215,101 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         if name:
             return JsonResponse({"keys": event_property_keys(projects, name)})
         return JsonResponse({"names": event_names(projects)})
+
+    def _picked_project(
+        self, request: HttpRequest, projects: QuerySet[Project]
+    ) -> QuerySet[Project]:
+        """Narrowed to the project the list's sidebar filter picked, if any."""
+        chosen = request.GET.get(PROJECT_VAR)
+        if chosen is None:
+            return projects
+        return projects.filter(pk=int(chosen)) if chosen.isdigit() else projects.none()
+
+    def delete_matching_view(self, request: HttpRequest) -> HttpResponse:
+        """Delete every recording the list's filter matches, after a confirmation
+        page counting what goes and what legal holds keep.
+
+        The set is the filter document's in the projects where the user may
+        delete (and the one the sidebar picked), as `POST /api/v1/recordings/
+        delete/` finds it; a large one is deleted in the background, as there. The
+        search box is not part of a filter: with a search the page refuses rather
+        than delete more than the list showed.
+        """
+        if not self.has_delete_permission(request):
+            raise PermissionDenied
+        finding = finding_for(request)
+        user = request.user
+        projects = self._picked_project(
+            request, self.projects(request, access.DELETE_RECORDINGS)
+        )
+        recordings = finding.apply(Recording.objects.filter(project__in=projects), user)
+        report = services.recordings_purge_matching(recordings=recordings, dry_run=True)
+        back = reverse("admin:recordings_recording_changelist") + query_string(request)
+        searching = bool(request.GET.get(SEARCH_VAR))
+        if request.method == "POST" and not finding.problems and not searching:
+            # Above this many, the API deletes in the background too (settings).
+            if report.matched - report.held > settings.REPLAYHUB_PURGE_SYNC_MAX:
+                self._purge_later(request, finding, projects, report)
+            else:
+                report = services.recordings_purge_matching(
+                    recordings=recordings, dry_run=False
+                )
+                self._report_purge(request, report)
+            return HttpResponseRedirect(back)
+        listed = finding.apply(
+            self.get_queryset(request).filter(
+                project__in=self._picked_project(request, Project.objects.all())
+            ),
+            user,
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Delete the recordings matching this filter",
+            "finding": finding,
+            "searching": searching,
+            "report": report,
+            "to_delete": report.matched - report.held,
+            "view_only": listed.count() - report.matched,
+            "shares": project_shares(recordings),
+            "back": back,
+        }
+        response = TemplateResponse(
+            request, "admin/recordings/recording/delete_matching.html", context
+        )
+        response["Content-Security-Policy"] = LIST_CSP
+        return response
+
+    def _purge_later(
+        self,
+        request: HttpRequest,
+        finding: Finding,
+        projects: QuerySet[Project],
+        report: PurgeReport,
+    ) -> None:
+        # The task finds the set again from the same document and projects, at
+        # the same moment (relative dates), once this request's transaction is in.
+        args = (
+            list(projects.values_list("pk", flat=True)),
+            finding.data if finding.given else {"version": 1},
+            timezone.now().isoformat(),
+        )
+        transaction.on_commit(lambda: tasks.recordings_purge_matching.delay(*args))
+        self.message_user(
+            request,
+            f"Deleting {report.matched - report.held} recording(s) matching the "
+            f"filter in the background; {report.held} on legal hold are kept.",
+            messages.SUCCESS,
+        )
+
+    def _report_purge(self, request: HttpRequest, report: PurgeReport) -> None:
+        level = messages.WARNING if report.failed else messages.SUCCESS
+        text = f"Deleted {report.deleted} recording(s) matching the filter"
+        if report.held:
+            text += f"; kept {report.held} on legal hold"
+        if report.failed:
+            text += f"; {report.failed} could not be deleted (try again)"
+        self.message_user(request, text + ".", level)
 
     @admin.display(description="plays")
     def playable_(self, obj: Recording) -> str:

@@ -7,9 +7,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.messages import get_messages
+from django.test import override_settings
 from django.urls import reverse
 
+from recordings import access
 from recordings.models import Recording
+from replayhub.celery import app
 from tests.base import ReplayTestCase
 from tests.finding import (
     LLM_ERROR_ANSWER,
@@ -20,6 +23,7 @@ from tests.finding import (
 )
 
 LIST = "admin:recordings_recording_changelist"
+DELETE_MATCHING = "admin:recordings_recording_delete_matching"
 EVENT_NAMES = "admin:recordings_recording_event_names"
 
 
@@ -176,6 +180,99 @@ class FilteredListTests(ReplayTestCase):
         self.assertIn("filter=", cl.get_query_string({"o": "1"}))
         self.assertNotIn("filter=", cl.clear_all_filters_qs)
 
+    def test_viewers_filter_too_but_are_not_offered_deletion(self) -> None:
+        self.client.force_login(self.bob)
+        response = self.client.get(with_filter(LIST, where(ERRORS)))
+        self.assertEqual(response.context["cl"].result_count, 2)
+        self.assertNotContains(response, "Delete everything matching")
+        self.client.force_login(self.alice)
+        response = self.client.get(with_filter(LIST, where(ERRORS)))
+        self.assertContains(response, "Delete everything matching")
+
+
+class DeleteMatchingTests(ReplayTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.errors = make_recording(self.project, "errors", console_error_count=3)
+        self.held = make_recording(
+            self.project, "held-errors", console_error_count=1, legal_hold=True
+        )
+        self.calm = make_recording(self.project, "calm")
+        self.url = with_filter(DELETE_MATCHING, where(ERRORS))
+
+    def remaining(self) -> set[str]:
+        return set(Recording.objects.values_list("session_id", flat=True))
+
+    def test_it_counts_what_goes_and_what_legal_holds_keep(self) -> None:
+        self.client.force_login(self.alice)
+        response = self.client.get(self.url)
+        self.assertEqual(response.status_code, 200)
+        report = response.context["report"]
+        self.assertEqual((report.matched, report.held), (2, 1))
+        self.assertEqual(response.context["to_delete"], 1)
+        self.assertContains(response, "<strong>1</strong> will be deleted")
+        self.assertContains(response, "<strong>1</strong> is on legal hold")
+        self.assertContains(response, "Yes, delete 1 recording")
+        self.assertEqual(self.remaining(), {"errors", "held-errors", "calm"})
+
+    def test_confirming_deletes_the_matching_recordings_but_held_ones(self) -> None:
+        self.client.force_login(self.alice)
+        response = self.client.post(self.url)
+        self.assertEqual(response.status_code, 302)
+        self.assertIn("filter=", response["Location"])
+        self.assertEqual(self.remaining(), {"held-errors", "calm"})
+        messages = [str(m) for m in get_messages(response.wsgi_request)]
+        self.assertIn("Deleted 1 recording(s)", messages[0])
+        self.assertIn("kept 1 on legal hold", messages[0])
+
+    def test_viewers_cannot_delete_matching_recordings(self) -> None:
+        editor = self.make_teammate("editor", access.Role.EDITOR)
+        for user in (self.bob, editor):
+            with self.subTest(user.username):
+                self.client.force_login(user)
+                self.assertEqual(self.client.get(self.url).status_code, 403)
+                self.assertEqual(self.client.post(self.url).status_code, 403)
+        self.assertEqual(self.remaining(), {"errors", "held-errors", "calm"})
+
+    def test_it_deletes_only_where_the_user_may_delete(self) -> None:
+        watched = self.make_charlies_project("Charlie's shop")
+        access.role_grant(
+            project=watched, principal=self.alice, role=access.Role.VIEWER
+        )
+        make_recording(watched, "charlies-errors", console_error_count=5)
+        self.client.force_login(self.alice)
+        page = self.client.get(self.url)
+        self.assertEqual(page.context["view_only"], 1)
+        self.assertContains(page, "1 more matches in projects where you may only watch")
+        self.client.post(self.url)
+        self.assertEqual(self.remaining(), {"held-errors", "calm", "charlies-errors"})
+
+    def test_a_bad_filter_deletes_nothing(self) -> None:
+        self.client.force_login(self.alice)
+        url = with_filter(DELETE_MATCHING, where({"term": "signal", "gte": 1}))
+        page = self.client.post(url)
+        self.assertEqual(page.status_code, 200)
+        self.assertContains(page, "nothing can be deleted")
+        self.assertContains(page, "/where/all/0")
+        self.assertEqual(self.remaining(), {"errors", "held-errors", "calm"})
+
+    def test_it_refuses_while_the_list_is_also_searched(self) -> None:
+        self.client.force_login(self.alice)
+        url = with_filter(DELETE_MATCHING, where(ERRORS), q="errors")
+        page = self.client.post(url)
+        self.assertContains(page, "clear the search box first")
+        self.assertEqual(self.remaining(), {"errors", "held-errors", "calm"})
+
+    def test_it_keeps_to_the_project_the_sidebar_picked(self) -> None:
+        other = self.make_project("Second shop")
+        make_recording(other, "second-errors", console_error_count=1)
+        self.client.force_login(self.alice)
+        url = with_filter(
+            DELETE_MATCHING, where(ERRORS), project__id__exact=str(other.pk)
+        )
+        self.client.post(url)
+        self.assertEqual(self.remaining(), {"errors", "held-errors", "calm"})
+
 
 class EventNamesTests(ReplayTestCase):
     def setUp(self) -> None:
@@ -201,3 +298,24 @@ class EventNamesTests(ReplayTestCase):
         self.client.force_login(self.charlie)
         names = self.client.get(reverse(EVENT_NAMES)).json()["names"]
         self.assertEqual(names, ["charlies_secret_event"])
+
+
+class DeleteMatchingInTheBackgroundTests(ReplayTestCase):
+    def test_a_large_set_is_deleted_by_the_task_holds_kept(self) -> None:
+        for index in range(3):
+            make_recording(self.project, f"errors-{index}", console_error_count=1)
+        make_recording(self.project, "held", console_error_count=1, legal_hold=True)
+        make_recording(self.project, "calm")
+        self.client.force_login(self.alice)
+        app.conf.task_always_eager = True
+        self.addCleanup(setattr, app.conf, "task_always_eager", False)
+        url = with_filter(DELETE_MATCHING, where(ERRORS))
+        with (
+            override_settings(REPLAYHUB_PURGE_SYNC_MAX=2),
+            self.captureOnCommitCallbacks(execute=True) as queued,
+        ):
+            response = self.client.post(url, follow=True)
+        self.assertEqual(len(queued), 1)
+        self.assertContains(response, "Deleting 3 recording(s)")
+        remaining = Recording.objects.values_list("session_id", flat=True)
+        self.assertEqual(set(remaining), {"held", "calm"})
