@@ -10,6 +10,7 @@ and "delete everything matching" every recording instead of the few they meant.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
@@ -264,3 +265,84 @@ def query_string(request: HttpRequest, *, drop: tuple[str, ...] = ("p",)) -> str
     """The request's query string without `drop` ("" or "?…")."""
     pairs = [(k, v) for k, v in request.GET.items() if k not in drop]
     return f"?{urlencode(pairs)}" if pairs else ""
+
+
+# The list's query parameters before the filter language (its yes/no list filters
+# and date drill-down), as terms: bookmarks made then still open the same list.
+_LEGACY_SIGNALS = {
+    "errors": "console_errors",
+    "rage": "rage_clicks",
+    "dead": "dead_clicks",
+    "error_clicks": "error_clicks",
+    "net5xx": "network_5xx",
+}
+_LEGACY_VALUES = {"browser__exact": "browser", "device_type__exact": "device_type"}
+_LEGACY_DATE = ("started_at__year", "started_at__month", "started_at__day")
+LEGACY_PARAMS = (
+    *_LEGACY_SIGNALS,
+    *_LEGACY_VALUES,
+    "lost",
+    "has_full_snapshot__exact",
+    "legal_hold__exact",
+    *_LEGACY_DATE,
+)
+
+
+def _legacy_term(name: str, value: str) -> dict[str, Any]:
+    yes = value in ("yes", "1", "True")
+    if name in _LEGACY_SIGNALS:
+        bound = {"gte": 1} if yes else {"lte": 0}
+        return {"term": "signal", "signal": _LEGACY_SIGNALS[name], **bound}
+    if name in _LEGACY_VALUES:
+        return {"term": _LEGACY_VALUES[name], "in": [value]}
+    if name == "legal_hold__exact":
+        return {"term": "legal_hold", "value": yes}
+    problem = {"lost": "lost_data", "has_full_snapshot__exact": "no_full_snapshot"}
+    term = {"term": "playability", "problem": problem[name]}
+    # A full snapshot is the absence of the problem; lost data its presence.
+    return term if yes == (name == "lost") else {"not": term}
+
+
+def _legacy_dates(params: dict[str, str]) -> dict[str, Any] | None:
+    parts = [params.get(name, "") for name in _LEGACY_DATE]
+    numbers = [int(p) for p in parts if p.isdigit()]
+    if not numbers:
+        return None
+    year, month, day = (*numbers, 1, 1)[:3]
+    start = dt.date(year, month, day)
+    if len(numbers) >= 3:
+        end = start + dt.timedelta(days=1)
+    elif len(numbers) == 2:
+        end = (start + dt.timedelta(days=32)).replace(day=1)
+    else:
+        end = start.replace(year=year + 1)
+    return {"term": "started", "from": start.isoformat(), "to": end.isoformat()}
+
+
+def legacy_filter(params: dict[str, str]) -> dict[str, Any] | None:
+    """The document an old list URL asked for; None when it used no old parameter."""
+    if not any(name in params for name in LEGACY_PARAMS):
+        return None
+    terms = [
+        _legacy_term(name, value)
+        for name, value in params.items()
+        if name in LEGACY_PARAMS and name not in _LEGACY_DATE
+    ]
+    try:
+        dates = _legacy_dates(params)
+    except ValueError:  # no such day
+        dates = None
+    if dates:
+        terms.insert(0, dates)
+    return {"version": 1, "where": {"all": terms}}
+
+
+def legacy_redirect(request: HttpRequest) -> str | None:
+    """Where an old list URL's filter now lives (`?filter=`), if it is one."""
+    if request.method != "GET" or FILTER_VAR in request.GET:
+        return None
+    document = legacy_filter(request.GET.dict())
+    if document is None:
+        return None
+    kept = [(k, v) for k, v in request.GET.items() if k not in LEGACY_PARAMS]
+    return "?" + urlencode([*kept, (FILTER_VAR, json.dumps(document))])

@@ -33,6 +33,7 @@ from recordings.admin.finding import (
     event_property_keys,
     filter_ui_data,
     finding_for,
+    legacy_redirect,
     ordering_for,
     project_shares,
     query_string,
@@ -184,6 +185,9 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
+        moved = legacy_redirect(request)
+        if moved is not None:
+            return HttpResponseRedirect(moved)
         finding = finding_for(request)
         if finding.problems:
             messages.error(request, _problems_message(finding))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from django.contrib.messages import get_messages
 from django.test import override_settings
@@ -298,6 +298,54 @@ class EventNamesTests(ReplayTestCase):
         self.client.force_login(self.charlie)
         names = self.client.get(reverse(EVENT_NAMES)).json()["names"]
         self.assertEqual(names, ["charlies_secret_event"])
+
+
+class OldListUrlsTests(ReplayTestCase):
+    """Bookmarks of the list's yes/no filters open the same list, as a document."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        make_recording(self.project, "rage-no-errors", rage_click_count=2)
+        make_recording(
+            self.project, "rage-and-errors", rage_click_count=1, console_error_count=1
+        )
+        make_recording(self.project, "held", legal_hold=True, browser="Chrome")
+        self.client.force_login(self.bob)
+
+    def followed(self, query: str) -> tuple[str, list[str]]:
+        response = self.client.get(reverse(LIST) + query, follow=True)
+        ((location, status),) = response.redirect_chain
+        self.assertEqual(status, 302)
+        sessions = [r.session_id for r in response.context["cl"].result_list]
+        return location, sessions
+
+    def test_yes_no_filters_become_terms(self) -> None:
+        location, sessions = self.followed("?rage=yes&errors=no&o=1")
+        self.assertEqual(sessions, ["rage-no-errors"])
+        self.assertIn("o=1", location)
+        document = json.loads(parse_qs(urlsplit(location).query)["filter"][0])
+        self.assertEqual(
+            document["where"]["all"],
+            [
+                {"term": "signal", "signal": "rage_clicks", "gte": 1},
+                {"term": "signal", "signal": "console_errors", "lte": 0},
+            ],
+        )
+
+    def test_field_filters_become_terms(self) -> None:
+        _, sessions = self.followed("?legal_hold__exact=1&browser__exact=Chrome")
+        self.assertEqual(sessions, ["held"])
+        _, sessions = self.followed("?has_full_snapshot__exact=0")
+        self.assertEqual(sessions, [])
+        _, sessions = self.followed("?lost=no")
+        self.assertEqual(len(sessions), 3)
+
+    def test_the_date_drill_down_becomes_a_range(self) -> None:
+        year = Recording.objects.earliest("started_at").started_at.year
+        _, sessions = self.followed(f"?started_at__year={year}")
+        self.assertEqual(len(sessions), 3)
+        _, sessions = self.followed(f"?started_at__year={year - 1}&started_at__month=2")
+        self.assertEqual(sessions, [])
 
 
 class DeleteMatchingInTheBackgroundTests(ReplayTestCase):
