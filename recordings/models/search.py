@@ -145,8 +145,10 @@ class Compiler:
         events = _events(term.event)
         if term.followed_by is not None:
             return Q(Exists(events.filter(_followed_q(term.followed_by))))
-        bounds = term.count
-        if bounds is None or (bounds.lte is None and (bounds.gte or 0) <= 1):
+        bounds = term.count or Bounds(gte=1, lte=None)
+        if bounds.lte is None and (bounds.gte or 0) <= 0:
+            return Q()  # "at least 0 times": every recording
+        if bounds.lte is None and bounds.gte == 1:
             return Q(Exists(events))
         return _count_q(events, bounds)
 
@@ -229,9 +231,7 @@ def _target_q(target: Target, after: Q) -> Q:
         return Q(Exists(_later_events(target).filter(after)))
     kinds = ERROR_MARKERS if isinstance(target, ErrorTarget) else (target.kind,)
     markers = Marker.objects.filter(
-        recording__project_id=OuterRef(OuterRef("project_id")),
-        recording__session_id=OuterRef(OuterRef("session_id")),
-        kind__in=kinds,
+        recording_id=OuterRef(OuterRef("pk")), kind__in=kinds
     ).filter(after)
     found = Q(Exists(markers))
     if isinstance(target, ErrorTarget):

@@ -299,6 +299,11 @@ class _Invalid(Exception):
     """One part is unusable; its problem is already noted."""
 
 
+def _escaped(key: str | int) -> str:
+    """A key as a JSON pointer writes it (RFC 6901: ~ and / escaped)."""
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
 class _Reader:
     """Walks the JSON, keeping the pointer to where it is and the problems found."""
 
@@ -310,7 +315,7 @@ class _Reader:
 
     @contextmanager
     def at(self, key: str | int) -> Iterator[None]:
-        self.path.append(str(key).replace("~", "~0").replace("/", "~1"))
+        self.path.append(_escaped(key))
         try:
             yield
         finally:
@@ -320,7 +325,7 @@ class _Reader:
         return "".join(f"/{part}" for part in self.path)
 
     def fail(self, message: str, key: str | int | None = None) -> _Invalid:
-        pointer = self.pointer() + ("" if key is None else f"/{key}")
+        pointer = self.pointer() + ("" if key is None else f"/{_escaped(key)}")
         self.problems.append(Problem(pointer, message))
         return _Invalid(message)
 

@@ -19,6 +19,7 @@ from recordings import access
 from recordings.models import ApiKey, Event, Project, Recording
 from recordings.search import DOCUMENT_SCHEMA, parse_document
 from recordings.search.document import MARKER_KINDS, ORDERS, SIGNALS
+from replayhub.celery import app
 from tests.base import ReplayTestCase
 
 SEARCH = "/api/v1/recordings/search/"
@@ -234,8 +235,10 @@ class DeleteByFilterTests(FilterApiCase):
         self.assertEqual(response.status_code, 403)
         self.assertEqual(Recording.objects.count(), 4)
 
-    @override_settings(REPLAYHUB_PURGE_SYNC_MAX=1, CELERY_TASK_ALWAYS_EAGER=True)
+    @override_settings(REPLAYHUB_PURGE_SYNC_MAX=1)
     def test_a_large_set_is_deleted_by_a_task(self) -> None:
+        app.conf.task_always_eager = True
+        self.addCleanup(setattr, app.conf, "task_always_eager", False)
         with self.captureOnCommitCallbacks(execute=True):
             report = self.delete({"filter": {"version": 1}, "dry_run": False})
         self.assertEqual(

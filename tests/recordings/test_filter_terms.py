@@ -367,6 +367,9 @@ class EventTermsTest(FilterCase):
     def test_count(self) -> None:
         self.assertFinds(self.did("$pageview", count={"gte": 3}), {"abandoned"})
         self.assertFinds(self.did("$pageview", count={"gte": 4}), set())
+        everyone = {"checkout", "abandoned", "quiet"}
+        self.assertFinds(self.did("$pageview", count={"gte": 0}), everyone)
+        self.assertFinds(self.did("$pageview", count={"lte": 0}), {"checkout", "quiet"})
         self.assertFinds(self.did("$pageview", count={"lte": 2}), {"checkout", "quiet"})
 
 
