@@ -45,7 +45,9 @@ class ProjectPermission(MayUseReplayHub):
             return False
         key = request_key(request)
         if key and key.access == ApiKey.Access.READ:
-            return request.method in SAFE_METHODS
+            # A POST that only reads (a search with its filter in the body) is a read.
+            reads = getattr(view, "read_only_actions", ())
+            return request.method in SAFE_METHODS or view.action in reads
         return True
 
     def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:

@@ -143,3 +143,30 @@ class MarkerSerializer(serializers.ModelSerializer[Marker]):
     class Meta:
         model = Marker
         fields = ("kind", "timestamp", "offset_ms", "window_id", "label", "details")
+
+
+class PurgeRequestSerializer(serializers.Serializer[Any]):
+    """A delete by filter: the filter document and whether only to count."""
+
+    filter = serializers.JSONField(
+        help_text="A filter document (the `RecordingFilter` schema)."
+    )
+    dry_run = serializers.BooleanField(
+        default=True,
+        help_text="Only count (the default); false deletes.",
+    )
+
+
+class PurgeReportSerializer(serializers.Serializer[Any]):
+    """What a delete by filter found and did."""
+
+    matched = serializers.IntegerField(help_text="Recordings the filter found.")
+    deleted = serializers.IntegerField(help_text="Recordings deleted now.")
+    held = serializers.IntegerField(help_text="Kept: on legal hold.")
+    failed = serializers.IntegerField(
+        help_text="Not deleted: storage failed; they are still there."
+    )
+    dry_run = serializers.BooleanField()
+    queued = serializers.BooleanField(
+        help_text="Too many to delete in the request: a background task deletes them."
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.utils.timezone import now
 from recordings import services
 from recordings.blobs import StorageError
 from recordings.models import Recording
+from recordings.search import parse_document
 
 
 @shared_task(
@@ -73,3 +75,14 @@ def recordings_signals_refresh() -> int:
     for recording_id in ids:
         recording_signals_update.delay(recording_id)
     return len(ids)
+
+
+@shared_task(ignore_result=True)
+def recordings_purge_matching(
+    project_ids: list[int], document: dict[str, Any], now: str
+) -> dict[str, int]:
+    """Delete what a filter found when asked (`now`), in these projects."""
+    found = Recording.objects.filter(project_id__in=project_ids).matching(
+        parse_document(document), now=dt.datetime.fromisoformat(now)
+    )
+    return services.recordings_purge_matching(recordings=found, dry_run=False).as_dict()

@@ -12,13 +12,21 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import django_filters
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import Http404, HttpResponse
 from django.http.response import HttpResponseBase
+from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
@@ -27,13 +35,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from recordings import access, playback, services
+from recordings import access, playback, services, tasks
 from recordings.authentication import ApiKeyAuthentication
 from recordings.models import Project, Recording, RecordingQuerySet
 from recordings.permissions import ProjectPermission, request_key
+from recordings.search import (
+    Document,
+    FilterInvalid,
+    Problem,
+    parse_document,
+    parse_json_document,
+)
+from recordings.search.schema import openapi_components
 from recordings.serializers import (
     MarkerSerializer,
     ProjectSerializer,
+    PurgeReportSerializer,
+    PurgeRequestSerializer,
     RecordingDetailSerializer,
     RecordingSerializer,
 )
@@ -59,7 +77,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     if response is None or not isinstance(exc, APIException):
         return response
     codes = exc.get_codes()
-    if isinstance(codes, str):
+    if isinstance(exc, FilterRejected):
+        response.data = {
+            "error": codes,
+            "detail": response.data["detail"],
+            "problems": [problem.as_dict() for problem in exc.problems],
+        }
+    elif isinstance(codes, str):
         response.data = {"error": codes, "detail": response.data["detail"]}
     else:  # a ValidationError: messages per field
         response.data = {"error": "invalid", "detail": response.data}
@@ -74,6 +98,23 @@ _COMMON_ERRORS = {
 
 
 def _error_schema(codes: list[str]) -> dict[str, Any]:
+    schema = _plain_error_schema(codes)
+    if FilterRejected.default_code in codes:
+        schema["properties"]["problems"] = {
+            "description": "For `invalid_filter`: where the filter is wrong, and why.",
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "pointer": {"type": "string", "description": "A JSON pointer."},
+                    "message": {"type": "string"},
+                },
+            },
+        }
+    return schema
+
+
+def _plain_error_schema(codes: list[str]) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
@@ -156,6 +197,37 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVie
         return obj
 
 
+class FilterRejected(APIException):
+    """A filter document that does not validate: 400 with every problem found."""
+
+    status_code = 400
+    default_code = "invalid_filter"
+    default_detail = "the filter is not valid"
+
+    def __init__(self, invalid: FilterInvalid) -> None:
+        super().__init__()
+        self.problems = invalid.problems
+
+
+def filter_document(data: Any) -> Document:
+    """The request's filter document (decoded JSON, or its text); 400 if invalid."""
+    try:
+        if isinstance(data, str | bytes):
+            return parse_json_document(data)
+        return parse_document(data)
+    except FilterInvalid as exc:
+        raise FilterRejected(exc) from exc
+
+
+def request_json(request: Request) -> Any:
+    """The request's JSON body; a body that is not JSON is an invalid filter."""
+    try:
+        return request.data
+    except exceptions.ParseError as exc:
+        problem = Problem("", f"is not valid JSON ({exc.detail})")
+        raise FilterRejected(FilterInvalid([problem])) from exc
+
+
 class LegalHoldConflict(APIException):
     status_code = 409
     default_detail = "the recording is on legal hold"
@@ -201,6 +273,17 @@ _WINDOW = OpenApiParameter(
 )
 
 
+_FILTER = OpenApiParameter(
+    "filter",
+    str,
+    description="A filter document (docs/filter-language.md; the `RecordingFilter` "
+    "schema) as JSON. The recordings it finds, in its order; combines with the "
+    "other parameters.",
+)
+_FILTER_BODY = {"$ref": "#/components/schemas/RecordingFilter"}
+
+
+@extend_schema_view(list=extend_schema(parameters=[_FILTER]))
 class RecordingViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -217,9 +300,15 @@ class RecordingViewSet(
         "snapshots": access.VIEW_RECORDINGS,
         "export": access.VIEW_RECORDINGS,
         "markers": access.VIEW_RECORDINGS,
+        "search": access.VIEW_RECORDINGS,
         "destroy": access.DELETE_RECORDINGS,
+        "delete_matching": access.DELETE_RECORDINGS,
     }
+    read_only_actions = ("search",)
     action_errors = {
+        "list": {400: ["invalid", FilterRejected.default_code]},
+        "search": {400: [FilterRejected.default_code]},
+        "delete_matching": {400: ["invalid", FilterRejected.default_code]},
         "destroy": {409: [LegalHoldConflict.default_code]},
         "snapshots": {503: [playback.STORAGE_UNAVAILABLE]},
         "export": {503: [playback.STORAGE_UNAVAILABLE]},
@@ -233,8 +322,21 @@ class RecordingViewSet(
             .newest_first()
         )
 
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        queryset = super().filter_queryset(queryset)
+        text = self.request.query_params.get("filter")
+        if self.action != "list" or text is None:
+            return queryset
+        return self.matching(queryset, filter_document(text))
+
+    def matching(
+        self, queryset: QuerySet[Recording], document: Document
+    ) -> QuerySet[Recording]:
+        found = cast(RecordingQuerySet, queryset)
+        return found.matching(document, user=self.request.user)
+
     def get_serializer_class(self) -> type[RecordingSerializer]:
-        if self.action == "list":
+        if self.action in ("list", "search"):
             return RecordingSerializer
         return RecordingDetailSerializer
 
@@ -277,6 +379,46 @@ class RecordingViewSet(
         meta = RecordingSerializer(recording, context={"request": request}).data
         return playback.export_response(recording=recording, meta=meta)
 
+    @extend_schema(
+        request={"application/json": _FILTER_BODY},
+        responses=RecordingSerializer(many=True),
+    )
+    @action(detail=False, methods=["post"])
+    def search(self, request: Request) -> Response:
+        """The recordings a filter document finds, paginated, in its order: the
+        same as `GET ?filter=`, with the document as the body."""
+        document = filter_document(request_json(request))
+        found = self.matching(self.filter_queryset(self.get_queryset()), document)
+        page = self.paginate_queryset(found)
+        serializer = self.get_serializer(page, many=True)
+        return self.get_paginated_response(serializer.data)
+
+    @extend_schema(request=PurgeRequestSerializer, responses=PurgeReportSerializer)
+    @action(detail=False, methods=["post"], url_path="delete")
+    def delete_matching(self, request: Request) -> Response:
+        """Delete every recording a filter finds in the projects where you may
+        delete, except those on legal hold; with `dry_run` (the default) only
+        count them. Large sets are deleted in the background (`queued`)."""
+        body = PurgeRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        document = filter_document(body.validated_data["filter"])
+        dry_run = body.validated_data["dry_run"]
+        projects = self.readable_projects(access.DELETE_RECORDINGS)
+        found = self.matching(Recording.objects.filter(project__in=projects), document)
+        report = services.recordings_purge_matching(recordings=found, dry_run=True)
+        queued = not dry_run and report.matched - report.held > purge_sync_max()
+        if queued:
+            args = (
+                list(projects.values_list("pk", flat=True)),
+                body.validated_data["filter"],
+                timezone.now().isoformat(),
+            )
+            transaction.on_commit(lambda: tasks.recordings_purge_matching.delay(*args))
+        elif not dry_run:
+            report = services.recordings_purge_matching(recordings=found, dry_run=False)
+        data = {**report.as_dict(), "dry_run": dry_run, "queued": queued}
+        return Response(PurgeReportSerializer(data).data)
+
     @extend_schema(responses=MarkerSerializer(many=True))
     @action(detail=True)
     def markers(self, request: Request, code: str) -> Response:
@@ -294,3 +436,15 @@ def only_management_endpoints(
     return [
         e for e in endpoints if e[0].startswith("/api/v1/") and "/ingest/" not in e[0]
     ]
+
+
+def purge_sync_max() -> int:
+    """Above this many recordings, a delete by filter runs as a Celery task."""
+    return int(settings.REPLAYHUB_PURGE_SYNC_MAX)
+
+
+def add_filter_components(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular hook: the filter document's schema, for API clients."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(openapi_components())
+    return result

@@ -462,6 +462,9 @@ REPLAYHUB_GEOIP_DATABASE = os.environ.get("REPLAYHUB_GEOIP_DATABASE", "").strip(
 # A live recording's signals and markers are recomputed at most this often while
 # new data arrives (REPLAYHUB_SIGNALS_CRON runs the sweep), minutes; default 3
 REPLAYHUB_SIGNALS_REFRESH_MINUTES = envint("REPLAYHUB_SIGNALS_REFRESH_MINUTES", 3)
+# A delete by filter (the API's /recordings/delete/) of more recordings than this
+# runs as a Celery task rather than in the request.
+REPLAYHUB_PURGE_SYNC_MAX = envint("REPLAYHUB_PURGE_SYNC_MAX", 200)
 # Minutes without a new batch before a recording is compacted into one blob; 15
 REPLAYHUB_COMPACT_IDLE_MINUTES = envint("REPLAYHUB_COMPACT_IDLE_MINUTES", 15)
 # Batches per minute one project may send (503 + Retry-After above it); 0 = no limit
@@ -506,6 +509,10 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "PREPROCESSING_HOOKS": ["recordings.viewsets.only_management_endpoints"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "recordings.viewsets.add_filter_components",
+    ],
     # Swagger UI's files come from the sidecar package: the docs work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

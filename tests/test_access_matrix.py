@@ -142,7 +142,12 @@ OTHER_RULES: dict[str, Rule] = {
     "recordings:recording-snapshots": Rule(VIEW_REC, "recordings.recording"),
     "recordings:recording-export": Rule(VIEW_REC, "recordings.recording"),
     "recordings:recording-markers": Rule(VIEW_REC, "recordings.recording"),
+    # POST only (a GET is 405): each lists what the list does, per the caller's
+    # projects; the delete is in the write matrix, the search in test_filter_api.
+    "recordings:recording-search": Rule(MEMBER),
+    "recordings:recording-delete-matching": Rule(MEMBER),
 }
+POST_ONLY = ("recordings:recording-search", "recordings:recording-delete-matching")
 
 # What a list shows of a tenant once the principal may see it.
 LIST_CODENAME = {
@@ -326,6 +331,8 @@ class AccessMatrixTests(MatrixTestCase):
         """(url, allowed?, tenant whose marker an allowed response must show)."""
         if rule.need in (PUBLIC, REDIRECT) or "url" in route.kwargs:
             return  # public routes have their own tests; the catch-all has no page
+        if route.name in POST_ONLY:
+            return
         if route.name == "admin:app_list":
             for app_label in ("recordings", "privacy", "auth"):
                 url = reverse(route.name, kwargs={"app_label": app_label})
@@ -410,6 +417,7 @@ class Write:
     url: str
     data: dict[str, Any]
     took_effect: Any  # () -> bool, evaluated inside the same transaction
+    content_type: str | None = None  # a JSON body; default: a form
 
 
 class AccessWriteMatrixTests(MatrixTestCase):
@@ -493,6 +501,17 @@ class AccessWriteMatrixTests(MatrixTestCase):
             {"kind": "user", "name": "bob", "role": "editor"},
             lambda: access.role_of(self.bob, project) == access.Role.EDITOR,
         )
+        only_this = {"term": "session_id", "in": [recording.session_id]}
+        yield Write(
+            "API delete by filter",
+            DELETE_REC,
+            True,
+            "post",
+            reverse("recordings:recording-delete-matching"),
+            {"filter": {"version": 1, "where": only_this}, "dry_run": False},
+            lambda: not Recording.objects.filter(pk=recording.pk).exists(),
+            content_type="application/json",
+        )
         yield Write(
             "API delete recording",
             DELETE_REC,
@@ -541,6 +560,13 @@ class AccessWriteMatrixTests(MatrixTestCase):
                 send = getattr(self.client, write.method)
                 if write.method == "delete":
                     response = send(write.url, headers=headers)
+                elif write.content_type:
+                    response = send(
+                        write.url,
+                        write.data,
+                        content_type=write.content_type,
+                        headers=headers,
+                    )
                 else:
                     response = send(write.url, write.data, headers=headers)
                 self.assertEqual(

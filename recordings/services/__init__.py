@@ -35,6 +35,7 @@ from recordings.services.ledger import (
     project_capture_health,
 )
 from recordings.services.people import events_ingest, person_is_excluded
+from recordings.services.purge import PurgeReport, recordings_purge_matching
 from recordings.services.signals import (
     recording_signals_update,
     recordings_signals_behind,
@@ -66,6 +67,7 @@ __all__ = [
     "CaptureHealth",
     "ClientInfo",
     "IngestResult",
+    "PurgeReport",
     "RecordingOnHold",
     "Refusal",
     "Usage",
@@ -89,6 +91,7 @@ __all__ = [
     "recordings_signals_behind",
     "recording_ingest_batches",
     "recording_purge",
+    "recordings_purge_matching",
     "recording_rewrite_blobs",
     "recording_window_blob",
     "recordings_hold",

@@ -188,12 +188,12 @@ def _record_window_check(
     """Store how well this window will play, now that all its events are in hand."""
     check = check_window(events)
     recording.window_checks = {**recording.window_checks, window_id: check.as_dict()}
-    recording.lost_changes = sum(
-        value.get("lost_changes", 0)
-        for value in recording.window_checks.values()
-        if isinstance(value, dict)
+    checks = [v for v in recording.window_checks.values() if isinstance(v, dict)]
+    recording.lost_changes = sum(check.get("lost_changes", 0) for check in checks)
+    recording.checked_gap_ms = max(
+        (check.get("longest_gap_ms", 0) for check in checks), default=0
     )
-    recording.save(update_fields=["window_checks", "lost_changes"])
+    recording.save(update_fields=["window_checks", "lost_changes", "checked_gap_ms"])
     if check.lost_changes:
         logger.warning(
             "recording %s window %s: %d page change(s) refer to elements never "

@@ -61,7 +61,7 @@ class ApiErrorCodeTests(ReplayTestCase):
         export = schema["paths"]["/api/v1/recordings/{code}/export/"]["get"]
         self.assertEqual(self.codes(export, "503"), ["storage_unavailable"])
         listing = schema["paths"]["/api/v1/recordings/"]["get"]
-        self.assertEqual(self.codes(listing, "400"), ["invalid"])
+        self.assertEqual(self.codes(listing, "400"), ["invalid", "invalid_filter"])
         for path, operations in schema["paths"].items():
             for method, operation in operations.items():
                 with self.subTest(path=path, method=method):
