@@ -40,11 +40,13 @@ class Filter:
     where: str  # hand-written, over `recordings_recording r`
     params: dict[str, Any] = field(default_factory=dict)
     order: str = "newest"
+    # For the first page, when it differs: the same question, planned otherwise.
+    page_where: str = ""
 
     def page_sql(self) -> str:
         return (
             f"SELECT r.* FROM recordings_recording r "
-            f"WHERE r.project_id = %(project)s AND ({self.where}) "
+            f"WHERE r.project_id = %(project)s AND ({self.page_where or self.where}) "
             f"ORDER BY {ORDERS[self.order]} LIMIT {PAGE_SIZE}"
         )
 
@@ -65,20 +67,47 @@ def _doc(*terms: dict[str, Any], order: str = "newest") -> dict[str, Any]:
     return document
 
 
-def _event(name: str, extra: str = "", alias: str = "e") -> str:
-    """EXISTS an analytics event of the recording's session named `name`."""
+def _event(name: str, extra: str = "", alias: str = "e", fence: str = "") -> str:
+    """EXISTS an analytics event of the recording's session named `name`.
+
+    `fence` " OFFSET 0" keeps PostgreSQL from turning the EXISTS into a join: a
+    probe per recording, in the order of the first page, instead of a join that
+    reads every such event because the JSON conditions' selectivity is a guess.
+    """
     return (
         f"EXISTS (SELECT 1 FROM recordings_event {alias} "
         f"WHERE {alias}.project_id = r.project_id "
-        f"AND {alias}.session_id = r.session_id AND {alias}.name = {name}{extra})"
+        f"AND {alias}.session_id = r.session_id AND {alias}.name = {name}{extra}"
+        f"{fence})"
     )
+
+
+def _llm(fence: str = "") -> str:
+    """The LLM example: a Sonnet call followed within 30 s by an error, and no
+    click on the positive-feedback button."""
+    called = _event(
+        "'llm_call_completed'",
+        " AND e.properties ->> 'model' = 'claude-3-5-sonnet' AND " + _ERROR_AFTER,
+        fence=fence,
+    )
+    feedback = _event(
+        "'$autocapture'",
+        " AND f.properties ->> '$event_type' = 'click' "
+        "AND f.properties ->> '$el_text' = %(feedback)s",
+        alias="f",
+        fence=fence,
+    )
+    return f"{called} AND NOT {feedback}"
 
 
 _PAGE_URL = (
     "(r.first_url ILIKE {p} OR r.last_url ILIKE {p} OR EXISTS ("
     "SELECT 1 FROM recordings_marker m WHERE m.recording_id = r.id "
-    "AND m.kind = 'page_change' AND m.details ->> 'url' ILIKE {p}))"
+    "AND m.kind = 'page_change' AND m.details ->> 'url' ILIKE {p}{fence}))"
 )
+# A probe per recording rather than a hash of every page that matches (which
+# PostgreSQL builds for an EXISTS inside OR, reading every page-change marker).
+_FENCE = " OFFSET 0"
 _PERSON = (
     "EXISTS (SELECT 1 FROM recordings_person p WHERE p.project_id = r.project_id "
     "AND p.distinct_id = r.distinct_id AND {condition})"
@@ -109,7 +138,8 @@ def the_examples(ctx: Context) -> list[Filter]:
                 {"term": "signal", "signal": "rage_clicks", "gte": 1},
                 {"term": "url", "op": "contains", "value": "/pricing"},
             ),
-            "r.rage_click_count >= 1 AND " + _PAGE_URL.format(p="%(url)s"),
+            "r.rage_click_count >= 1 AND "
+            + _PAGE_URL.format(p="%(url)s", fence=_FENCE),
             {"url": "%/pricing%"},
         ),
         Filter(
@@ -161,19 +191,9 @@ def the_examples(ctx: Context) -> list[Filter]:
                 },
                 {"not": {"term": "event", "name": "$autocapture", "where": feedback}},
             ),
-            _event(
-                "'llm_call_completed'",
-                " AND e.properties ->> 'model' = 'claude-3-5-sonnet' AND "
-                + _ERROR_AFTER,
-            )
-            + " AND NOT "
-            + _event(
-                "'$autocapture'",
-                " AND f.properties ->> '$event_type' = 'click' "
-                "AND f.properties ->> '$el_text' = %(feedback)s",
-                alias="f",
-            ),
+            _llm(),
             {"within": dt.timedelta(seconds=30), "feedback": FEEDBACK_POSITIVE},
+            page_where=_llm(fence=_FENCE),
         ),
         Filter(
             "did checkout_started, not checkout_completed",
@@ -259,8 +279,9 @@ def quick_filters(ctx: Context) -> list[Filter]:
         Filter(
             "visited a URL containing /checkout",
             _doc({"term": "url", "op": "contains", "value": "/checkout"}),
-            _PAGE_URL.format(p="%(url)s"),
+            _PAGE_URL.format(p="%(url)s", fence=""),
             {"url": "%/checkout%"},
+            page_where=_PAGE_URL.format(p="%(url)s", fence=_FENCE),
         ),
         Filter(
             "first URL starts with /blog/",
