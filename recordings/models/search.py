@@ -83,11 +83,14 @@ class Probe(Exists):
     whole table, seconds at a million recordings, before the first page of 50
     newest can start (docs/benchmarks.md, "Filters at a million"). OFFSET 0 in
     the subquery keeps it a per-row probe, which stops as soon as the page is
-    full. Other databases run it as written.
+    full. A query of every match (a count) keeps the plain EXISTS: there the
+    semi-join is what is fast. Other databases run it as written.
     """
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         sql, params = self.as_sql(compiler, connection, **extra)
+        if compiler.query.high_mark is None:
+            return sql, params  # every matching row: let the planner join
         return f"{sql[:-1]} OFFSET 0)", params
 
 

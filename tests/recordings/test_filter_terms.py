@@ -502,3 +502,35 @@ class FlagsAndUrlsTest(FilterCase):
             },
             {"flag-on"},
         )
+
+
+class ProbeTest(FilterCase):
+    """A page of a URL or conditioned-event filter probes each recording in turn on
+    PostgreSQL (OFFSET 0 fences the subquery); a count lets the planner join."""
+
+    def sql(self, sliced: bool) -> str:
+        document = parse_document(
+            {"version": 1, "where": {"term": "url", "op": "contains", "value": "x"}}
+        )
+        found = Recording.objects.matching(document, now=NOW)
+        if not sliced:
+            return str(found.order_by().query)
+        from django.db import connection
+
+        found = found[:50]
+        compiler = found.query.get_compiler(connection=connection)
+        return str(compiler.as_sql()[0])
+
+    def test_pages_probe_and_counts_join(self) -> None:
+        from django.db import connection
+
+        page, everything = self.sql(sliced=True), self.sql(sliced=False)
+        if connection.vendor == "postgresql":
+            self.assertIn("OFFSET 0)", page)
+        else:
+            self.assertNotIn("OFFSET 0", page)
+        self.assertNotIn("OFFSET 0", everything)
+        self.rec("a", first_url="https://x.test/")
+        self.assertEqual(
+            self.found({"term": "url", "op": "contains", "value": "x.test"}), ["a"]
+        )
