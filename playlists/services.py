@@ -83,6 +83,19 @@ def playlist_create(
     return playlist
 
 
+@transaction.atomic
+def playlist_update(*, playlist: Playlist, **changes: Any) -> Playlist:
+    """Change the playlist's name, description or filter (checked as on create)."""
+    if changes.get("filter") is not None:
+        playlist_document(changes["filter"])
+    for field, value in changes.items():
+        setattr(playlist, field, value)
+    playlist.updated = now()
+    playlist.full_clean()
+    playlist.save()
+    return playlist
+
+
 def playlist_recordings(
     *, playlist: Playlist, user: User | None, at: dt.datetime | None = None
 ) -> RecordingQuerySet:
