@@ -125,7 +125,10 @@ class PlaylistViewSet(
     }
     curate_actions = ("partial_update", "pin", "unpin", "share")
     action_errors = {
-        "create": {400: ["invalid", FilterRejected.default_code]},
+        "create": {
+            400: ["invalid", FilterRejected.default_code],
+            404: ["not_found"],
+        },
         "partial_update": {400: ["invalid", FilterRejected.default_code]},
         "pin": {400: ["invalid"]},
         "share": _SHARE_ERRORS,
@@ -162,8 +165,10 @@ class PlaylistViewSet(
         project = self.readable_projects(access.VIEW_RECORDINGS).filter(
             code=data.get("project")
         )
-        if "project" not in data or not project.exists():
-            raise serializers.ValidationError({"project": ["no such project"]})
+        if "project" not in data:
+            raise serializers.ValidationError({"project": ["required"]})
+        if not project.exists():
+            raise Http404("no such project")  # as for any project you cannot read
         if not playlist_access.may_create(request.user, project.get()):
             raise PermissionDenied("editors and admins make playlists")
         if data.get("filter") is not None:

@@ -23,9 +23,20 @@ from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils.timezone import now
 
+from playlists import services as playlists
+from playlists.models import Playlist, PlaylistPin, ShareLink
 from privacy.models import ErasureRequest, PrivacyAuditEntry, PrivacySettings
-from recordings import access
-from recordings.models import ApiKey, Event, Person, Project, Recording, SessionLedger
+from recordings import access, services
+from recordings.models import (
+    ApiKey,
+    Comment,
+    Event,
+    Person,
+    Project,
+    Recording,
+    RecordingTag,
+    SessionLedger,
+)
 from tests.access import Principal, Tenant, make_principals, make_tenant
 from tests.base import ReplayTestCase
 
@@ -151,8 +162,46 @@ OTHER_RULES: dict[str, Rule] = {
     # projects; the delete is in the write matrix, the search in test_filter_api.
     "recordings:recording-search": Rule(MEMBER),
     "recordings:recording-delete-matching": Rule(MEMBER),
+    # Comments and tags: viewers read and comment, editors tag.
+    "recordings:recording-comment-list": Rule(VIEW_REC, "recordings.recording"),
+    "recordings:recording-tag-list": Rule(VIEW_REC, "recordings.recording"),
+    "recordings:comment-detail": Rule(VIEW_REC, "recordings.comment"),
+    "recordings:project-tag-list": Rule(VIEW_REC, "recordings.project"),
+    # Playlists: the matrix's playlist has no owner and is shared with nobody, so
+    # only the project's admins see it (tests/playlists covers owners and sharing).
+    "playlists:playlist-list": Rule(MEMBER),
+    "playlists:playlist-detail": Rule(access.CHANGE_PROJECT, "playlists.playlist"),
+    "playlists:playlist-recordings": Rule(access.CHANGE_PROJECT, "playlists.playlist"),
+    # Share links, listed to who curates; the public pages have their own tests
+    # (tests/playlists/test_share_pages.py).
+    "playlists:share-link-list": Rule(MEMBER),
+    "playlists:share-link-detail": Rule(access.CURATE, "playlists.sharelink"),
+    "playlists:share": Rule(PUBLIC),
+    "playlists:share-events": Rule(PUBLIC),
+    "playlists:share-recording-events": Rule(PUBLIC),
+    # Writes only (a GET is 405): in the write matrix.
+    **{
+        name: Rule(MEMBER)
+        for name in (
+            "recordings:recording-tag-detail",
+            "playlists:playlist-pin",
+            "playlists:playlist-unpin",
+            "playlists:playlist-share",
+            "playlists:share-link-revoke",
+            "playlists:recording-share-link-list",
+        )
+    },
 }
-POST_ONLY = ("recordings:recording-search", "recordings:recording-delete-matching")
+POST_ONLY = (
+    "recordings:recording-search",
+    "recordings:recording-delete-matching",
+    "recordings:recording-tag-detail",
+    "playlists:playlist-pin",
+    "playlists:playlist-unpin",
+    "playlists:playlist-share",
+    "playlists:share-link-revoke",
+    "playlists:recording-share-link-list",
+)
 
 # What a list shows of a tenant once the principal may see it.
 LIST_CODENAME = {
@@ -223,6 +272,8 @@ class MatrixTestCase(ReplayTestCase):
         self.own = make_tenant(self.client, "zqalpha", self.project)
         self.other = make_tenant(self.client, "zqomega")
         self.people = make_principals(self, self.other.project)
+        for tenant in (self.own, self.other):
+            _curate(tenant)
 
     def allows(
         self, principal: Principal, rule: Rule, project: Project | None, api: bool
@@ -276,6 +327,15 @@ class MatrixTestCase(ReplayTestCase):
             "recordings.apikey": lambda: ApiKey.objects.get(name="viewer key key"),
             "auth.user": lambda: self.charlie,
             "auth.group": lambda: Group.objects.get(name="editors"),
+            "recordings.comment": lambda: Comment.objects.get(
+                recording__project=project
+            ),
+            "playlists.playlist": lambda: Playlist.objects.get(
+                project=project, name=f"{tenant.marker} playlist"
+            ),
+            "playlists.sharelink": lambda: ShareLink.objects.get(
+                project=project, recording__isnull=False
+            ),
         }
         obj: Model = by_label[label]()
         assert obj is not None, label
@@ -283,11 +343,28 @@ class MatrixTestCase(ReplayTestCase):
 
     @staticmethod
     def lookup(obj: Model, kwarg: str) -> str:
-        if kwarg in ("object_id", "id"):
+        if kwarg in ("object_id", "id", "pk"):
             return str(obj.code if isinstance(obj, Recording) else obj.pk)
-        if kwarg == "code":
+        if kwarg in ("code", "recording_code", "project_code"):
             return str(obj.code)  # type: ignore[attr-defined]
         raise AssertionError(f"no value for URL argument {kwarg!r}")
+
+
+def _curate(tenant: Tenant) -> None:
+    """What people add to a tenant: a comment, a tag, two playlists (one with a
+    pin), a share link; each named with the tenant's marker."""
+    recording, marker = tenant.recording, tenant.marker
+    Comment.objects.create(
+        recording=recording, author=None, text=f"{marker} comment", offset_ms=0
+    )
+    tag = services.tag_get_or_create(project=tenant.project, name=f"{marker}-tag")
+    services.recordings_tag(recordings=[recording], tag=tag, user=None)
+    for name in ("playlist", "pinned"):
+        Playlist.objects.create(project=tenant.project, name=f"{marker} {name}")
+    pinned = Playlist.objects.get(name=f"{marker} pinned")
+    playlists.playlist_pin(playlist=pinned, recordings=[recording], user=None)
+    root = User.objects.get(username="root")
+    playlists.share_link_create(target=recording, user=root)
 
 
 class AccessMatrixTests(MatrixTestCase):
@@ -353,7 +430,7 @@ class AccessMatrixTests(MatrixTestCase):
                 args = [_content_type_id(Recording), tenant.recording.pk]
                 yield reverse(route.name, args=args), False, None
             return
-        api = route.name.startswith("recordings:")
+        api = route.name.startswith(("recordings:", "playlists:"))
         if rule.target is None:
             allowed = self.allows(principal, rule, None, api)
             shows = None
@@ -529,6 +606,7 @@ class AccessWriteMatrixTests(MatrixTestCase):
             lambda: not Recording.objects.filter(pk=recording.pk).exists(),
             content_type="application/json",
         )
+        yield from self.curation_writes(tenant)
         yield Write(
             "API delete recording",
             DELETE_REC,
@@ -538,6 +616,125 @@ class AccessWriteMatrixTests(MatrixTestCase):
             {},
             lambda: not Recording.objects.filter(pk=recording.pk).exists(),
         )
+
+    def curation_writes(self, tenant: Tenant) -> Iterator[Write]:
+        project, recording, marker = tenant.project, tenant.recording, tenant.marker
+        on_recording = f"/api/v1/recordings/{recording.code}"
+        comment = Comment.objects.get(recording=recording)
+        playlist = Playlist.objects.get(name=f"{marker} playlist")
+        pinned = Playlist.objects.get(name=f"{marker} pinned")
+        link = ShareLink.objects.get(recording=recording)
+        json = "application/json"
+        rows: list[tuple[str, str, str, str, dict[str, Any], Any]] = [
+            (
+                "API comment",
+                access.COMMENT,
+                "post",
+                f"{on_recording}/comments/",
+                {"text": "matrix", "offset_ms": 0},
+                lambda: Comment.objects.filter(text="matrix").exists(),
+            ),
+            (
+                "API edit a comment (nobody's own here)",
+                NOBODY,
+                "patch",
+                f"/api/v1/comments/{comment.pk}/",
+                {"text": "matrix"},
+                lambda: Comment.objects.filter(text="matrix").exists(),
+            ),
+            (
+                "API delete another's comment",
+                access.CHANGE_PROJECT,
+                "delete",
+                f"/api/v1/comments/{comment.pk}/",
+                {},
+                lambda: not Comment.objects.filter(pk=comment.pk).exists(),
+            ),
+            (
+                "API tag",
+                access.CURATE,
+                "post",
+                f"{on_recording}/tags/",
+                {"name": "matrix"},
+                lambda: RecordingTag.objects.filter(tag__name="matrix").exists(),
+            ),
+            (
+                "API untag",
+                access.CURATE,
+                "delete",
+                f"{on_recording}/tags/{marker}-tag/",
+                {},
+                lambda: not RecordingTag.objects.filter(recording=recording).exists(),
+            ),
+            (
+                "API create a playlist",
+                access.CURATE,
+                "post",
+                "/api/v1/playlists/",
+                {"project": str(project.code), "name": "matrix"},
+                lambda: Playlist.objects.filter(name="matrix").exists(),
+            ),
+            (
+                "API rename a playlist",
+                access.CHANGE_PROJECT,
+                "patch",
+                f"/api/v1/playlists/{playlist.code}/",
+                {"name": "matrix"},
+                lambda: Playlist.objects.filter(name="matrix").exists(),
+            ),
+            (
+                "API delete a playlist",
+                access.CHANGE_PROJECT,
+                "delete",
+                f"/api/v1/playlists/{playlist.code}/",
+                {},
+                lambda: not Playlist.objects.filter(pk=playlist.pk).exists(),
+            ),
+            (
+                "API pin",
+                access.CHANGE_PROJECT,
+                "post",
+                f"/api/v1/playlists/{playlist.code}/pins/",
+                {"recordings": [str(recording.code)]},
+                lambda: PlaylistPin.objects.filter(playlist=playlist).exists(),
+            ),
+            (
+                "API unpin",
+                access.CHANGE_PROJECT,
+                "delete",
+                f"/api/v1/playlists/{pinned.code}/pins/{recording.code}/",
+                {},
+                lambda: not PlaylistPin.objects.filter(playlist=pinned).exists(),
+            ),
+            (
+                "API share a playlist",
+                access.CHANGE_PROJECT,
+                "post",
+                f"/api/v1/playlists/{playlist.code}/share-links/",
+                {"days": 1},
+                lambda: ShareLink.objects.filter(playlist=playlist).exists(),
+            ),
+            (
+                "API share a recording",
+                access.CURATE,
+                "post",
+                f"{on_recording}/share-links/",
+                {"days": 1},
+                lambda: ShareLink.objects.filter(recording=recording).count() == 2,
+            ),
+            (
+                "API revoke a share link",
+                access.CURATE,
+                "post",
+                f"/api/v1/share-links/{link.pk}/revoke/",
+                {},
+                lambda: ShareLink.objects.filter(
+                    pk=link.pk, revoked_at__isnull=False
+                ).exists(),
+            ),
+        ]
+        for what, need, method, url, data, took_effect in rows:
+            yield Write(what, need, True, method, url, data, took_effect, json)
 
     def privacy_form_data(self, project: Project, **changes: str) -> dict[str, Any]:
         """The change form as a superuser sees it, resubmitted with `changes`."""
