@@ -11,6 +11,7 @@ from django.utils.timezone import now
 
 from playlists import services as playlists
 from playlists.models import ShareLink, ShareLinkView
+from privacy.models import PrivacySettings
 from recordings import services
 from tests.recordings.test_management_api import TenantsTestCase
 
@@ -54,6 +55,13 @@ class SharePageTests(TenantsTestCase):
         self.assertEqual(view.user_agent, UA)
         self.assertIsNone(view.ip_address)  # the project stores no IP addresses
         self.assertEqual(ShareLink.objects.get().view_count, 1)
+
+    def test_it_keeps_the_address_only_where_the_project_stores_them(self) -> None:
+        PrivacySettings.objects.filter(project=self.project).update(
+            store_ip_addresses=True
+        )
+        self.open(f"/share/{self.share()}/")
+        self.assertEqual(ShareLinkView.objects.get().ip_address, "127.0.0.1")
 
     def test_the_events_play_without_another_view(self) -> None:
         token = self.share()
