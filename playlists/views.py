@@ -10,8 +10,11 @@ nothing else of the project: no person, no other recordings, no admin links.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.core import signing
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotFound
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -43,6 +46,20 @@ def _private(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def private_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The share pages' headers on every answer, a 404 included (unknown token)."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        try:
+            response = view(request, *args, **kwargs)
+        except Http404:
+            response = HttpResponseNotFound("Not found.", content_type="text/plain")
+        return _private(response)
+
+    return wrapped
+
+
 def _ticket(link: ShareLink) -> str:
     return signing.TimestampSigner(salt=_SALT).sign(str(link.pk))
 
@@ -65,10 +82,9 @@ def _link(token: str) -> ShareLink:
 
 
 def _gone(request: HttpRequest, reason: str) -> HttpResponse:
-    response = TemplateResponse(
+    return TemplateResponse(
         request, "playlists/share_gone.html", {"reason": reason}, status=410
     )
-    return _private(response)
 
 
 def _usable(request: HttpRequest, link: ShareLink) -> str:
@@ -79,6 +95,7 @@ def _usable(request: HttpRequest, link: ShareLink) -> str:
     return state
 
 
+@private_page
 def share_page(request: HttpRequest, token: str) -> HttpResponse:
     """The shared recording or playlist, playing; 410 when the link is gone."""
     link = _link(token)
@@ -107,8 +124,7 @@ def share_page(request: HttpRequest, token: str) -> HttpResponse:
         "ticket": ticket,
         "events_url": _events_url(link, token, recording, ticket),
     }
-    response = TemplateResponse(request, "playlists/share.html", context)
-    return _private(response)
+    return TemplateResponse(request, "playlists/share.html", context)
 
 
 def _shown(
@@ -141,6 +157,7 @@ def _events_url(
     return f"{url}?t={ticket}"
 
 
+@private_page
 def share_events(request: HttpRequest, token: str) -> HttpResponse:
     """The shared recording's events, for the page's player: no view logged."""
     link = _link(token)
@@ -149,6 +166,7 @@ def share_events(request: HttpRequest, token: str) -> HttpResponse:
     return _events(request, link, link.recording)
 
 
+@private_page
 def share_recording_events(request: HttpRequest, token: str, code: str) -> HttpResponse:
     """One recording of the shared playlist, for the page's player."""
     link = _link(token)
@@ -164,10 +182,9 @@ def _events(
 ) -> HttpResponse:
     state = _usable(request, link)
     if state != "ok":
-        return _private(HttpResponse(f"This link is {state}.", status=410))
-    response = playback.events_response(
+        return HttpResponse(f"This link is {state}.", status=410)
+    return playback.events_response(
         recording=recording,
         window_id=request.GET.get("window") or None,
         as_stored="gzip" in request.headers.get("Accept-Encoding", "").lower(),
     )
-    return _private(response)

@@ -105,7 +105,10 @@ class SharePageTests(TenantsTestCase):
         self.assertEqual(ShareLinkView.objects.count(), 0)
 
     def test_an_unknown_token_is_404(self) -> None:
-        self.assertEqual(self.open("/share/rhs_nope/").status_code, 404)
+        unknown = self.open("/share/rhs_nope/")
+        self.assertEqual(unknown.status_code, 404)
+        self.assertEqual(unknown["X-Robots-Tag"], "noindex, nofollow")
+        self.assertEqual(unknown["Referrer-Policy"], "no-referrer")
         self.assertEqual(self.client.get("/share/rhs_nope/events/").status_code, 404)
 
 
