@@ -99,7 +99,13 @@ class ShareLinkAdmin(ProjectScopedAdmin[ShareLink]):
         "state_",
         "view_count",
     )
-    list_select_related = ("project", "recording", "playlist", "created_by")
+    # project__privacy: each row's state asks whether the project allows links.
+    list_select_related = (
+        "project__privacy",
+        "recording",
+        "playlist",
+        "created_by",
+    )
     list_filter = (("project", admin.RelatedOnlyFieldListFilter),)
     actions = ("revoke_selected",)
     ordering = ("-created",)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.timezone import now
 
@@ -38,6 +40,18 @@ class ShareLinkAdminTests(ReplayTestCase):
         self.assertContains(response, "recording shared-one")
         self.assertContains(response, '<td class="field-state_">ok</td>', html=True)
         self.assertEqual(response.context["cl"].result_list[0].view_count, 1)
+
+    def test_the_list_queries_do_not_grow_with_links(self) -> None:
+        url = reverse("admin:playlists_sharelink_changelist")
+        self.client.force_login(self.alice)
+        self.client.get(url)
+        with CaptureQueriesContext(connection) as few:
+            self.client.get(url)
+        for _ in range(5):
+            playlists.share_link_create(target=self.recording, user=self.erin)
+        with CaptureQueriesContext(connection) as many:
+            self.client.get(url)
+        self.assertEqual(len(many), len(few))
 
     def test_outsiders_see_none(self) -> None:
         self.make_charlies_project("charlie's")
