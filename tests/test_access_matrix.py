@@ -36,6 +36,7 @@ from recordings.models import (
     Recording,
     RecordingTag,
     SessionLedger,
+    Tag,
 )
 from tests.access import Principal, Tenant, make_principals, make_tenant
 from tests.base import ReplayTestCase
@@ -74,6 +75,7 @@ def _model_rules(view: str, change: str, add: str, delete: str) -> dict[str, Rul
 
 VIEW, VIEW_REC = access.VIEW_PROJECT, access.VIEW_RECORDINGS
 DELETE_REC = access.DELETE_RECORDINGS
+CURATE, ADMIN = access.CURATE, access.CHANGE_PROJECT
 INGESTED = _model_rules(VIEW_REC, NOBODY, NOBODY, DELETE_REC)
 ADMIN_MODEL_RULES: dict[str, dict[str, Rule]] = {
     "recordings.project": {
@@ -87,7 +89,28 @@ ADMIN_MODEL_RULES: dict[str, dict[str, Rule]] = {
         # The filter builder's event names; deleting what the list's filter finds.
         "event_names": Rule(VIEW_REC, any_project=True),
         "delete_matching": Rule(DELETE_REC, any_project=True),
+        # The player's forms (POST only; the write matrix): viewers comment,
+        # editors tag; share links are made by editors.
+        "comments": Rule(VIEW_REC),
+        "tags": Rule(VIEW_REC),
+        "share_link": Rule(CURATE),
     },
+    # A project's tag vocabulary: everyone on it reads it, editors manage it.
+    "recordings.tag": _model_rules(VIEW_REC, CURATE, CURATE, CURATE),
+    # The matrix's playlists belong to nobody and are shared with nobody: only the
+    # project's admins see them (tests/playlists/test_playlist_admin.py has the
+    # owners and the shares). Any member may open the (scoped) list.
+    "playlists.playlist": {
+        "changelist": Rule(VIEW_REC, any_project=True),
+        "add": Rule(CURATE, any_project=True),
+        "change": Rule(ADMIN),
+        "delete": Rule(ADMIN),
+        "history": Rule(ADMIN),
+        "share_link": Rule(ADMIN),
+    },
+    # Share links: read by the project's members, revoked by editors, made on the
+    # player's and the playlist's pages, never deleted (their view log stays).
+    "playlists.sharelink": _model_rules(VIEW_REC, NOBODY, NOBODY, NOBODY),
     "recordings.event": INGESTED,
     "recordings.sessionledger": INGESTED,
     "recordings.person": INGESTED,
@@ -201,12 +224,16 @@ POST_ONLY = (
     "playlists:playlist-share",
     "playlists:share-link-revoke",
     "playlists:recording-share-link-list",
+    "admin:recordings_recording_comments",
+    "admin:recordings_recording_tags",
 )
 
 # What a list shows of a tenant once the principal may see it.
 LIST_CODENAME = {
     "recordings:project-list": VIEW,
     "recordings:recording-list": VIEW_REC,
+    # Viewers see only playlists shared with them; admins all of the project's.
+    "admin:playlists_playlist_changelist": ADMIN,
 }
 
 
@@ -323,6 +350,7 @@ class MatrixTestCase(ReplayTestCase):
             "privacy.erasurerequest": lambda: ErasureRequest.objects.get(
                 project=project
             ),
+            "recordings.tag": lambda: Tag.objects.get(project=project),
             # Not project data: the same object serves as "own" and "other".
             "recordings.apikey": lambda: ApiKey.objects.get(name="viewer key key"),
             "auth.user": lambda: self.charlie,
@@ -606,7 +634,8 @@ class AccessWriteMatrixTests(MatrixTestCase):
             lambda: not Recording.objects.filter(pk=recording.pk).exists(),
             content_type="application/json",
         )
-        yield from self.curation_writes(tenant)
+        yield from self.api_curation_writes(tenant)
+        yield from self.admin_curation_writes(tenant)
         yield Write(
             "API delete recording",
             DELETE_REC,
@@ -617,7 +646,7 @@ class AccessWriteMatrixTests(MatrixTestCase):
             lambda: not Recording.objects.filter(pk=recording.pk).exists(),
         )
 
-    def curation_writes(self, tenant: Tenant) -> Iterator[Write]:
+    def api_curation_writes(self, tenant: Tenant) -> Iterator[Write]:
         project, recording, marker = tenant.project, tenant.recording, tenant.marker
         on_recording = f"/api/v1/recordings/{recording.code}"
         comment = Comment.objects.get(recording=recording)
@@ -735,6 +764,120 @@ class AccessWriteMatrixTests(MatrixTestCase):
         ]
         for what, need, method, url, data, took_effect in rows:
             yield Write(what, need, True, method, url, data, took_effect, json)
+
+    def admin_curation_writes(self, tenant: Tenant) -> Iterator[Write]:
+        project, recording = tenant.project, tenant.recording
+        code = recording.code
+        playlist = Playlist.objects.get(
+            project=project, name=f"{tenant.marker} playlist"
+        )
+        link = ShareLink.objects.get(project=project)
+        changelist = reverse("admin:recordings_recording_changelist")
+        selected = {"_selected_action": [recording.pk], "apply": "1"}
+        yield Write(
+            "admin comment on a recording",
+            access.COMMENT,
+            False,
+            "post",
+            reverse("admin:recordings_recording_comments", args=[code]),
+            {"op": "add", "text": "matrix comment", "offset_ms": "0"},
+            lambda: Comment.objects.filter(
+                recording=recording, text="matrix comment"
+            ).exists(),
+        )
+        yield Write(
+            "admin tag a recording on its page",
+            CURATE,
+            False,
+            "post",
+            reverse("admin:recordings_recording_tags", args=[code]),
+            {"name": "matrix"},
+            lambda: RecordingTag.objects.filter(
+                recording=recording, tag__name="matrix"
+            ).exists(),
+        )
+        yield Write(
+            "admin tag selected recordings",
+            CURATE,
+            False,
+            "post",
+            changelist,
+            {"action": "tag_selected", "tag_name": "matrix", **selected},
+            lambda: RecordingTag.objects.filter(
+                recording=recording, tag__name="matrix"
+            ).exists(),
+        )
+        yield Write(
+            "admin add selected recordings to a new playlist",
+            CURATE,
+            False,
+            "post",
+            changelist,
+            {"action": "add_to_playlist", "new_name": "matrix list", **selected},
+            lambda: PlaylistPin.objects.filter(
+                recording=recording, playlist__name="matrix list"
+            ).exists(),
+        )
+        yield Write(
+            "admin create a playlist",
+            CURATE,
+            False,
+            "post",
+            reverse("admin:playlists_playlist_add"),
+            {"name": "matrix made", "project": project.pk, "description": ""},
+            lambda: Playlist.objects.filter(
+                project=project, name="matrix made"
+            ).exists(),
+        )
+        yield Write(
+            "admin rename a playlist",
+            ADMIN,
+            False,
+            "post",
+            reverse("admin:playlists_playlist_change", args=[playlist.pk]),
+            {"name": "matrix renamed", "description": ""},
+            lambda: Playlist.objects.filter(
+                pk=playlist.pk, name="matrix renamed"
+            ).exists(),
+        )
+        yield Write(
+            "admin delete a playlist",
+            ADMIN,
+            False,
+            "post",
+            reverse("admin:playlists_playlist_delete", args=[playlist.pk]),
+            {"post": "yes"},
+            lambda: not Playlist.objects.filter(pk=playlist.pk).exists(),
+        )
+        yield Write(
+            "admin make a share link",
+            CURATE,
+            False,
+            "post",
+            reverse("admin:recordings_recording_share_link", args=[code]),
+            {"days": "3"},
+            lambda: ShareLink.objects.filter(project=project).count() == 2,
+        )
+        yield Write(
+            "admin revoke a share link",
+            CURATE,
+            False,
+            "post",
+            reverse("admin:playlists_sharelink_changelist"),
+            {"action": "revoke_selected", "_selected_action": [link.pk]},
+            lambda: ShareLink.objects.filter(
+                pk=link.pk, revoked_at__isnull=False
+            ).exists(),
+        )
+        yield Write(
+            "admin add a tag to the vocabulary",
+            CURATE,
+            False,
+            "post",
+            reverse("admin:recordings_tag_add"),
+            {"project": project.pk, "name": "matrix word", "colour": "#123456"},
+            lambda: Tag.objects.filter(project=project, name="matrix word").exists(),
+        )
 
     def privacy_form_data(self, project: Project, **changes: str) -> dict[str, Any]:
         """The change form as a superuser sees it, resubmitted with `changes`."""
