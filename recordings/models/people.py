@@ -42,6 +42,12 @@ class Event(models.Model):
             models.Index(
                 fields=("project", "created"), name="recordings_event_expiry_idx"
             ),
+            # The filter language's event terms: the sessions that did <name>
+            # (counted, or followed by another event of a name within N s).
+            models.Index(
+                fields=("project", "name", "session_id", "timestamp"),
+                name="recordings_event_name_idx",
+            ),
         ]
 
     def __str__(self) -> str:

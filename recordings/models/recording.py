@@ -229,9 +229,20 @@ class Recording(models.Model):
             models.Index(
                 fields=("project", "last_batch_at"), name="recordings_rec_expiry_idx"
             ),
-            # No index on the signal columns yet: every index of this table costs
-            # capture an entry per batch (its update of last_batch_at is not HOT);
-            # the filter language (issue 13) chooses the ones its queries need.
+            # Every index of this table costs capture an entry per batch (its
+            # update of last_batch_at is not HOT): the filter language (issue 13)
+            # adds only the two below (bench/query.py, docs/benchmarks.md).
+            # The filter language's "longest" order and its duration range.
+            models.Index(
+                fields=("project", "duration_ms"), name="recordings_rec_duration_idx"
+            ),
+            # Its "most errors" order under a console-error condition: partial, so
+            # the recordings without errors (most) cost capture nothing here.
+            models.Index(
+                fields=("project", "console_error_count"),
+                condition=models.Q(console_error_count__gt=0),
+                name="recordings_rec_errors_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -83,6 +83,23 @@ FLAG_PREFIX = "$feature/"
 MATCHES_NOTHING = Q(pk__in=[])
 
 
+class Probe(Exists):
+    """EXISTS looked up for each recording in turn, never joined as a whole.
+
+    PostgreSQL turns a plain EXISTS into a semi-join when it estimates that
+    cheaper, and for a URL or a property condition it cannot estimate (no
+    statistics inside JSON) it often first gathers every matching row of the
+    whole table, seconds at a million recordings, before the first page of 50
+    newest can start (docs/benchmarks.md, "Filters at a million"). OFFSET 0 in
+    the subquery keeps it a per-row probe, which stops as soon as the page is
+    full. Other databases run it as written.
+    """
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        sql, params = self.as_sql(compiler, connection, **extra)
+        return f"{sql[:-1]} OFFSET 0)", params
+
+
 class Compiler:
     """Turns a document's nodes into Q objects, at one moment `now`, for `user`
     (whose own comments and views "me" means; None: no one)."""
@@ -155,12 +172,12 @@ class Compiler:
     def performed(self, term: Performed) -> Q:
         events = _events(term.event)
         if term.followed_by is not None:
-            return Q(Exists(events.filter(_followed_q(term.followed_by))))
+            return Q(Probe(events.filter(_followed_q(term.followed_by))))
         bounds = term.count or Bounds(gte=1, lte=None)
         if bounds.lte is None and (bounds.gte or 0) <= 0:
             return Q()  # "at least 0 times": every recording
         if bounds.lte is None and bounds.gte == 1:
-            return Q(Exists(events))
+            return Q(Probe(events) if term.event.where else Exists(events))
         return _count_q(events, bounds)
 
     def feature_flag(self, term: FeatureFlag) -> Q:
@@ -220,7 +237,7 @@ class Compiler:
         visited = (
             text_q("first_url", positive)
             | text_q("last_url", positive)
-            | Q(Exists(pages.filter(text_q("_url", positive))))
+            | Q(Probe(pages.filter(text_q("_url", positive))))
         )
         # "did not visit a page containing X": no page at all may match.
         return ~visited if positive.op != match.op else visited
@@ -246,7 +263,7 @@ def _events(target: EventTarget) -> QuerySet[Event]:
 
 
 def _count_q(events: QuerySet[Event], bounds: Bounds) -> Q:
-    counted = events.order_by().values("session_id").annotate(n=Count("pk")).values("n")
+    counted = events.order_by().values("session_id").annotate(n=Count("*")).values("n")
     total = Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
     q = Q()
     if bounds.gte is not None:
