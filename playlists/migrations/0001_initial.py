@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
-        ("recordings", "0018_curation"),
+        ("recordings", "0019_curation"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
