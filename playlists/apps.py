@@ -6,3 +6,12 @@ from django.apps import AppConfig
 class PlaylistsConfig(AppConfig):
     name = "playlists"
     verbose_name = "Playlists"
+
+    def ready(self) -> None:
+        # The filter language's `in_playlist` term: recordings never import this
+        # app, so it lends the compiler its meaning of "in a playlist".
+        from playlists.search import compile_in_playlist
+        from recordings.models.search import EXTENSIONS
+        from recordings.search.document import InPlaylist
+
+        EXTENSIONS[InPlaylist] = compile_in_playlist

@@ -81,6 +81,7 @@ class PrivacySettingsAdmin(ProjectScopedAdmin[PrivacySettings]):
             },
         ),
         ("Retention", {"fields": ("retention_days",)}),
+        ("Share links", {"fields": ("share_links_allowed", "share_link_max_days")}),
         (None, {"fields": ("updated",)}),
     )
 

@@ -40,7 +40,10 @@ class Receipt:
     distinct_ids: int = 0  # named, plus the anonymous ids of their people
     recordings: int = 0
     bytes: int = 0
-    markers: int = 0  # deleted with their recordings
+    markers: int = 0  # deleted with their recordings, as are the three below
+    comments: int = 0  # staff's notes about the person's sessions
+    pins: int = 0  # places in playlists
+    share_links: int = 0
     events: int = 0
     ledger_rows: int = 0
     people: int = 0
@@ -179,18 +182,14 @@ def _erase(project: Project, distinct_ids: list[str], *, dry_run: bool) -> Recei
     )
     recordings = Recording.objects.filter(project=project, session_id__in=sessions)
     for recording in recordings.exclude(session_id__in=held):
-        markers = recording.markers.count()
-        receipt.recordings += 1
-        receipt.bytes += recording.size_bytes
-        receipt.markers += markers
+        gone = _with_recording(recording)
         if not dry_run:
             try:
                 recording_purge(recording=recording)
             except RecordingOnHold:  # held since the query above
                 held.add(recording.session_id)
-                receipt.recordings -= 1
-                receipt.bytes -= recording.size_bytes
-                receipt.markers -= markers
+                continue
+        receipt.add(gone)
     receipt.kept_on_legal_hold = len(held)
     mine = Q(distinct_id__in=ids) | Q(session_id__in=sessions)
     events = Event.objects.filter(mine, project=project).exclude(session_id__in=held)
@@ -202,6 +201,19 @@ def _erase(project: Project, distinct_ids: list[str], *, dry_run: bool) -> Recei
     receipt.ledger_rows = rows_delete(ledger, dry_run=dry_run)
     receipt.people = rows_delete(people, dry_run=dry_run)
     return receipt
+
+
+def _with_recording(recording: Recording) -> Receipt:
+    """What deleting the recording deletes: it, its bytes, and what hangs on it
+    (markers, comments, tags and views, playlist pins, share links) by cascade."""
+    return Receipt(
+        recordings=1,
+        bytes=recording.size_bytes,
+        markers=recording.markers.count(),
+        comments=recording.comments.count(),
+        pins=recording.pins.count(),  # type: ignore[attr-defined,unused-ignore]
+        share_links=recording.share_links.count(),  # type: ignore[attr-defined,unused-ignore]
+    )
 
 
 def _sessions_of(project: Project, ids: list[str]) -> list[str]:

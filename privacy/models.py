@@ -111,6 +111,17 @@ class PrivacySettings(models.Model):
         help_text="Recordings, their analytics events and ledger rows are deleted "
         "this many days after the session's last batch, unless on legal hold.",
     )
+    # Share links
+    share_links_allowed = models.BooleanField(
+        default=True,
+        help_text="Editors may make read-only public links to recordings and "
+        "playlists. Off: no link can be made, and existing ones stop working.",
+    )
+    share_link_max_days = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="The longest a share link may stay valid (its default is 7 days).",
+    )
     excluded_people = models.JSONField(
         default=list,
         blank=True,

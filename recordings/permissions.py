@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from django.contrib.auth.models import User
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
@@ -60,3 +61,11 @@ class ProjectPermission(MayUseReplayHub):
         if key and not key.projects.filter(pk=project.pk).exists():
             return False
         return access.can(request.user, codename, project)
+
+
+def acting_user(request: Request) -> User:
+    """The request's user, once a permission here has let it in (always a User)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionError("the permission classes let in only users")
+    return user

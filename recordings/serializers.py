@@ -9,7 +9,8 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from recordings import access
-from recordings.models import Marker, Project, Recording
+from recordings.models import Comment, Marker, Project, Recording, Tag
+from recordings.models.curation import COMMENT_MAX
 
 
 class ProjectSerializer(serializers.ModelSerializer[Project]):
@@ -170,3 +171,42 @@ class PurgeReportSerializer(serializers.Serializer[Any]):
     queued = serializers.BooleanField(
         help_text="Too many to delete in the request: a background task deletes them."
     )
+
+
+class CommentSerializer(serializers.ModelSerializer[Comment]):
+    """A comment at a moment of a recording: `offset_ms` from its start."""
+
+    recording: serializers.SlugRelatedField[Recording] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
+    author: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+
+    class Meta:
+        model = Comment
+        fields = (
+            "id",
+            "recording",
+            "author",
+            "text",
+            "offset_ms",
+            "window_id",
+            "created",
+            "edited",
+        )
+        read_only_fields = ("id", "created", "edited")
+
+
+class CommentEditSerializer(serializers.Serializer[Any]):
+    text = serializers.CharField(max_length=COMMENT_MAX)
+
+
+class TagSerializer(serializers.ModelSerializer[Tag]):
+    class Meta:
+        model = Tag
+        fields = ("name", "colour", "created")
+
+
+class TagRequestSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=50)

@@ -10,7 +10,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import BaseRouter
 
-from recordings import api, views, viewsets
+from recordings import api, curation_viewsets, views, viewsets
 
 app_name = "recordings"
 
@@ -19,6 +19,22 @@ def register(router: BaseRouter) -> None:
     """Put the management API on `router`: /api/v1/projects/…, /api/v1/recordings/…"""
     router.register("projects", viewsets.ProjectViewSet, basename="project")
     router.register("recordings", viewsets.RecordingViewSet, basename="recording")
+    curation = curation_viewsets
+    on_recording = f"recordings/(?P<recording_code>{curation.UUID_PATTERN})"
+    router.register(
+        f"{on_recording}/comments",
+        curation.RecordingCommentViewSet,
+        basename="recording-comment",
+    )
+    router.register(
+        f"{on_recording}/tags", curation.RecordingTagViewSet, basename="recording-tag"
+    )
+    router.register("comments", curation.CommentViewSet, basename="comment")
+    router.register(
+        f"projects/(?P<project_code>{curation.UUID_PATTERN})/tags",
+        curation.ProjectTagViewSet,
+        basename="project-tag",
+    )
 
 
 urlpatterns = [

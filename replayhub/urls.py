@@ -9,6 +9,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from rest_framework.routers import SimpleRouter
 
+import playlists.urls
 import recordings.urls
 
 Routes = list[URLPattern | URLResolver]
@@ -31,4 +32,5 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("", include(app_routes(recordings.urls))),
+    path("", include(app_routes(playlists.urls))),
 ]

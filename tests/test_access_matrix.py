@@ -23,9 +23,21 @@ from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils.timezone import now
 
+from playlists import services as playlists
+from playlists.models import Playlist, PlaylistPin, ShareLink
 from privacy.models import ErasureRequest, PrivacyAuditEntry, PrivacySettings
-from recordings import access
-from recordings.models import ApiKey, Event, Person, Project, Recording, SessionLedger
+from recordings import access, services
+from recordings.models import (
+    ApiKey,
+    Comment,
+    Event,
+    Person,
+    Project,
+    Recording,
+    RecordingTag,
+    SessionLedger,
+    Tag,
+)
 from tests.access import Principal, Tenant, make_principals, make_tenant
 from tests.base import ReplayTestCase
 
@@ -63,6 +75,7 @@ def _model_rules(view: str, change: str, add: str, delete: str) -> dict[str, Rul
 
 VIEW, VIEW_REC = access.VIEW_PROJECT, access.VIEW_RECORDINGS
 DELETE_REC = access.DELETE_RECORDINGS
+CURATE, ADMIN = access.CURATE, access.CHANGE_PROJECT
 INGESTED = _model_rules(VIEW_REC, NOBODY, NOBODY, DELETE_REC)
 ADMIN_MODEL_RULES: dict[str, dict[str, Rule]] = {
     "recordings.project": {
@@ -76,7 +89,28 @@ ADMIN_MODEL_RULES: dict[str, dict[str, Rule]] = {
         # The filter builder's event names; deleting what the list's filter finds.
         "event_names": Rule(VIEW_REC, any_project=True),
         "delete_matching": Rule(DELETE_REC, any_project=True),
+        # The player's forms (POST only; the write matrix): viewers comment,
+        # editors tag; share links are made by editors.
+        "comments": Rule(VIEW_REC),
+        "tags": Rule(VIEW_REC),
+        "share_link": Rule(CURATE),
     },
+    # A project's tag vocabulary: everyone on it reads it, editors manage it.
+    "recordings.tag": _model_rules(VIEW_REC, CURATE, CURATE, CURATE),
+    # The matrix's playlists belong to nobody and are shared with nobody: only the
+    # project's admins see them (tests/playlists/test_playlist_admin.py has the
+    # owners and the shares). Any member may open the (scoped) list.
+    "playlists.playlist": {
+        "changelist": Rule(VIEW_REC, any_project=True),
+        "add": Rule(CURATE, any_project=True),
+        "change": Rule(ADMIN),
+        "delete": Rule(ADMIN),
+        "history": Rule(ADMIN),
+        "share_link": Rule(ADMIN),
+    },
+    # Share links: read by the project's members, revoked by editors, made on the
+    # player's and the playlist's pages, never deleted (their view log stays).
+    "playlists.sharelink": _model_rules(VIEW_REC, NOBODY, NOBODY, NOBODY),
     "recordings.event": INGESTED,
     "recordings.sessionledger": INGESTED,
     "recordings.person": INGESTED,
@@ -151,13 +185,55 @@ OTHER_RULES: dict[str, Rule] = {
     # projects; the delete is in the write matrix, the search in test_filter_api.
     "recordings:recording-search": Rule(MEMBER),
     "recordings:recording-delete-matching": Rule(MEMBER),
+    # Comments and tags: viewers read and comment, editors tag.
+    "recordings:recording-comment-list": Rule(VIEW_REC, "recordings.recording"),
+    "recordings:recording-tag-list": Rule(VIEW_REC, "recordings.recording"),
+    "recordings:comment-detail": Rule(VIEW_REC, "recordings.comment"),
+    "recordings:project-tag-list": Rule(VIEW_REC, "recordings.project"),
+    # Playlists: the matrix's playlist has no owner and is shared with nobody, so
+    # only the project's admins see it (tests/playlists covers owners and sharing).
+    "playlists:playlist-list": Rule(MEMBER),
+    "playlists:playlist-detail": Rule(access.CHANGE_PROJECT, "playlists.playlist"),
+    "playlists:playlist-recordings": Rule(access.CHANGE_PROJECT, "playlists.playlist"),
+    # Share links, listed to who curates; the public pages have their own tests
+    # (tests/playlists/test_share_pages.py).
+    "playlists:share-link-list": Rule(MEMBER),
+    "playlists:share-link-detail": Rule(access.CURATE, "playlists.sharelink"),
+    "playlists:share": Rule(PUBLIC),
+    "playlists:share-events": Rule(PUBLIC),
+    "playlists:share-recording-events": Rule(PUBLIC),
+    # Writes only (a GET is 405): in the write matrix.
+    **{
+        name: Rule(MEMBER)
+        for name in (
+            "recordings:recording-tag-detail",
+            "playlists:playlist-pin",
+            "playlists:playlist-unpin",
+            "playlists:playlist-share",
+            "playlists:share-link-revoke",
+            "playlists:recording-share-link-list",
+        )
+    },
 }
-POST_ONLY = ("recordings:recording-search", "recordings:recording-delete-matching")
+POST_ONLY = (
+    "recordings:recording-search",
+    "recordings:recording-delete-matching",
+    "recordings:recording-tag-detail",
+    "playlists:playlist-pin",
+    "playlists:playlist-unpin",
+    "playlists:playlist-share",
+    "playlists:share-link-revoke",
+    "playlists:recording-share-link-list",
+    "admin:recordings_recording_comments",
+    "admin:recordings_recording_tags",
+)
 
 # What a list shows of a tenant once the principal may see it.
 LIST_CODENAME = {
     "recordings:project-list": VIEW,
     "recordings:recording-list": VIEW_REC,
+    # Viewers see only playlists shared with them; admins all of the project's.
+    "admin:playlists_playlist_changelist": ADMIN,
 }
 
 
@@ -223,6 +299,8 @@ class MatrixTestCase(ReplayTestCase):
         self.own = make_tenant(self.client, "zqalpha", self.project)
         self.other = make_tenant(self.client, "zqomega")
         self.people = make_principals(self, self.other.project)
+        for tenant in (self.own, self.other):
+            _curate(tenant)
 
     def allows(
         self, principal: Principal, rule: Rule, project: Project | None, api: bool
@@ -272,10 +350,20 @@ class MatrixTestCase(ReplayTestCase):
             "privacy.erasurerequest": lambda: ErasureRequest.objects.get(
                 project=project
             ),
+            "recordings.tag": lambda: Tag.objects.get(project=project),
             # Not project data: the same object serves as "own" and "other".
             "recordings.apikey": lambda: ApiKey.objects.get(name="viewer key key"),
             "auth.user": lambda: self.charlie,
             "auth.group": lambda: Group.objects.get(name="editors"),
+            "recordings.comment": lambda: Comment.objects.get(
+                recording__project=project
+            ),
+            "playlists.playlist": lambda: Playlist.objects.get(
+                project=project, name=f"{tenant.marker} playlist"
+            ),
+            "playlists.sharelink": lambda: ShareLink.objects.get(
+                project=project, recording__isnull=False
+            ),
         }
         obj: Model = by_label[label]()
         assert obj is not None, label
@@ -283,11 +371,28 @@ class MatrixTestCase(ReplayTestCase):
 
     @staticmethod
     def lookup(obj: Model, kwarg: str) -> str:
-        if kwarg in ("object_id", "id"):
+        if kwarg in ("object_id", "id", "pk"):
             return str(obj.code if isinstance(obj, Recording) else obj.pk)
-        if kwarg == "code":
+        if kwarg in ("code", "recording_code", "project_code"):
             return str(obj.code)  # type: ignore[attr-defined]
         raise AssertionError(f"no value for URL argument {kwarg!r}")
+
+
+def _curate(tenant: Tenant) -> None:
+    """What people add to a tenant: a comment, a tag, two playlists (one with a
+    pin), a share link; each named with the tenant's marker."""
+    recording, marker = tenant.recording, tenant.marker
+    Comment.objects.create(
+        recording=recording, author=None, text=f"{marker} comment", offset_ms=0
+    )
+    tag = services.tag_get_or_create(project=tenant.project, name=f"{marker}-tag")
+    services.recordings_tag(recordings=[recording], tag=tag, user=None)
+    for name in ("playlist", "pinned"):
+        Playlist.objects.create(project=tenant.project, name=f"{marker} {name}")
+    pinned = Playlist.objects.get(name=f"{marker} pinned")
+    playlists.playlist_pin(playlist=pinned, recordings=[recording], user=None)
+    root = User.objects.get(username="root")
+    playlists.share_link_create(target=recording, user=root)
 
 
 class AccessMatrixTests(MatrixTestCase):
@@ -353,7 +458,7 @@ class AccessMatrixTests(MatrixTestCase):
                 args = [_content_type_id(Recording), tenant.recording.pk]
                 yield reverse(route.name, args=args), False, None
             return
-        api = route.name.startswith("recordings:")
+        api = route.name.startswith(("recordings:", "playlists:"))
         if rule.target is None:
             allowed = self.allows(principal, rule, None, api)
             shows = None
@@ -529,6 +634,8 @@ class AccessWriteMatrixTests(MatrixTestCase):
             lambda: not Recording.objects.filter(pk=recording.pk).exists(),
             content_type="application/json",
         )
+        yield from self.api_curation_writes(tenant)
+        yield from self.admin_curation_writes(tenant)
         yield Write(
             "API delete recording",
             DELETE_REC,
@@ -537,6 +644,239 @@ class AccessWriteMatrixTests(MatrixTestCase):
             reverse("recordings:recording-detail", args=[recording.code]),
             {},
             lambda: not Recording.objects.filter(pk=recording.pk).exists(),
+        )
+
+    def api_curation_writes(self, tenant: Tenant) -> Iterator[Write]:
+        project, recording, marker = tenant.project, tenant.recording, tenant.marker
+        on_recording = f"/api/v1/recordings/{recording.code}"
+        comment = Comment.objects.get(recording=recording)
+        playlist = Playlist.objects.get(name=f"{marker} playlist")
+        pinned = Playlist.objects.get(name=f"{marker} pinned")
+        link = ShareLink.objects.get(recording=recording)
+        json = "application/json"
+        rows: list[tuple[str, str, str, str, dict[str, Any], Any]] = [
+            (
+                "API comment",
+                access.COMMENT,
+                "post",
+                f"{on_recording}/comments/",
+                {"text": "matrix", "offset_ms": 0},
+                lambda: Comment.objects.filter(text="matrix").exists(),
+            ),
+            (
+                "API edit a comment (nobody's own here)",
+                NOBODY,
+                "patch",
+                f"/api/v1/comments/{comment.pk}/",
+                {"text": "matrix"},
+                lambda: Comment.objects.filter(text="matrix").exists(),
+            ),
+            (
+                "API delete another's comment",
+                access.CHANGE_PROJECT,
+                "delete",
+                f"/api/v1/comments/{comment.pk}/",
+                {},
+                lambda: not Comment.objects.filter(pk=comment.pk).exists(),
+            ),
+            (
+                "API tag",
+                access.CURATE,
+                "post",
+                f"{on_recording}/tags/",
+                {"name": "matrix"},
+                lambda: RecordingTag.objects.filter(tag__name="matrix").exists(),
+            ),
+            (
+                "API untag",
+                access.CURATE,
+                "delete",
+                f"{on_recording}/tags/{marker}-tag/",
+                {},
+                lambda: not RecordingTag.objects.filter(recording=recording).exists(),
+            ),
+            (
+                "API create a playlist",
+                access.CURATE,
+                "post",
+                "/api/v1/playlists/",
+                {"project": str(project.code), "name": "matrix"},
+                lambda: Playlist.objects.filter(name="matrix").exists(),
+            ),
+            (
+                "API rename a playlist",
+                access.CHANGE_PROJECT,
+                "patch",
+                f"/api/v1/playlists/{playlist.code}/",
+                {"name": "matrix"},
+                lambda: Playlist.objects.filter(name="matrix").exists(),
+            ),
+            (
+                "API delete a playlist",
+                access.CHANGE_PROJECT,
+                "delete",
+                f"/api/v1/playlists/{playlist.code}/",
+                {},
+                lambda: not Playlist.objects.filter(pk=playlist.pk).exists(),
+            ),
+            (
+                "API pin",
+                access.CHANGE_PROJECT,
+                "post",
+                f"/api/v1/playlists/{playlist.code}/pins/",
+                {"recordings": [str(recording.code)]},
+                lambda: PlaylistPin.objects.filter(playlist=playlist).exists(),
+            ),
+            (
+                "API unpin",
+                access.CHANGE_PROJECT,
+                "delete",
+                f"/api/v1/playlists/{pinned.code}/pins/{recording.code}/",
+                {},
+                lambda: not PlaylistPin.objects.filter(playlist=pinned).exists(),
+            ),
+            (
+                "API share a playlist",
+                access.CHANGE_PROJECT,
+                "post",
+                f"/api/v1/playlists/{playlist.code}/share-links/",
+                {"days": 1},
+                lambda: ShareLink.objects.filter(playlist=playlist).exists(),
+            ),
+            (
+                "API share a recording",
+                access.CURATE,
+                "post",
+                f"{on_recording}/share-links/",
+                {"days": 1},
+                lambda: ShareLink.objects.filter(recording=recording).count() == 2,
+            ),
+            (
+                "API revoke a share link",
+                access.CURATE,
+                "post",
+                f"/api/v1/share-links/{link.pk}/revoke/",
+                {},
+                lambda: ShareLink.objects.filter(
+                    pk=link.pk, revoked_at__isnull=False
+                ).exists(),
+            ),
+        ]
+        for what, need, method, url, data, took_effect in rows:
+            yield Write(what, need, True, method, url, data, took_effect, json)
+
+    def admin_curation_writes(self, tenant: Tenant) -> Iterator[Write]:
+        project, recording = tenant.project, tenant.recording
+        code = recording.code
+        playlist = Playlist.objects.get(
+            project=project, name=f"{tenant.marker} playlist"
+        )
+        link = ShareLink.objects.get(project=project)
+        changelist = reverse("admin:recordings_recording_changelist")
+        selected = {"_selected_action": [recording.pk], "apply": "1"}
+        yield Write(
+            "admin comment on a recording",
+            access.COMMENT,
+            False,
+            "post",
+            reverse("admin:recordings_recording_comments", args=[code]),
+            {"op": "add", "text": "matrix comment", "offset_ms": "0"},
+            lambda: Comment.objects.filter(
+                recording=recording, text="matrix comment"
+            ).exists(),
+        )
+        yield Write(
+            "admin tag a recording on its page",
+            CURATE,
+            False,
+            "post",
+            reverse("admin:recordings_recording_tags", args=[code]),
+            {"name": "matrix"},
+            lambda: RecordingTag.objects.filter(
+                recording=recording, tag__name="matrix"
+            ).exists(),
+        )
+        yield Write(
+            "admin tag selected recordings",
+            CURATE,
+            False,
+            "post",
+            changelist,
+            {"action": "tag_selected", "tag_name": "matrix", **selected},
+            lambda: RecordingTag.objects.filter(
+                recording=recording, tag__name="matrix"
+            ).exists(),
+        )
+        yield Write(
+            "admin add selected recordings to a new playlist",
+            CURATE,
+            False,
+            "post",
+            changelist,
+            {"action": "add_to_playlist", "new_name": "matrix list", **selected},
+            lambda: PlaylistPin.objects.filter(
+                recording=recording, playlist__name="matrix list"
+            ).exists(),
+        )
+        yield Write(
+            "admin create a playlist",
+            CURATE,
+            False,
+            "post",
+            reverse("admin:playlists_playlist_add"),
+            {"name": "matrix made", "project": project.pk, "description": ""},
+            lambda: Playlist.objects.filter(
+                project=project, name="matrix made"
+            ).exists(),
+        )
+        yield Write(
+            "admin rename a playlist",
+            ADMIN,
+            False,
+            "post",
+            reverse("admin:playlists_playlist_change", args=[playlist.pk]),
+            {"name": "matrix renamed", "description": ""},
+            lambda: Playlist.objects.filter(
+                pk=playlist.pk, name="matrix renamed"
+            ).exists(),
+        )
+        yield Write(
+            "admin delete a playlist",
+            ADMIN,
+            False,
+            "post",
+            reverse("admin:playlists_playlist_delete", args=[playlist.pk]),
+            {"post": "yes"},
+            lambda: not Playlist.objects.filter(pk=playlist.pk).exists(),
+        )
+        yield Write(
+            "admin make a share link",
+            CURATE,
+            False,
+            "post",
+            reverse("admin:recordings_recording_share_link", args=[code]),
+            {"days": "3"},
+            lambda: ShareLink.objects.filter(project=project).count() == 2,
+        )
+        yield Write(
+            "admin revoke a share link",
+            CURATE,
+            False,
+            "post",
+            reverse("admin:playlists_sharelink_changelist"),
+            {"action": "revoke_selected", "_selected_action": [link.pk]},
+            lambda: ShareLink.objects.filter(
+                pk=link.pk, revoked_at__isnull=False
+            ).exists(),
+        )
+        yield Write(
+            "admin add a tag to the vocabulary",
+            CURATE,
+            False,
+            "post",
+            reverse("admin:recordings_tag_add"),
+            {"project": project.pk, "name": "matrix word", "colour": "#123456"},
+            lambda: Tag.objects.filter(project=project, name="matrix word").exists(),
         )
 
     def privacy_form_data(self, project: Project, **changes: str) -> dict[str, Any]:

@@ -8,6 +8,6 @@ superusers' business (`user.py`).
 
 from __future__ import annotations
 
-from recordings.admin import apikey, ingested, project, recording, user
+from recordings.admin import apikey, ingested, project, recording, tag, user
 
-__all__ = ["apikey", "ingested", "project", "recording", "user"]
+__all__ = ["apikey", "ingested", "project", "recording", "tag", "user"]

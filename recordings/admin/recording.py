@@ -24,8 +24,10 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
 from recordings import access, playback, services, tasks
+from recordings.admin import curation
 from recordings.admin.finding import (
     FilteredChangeList,
     Finding,
@@ -40,6 +42,7 @@ from recordings.admin.finding import (
     recording_choices,
 )
 from recordings.admin.scoped import ProjectScopedAdmin
+from recordings.admin.tag import tag_chip
 from recordings.models import Project, Recording
 from recordings.services import PurgeReport
 
@@ -68,6 +71,8 @@ def _markers_context(recording: Recording, windows: list[str]) -> dict[str, Any]
     numbers = {window_id: index for index, window_id in enumerate(windows, 1)}
     rows = [
         {
+            "ms": marker.offset_ms,
+            "seconds": marker.offset_ms // 1000,
             "at": _minutes_seconds(marker.offset_ms),
             "kind": marker.kind,
             "kind_label": marker.get_kind_display(),
@@ -106,6 +111,12 @@ class RecordingChangeList(FilteredChangeList):
         assert isinstance(result, Recording)
         return reverse("admin:recordings_recording_play", args=[result.code])
 
+    def get_queryset(
+        self, request: HttpRequest, exclude_parameters: Any = None
+    ) -> QuerySet[Any]:
+        queryset = super().get_queryset(request, exclude_parameters)
+        return curation.list_annotate(queryset, request)
+
 
 @admin.register(Recording)
 class RecordingAdmin(ProjectScopedAdmin[Recording]):
@@ -121,12 +132,14 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         "browser_",
         "first_url_",
         "distinct_id",
+        "tags_",
+        "seen_",
         "project",
     )
     # Everything else is found with the filter language (`?filter=`, finding.py):
     # its quick filters took the place of the yes/no list filters.
     list_filter = (("project", admin.RelatedOnlyFieldListFilter),)
-    actions = ("place_legal_hold", "lift_legal_hold")
+    actions: Any = ("tag_selected", "place_legal_hold", "lift_legal_hold")
     list_select_related = ("project",)
     search_fields = ("session_id", "distinct_id", "first_url")
     ordering = ("-started_at",)
@@ -164,6 +177,16 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
                 name="recordings_recording_snapshots",
             ),
             path(
+                "<path:object_id>/comments/",
+                view(self.comments_view),
+                name="recordings_recording_comments",
+            ),
+            path(
+                "<path:object_id>/tags/",
+                view(self.tags_view),
+                name="recordings_recording_tags",
+            ),
+            path(
                 "delete-matching/",
                 view(self.delete_matching_view),
                 name="recordings_recording_delete_matching",
@@ -197,6 +220,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         context = {
             "finding": finding,
             "filter_ui": filter_ui_data(finding, choices),
+            "save_as_playlist_url": self._save_as_playlist_url(request, finding),
             "delete_matching_url": (
                 reverse("admin:recordings_recording_delete_matching")
                 + query_string(request)
@@ -208,6 +232,15 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         response = super().changelist_view(request, context)
         response["Content-Security-Policy"] = LIST_CSP
         return response
+
+    def _save_as_playlist_url(self, request: HttpRequest, finding: Finding) -> str:
+        # The playlists app's add form (by URL name: recordings never imports it).
+        if not finding.given or finding.problems:
+            return ""
+        if not self._allowed(request, access.CURATE, None):
+            return ""
+        add = reverse("admin:playlists_playlist_add")
+        return f"{add}?{urlencode({'filter': finding.raw})}"
 
     def event_names_view(self, request: HttpRequest) -> HttpResponse:
         """The event names the user's projects have seen (for the filter builder);
@@ -347,6 +380,41 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
     def first_url_(self, obj: Recording) -> str:
         return obj.first_url if len(obj.first_url) <= 80 else obj.first_url[:79] + "…"
 
+    @admin.display(description="tags")
+    def tags_(self, obj: Recording) -> str:
+        # The list's prefetch (curation.list_annotate): no query per row.
+        return format_html_join(
+            " ", "{}", ((tag_chip(t.tag),) for t in obj.taggings.all())
+        )
+
+    @admin.display(description="seen", boolean=False)
+    def seen_(self, obj: Recording) -> str:
+        # Only the user's own views: others' are the player page's, if the project
+        # shows who watched.
+        return "✓" if getattr(obj, "seen", False) else ""
+
+    def has_curate_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request, access.CURATE, None)
+
+    @admin.action(description="Tag selected recordings…", permissions=["curate"])
+    def tag_selected(
+        self, request: HttpRequest, queryset: QuerySet[Recording]
+    ) -> HttpResponse | None:
+        return curation.tag_selected(self, request, queryset)
+
+    def comments_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return curation.comments_post(request, self._viewable(request, object_id))
+
+    def tags_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return curation.tags_post(request, self._viewable(request, object_id))
+
+    def player_extra_context(
+        self, request: HttpRequest, recording: Recording
+    ) -> dict[str, Any]:
+        """More for the player page; the playlists app adds its part (prev/next,
+        share links), as recordings never import it."""
+        return {}
+
     def _viewable(self, request: HttpRequest, object_id: str) -> Recording:
         recording = self.get_object(request, object_id)
         if recording is None:
@@ -371,7 +439,13 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
             ),
             "active": dt.timedelta(seconds=recording.active_ms // 1000),
             **_markers_context(recording, windows),
+            **curation.player_context(request, recording),
+            **self.player_extra_context(request, recording),
         }
+        context["markers"] = sorted(
+            [*context["markers"], *curation.comment_markers(recording)],
+            key=lambda row: row["ms"],
+        )
         response = TemplateResponse(
             request, "admin/recordings/recording/player.html", context
         )

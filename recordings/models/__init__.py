@@ -2,9 +2,10 @@
 
 A package (house style 1) with the same public names as the module it grew from,
 one module per area: project (and guardian's tables), apikey, recording (and its
-chunks), people (analytics events and persons) and ledger. Django finds the models
-through the imports below; each module imports only project (marker also
-recording), never another sibling.
+chunks), people (analytics events and persons), ledger, marker and curation
+(tags, comments, views). Django finds the models
+through the imports below; each module imports only project (marker and curation
+also recording), never another sibling.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from recordings.models.apikey import (
     hash_api_key,
     new_api_key,
 )
+from recordings.models.curation import Comment, RecordingTag, RecordingView, Tag
 from recordings.models.ledger import SessionLedger
 from recordings.models.marker import Marker, MarkerQuerySet
 from recordings.models.people import Event, Person
@@ -47,6 +49,10 @@ __all__ = [
     "OVERSIZED_EVENT_BYTES",
     "ApiKey",
     "ApiKeyQuerySet",
+    "Comment",
+    "RecordingTag",
+    "RecordingView",
+    "Tag",
     "Event",
     "Person",
     "Project",

@@ -62,6 +62,11 @@ class Project(models.Model):
         editable=False,
         help_text="When the project reached its cap this month; empty while under.",
     )
+    show_who_watched = models.BooleanField(
+        default=False,
+        help_text="Show everyone on the project who watched each recording. Off: "
+        "each person sees only whether they watched it themselves.",
+    )
     created = models.DateTimeField(default=now, editable=False)
     is_demo = models.BooleanField(
         "demo project",

@@ -74,7 +74,7 @@ class RecordingQuerySet(models.QuerySet["Recording"]):
         """
         from recordings.models.search import ORDERINGS, document_q
 
-        found = self.filter(document_q(document.where, now or timezone_now()))
+        found = self.filter(document_q(document.where, now or timezone_now(), user))
         return found.order_by(*ORDERINGS[document.order])
 
 

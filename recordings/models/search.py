@@ -14,6 +14,8 @@ from collections.abc import Callable
 from functools import reduce
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import (
     Count,
     Exists,
@@ -28,6 +30,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
+from recordings.models.curation import Comment, RecordingTag, RecordingView
 from recordings.models.marker import Marker
 from recordings.models.people import Event, Person
 from recordings.models.recording import GAP_WARNING_MS, OVERSIZED_EVENT_BYTES
@@ -35,12 +38,14 @@ from recordings.search.document import (
     Bounds,
     ColumnIn,
     ColumnRange,
+    Commented,
     Condition,
     ErrorTarget,
     EventTarget,
     FeatureFlag,
     FollowedBy,
     Group,
+    InPlaylist,
     LegalHold,
     Node,
     Not,
@@ -51,10 +56,14 @@ from recordings.search.document import (
     Sdk,
     Span,
     Started,
+    Tagged,
     Target,
     TextMatch,
     UrlVisited,
+    Viewed,
 )
+
+AnyUser = AbstractBaseUser | AnonymousUser | None
 
 ORDERINGS: dict[str, tuple[str, ...]] = {
     "newest": ("-started_at", "-id"),
@@ -95,10 +104,12 @@ class Probe(Exists):
 
 
 class Compiler:
-    """Turns a document's nodes into Q objects, at one moment `now`."""
+    """Turns a document's nodes into Q objects, at one moment `now`, for `user`
+    (whose own comments and views "me" means; None: no one)."""
 
-    def __init__(self, now: dt.datetime) -> None:
+    def __init__(self, now: dt.datetime, user: AnyUser = None) -> None:
         self.now = now
+        self.user = user if user is not None and user.is_authenticated else None
 
     def node(self, node: Node) -> Q:
         if isinstance(node, Group):
@@ -182,6 +193,36 @@ class Compiler:
         else:
             events = events.filter(_flag=term.value)
         return Q(Exists(events))
+
+    def tagged(self, term: Tagged) -> Q:
+        taggings = RecordingTag.objects.filter(
+            recording_id=OuterRef("pk"), tag__name__in=term.names
+        )
+        return Q(Exists(taggings))
+
+    def commented(self, term: Commented) -> Q:
+        comments = Comment.objects.filter(recording_id=OuterRef("pk"))
+        if term.by_me:
+            if self.user is None:
+                return MATCHES_NOTHING
+            comments = comments.filter(author_id=self.user.pk)
+        if term.contains is not None:
+            comments = comments.filter(text__icontains=term.contains)
+        return Q(Exists(comments))
+
+    def viewed(self, term: Viewed) -> Q:
+        if self.user is None:
+            return MATCHES_NOTHING
+        views = RecordingView.objects.filter(
+            recording_id=OuterRef("pk"), user_id=self.user.pk
+        )
+        return Q(Exists(views))
+
+    def in_playlist(self, term: InPlaylist) -> Q:
+        # The playlists app knows what a playlist holds (recordings never import
+        # it); it registers the term when it loads (playlists/apps.py).
+        compile_term = EXTENSIONS.get(InPlaylist)
+        return MATCHES_NOTHING if compile_term is None else compile_term(self, term)
 
     def url_visited(self, term: UrlVisited) -> Q:
         match = term.match
@@ -346,9 +387,16 @@ _TERMS: dict[type, Callable[[Compiler, Any], Q]] = {
     Performed: Compiler.performed,
     FeatureFlag: Compiler.feature_flag,
     UrlVisited: Compiler.url_visited,
+    Tagged: Compiler.tagged,
+    Commented: Compiler.commented,
+    Viewed: Compiler.viewed,
+    InPlaylist: Compiler.in_playlist,
 }
+# Terms other apps compile: term type -> (compiler, term) -> Q.
+EXTENSIONS: dict[type, Callable[[Compiler, Any], Q]] = {}
 
 
-def document_q(where: Node | None, now: dt.datetime) -> Q:
-    """The Q of a document's `where` at `now` (every recording when absent)."""
-    return Q() if where is None else Compiler(now).node(where)
+def document_q(where: Node | None, now: dt.datetime, user: AnyUser = None) -> Q:
+    """The Q of a document's `where` at `now` for `user` (every recording when
+    absent)."""
+    return Q() if where is None else Compiler(now, user).node(where)

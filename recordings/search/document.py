@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
@@ -91,8 +92,7 @@ TEXT_OPS = ("equals", "not_equals", "contains", "not_contains", "starts_with")
 NUMBER_OPS = ("gt", "gte", "lt", "lte")
 SET_OPS = ("is_set", "is_not_set")
 PROPERTY_OPS = (*TEXT_OPS[:4], *NUMBER_OPS, *SET_OPS)
-# Terms the curate issue adds; named so that a filter using them gets a clear 400.
-NOT_YET = ("tag", "commented", "in_playlist", "viewed")
+WHO = ("anyone", "me")
 
 _RELATIVE = re.compile(r"^-(\d{1,6})([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -238,6 +238,29 @@ class LegalHold:
     value: bool
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tagged:
+    """Has at least one of these tags (names of the recording's project's tags)."""
+
+    names: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Commented:
+    by_me: bool = False
+    contains: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Viewed:
+    """Viewed by the person asking (no one else's views are searchable)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InPlaylist:
+    playlist: str  # the playlist's code: a UUID in its canonical form
+
+
 Term: TypeAlias = (
     Started
     | ColumnRange
@@ -250,6 +273,10 @@ Term: TypeAlias = (
     | Sdk
     | Playability
     | LegalHold
+    | Tagged
+    | Commented
+    | Viewed
+    | InPlaylist
 )
 
 
@@ -451,15 +478,9 @@ def _nodes(r: _Reader, value: Any, depth: int) -> tuple[Node, ...]:
 
 def _term(r: _Reader, obj: Mapping[str, Any]) -> Term:
     name = r.field(obj, "term", lambda v: _text(r, v))
-    if name in NOT_YET:
-        raise r.fail(
-            f'"{name}" is not available yet (it comes with tags, comments, '
-            "playlists and viewed-by)",
-            "term",
-        )
     reader = _TERMS.get(name)
     if reader is None:
-        known = ", ".join(sorted([*_TERMS, *NOT_YET]))
+        known = ", ".join(sorted(_TERMS))
         raise r.fail(f"unknown term; expected one of: {known}", "term")
     return reader(r, obj)
 
@@ -604,6 +625,37 @@ def _legal_hold(r: _Reader, obj: Mapping[str, Any]) -> Term:
     return LegalHold(r.required(obj, "value", lambda v: _boolean(r, v)))
 
 
+def _tag(r: _Reader, obj: Mapping[str, Any]) -> Term:
+    r.object(obj, ("term", "in"))
+    r.subqueries += 1
+    return Tagged(r.required(obj, "in", lambda v: _text_list(r, v)))
+
+
+def _commented(r: _Reader, obj: Mapping[str, Any]) -> Term:
+    r.object(obj, ("term", "by", "contains"))
+    r.subqueries += 1
+    who = r.optional(obj, "by", lambda v: _choice(r, v, WHO)) or "anyone"
+    contains = r.optional(obj, "contains", lambda v: _text(r, v))
+    return Commented(by_me=who == "me", contains=contains)
+
+
+def _viewed(r: _Reader, obj: Mapping[str, Any]) -> Term:
+    r.object(obj, ("term", "by"))
+    r.subqueries += 1
+    r.optional(obj, "by", lambda v: _choice(r, v, ("me",)))
+    return Viewed()
+
+
+def _in_playlist(r: _Reader, obj: Mapping[str, Any]) -> Term:
+    r.object(obj, ("term", "playlist"))
+    r.subqueries += 1
+    code = r.required(obj, "playlist", lambda v: _text(r, v))
+    try:
+        return InPlaylist(str(uuid.UUID(code)))
+    except ValueError:
+        raise r.fail("must be a playlist's code (a UUID)", "playlist") from None
+
+
 _TERMS: Mapping[str, Callable[[_Reader, Mapping[str, Any]], Term]] = {
     "started": _started,
     "duration": _seconds_range,
@@ -619,6 +671,10 @@ _TERMS: Mapping[str, Callable[[_Reader, Mapping[str, Any]], Term]] = {
     "sdk": _sdk,
     "playability": _playability,
     "legal_hold": _legal_hold,
+    "tag": _tag,
+    "commented": _commented,
+    "viewed": _viewed,
+    "in_playlist": _in_playlist,
 }
 
 

@@ -135,6 +135,12 @@ TERMS: list[dict[str, Any]] = [
     ),
     _term("playability", {"problem": {"enum": list(PROBLEMS)}}, "problem"),
     _term("legal_hold", {"value": {"type": "boolean"}}, "value"),
+    _term("tag", {"in": _VALUES}, "in"),
+    _term("commented", {"by": {"enum": ["anyone", "me"]}, "contains": _TEXT}),
+    _term("viewed", {"by": {"enum": ["me"]}}),
+    _term(
+        "in_playlist", {"playlist": {"type": "string", "format": "uuid"}}, "playlist"
+    ),
 ]
 
 

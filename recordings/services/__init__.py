@@ -29,6 +29,14 @@ from recordings.services.compaction import (
     recording_discard,
     recordings_to_compact,
 )
+from recordings.services.curation import (
+    comment_create,
+    comment_edit,
+    recording_untag,
+    recording_view_record,
+    recordings_tag,
+    tag_get_or_create,
+)
 from recordings.services.ledger import (
     CaptureHealth,
     ledger_record_refusal,
@@ -72,6 +80,12 @@ __all__ = [
     "Refusal",
     "Usage",
     "capture_admit",
+    "comment_create",
+    "comment_edit",
+    "recording_untag",
+    "recording_view_record",
+    "recordings_tag",
+    "tag_get_or_create",
     "events_ingest",
     "events_not_erased",
     "ledger_record_refusal",

@@ -365,3 +365,67 @@ class ErasureAdminTests(ErasureTestCase):
         self.assertEqual(response.status_code, 200)  # the form, with an error
         self.assertFalse(ErasureRequest.objects.exists())
         self.assertIn("other-jane-session", self.sessions(Recording))
+
+
+class ErasureOfCurationTests(ErasureTestCase):
+    """Comments are staff's notes about the recorded person: an erasure deletes the
+    comments, tags, views, playlist pins and share links on the erased person's
+    recordings, counts them in the receipt, and leaves no byte of the id there."""
+
+    def test_what_hangs_on_her_recordings_goes_and_is_counted(self) -> None:
+        from playlists import services as playlists
+        from playlists.models import Playlist, PlaylistPin, ShareLink, ShareLinkView
+        from recordings.models import Comment, RecordingTag, RecordingView
+
+        jane = Recording.objects.get(session_id="jane-session")
+        bobs = Recording.objects.get(session_id="bob-session")
+        for recording in (jane, bobs):
+            services.comment_create(
+                recording=recording,
+                author=self.alice,
+                text=f"{recording.distinct_id} could not pay",
+                offset_ms=0,
+            )
+            services.recording_view_record(recording=recording, user=self.bob)
+        tag = services.tag_get_or_create(project=self.project, name="payments")
+        services.recordings_tag(recordings=[jane, bobs], tag=tag, user=self.alice)
+        playlist = playlists.playlist_create(
+            project=self.project, owner=self.alice, name="Payments"
+        )
+        playlists.playlist_pin(playlist=playlist, recordings=[jane, bobs], user=None)
+        _, token = playlists.share_link_create(target=jane, user=self.alice)
+        playlists.share_link_open(token=token, user_agent="UA", ip_address=None)
+
+        request = self.erase(JANE)
+
+        receipt = request.receipt
+        self.assertEqual(
+            (receipt["comments"], receipt["pins"], receipt["share_links"]), (1, 1, 1)
+        )
+        self.assertEqual(
+            list(Comment.objects.values_list("recording", flat=True)), [bobs.pk]
+        )
+        self.assertEqual(
+            list(PlaylistPin.objects.values_list("recording", flat=True)), [bobs.pk]
+        )
+        self.assertEqual(
+            list(RecordingTag.objects.values_list("recording", flat=True)), [bobs.pk]
+        )
+        self.assertEqual(
+            list(RecordingView.objects.values_list("recording", flat=True)), [bobs.pk]
+        )
+        self.assertFalse(ShareLink.objects.exists())
+        self.assertFalse(ShareLinkView.objects.exists())
+        self.assertTrue(Playlist.objects.filter(pk=playlist.pk).exists())
+        for model in (
+            Comment,
+            PlaylistPin,
+            RecordingTag,
+            RecordingView,
+            ShareLink,
+            ShareLinkView,
+            Playlist,
+        ):
+            rows = json.dumps(list(model.objects.values()), default=str)
+            self.assertNotIn(JANE, rows, model.__name__)
+            self.assertNotIn("jane-session", rows, model.__name__)

@@ -93,6 +93,8 @@ class PrivacyAuditTests(ReplayTestCase):
             "url_blocklist": "",
             "excluded_people": "[]",
             "retention_days": "30",
+            "share_links_allowed": "on",
+            "share_link_max_days": "30",
         }
         data.update(overrides)
         return {k: v for k, v in data.items() if v is not None}

@@ -179,10 +179,10 @@ class InvalidFilterTests(FilterApiCase):
             self.search({"version": 1, "where": {"all": events}}), "/where"
         )
 
-    def test_terms_of_the_next_issue_say_so(self) -> None:
-        response = self.search(where({"term": "tag", "in": ["x"]}))
+    def test_an_unknown_term_lists_the_known_ones(self) -> None:
+        response = self.search(where({"term": "tags", "in": ["x"]}))
         self.assertProblem(response, "/where/term")
-        self.assertIn("not available yet", response.json()["problems"][0]["message"])
+        self.assertIn("in_playlist", response.json()["problems"][0]["message"])
 
 
 class DeleteByFilterTests(FilterApiCase):

@@ -5,6 +5,9 @@
   const target = document.getElementById("player");
   const url = new URL(JSON.parse(document.getElementById("events-url").textContent), window.location.href);
   const windowId = JSON.parse(document.getElementById("events-window").textContent);
+  const startNode = document.getElementById("player-start");
+  const startSeconds = startNode ? JSON.parse(startNode.textContent) : null;
+  let player = null;
   if (windowId) {
     url.searchParams.set("window", windowId);
   }
@@ -43,6 +46,22 @@
     return false;
   }
 
+  // "Comment at the current moment": the player's time, put in the form on submit.
+  const commentForm = document.getElementById("replayhub-comment-form");
+  if (commentForm) {
+    commentForm.addEventListener("submit", function () {
+      if (!player) {
+        return;
+      }
+      const replayer = player.getReplayer();
+      const offset = document.getElementById("replayhub-comment-offset");
+      offset.value = String(Math.max(0, Math.round(replayer.getCurrentTime())));
+      if (windowId) {
+        document.getElementById("replayhub-comment-window").value = windowId;
+      }
+    });
+  }
+
   fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
     .then(function (response) {
       if (!response.ok) {
@@ -63,7 +82,14 @@
       // turned on only where there is canvas data, and the page's Content Security
       // Policy (which the replay iframe inherits) still lets no recorded script run.
       props.UNSAFE_replayCanvas = drawsOnCanvas(events);
-      new Player({ target: target, props: props });
+      if (startSeconds !== null) {
+        props.autoPlay = false;
+      }
+      player = new Player({ target: target, props: props });
+      if (startSeconds !== null) {
+        // A comment's link (?t=<seconds>): open the player at that moment.
+        player.goto(startSeconds * 1000, true);
+      }
       status.textContent = events.length + " events";
     })
     .catch(function (error) {

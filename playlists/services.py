@@ -1,0 +1,297 @@
+"""Playlists and share links: `<entity>_<verb>` functions (house style 5).
+
+A playlist holds its pinned recordings and, when it has a saved filter, every
+recording of its project the filter finds, in the filter's order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.utils.timezone import now
+
+from playlists.models import (
+    Playlist,
+    PlaylistPin,
+    PlaylistVisit,
+    ShareLink,
+    ShareLinkView,
+    hash_share_token,
+    new_share_token,
+)
+from privacy.policy import privacy_for
+from recordings.models import Project, Recording, RecordingQuerySet
+from recordings.models.search import ORDERINGS, document_q
+from recordings.search import FilterInvalid, parse_document
+from recordings.search.document import Document, Group, InPlaylist, Node, Not
+
+DEFAULT_SHARE_DAYS = 7
+USER_AGENT_MAX = 512
+
+
+# --- playlists ----------------------------------------------------------------------
+
+
+def playlist_document(data: Any) -> Document:
+    """A playlist's saved filter, checked: valid, and not built on playlists
+    (a saved filter naming a playlist could name itself)."""
+    document = parse_document(data)
+    if document.where is not None and _names_a_playlist(document.where):
+        raise ValidationError(
+            "A playlist's filter cannot use the in_playlist term; pin the "
+            "recordings instead."
+        )
+    return document
+
+
+def _names_a_playlist(node: Node) -> bool:
+    if isinstance(node, InPlaylist):
+        return True
+    if isinstance(node, Group):
+        return any(_names_a_playlist(child) for child in node.nodes)
+    if isinstance(node, Not):
+        return _names_a_playlist(node.node)
+    return False
+
+
+@transaction.atomic
+def playlist_create(
+    *,
+    project: Project,
+    owner: User,
+    name: str,
+    description: str = "",
+    filter: dict[str, Any] | None = None,  # noqa: A002 - the document's own name
+) -> Playlist:
+    if filter is not None:
+        try:
+            playlist_document(filter)
+        except FilterInvalid as exc:
+            raise ValidationError(str(exc)) from exc
+    playlist = Playlist(
+        project=project, owner=owner, name=name, description=description, filter=filter
+    )
+    playlist.full_clean()
+    playlist.save()
+    return playlist
+
+
+@transaction.atomic
+def playlist_update(*, playlist: Playlist, **changes: Any) -> Playlist:
+    """Change the playlist's name, description or filter (checked as on create)."""
+    if changes.get("filter") is not None:
+        playlist_document(changes["filter"])
+    for field, value in changes.items():
+        setattr(playlist, field, value)
+    playlist.updated = now()
+    playlist.full_clean()
+    playlist.save()
+    return playlist
+
+
+def playlist_recordings(
+    *, playlist: Playlist, user: User | None, at: dt.datetime | None = None
+) -> RecordingQuerySet:
+    """The playlist's recordings, pinned or found, in its filter's order."""
+    order = "newest"
+    if playlist.filter:
+        order = parse_document(playlist.filter).order
+    found = Recording.objects.filter(playlist_q(playlist, user, at or now()))
+    return found.order_by(*ORDERINGS[order])
+
+
+def playlist_q(playlist: Playlist, user: Any, at: dt.datetime) -> Q:
+    """Recordings the playlist holds (for a query on Recording)."""
+    pinned = Q(
+        Exists(PlaylistPin.objects.filter(playlist=playlist, recording=OuterRef("pk")))
+    )
+    if not playlist.filter:
+        return pinned
+    document = parse_document(playlist.filter)
+    found = Q(project_id=playlist.project_id) & document_q(document.where, at, user)
+    return pinned | found
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PlaylistCounts:
+    total: int
+    new: int  # added or found since the user last opened the playlist
+
+
+def playlists_counts(
+    *, playlists: Iterable[Playlist], user: User
+) -> dict[int, PlaylistCounts]:
+    """Each playlist's number of recordings and how many are new to `user`: two
+    queries for the whole page (the user's visits, one aggregate over recordings)."""
+    playlists = list(playlists)
+    if not playlists:
+        return {}
+    visits = dict(
+        PlaylistVisit.objects.filter(user=user, playlist__in=playlists).values_list(
+            "playlist_id", "last_opened"
+        )
+    )
+    at = now()
+    aggregates = {}
+    for playlist in playlists:
+        holds = playlist_q(playlist, user, at)
+        aggregates[f"t{playlist.pk}"] = Count("pk", filter=holds)
+        since = visits.get(playlist.pk)
+        new = holds if since is None else holds & _added_since(playlist, since)
+        aggregates[f"n{playlist.pk}"] = Count("pk", filter=new)
+    projects = {playlist.project_id for playlist in playlists}
+    counts = Recording.objects.filter(project_id__in=projects).aggregate(**aggregates)
+    return {
+        p.pk: PlaylistCounts(counts[f"t{p.pk}"], counts[f"n{p.pk}"]) for p in playlists
+    }
+
+
+def _added_since(playlist: Playlist, since: dt.datetime) -> Q:
+    pinned_since = PlaylistPin.objects.filter(
+        playlist=playlist, recording=OuterRef("pk"), created__gt=since
+    )
+    return Q(created__gt=since) | Q(Exists(pinned_since))
+
+
+def playlist_visit(*, playlist: Playlist, user: User) -> None:
+    """Note that `user` opened the playlist now: "new" counts from here."""
+    PlaylistVisit.objects.update_or_create(
+        playlist=playlist, user=user, defaults={"last_opened": now()}
+    )
+
+
+def playlist_pin(
+    *,
+    playlist: Playlist,
+    recordings: Iterable[Recording],
+    user: User | None,
+    note: str = "",
+) -> int:
+    """Pin recordings of the playlist's project; returns how many were new."""
+    rows = [
+        PlaylistPin(playlist=playlist, recording=recording, pinned_by=user, note=note)
+        for recording in recordings
+        if recording.project_id == playlist.project_id
+    ]
+    before = playlist.pins.count()
+    PlaylistPin.objects.bulk_create(rows, ignore_conflicts=True)
+    Playlist.objects.filter(pk=playlist.pk).update(updated=now())
+    return playlist.pins.count() - before
+
+
+def playlist_unpin(*, playlist: Playlist, recording: Recording) -> bool:
+    deleted, _ = PlaylistPin.objects.filter(
+        playlist=playlist, recording=recording
+    ).delete()
+    return bool(deleted)
+
+
+def playlist_neighbours(
+    *, playlist: Playlist, recording: Recording, user: User | None
+) -> tuple[Recording | None, Recording | None]:
+    """The recordings before and after `recording` in the playlist's order."""
+    codes = list(
+        playlist_recordings(playlist=playlist, user=user).values_list("pk", flat=True)[
+            :10_000
+        ]
+    )
+    if recording.pk not in codes:
+        return None, None
+    at = codes.index(recording.pk)
+    before = codes[at - 1] if at > 0 else None
+    after = codes[at + 1] if at + 1 < len(codes) else None
+    found = Recording.objects.in_bulk([pk for pk in (before, after) if pk])
+    return found.get(before or 0), found.get(after or 0)
+
+
+# --- share links --------------------------------------------------------------------
+
+
+class ShareLinkGone(Exception):
+    """A share link that no longer opens: expired, revoked, used up or forbidden."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def share_link_create(
+    *,
+    target: Recording | Playlist,
+    user: User,
+    days: int = DEFAULT_SHARE_DAYS,
+    max_views: int | None = None,
+) -> tuple[ShareLink, str]:
+    """A new link and its token (shown once; only its hash is kept)."""
+    privacy = privacy_for(target.project)
+    if not privacy.share_links_allowed:
+        raise ValidationError("This project's privacy settings forbid share links.")
+    if not 1 <= days <= privacy.share_link_max_days:
+        raise ValidationError(
+            f"A share link lasts from 1 to {privacy.share_link_max_days} days here."
+        )
+    token = new_share_token()
+    link = ShareLink.objects.create(
+        project=target.project,
+        recording=target if isinstance(target, Recording) else None,
+        playlist=target if isinstance(target, Playlist) else None,
+        token_hash=hash_share_token(token),
+        token_prefix=token[:12],
+        created_by=user,
+        expires_at=now() + dt.timedelta(days=days),
+        max_views=max_views,
+    )
+    return link, token
+
+
+def share_link_revoke(*, link: ShareLink) -> None:
+    if link.revoked_at is None:
+        link.revoked_at = now()
+        link.save(update_fields=["revoked_at"])
+
+
+def share_link_state(link: ShareLink) -> str:
+    """ "ok", or why the link no longer opens."""
+    if link.revoked_at is not None:
+        return "revoked"
+    if link.expires_at <= now():
+        return "expired"
+    if link.max_views is not None and link.view_count >= link.max_views:
+        return "used up"
+    privacy = privacy_for(link.project)
+    if not privacy.share_links_allowed:
+        return "forbidden by the project"
+    return "ok"
+
+
+@transaction.atomic
+def share_link_open(
+    *, token: str, user_agent: str, ip_address: str | None
+) -> ShareLink:
+    """The link of `token`, with this view logged and counted; raises
+    ShareLink.DoesNotExist for no such link, ShareLinkGone for one that no longer
+    opens. The IP address is kept only if the project stores IP addresses."""
+    link = (
+        ShareLink.objects.select_for_update()
+        .select_related("project")
+        .get(token_hash=hash_share_token(token))
+    )
+    state = share_link_state(link)
+    if state != "ok":
+        raise ShareLinkGone(state)
+    privacy = privacy_for(link.project)
+    ShareLinkView.objects.create(
+        link=link,
+        user_agent=user_agent[:USER_AGENT_MAX].replace("\x00", ""),
+        ip_address=ip_address if privacy.store_ip_addresses else None,
+    )
+    ShareLink.objects.filter(pk=link.pk).update(view_count=F("view_count") + 1)
+    link.view_count += 1
+    return link
