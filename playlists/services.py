@@ -27,13 +27,13 @@ from playlists.models import (
     new_share_token,
 )
 from privacy.policy import privacy_for
+from recordings.ingest.storable import clean_text
 from recordings.models import Project, Recording, RecordingQuerySet
 from recordings.models.search import ORDERINGS, document_q
 from recordings.search import FilterInvalid, parse_document
 from recordings.search.document import Document, Group, InPlaylist, Node, Not
 
 DEFAULT_SHARE_DAYS = 7
-USER_AGENT_MAX = 512
 
 
 # --- playlists ----------------------------------------------------------------------
@@ -211,6 +211,9 @@ def playlist_neighbours(
     return found.get(before or 0), found.get(after or 0)
 
 
+_USER_AGENT = ShareLinkView._meta.get_field("user_agent")
+
+
 # --- share links --------------------------------------------------------------------
 
 
@@ -289,7 +292,7 @@ def share_link_open(
     privacy = privacy_for(link.project)
     ShareLinkView.objects.create(
         link=link,
-        user_agent=user_agent[:USER_AGENT_MAX].replace("\x00", ""),
+        user_agent=clean_text(user_agent[: _USER_AGENT.max_length or 0]),
         ip_address=ip_address if privacy.store_ip_addresses else None,
     )
     ShareLink.objects.filter(pk=link.pk).update(view_count=F("view_count") + 1)

@@ -237,7 +237,7 @@ class ShareLinkTest(CurationCase):
         self.assertEqual((opened.pk, opened.view_count), (link.pk, 1))
         view = ShareLinkView.objects.get()
         self.assertEqual(
-            (view.user_agent, view.ip_address), ("UA 1", None)
+            (view.user_agent, view.ip_address), ("UA\ufffd 1", None)
         )  # no IPs kept
         playlists.share_link_open(token=token, user_agent="", ip_address=None)
         with self.assertRaises(playlists.ShareLinkGone) as gone:
