@@ -225,7 +225,9 @@ def orm_queryset(document: dict[str, Any], ctx: Context) -> Any:
 
 
 def orm_page(document: dict[str, Any], ctx: Context) -> list[int]:
-    return [r.pk for r in orm_queryset(document, ctx)[:PAGE_SIZE]]
+    """The admin list's first page: the recordings, built as model objects,
+    without the columns no list shows (RecordingQuerySet.for_list)."""
+    return [r.pk for r in orm_queryset(document, ctx).for_list()[:PAGE_SIZE]]
 
 
 def orm_count(document: dict[str, Any], ctx: Context) -> int:

@@ -24,6 +24,8 @@ from typing import Any
 import orjson
 from corpus import FIXTURES
 
+from recordings.ingest.flags import feature_flags_of
+
 DAYS = 90
 Weights = tuple[tuple[str, float], ...]
 HOST = "https://app.northwind.io"
@@ -657,6 +659,11 @@ def recording_values(
         "country": s.country,
         "user_agent": s.platform.user_agent,
         "signals_at": last_batch,
+        # What the signals fold from the session's events: every event carries
+        # the person's `$feature/<flag>` values (event_rows' session_part).
+        "feature_flags": orjson.dumps(
+            feature_flags_of([{f"$feature/{k}": v for k, v in s.person.flags.items()}])
+        ).decode(),
         "created": started,
     }
     return values

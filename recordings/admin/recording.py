@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -44,6 +44,7 @@ from recordings.admin.finding import (
 from recordings.admin.scoped import ProjectScopedAdmin
 from recordings.admin.tag import tag_chip
 from recordings.models import Project, Recording
+from recordings.models.recording import RecordingQuerySet
 from recordings.services import PurgeReport
 
 # The player's page runs only ReplayHub's own script files. The replay iframe inherits
@@ -115,7 +116,8 @@ class RecordingChangeList(FilteredChangeList):
         self, request: HttpRequest, exclude_parameters: Any = None
     ) -> QuerySet[Any]:
         queryset = super().get_queryset(request, exclude_parameters)
-        return curation.list_annotate(queryset, request)
+        listed = cast(RecordingQuerySet, queryset).for_list()
+        return curation.list_annotate(listed, request)
 
 
 @admin.register(Recording)

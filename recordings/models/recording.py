@@ -45,6 +45,10 @@ def live_key(chunk_id: int) -> str:
     return f"{LIVE_KEY_PREFIX}{chunk_id}"
 
 
+# Columns a list of recordings leaves unread (RecordingQuerySet.for_list).
+LIST_DEFERRED = ("urls", "feature_flags", "user_agent")
+
+
 class RecordingQuerySet(models.QuerySet["Recording"]):
     def for_project(self, project: Project) -> RecordingQuerySet:
         return self.filter(project=project)
@@ -56,6 +60,11 @@ class RecordingQuerySet(models.QuerySet["Recording"]):
     def with_lost_data(self, lost: bool = True) -> RecordingQuerySet:
         """Recordings whose compaction found changes to elements never recorded."""
         return self.filter(lost_changes__gt=0) if lost else self.filter(lost_changes=0)
+
+    def for_list(self) -> RecordingQuerySet:
+        """Without the columns no list shows and that cost the most to load: the
+        page list (long JSON for long sessions), the flags and the User-Agent."""
+        return self.defer(*LIST_DEFERRED)
 
     def newest_first(self) -> RecordingQuerySet:
         return self.order_by("-started_at")
@@ -167,6 +176,14 @@ class Recording(models.Model):
         default=list,
         blank=True,
         help_text="Pages visited in order: [{url, timestamp_ms, window_id}].",
+    )
+    feature_flags = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The session's feature flags, {flag: {value as JSON: true}}, "
+        "from its analytics events (recordings/ingest/flags.py); null until the "
+        "signals are computed.",
     )
     browser = models.CharField(max_length=100, blank=True)
     browser_version = models.CharField(max_length=50, blank=True)

@@ -10,26 +10,32 @@ JSON paths, never as SQL.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import reduce
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
+from django.db import NotSupportedError
 from django.db.models import (
+    BooleanField,
     Count,
     Exists,
+    Expression,
+    F,
     IntegerField,
+    JSONField,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Value,
 )
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.fields.json import HasKey, KeyTextTransform, KeyTransform
 from django.db.models.functions import Coalesce
-from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
+from django.db.models.lookups import Exact, GreaterThanOrEqual, LessThanOrEqual
 
+from recordings.ingest.flags import FLAG_PREFIX, flag_value_key
 from recordings.models.curation import Comment, RecordingTag, RecordingView
 from recordings.models.marker import Marker
 from recordings.models.people import Event, Person
@@ -79,7 +85,6 @@ ERROR_MARKERS = (
     Marker.Kind.CONSOLE_ERROR,
     Marker.Kind.NETWORK_ERROR,
 )
-FLAG_PREFIX = "$feature/"
 MATCHES_NOTHING = Q(pk__in=[])
 
 
@@ -96,9 +101,15 @@ class Probe(Exists):
     semi-join is what is fast. Other databases run it as written.
     """
 
+    def __init__(self, queryset: Any, *, always: bool = False, **kwargs: Any) -> None:
+        super().__init__(queryset, **kwargs)
+        # `always`: a probe in counts too, for an EXISTS that only a few rows
+        # reach (it sits behind a cheaper condition of the same AND).
+        self.always = always
+
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         sql, params = self.as_sql(compiler, connection, **extra)
-        if compiler.query.high_mark is None:
+        if compiler.query.high_mark is None and not self.always:
             return sql, params  # every matching row: let the planner join
         return f"{sql[:-1]} OFFSET 0)", params
 
@@ -184,15 +195,14 @@ class Compiler:
         return _count_q(events, bounds)
 
     def feature_flag(self, term: FeatureFlag) -> Q:
-        key = FLAG_PREFIX + term.flag
-        events = _session_events().annotate(_flag=KeyTransform(key, "properties"))
-        if term.any_value:
-            # posthog-js sends `$feature/<flag>` on every event for each flag it
-            # has evaluated: an active flag has a value other than false.
-            events = events.filter(properties__has_key=key).exclude(_flag=False)
-        else:
-            events = events.filter(_flag=term.value)
-        return Q(Exists(events))
+        """The recording's `feature_flags` column, once its signals have folded
+        the session's events into it (recordings/ingest/flags.py); until then,
+        its events themselves, probed only for those recordings."""
+        folded = Q(feature_flags__isnull=False) & _flag_column_q(term)
+        pending = Q(feature_flags__isnull=True) & Q(
+            Probe(_flag_events(term), always=True)
+        )
+        return folded | pending
 
     def tagged(self, term: Tagged) -> Q:
         taggings = RecordingTag.objects.filter(
@@ -229,21 +239,75 @@ class Compiler:
         positive = TextMatch(_POSITIVE.get(match.op, match.op), match.value)
         if term.first_only:
             return text_q("first_url", match)
-        pages = Marker.objects.filter(
-            recording_id=OuterRef("pk"), kind=Marker.Kind.PAGE
-        ).annotate(
-            # Equality compares JSON values; the text lookups compare the text.
-            _url=KeyTransform("url", "details")
-            if positive.op == "equals"
-            else KeyTextTransform("url", "details")
-        )
         visited = (
             text_q("first_url", positive)
             | text_q("last_url", positive)
-            | Q(Probe(pages.filter(text_q("_url", positive))))
+            | Q(AnyPageUrl(positive))
         )
         # "did not visit a page containing X": no page at all may match.
         return ~visited if positive.op != match.op else visited
+
+
+class AnyPageUrl(Expression):
+    """Whether a page of the recording's `urls` list matches the text, read from
+    the row itself.
+
+    `urls` holds the pages the signals found, as its page-change markers do
+    (recordings/ingest/signals.py), so the term needs no subquery: a page of 50
+    newest stops after 50 matches, and a count is one pass over the table, where
+    an EXISTS on the markers in an OR became a hash of every matching marker
+    (docs/benchmarks.md, "Filters at a million"). The text is a parameter; the
+    comparison is Django's own for the lookup (`UPPER(..) LIKE UPPER(..)` for
+    contains and starts_with, with LIKE's wildcards escaped), so it agrees with
+    the first and last URL's.
+    """
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, match: TextMatch) -> None:
+        super().__init__()
+        self.match = match
+        self.urls = F("urls")
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.urls]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        (self.urls,) = exprs
+
+    def _pattern(self) -> str:
+        value = self.match.value
+        if self.match.op == "equals":
+            return value
+        escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return f"%{escaped}%" if self.match.op == "contains" else f"{escaped}%"
+
+    def _compare(self, column: str) -> str:
+        if self.match.op == "equals":
+            return f"{column} = %s"
+        return f"UPPER({column}) LIKE UPPER(%s) ESCAPE '\\'"
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        urls, params = compiler.compile(self.urls)
+        test = self._compare("page ->> 'url'")
+        sql = (
+            f"EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof({urls})"
+            f" = 'array' THEN {urls} ELSE '[]'::jsonb END) AS page WHERE {test})"
+        )
+        return sql, [*params, *params, self._pattern()]
+
+    def as_sqlite(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        urls, params = compiler.compile(self.urls)
+        test = self._compare("json_extract(page.value, '$.url')")
+        sql = (
+            f"EXISTS (SELECT 1 FROM json_each(CASE WHEN json_type({urls}) = 'array'"
+            f" THEN {urls} ELSE '[]' END) AS page WHERE {test})"
+        )
+        return sql, [*params, *params, self._pattern()]
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        raise NotSupportedError(f"the url term has no SQL for {connection.vendor}")
 
 
 def _session_events() -> QuerySet[Event]:
@@ -263,6 +327,25 @@ def _events(target: EventTarget) -> QuerySet[Event]:
     for condition in target.where:
         events = _property_filter(events, condition)
     return events
+
+
+def _flag_column_q(term: FeatureFlag) -> Q:
+    values = KeyTransform(term.flag, "feature_flags")
+    if term.any_value:
+        # Active: evaluated at some value other than false.
+        only_false = Value({flag_value_key(False): True}, output_field=JSONField())
+        return Q(HasKey(F("feature_flags"), term.flag)) & ~Q(Exact(values, only_false))
+    return Q(HasKey(values, flag_value_key(term.value)))
+
+
+def _flag_events(term: FeatureFlag) -> QuerySet[Event]:
+    key = FLAG_PREFIX + term.flag
+    events = _session_events().annotate(_flag=KeyTransform(key, "properties"))
+    if term.any_value:
+        # posthog-js sends `$feature/<flag>` on every event for each flag it
+        # has evaluated: an active flag has a value other than false.
+        return events.filter(properties__has_key=key).exclude(_flag=False)
+    return events.filter(_flag=term.value)
 
 
 def _count_q(events: QuerySet[Event], bounds: Bounds) -> Q:

@@ -22,6 +22,7 @@ from django.utils.timezone import now
 
 from recordings.ingest import storable
 from recordings.ingest.environment import Environment, environment_of
+from recordings.ingest.flags import feature_flags_of
 from recordings.ingest.signals import (
     AnalyticsEvent,
     Signals,
@@ -61,7 +62,10 @@ def recording_signals_update(*, recording: Recording) -> Signals | None:
         locked = recording_lock(recording=recording)
         if locked is None:
             return None
-        columns = _columns(found, environment) | {"signals_at": started}
+        columns = _columns(found, environment) | {
+            "signals_at": started,
+            "feature_flags": feature_flags_of(event.properties for event in analytics),
+        }
         Recording.objects.filter(pk=locked.pk).update(**columns)
         locked.markers.all().delete()
         markers = [_marker(locked, marker) for marker in found.markers]

@@ -7,11 +7,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from recordings import access
 from recordings.models import Recording
+from recordings.models.recording import LIST_DEFERRED
 from replayhub.celery import app
 from tests.base import ReplayTestCase
 from tests.finding import (
@@ -88,6 +91,21 @@ class FilteredListTests(ReplayTestCase):
             self.listed(with_filter(LIST, longest, o="3")),
             ["chrome-short", "chrome-long", "safari-long"],
         )
+
+    def test_the_list_leaves_the_columns_it_never_shows_unread(self) -> None:
+        Recording.objects.filter(pk=self.safari.pk).update(
+            urls=[{"url": "https://shop.test/" + "x" * 1000}] * 50
+        )
+        with CaptureQueriesContext(connection) as queries:
+            self.assertEqual(len(self.listed(reverse(LIST))), 3)
+        page = [
+            q["sql"]
+            for q in queries
+            if "LIMIT" in q["sql"] and '"started_at"' in q["sql"]
+        ]
+        self.assertTrue(page, "the page's query was not found")
+        for column in LIST_DEFERRED:
+            self.assertNotIn(f'."{column}"', page[-1])
 
     def test_it_counts_the_matching_recordings(self) -> None:
         response = self.client.get(with_filter(LIST, where(ERRORS)))

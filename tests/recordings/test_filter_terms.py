@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from recordings.ingest.flags import feature_flags_of
 from recordings.models import Event, Marker, Person, Project, Recording
 from recordings.models.recording import GAP_WARNING_MS, OVERSIZED_EVENT_BYTES
 from recordings.search import parse_document
@@ -57,6 +58,14 @@ class FilterCase(ReplayTestCase):
             offset_ms=int((at - recording.started_at) / MS),
             details=details,
         )
+
+    def page(self, recording: Recording, at: dt.datetime, url: str) -> None:
+        """A page the signals found: in the recording's `urls`, and a marker."""
+        recording.refresh_from_db()
+        stamp = int(at.timestamp() * 1000)
+        recording.urls = [*recording.urls, {"url": url, "timestamp_ms": stamp}]
+        recording.save(update_fields=["urls"])
+        self.marker(recording, Marker.Kind.PAGE, at, url=url)
 
     def found(self, where: dict[str, Any] | None, order: str = "newest") -> list[str]:
         body: dict[str, Any] = {"version": 1, "order": order}
@@ -462,8 +471,10 @@ class FlagsAndUrlsTest(FilterCase):
         )
         self.event(off, "$pageview", T0, **{"$feature/new_checkout_flow": False})
         self.event(variant, "$pageview", T0, **{"$feature/new_checkout_flow": "test"})
-        self.marker(on, Marker.Kind.PAGE, T0 + S, url="https://shop.test/pricing")
-        self.marker(off, Marker.Kind.PAGE, T0 + S, url="https://shop.test/checkout")
+        self.event(variant, "$pageview", T0 + S, **{"$feature/quoted": 'a "b"'})
+        self.page(on, T0 + S, "https://shop.test/pricing")
+        self.page(off, T0 + S, "https://shop.test/checkout")
+        self.page(off, T0 + 2 * S, "https://shop.test/100%_off")
 
     def test_flag_values(self) -> None:
         flag = {"term": "feature_flag", "flag": "new_checkout_flow"}
@@ -471,6 +482,29 @@ class FlagsAndUrlsTest(FilterCase):
         self.assertFinds({**flag, "value": False}, {"flag-off"})
         self.assertFinds({**flag, "value": "test"}, {"variant"})
         self.assertFinds(flag, {"flag-on", "variant"})
+        quoted = {"term": "feature_flag", "flag": "quoted"}
+        self.assertFinds({**quoted, "value": 'a "b"'}, {"variant"})
+        self.assertFinds({**quoted, "value": "a"}, set())
+
+    def test_flag_values_once_folded_into_the_recording(self) -> None:
+        # Signals fold the session's events into `feature_flags`; the term then
+        # reads the column, and gives the same answers. "flag-off" stays pending
+        # (no signals yet), so both ways are asked in one query.
+        for recording in Recording.objects.exclude(session_id="flag-off"):
+            events = Event.objects.filter(session_id=recording.session_id)
+            flags = feature_flags_of(e.properties for e in events)
+            Recording.objects.filter(pk=recording.pk).update(feature_flags=flags)
+        folded = Recording.objects.get(session_id="flag-on").feature_flags
+        self.assertEqual(folded, {"new_checkout_flow": {"true": True}})
+        self.test_flag_values()
+
+    def test_a_folded_recording_is_not_read_from_its_events(self) -> None:
+        # The column is the truth once set: a recording whose signals found no
+        # flag is not matched by an event that arrived after them.
+        Recording.objects.filter(session_id="flag-on").update(feature_flags={})
+        flag = {"term": "feature_flag", "flag": "new_checkout_flow"}
+        self.assertFinds({**flag, "value": True}, set())
+        self.assertFinds(flag, {"variant"})
 
     def test_url_visited(self) -> None:
         self.assertFinds(
@@ -484,6 +518,16 @@ class FlagsAndUrlsTest(FilterCase):
         self.assertFinds(
             {"term": "url", "op": "equals", "value": "https://shop.test/pricing"},
             {"flag-on"},
+        )
+        # LIKE's wildcards in the text are the text itself.
+        self.assertFinds(
+            {"term": "url", "op": "contains", "value": "100%_"}, {"flag-off"}
+        )
+        self.assertFinds({"term": "url", "op": "contains", "value": "100%%"}, set())
+        self.assertFinds({"term": "url", "op": "contains", "value": "0_o"}, set())
+        self.assertFinds(
+            {"term": "url", "op": "contains", "value": "PRICING"},
+            {"flag-on", "variant"},
         )
         # Never visited a page containing /pricing.
         self.assertFinds(
@@ -505,13 +549,16 @@ class FlagsAndUrlsTest(FilterCase):
 
 
 class ProbeTest(FilterCase):
-    """A page of a URL or conditioned-event filter probes each recording in turn on
+    """A page of a conditioned-event filter probes each recording in turn on
     PostgreSQL (OFFSET 0 fences the subquery); a count lets the planner join."""
 
     def sql(self, sliced: bool) -> str:
-        document = parse_document(
-            {"version": 1, "where": {"term": "url", "op": "contains", "value": "x"}}
-        )
+        term = {
+            "term": "event",
+            "name": "llm_call_completed",
+            "where": [{"key": "model", "op": "equals", "value": "x"}],
+        }
+        document = parse_document({"version": 1, "where": term})
         found = Recording.objects.matching(document, now=NOW)
         if not sliced:
             return str(found.order_by().query)
@@ -530,6 +577,13 @@ class ProbeTest(FilterCase):
         else:
             self.assertNotIn("OFFSET 0", page)
         self.assertNotIn("OFFSET 0", everything)
+
+    def test_a_url_term_reads_the_recordings_own_pages(self) -> None:
+        document = parse_document(
+            {"version": 1, "where": {"term": "url", "op": "contains", "value": "x"}}
+        )
+        sql = str(Recording.objects.matching(document, now=NOW).query)
+        self.assertNotIn("recordings_marker", sql)
         self.rec("a", first_url="https://x.test/")
         self.assertEqual(
             self.found({"term": "url", "op": "contains", "value": "x.test"}), ["a"]

@@ -56,6 +56,29 @@ class RealSessionSignalsTests(ReplayTestCase):
         ]
         return signals_of(windows, analytics)
 
+    def test_the_signals_fold_the_sessions_feature_flags(self) -> None:
+        # The fixture's SDK evaluated no flag; a later event of the session did.
+        first = Event.objects.filter(session_id=MAIN_SESSION).earliest("timestamp")
+        Event.objects.create(
+            project=self.project,
+            uuid="flagged-event",
+            name="checkout_started",
+            session_id=MAIN_SESSION,
+            timestamp=first.timestamp,
+            properties={
+                "$feature/new_checkout_flow": "test",
+                "$feature/dark-mode": False,
+                "$feature_flag_payloads": {"new_checkout_flow": {"big": "payload"}},
+            },
+        )
+        self.assertIsNone(self.recording.feature_flags)
+        services.recording_signals_update(recording=self.recording)
+        recording = Recording.objects.get(pk=self.recording.pk)
+        self.assertEqual(
+            recording.feature_flags,
+            {"new_checkout_flow": {"s:test": True}, "dark-mode": {"false": True}},
+        )
+
     def test_compaction_stores_what_happened(self) -> None:
         self.assertIsNone(self.recording.signals_at)
         services.recording_compact(recording=self.recording)
