@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from unittest import TestCase
 
 from recordings.ingest.flags import MAX_FLAGS, feature_flags_of, flag_value_key
@@ -31,7 +32,7 @@ class FeatureFlagsFoldTests(TestCase):
         self.assertEqual(flag_value_key(1.0), flag_value_key(1))
 
     def test_payloads_nulls_and_runaway_clients_are_bounded(self) -> None:
-        events = [
+        events: list[dict[str, Any]] = [
             {
                 "$feature/": True,
                 "$feature/payload": {"a": 1},
