@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, cast
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin
@@ -39,7 +40,8 @@ from recordings.models import (
     ProjectUserObjectPermission,
     Recording,
 )
-from recordings.search import FilterInvalid
+from recordings.models.moments import first_moments
+from recordings.search import FilterInvalid, parse_document
 
 # The playlist's page lists this many of its recordings.
 PAGE_RECORDINGS = 100
@@ -327,6 +329,9 @@ class PlaylistAdmin(admin.ModelAdmin[Playlist]):
         user = request.user if isinstance(request.user, User) else None
         recordings = services.playlist_recordings(playlist=playlist, user=user)
         shown = list(recordings.select_related("project")[: PAGE_RECORDINGS + 1])
+        # A playlist of a filter opens each recording where the filter matched.
+        document = parse_document(playlist.filter) if playlist.filter else None
+        moments = first_moments(document, shown[:PAGE_RECORDINGS])
         recording_admin = self.admin_site._registry[Recording]
         names = [
             n
@@ -338,7 +343,7 @@ class PlaylistAdmin(admin.ModelAdmin[Playlist]):
                 label_for_field(n, Recording, recording_admin) for n in names
             ],
             "playlist_rows": [
-                _row(recording, names, recording_admin, playlist)
+                _row(recording, names, recording_admin, playlist, moments)
                 for recording in shown[:PAGE_RECORDINGS]
             ],
             "playlist_cut": len(shown) > PAGE_RECORDINGS,
@@ -349,7 +354,11 @@ class PlaylistAdmin(admin.ModelAdmin[Playlist]):
 
 
 def _row(
-    recording: Recording, names: list[str], model_admin: Any, playlist: Playlist
+    recording: Recording,
+    names: list[str],
+    model_admin: Any,
+    playlist: Playlist,
+    moments: dict[int, int],
 ) -> dict[str, Any]:
     cells = []
     for name in names:
@@ -360,7 +369,10 @@ def _row(
             boolean = getattr(attr, "boolean", False)
             cells.append(display_for_value(value, "—", boolean))
     url = reverse("admin:recordings_recording_play", args=[recording.code])
-    link = format_html('<a href="{}?playlist={}">▶</a>', url, playlist.code)
+    query = {"playlist": str(playlist.code)}
+    if recording.pk in moments:
+        query["t"] = str(moments[recording.pk] // 1000)
+    link = format_html('<a href="{}?{}">▶</a>', url, urlencode(query))
     return {"link": link, "cells": cells}
 
 

@@ -26,6 +26,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from recordings.models import Event, Marker, Project, Recording, RecordingQuerySet
+from recordings.models.moments import first_moments
 from recordings.models.search import ORDERINGS
 from recordings.search import Document, FilterInvalid, Problem, parse_json_document
 from recordings.search.document import MAX_DOCUMENT_BYTES
@@ -160,6 +161,11 @@ class FilteredChangeList(ChangeList):
         # The order Django chose: a clicked column's, else the document's (the
         # admin's get_ordering); `matching` orders by the document's alone.
         return matched.order_by(*queryset.query.order_by)
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        # Each row opens the player at the moment the filter matched.
+        self.moments = first_moments(self.finding.document, list(self.result_list))
 
 
 def _without_filter(query_string: str) -> str:

@@ -110,7 +110,9 @@ class RecordingChangeList(FilteredChangeList):
     def url_for_result(self, result: Model) -> str:
         # Rows open the player; recordings are addressed by their public code.
         assert isinstance(result, Recording)
-        return reverse("admin:recordings_recording_play", args=[result.code])
+        url = reverse("admin:recordings_recording_play", args=[result.code])
+        moment = self.moments.get(result.pk)
+        return url if moment is None else f"{url}?t={moment // 1000}"
 
     def get_queryset(
         self, request: HttpRequest, exclude_parameters: Any = None

@@ -184,9 +184,9 @@ class Compiler:
         return Q(Exists(_session_person().filter(self.span("created", term.span))))
 
     def performed(self, term: Performed) -> Q:
-        events = _events(term.event)
+        events = target_events(term.event)
         if term.followed_by is not None:
-            return Q(Probe(events.filter(_followed_q(term.followed_by))))
+            return Q(Probe(events.filter(followed_q(term.followed_by))))
         bounds = term.count or Bounds(gte=1, lte=None)
         if bounds.lte is None and (bounds.gte or 0) <= 0:
             return Q()  # "at least 0 times": every recording
@@ -322,7 +322,7 @@ def _session_person() -> QuerySet[Person]:
     )
 
 
-def _events(target: EventTarget) -> QuerySet[Event]:
+def target_events(target: EventTarget) -> QuerySet[Event]:
     events = _session_events().filter(name=target.name)
     for condition in target.where:
         events = _property_filter(events, condition)
@@ -359,7 +359,7 @@ def _count_q(events: QuerySet[Event], bounds: Bounds) -> Q:
     return q
 
 
-def _followed_q(followed: FollowedBy) -> Q:
+def followed_q(followed: FollowedBy) -> Q:
     """For an event of the outer query: the target follows it within the time."""
     within = dt.timedelta(milliseconds=followed.within_ms)
     after = Q(timestamp__gt=OuterRef("timestamp")) & Q(
@@ -399,6 +399,8 @@ def _later_events(target: EventTarget) -> QuerySet[Event]:
 # --- helpers ------------------------------------------------------------------------
 
 _POSITIVE = {"not_equals": "equals", "not_contains": "contains"}
+# Text operators that ask for a match (not for its absence).
+POSITIVE_OPS = ("equals", "contains", "starts_with")
 
 
 def text_q(column: str, match: TextMatch) -> Q:

@@ -15,7 +15,7 @@ from playlists import access as playlist_access
 from playlists import services as playlists
 from playlists.models import Playlist, PlaylistVisit
 from recordings import access
-from recordings.models import Recording
+from recordings.models import Marker, Recording
 from tests.base import ReplayTestCase
 
 T0 = now() - dt.timedelta(hours=2)
@@ -256,6 +256,28 @@ class PlaylistPageTests(PlaylistAdminCase):
         self.assertEqual(len(response.context["playlist_rows"]), 2)
         play = reverse("admin:recordings_recording_play", args=[self.recs[0].code])
         self.assertContains(response, f"{play}?playlist={self.alices.code}")
+
+    def test_a_filters_recordings_open_where_it_matched(self) -> None:
+        rage = {"term": "signal", "signal": "rage_clicks", "gte": 1}
+        found = playlists.playlist_create(
+            project=self.project,
+            owner=self.alice,
+            name="rage",
+            filter={"version": 1, "where": rage},
+        )
+        recording = self.recs[1]
+        Recording.objects.filter(pk=recording.pk).update(rage_click_count=1)
+        Marker.objects.create(
+            recording=recording,
+            kind=Marker.Kind.RAGE_CLICK,
+            timestamp=recording.started_at + dt.timedelta(seconds=42),
+            offset_ms=42_000,
+        )
+        self.client.force_login(self.alice)
+        response = self.client.get(change_url(found))
+        play = reverse("admin:recordings_recording_play", args=[recording.code])
+        # Two seconds before the rage click, so it can be seen coming.
+        self.assertContains(response, f"{play}?playlist={found.code}&amp;t=40")
 
     def test_opening_it_is_a_visit(self) -> None:
         playlist_access.playlist_share(playlist=self.alices, principal=self.bob)
