@@ -242,6 +242,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not envbool(
+    "REPLAYHUB_PG_JIT", False
+):
+    # ReplayHub's queries are short; PostgreSQL's JIT compiles any whose estimated
+    # cost is high, and a filter's estimate is often far off (no statistics inside
+    # JSON): 50-500 ms of compiling for a query that runs in less
+    # (docs/benchmarks.md, "Filters at a million").
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache

@@ -29,6 +29,7 @@ print(json.dumps({
     "s3_limits": s3_limits,
     "engine": settings.DATABASES["default"]["ENGINE"],
     "db_name": str(settings.DATABASES["default"]["NAME"]),
+    "db_options": settings.DATABASES["default"].get("OPTIONS", {}).get("options"),
     "cache": settings.CACHES["default"]["BACKEND"],
     "broker": settings.CELERY_BROKER_URL,
     "storage": settings.STORAGES["recordings"]["BACKEND"],
@@ -97,6 +98,8 @@ def test_production_parts_switch_on_from_the_environment(tmp_path: Path) -> None
     )
     assert loaded["engine"] == "django.db.backends.postgresql"
     assert loaded["db_name"] == "replayhub"
+    # Short queries with unreliable estimates: no JIT compiling (unless asked for).
+    assert loaded["db_options"] == "-c jit=off"
     assert loaded["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert loaded["broker"] == "redis://cache.internal:6379/0"
     assert loaded["storage"] == "storages.backends.s3.S3Storage"
@@ -104,6 +107,12 @@ def test_production_parts_switch_on_from_the_environment(tmp_path: Path) -> None
     assert "replay.example.com" in loaded["allowed_hosts"]  # type: ignore[operator]
     assert loaded["secret_key"] == STRONG_KEY
     assert loaded["secure_cookies"] is True
+
+
+def test_postgresqls_jit_may_be_turned_back_on(tmp_path: Path) -> None:
+    url = "postgres://rh@db.internal:5432/replayhub"
+    loaded = load_settings(tmp_path, DATABASE_URL=url, REPLAYHUB_PG_JIT="true")
+    assert loaded["db_options"] is None
 
 
 def test_every_s3_call_is_bounded_in_time_and_attempts(tmp_path: Path) -> None:
