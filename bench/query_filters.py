@@ -100,13 +100,14 @@ def _llm(fence: str = "") -> str:
     return f"{called} AND NOT {feedback}"
 
 
+# A page the recording visited: its first or last URL, or one of its `urls`
+# (the pages its signals found, which are also its page-change markers).
 _PAGE_URL = (
     "(r.first_url ILIKE {p} OR r.last_url ILIKE {p} OR EXISTS ("
-    "SELECT 1 FROM recordings_marker m WHERE m.recording_id = r.id "
-    "AND m.kind = 'page_change' AND m.details ->> 'url' ILIKE {p}{fence}))"
+    "SELECT 1 FROM jsonb_array_elements(r.urls) u WHERE u ->> 'url' ILIKE {p}))"
 )
-# A probe per recording rather than a hash of every page that matches (which
-# PostgreSQL builds for an EXISTS inside OR, reading every page-change marker).
+# A probe per recording rather than a join that first reads every matching
+# event, because a JSON condition's selectivity is a guess.
 _FENCE = " OFFSET 0"
 _PERSON = (
     "EXISTS (SELECT 1 FROM recordings_person p WHERE p.project_id = r.project_id "
@@ -138,8 +139,7 @@ def the_examples(ctx: Context) -> list[Filter]:
                 {"term": "signal", "signal": "rage_clicks", "gte": 1},
                 {"term": "url", "op": "contains", "value": "/pricing"},
             ),
-            "r.rage_click_count >= 1 AND "
-            + _PAGE_URL.format(p="%(url)s", fence=_FENCE),
+            "r.rage_click_count >= 1 AND " + _PAGE_URL.format(p="%(url)s"),
             {"url": "%/pricing%"},
         ),
         Filter(
@@ -279,9 +279,8 @@ def quick_filters(ctx: Context) -> list[Filter]:
         Filter(
             "visited a URL containing /checkout",
             _doc({"term": "url", "op": "contains", "value": "/checkout"}),
-            _PAGE_URL.format(p="%(url)s", fence=""),
+            _PAGE_URL.format(p="%(url)s"),
             {"url": "%/checkout%"},
-            page_where=_PAGE_URL.format(p="%(url)s", fence=_FENCE),
         ),
         Filter(
             "first URL starts with /blog/",
