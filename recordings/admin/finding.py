@@ -25,7 +25,14 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 
-from recordings.models import Event, Marker, Project, Recording, RecordingQuerySet
+from recordings.models import (
+    Event,
+    Marker,
+    Project,
+    Recording,
+    RecordingQuerySet,
+    Tag,
+)
 from recordings.models.moments import first_moments
 from recordings.models.search import ORDERINGS
 from recordings.search import Document, FilterInvalid, Problem, parse_json_document
@@ -199,9 +206,22 @@ def recording_choices(
         values = recordings.exclude(**{field: ""}).order_by(field)
         return list(values.values_list(field, flat=True).distinct()[:MAX_CHOICES])
 
-    return _cached(
+    cached = _cached(
         "recordings", projects, lambda: {f: distinct(f) for f in CHOICE_FIELDS}
     )
+    return {**cached, "tag": tag_names(projects)}
+
+
+def tag_names(projects: QuerySet[Project] | None) -> list[str]:
+    """The tag vocabulary of these projects (None: every project). Not cached: a
+    tag just made is offered at once, and the table is small."""
+    tags = (
+        Tag.objects.all()
+        if projects is None
+        else Tag.objects.filter(project__in=projects)
+    )
+    names = tags.order_by("name").values_list("name", flat=True).distinct()
+    return list(names[:MAX_CHOICES])
 
 
 def event_names(projects: QuerySet[Project] | None) -> list[str]:

@@ -19,6 +19,7 @@ from django.contrib.auth.models import User
 from recordings import access
 from recordings.models import Project, Recording
 from recordings.search import parse_document
+from recordings.services import curation
 from tests.e2e.browser import log_in
 from tests.finding import (
     FEEDBACK,
@@ -269,6 +270,41 @@ EVERY_KIND: dict[str, Any] = {
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_quick_filters_offer_tags_and_what_i_have_not_seen(
+    browser: Any, live_server: Any
+) -> None:
+    project = Project.objects.create(name="Shop")
+    alice = User.objects.create_user("alice", "alice@example.org", PASSWORD)
+    access.role_grant(project=project, principal=alice, role=access.Role.ADMIN)
+    seen = make_recording(project, "bug-seen")
+    unseen = make_recording(project, "bug-unseen")
+    make_recording(project, "untagged")
+    bug = curation.tag_get_or_create(project=project, name="bug")
+    curation.recordings_tag(recordings=[seen, unseen], tag=bug, user=alice)
+    curation.recording_view_record(recording=seen, user=alice)
+    server = live_server.url
+
+    context, page, errors = person(browser, server, "alice")
+    page.goto(server + LIST)
+    page.locator("fieldset[data-term=tag] label", has_text="bug").click()
+    page.select_option("#rf-viewed", "no")
+    page.click("#replayhub-filter-apply")
+    page.wait_for_url("**filter=**")
+
+    assert filter_in(page.url)["where"] == {
+        "all": [
+            {"term": "tag", "in": ["bug"]},
+            {"not": {"term": "viewed", "by": "me"}},
+        ]
+    }
+    assert listed(page) == {"bug-unseen"}
+    # Read back from the URL into the same controls.
+    assert page.locator("fieldset[data-term=tag] input[value=bug]").is_checked()
+    assert page.locator("#rf-viewed").input_value() == "no"
+    assert errors == []
+    context.close()
+
+
 def test_every_kind_of_condition_is_read_from_the_url_and_written_back(
     browser: Any, live_server: Any
 ) -> None:

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from recordings import access
-from recordings.models import Recording
+from recordings.models import Recording, Tag
 from recordings.models.recording import LIST_DEFERRED
 from replayhub.celery import app
 from tests.base import ReplayTestCase
@@ -175,11 +175,15 @@ class FilteredListTests(ReplayTestCase):
     def test_the_pickers_offer_the_values_of_visible_recordings_only(self) -> None:
         elsewhere = self.make_charlies_project("Charlie's shop")
         make_recording(elsewhere, "charlies", browser="Charlies Browser")
+        Tag.objects.create(project=elsewhere, name="charlies-secret-tag")
+        Tag.objects.create(project=self.project, name="bug")
         response = self.client.get(reverse(LIST))
         choices = response.context["filter_ui"]["choices"]
         self.assertEqual(choices["browser"], ["Chrome", "Mobile Safari"])
         self.assertEqual(choices["device_type"], ["Desktop", "Mobile"])
+        self.assertEqual(choices["tag"], ["bug"])
         self.assertNotContains(response, "Charlies Browser")
+        self.assertNotContains(response, "charlies-secret-tag")
 
     def test_the_page_runs_only_its_own_script_files(self) -> None:
         response = self.client.get(with_filter(LIST, where(ERRORS)))

@@ -54,6 +54,7 @@
     ["os", "OS"],
     ["device_type", "Device"],
     ["country", "Country"],
+    ["tag", "Tags"],
   ];
   const RANGE_TERMS = [
     ["duration", "Duration"],
@@ -179,6 +180,7 @@
           onlyKeys(inner, ["term", "problem"])) {
         return taken.has("playability") ? null : "playability";
       }
+      if (isViewedByMe(inner)) return taken.has("viewed") ? null : "viewed";
       return null;
     }
     let slot = null;
@@ -200,6 +202,7 @@
       case "os":
       case "device_type":
       case "country":
+      case "tag":
         if (onlyKeys(node, ["term", "in"]) && Array.isArray(node.in) && node.in.length &&
             node.in.every((value) => typeof value === "string")) {
           slot = node.term;
@@ -222,8 +225,16 @@
           slot = "legal_hold";
         }
         break;
+      case "viewed":
+        if (isViewedByMe(node)) slot = "viewed";
+        break;
     }
     return slot && !taken.has(slot) ? slot : null;
+  }
+
+  function isViewedByMe(node) {
+    return isObject(node) && node.term === "viewed" &&
+      onlyKeys(node, ["term", "by"]) && (node.by === undefined || node.by === "me");
   }
 
   // The document's conditions, as {quick: {slot: node}, rest: group model}.
@@ -327,6 +338,14 @@
     );
     box.append(field("Legal hold", [inputs.legal_hold], "rf-legal-hold"));
 
+    // Seen by me
+    let seenValue = "";
+    if (quick.viewed) seenValue = quick.viewed.not ? "no" : "yes";
+    inputs.viewed = select(
+      [["", "Any"], ["yes", "Seen by me"], ["no", "Not seen by me"]], seenValue, { id: "rf-viewed" },
+    );
+    box.append(field("Seen", [inputs.viewed], "rf-viewed"));
+
     // Environment: the values the user's recordings have
     CHOICE_TERMS.forEach(function ([term, label]) {
       const chosen = (quick[term] || {}).in || [];
@@ -428,6 +447,9 @@
       else if (play) nodes.push({ term: "playability", problem: play });
       const hold = inputs.legal_hold.value;
       if (hold) nodes.push({ term: "legal_hold", value: hold === "yes" });
+      const seen = inputs.viewed.value;
+      if (seen === "yes") nodes.push({ term: "viewed", by: "me" });
+      else if (seen === "no") nodes.push({ not: { term: "viewed", by: "me" } });
       return nodes;
     }
 
