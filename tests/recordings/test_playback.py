@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from recordings import blobs, playback, services
 from recordings.models import Recording
+from recordings.services.transfer import MARKER_FIELDS
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, send_rrweb, session_events
 
@@ -57,7 +58,18 @@ class ExportTests(ReplayTestCase):
             window: services.recording_events(recording=recording, window_id=window)
             for window in recording.window_ids()
         }
-        return blobs.dumps({"recording": meta, "windows": windows})
+        document = {
+            "format": "replayhub-recording",
+            "version": 1,
+            "recording": meta,
+            "person": None,
+            "markers": list(recording.markers.in_time_order().values(*MARKER_FIELDS)),
+            "comments": [],
+            "tags": [],
+            "events": [],
+            "windows": windows,
+        }
+        return blobs.dumps(document)
 
     def streamed(self, recording: Recording, meta: Any) -> bytes:
         return b"".join(playback.export_chunks(recording=recording, meta=meta))
