@@ -3,6 +3,7 @@ empty installation keeps every window's events and the metadata identical."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import tarfile
 import zipfile
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from privacy.models import PrivacyAuditEntry
 from recordings import services
@@ -309,3 +311,53 @@ class ExportImportTests(ReplayTestCase):
             names = sorted(tar.getnames())
         codes = sorted(f"{r.code}.json" for r in Recording.objects.all())
         self.assertEqual(names, sorted([*codes, "manifest.json"]))
+
+
+class PlainReaderTests(ReplayTestCase):
+    """docs/storage-format.md's reader: SQL, gzip and JSON, no ReplayHub code."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.make_project("Shop", token=FIXTURE_TOKEN)
+        events = session_events("idle-rotation.0")
+        send_rrweb(self.client, FIXTURE_TOKEN, "t1", events[:100], "two", "tab-1")
+        send_rrweb(self.client, FIXTURE_TOKEN, "t2", events[100:], "two", "tab-2")
+        services.recording_compact(recording=Recording.objects.get())
+
+    def read_plainly(self, code: str) -> dict[str, list[Any]]:
+        windows: dict[str, list[Any]] = {}
+        seen = set()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM recordings_recording WHERE code = %s",
+                [code.replace("-", "")],
+            )
+            (rec_id,) = cursor.fetchone()
+            cursor.execute(
+                "SELECT window_id, compacted_into, blob_key, data FROM "
+                "recordings_snapshotchunk WHERE recording_id = %s "
+                "ORDER BY first_timestamp, created",
+                [rec_id],
+            )
+            rows = cursor.fetchall()
+        for window, compacted, blob, data in rows:
+            key = compacted or blob
+            if key and key in seen:
+                continue
+            seen.add(key)
+            raw = (self.blob_dir / key).read_bytes() if key else bytes(data)
+            windows.setdefault(window, []).extend(json.loads(gzip.decompress(raw)))
+        for events in windows.values():
+            events.sort(key=lambda event: event["timestamp"])
+        return windows
+
+    def test_the_documented_reader_gets_every_window(self) -> None:
+        events = session_events("idle-rotation.1")
+        send_rrweb(self.client, FIXTURE_TOKEN, "l1", events[:40], "live", "w")
+        send_rrweb(self.client, FIXTURE_TOKEN, "l2", events[40:], "live", "w")
+        for recording in Recording.objects.all():  # compacted ones and a live one
+            expected = {
+                window: services.recording_events(recording=recording, window_id=window)
+                for window in recording.window_ids()
+            }
+            self.assertEqual(self.read_plainly(str(recording.code)), expected)
