@@ -7,6 +7,7 @@ in their projects' privacy audit log.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -24,6 +25,8 @@ from recordings import archives, playback, services
 from recordings.blobs import StorageError
 from recordings.models import Recording
 from recordings.serializers import RecordingExportSerializer
+
+logger = logging.getLogger(__name__)
 
 
 class ExportFormat(NamedTuple):
@@ -113,4 +116,9 @@ def _zip_response(
 
 def _chained(first: bytes, rest: Iterable[bytes]) -> Iterable[bytes]:
     yield first
-    yield from rest
+    try:
+        yield from rest
+    except StorageError:
+        # Too late for a message: the download ends early, a broken zip.
+        logger.exception("export of selected recordings cut short")
+        raise

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 
 from privacy.models import PrivacyAuditEntry
 from recordings import blobs
@@ -104,7 +104,14 @@ def recording_import(*, project: Project, document: Any) -> Recording | None:
         return None
     try:
         recording = _rows_create(project, code, meta, windows, document)
-    except (ValidationError, IngestError, KeyError, TypeError, ValueError) as exc:
+    except (
+        ValidationError,
+        IngestError,
+        IntegrityError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as exc:
         raise ImportRefused(f"recording {code}: {_message(exc)}") from exc
     recording_compact_windows(recording=recording)
     checks = {name: getattr(recording, name) for name in _WINDOW_CHECKS}

@@ -9,6 +9,7 @@ import zipfile
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.messages import get_messages
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.test import RequestFactory
@@ -127,3 +128,12 @@ class ExportSelectedTests(ReplayTestCase):
         self.assertEqual(entry.actor, self.bob)
         self.assertEqual(entry.changes["legal_hold_export"][1]["via"], "api")
         self.assertEqual(entry.changes["recordings"], [None, [str(self.two.code)]])
+
+    def test_storage_that_is_down_is_a_message_not_a_broken_zip(self) -> None:
+        for path in self.stored_blobs():
+            path.unlink()
+        self.client.force_login(self.bob)
+        response = self.post(self.one, format="json", apply="1")
+        self.assertEqual(response.status_code, 302)
+        messages = [str(m) for m in get_messages(response.wsgi_request)]
+        self.assertIn("Could not read the recordings' blobs: try again.", messages)
