@@ -97,6 +97,8 @@ def recording_import(*, project: Project, document: Any) -> Recording | None:
     meta, windows = _checked(document)
     code = _uuid(meta.get("code"))
     session_id = meta.get("session_id")
+    if not isinstance(session_id, str) or not session_id:
+        raise ImportRefused(f"recording {code}: session_id is not a text")
     if (
         Recording.objects.filter(code=code).exists()
         or Recording.objects.filter(project=project, session_id=session_id).exists()
