@@ -8,8 +8,10 @@ half document behind, and no recording is held in memory to be written.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -19,7 +21,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -149,16 +151,18 @@ class ManifestEntry:
 
 @dataclass(frozen=True)
 class Document:
-    """One export document read back: its file name and bytes."""
+    """One export document read back: its file name, and the file, open, to be read
+    once and forwards (document_read) before the next document is asked for."""
 
     name: str
-    data: bytes
+    handle: IO[bytes]
 
 
 def documents_read(source: Path) -> tuple[int, Iterator[Document]]:
     """How many export documents a folder or archive holds, and the documents,
     each checked against the manifest's checksum when there is one (ArchiveError
-    when it differs)."""
+    when it differs). Each is read twice (the checksum, then the import), never
+    held whole."""
     try:
         names, reader = _opened(source)
     except (zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
@@ -185,34 +189,31 @@ def _opened(source: Path) -> tuple[list[str], Any]:
 
 
 def _checked(documents: Iterator[Document]) -> Iterator[Document]:
-    checksums: dict[str, str] = {}
     try:
-        yield from _verified(documents, checksums)
-    except (zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
+        yield from documents
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
         raise ArchiveError(f"the export cannot be read: {exc}") from exc
 
 
-def _verified(
-    documents: Iterator[Document], checksums: dict[str, str]
-) -> Iterator[Document]:
-    for document in documents:
-        if document.name == MANIFEST:
-            checksums.update(_checksums(document))
-            continue
-        expected = checksums.get(document.name)
-        if expected and hashlib.sha256(document.data).hexdigest() != expected:
-            raise ArchiveError(
-                f"{document.name}: its checksum is not the manifest's (damaged?)"
-            )
-        yield document
-
-
-def _checksums(manifest: Document) -> dict[str, str]:
+def _checksums(data: bytes) -> dict[str, str]:
     try:
-        data = orjson.loads(manifest.data)
-        return {row["file"]: row["sha256"] for row in data["recordings"]}
+        manifest = orjson.loads(data)
+        return {row["file"]: row["sha256"] for row in manifest["recordings"]}
     except (ValueError, KeyError, TypeError) as exc:
         raise ArchiveError(f"{MANIFEST} is not an export manifest: {exc}") from exc
+
+
+def _verify(name: str, checksums: dict[str, str], digest: str) -> None:
+    expected = checksums.get(name)
+    if expected and digest != expected:
+        raise ArchiveError(f"{name}: its checksum is not the manifest's (damaged?)")
+
+
+def _sha256(handle: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while piece := handle.read(_READ_BYTES):
+        digest.update(piece)
+    return digest.hexdigest()
 
 
 def _names(names: Iterable[str]) -> list[str]:
@@ -223,32 +224,177 @@ def _names(names: Iterable[str]) -> list[str]:
 
 
 def _folder_read(folder: Path, names: list[str]) -> Iterator[Document]:
-    for name in names:
-        yield Document(name, (folder / name).read_bytes())
+    manifest = MANIFEST in names
+    checksums = _checksums((folder / MANIFEST).read_bytes()) if manifest else {}
+    for name in names[manifest:]:
+        with (folder / name).open("rb") as handle:
+            _verify(name, checksums, _sha256(handle))
+        with (folder / name).open("rb") as handle:
+            yield Document(name, handle)
 
 
 def _zip_read(path: Path, names: list[str]) -> Iterator[Document]:
+    manifest = MANIFEST in names
     with zipfile.ZipFile(path) as archive:
-        for name in names:
-            yield Document(name, archive.read(name))
+        checksums = _checksums(archive.read(MANIFEST)) if manifest else {}
+        for name in names[manifest:]:
+            with archive.open(name) as handle:
+                _verify(name, checksums, _sha256(handle))
+            with archive.open(name) as handle:
+                yield Document(name, handle)
 
 
 def _tar_read(path: Path, names: list[str]) -> Iterator[Document]:
-    # A gzip stream is read forwards only: the manifest (written last) on a first
-    # pass, then the documents in the archive's order.
+    # A gzip stream is read forwards only: a first pass for the manifest (written
+    # last) and each document's checksum, then the documents in the archive's order.
+    checksums, digests = _tar_checksums(path) if MANIFEST in names else ({}, {})
     wanted = set(names) - {MANIFEST}
-    if MANIFEST in names:
-        yield from _tar_members(path, {MANIFEST})
-    yield from _tar_members(path, wanted)
-
-
-def _tar_members(path: Path, wanted: set[str]) -> Iterator[Document]:
     with tarfile.open(path, "r|gz") as archive:
         for member in archive:
             if member.isfile() and member.name in wanted:
+                _verify(member.name, checksums, digests.get(member.name, ""))
                 handle = archive.extractfile(member)
                 assert handle is not None  # a regular file
-                yield Document(member.name, handle.read())
+                yield Document(member.name, handle)
+
+
+def _tar_checksums(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    checksums: dict[str, str] = {}
+    digests: dict[str, str] = {}
+    with tarfile.open(path, "r|gz") as archive:
+        for member in archive:
+            handle = archive.extractfile(member) if member.isfile() else None
+            if handle is None:
+                continue
+            if member.name == MANIFEST:
+                checksums = _checksums(handle.read())
+            else:
+                digests[member.name] = _sha256(handle)
+    return checksums, digests
+
+
+# An export document is read this many bytes at a time.
+_READ_BYTES = 1024 * 1024
+_DECODER = json.JSONDecoder()
+_SPACE = " \t\r\n"
+
+
+def document_read(
+    handle: IO[bytes],
+) -> tuple[dict[str, Any], Iterator[tuple[str, Any]] | None]:
+    """An export document's members but `windows`, and then its windows one by
+    one as (window id, events): the memory held is about one window's events.
+
+    `windows` comes last in an export (docs/storage-format.md); None when there is
+    none. Raises ValueError (json.JSONDecodeError among them) for what is not JSON,
+    the members before `windows` at once, the rest as the windows are read.
+    """
+    scanner = _Scanner(handle)
+    members = scanner.members()
+    header: dict[str, Any] = {}
+    for key in members:
+        if key == "windows":
+            return header, _windows(scanner, members)
+        header[key] = scanner.value()
+    scanner.end()
+    return header, None
+
+
+def _windows(scanner: _Scanner, members: Iterator[str]) -> Iterator[tuple[str, Any]]:
+    for window_id in scanner.members():
+        yield window_id, scanner.value()
+    for key in members:
+        raise ValueError(f"`{key}` comes after `windows`: not an export document")
+    scanner.end()
+
+
+class _Scanner:
+    """JSON read from a binary file a value at a time: arrays item by item, any
+    other value whole (json's raw_decode, once enough of it has been read)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.text = ""
+        self.at = 0
+        self.eof = False
+
+    def _more(self, size: int) -> None:
+        if self.eof:
+            raise ValueError("the document ends early")
+        if self.at >= _READ_BYTES:  # what was read already is let go
+            self.text, self.at = self.text[self.at :], 0
+        data = self.handle.read(size)
+        self.eof = not data
+        self.text += self.utf8.decode(data, final=self.eof)
+
+    def peek(self) -> str:
+        while True:
+            while self.at < len(self.text) and self.text[self.at] in _SPACE:
+                self.at += 1
+            if self.at < len(self.text):
+                return self.text[self.at]
+            self._more(_READ_BYTES)
+
+    def take(self, char: str) -> None:
+        if self.peek() != char:
+            raise ValueError(f"expected {char!r}, found {self.peek()!r}")
+        self.at += 1
+
+    def end(self) -> None:
+        while not self.eof:
+            self._more(_READ_BYTES)
+        if self.text[self.at :].strip(_SPACE):
+            raise ValueError("more follows the document")
+
+    def whole(self) -> Any:
+        self.peek()
+        size = _READ_BYTES
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.text, self.at)
+            except json.JSONDecodeError:
+                if self.eof:
+                    raise
+            else:
+                # A number at the end of what was read may go on: read on to see.
+                if end < len(self.text) or self.eof:
+                    self.at = end
+                    return value
+            self._more(size)
+            size *= 2  # a big value (a full snapshot) is parsed again a few times only
+
+    def value(self) -> Any:
+        return list(self.items()) if self.peek() == "[" else self.whole()
+
+    def items(self) -> Iterator[Any]:
+        self.take("[")
+        if self.peek() == "]":
+            self.at += 1
+            return
+        while True:
+            yield self.whole()
+            if self.peek() == "]":
+                self.at += 1
+                return
+            self.take(",")
+
+    def members(self) -> Iterator[str]:
+        """An object's keys; the caller reads each one's value before the next."""
+        self.take("{")
+        if self.peek() == "}":
+            self.at += 1
+            return
+        while True:
+            key = self.whole()
+            if not isinstance(key, str):
+                raise ValueError("an object's key is not a string")
+            self.take(":")
+            yield key
+            if self.peek() == "}":
+                self.at += 1
+                return
+            self.take(",")
 
 
 def progress_bar(done: int, total: int, started: float, width: int = 30) -> str:

@@ -86,15 +86,24 @@ def recordings_export_audit(
     return sum(map(len, held.values()))
 
 
-def recording_import(*, project: Project, document: Any) -> Recording | None:
+def recording_import(
+    *,
+    project: Project,
+    document: Any,
+    windows: Iterable[tuple[str, Any]] | None = None,
+) -> Recording | None:
     """Recreate an exported recording in `project`; None when it is here already.
 
+    `windows` are the document's windows as (id, events), when they are read
+    apart (recordings.archives.document_read); by default its `windows` member.
     Raises ImportRefused for a document that is not a ReplayHub export or holds
     values that do not fit. The rows are committed first (a live recording, as
     capture leaves one), then each window is compacted into its blob; a storage
     failure then leaves it live, for the compaction sweeper, and is raised.
     """
-    meta, windows = _checked(document)
+    meta = _checked(document, has_windows=windows is not None)
+    if windows is None:
+        windows = document["windows"].items()
     code = _uuid(meta.get("code"))
     session_id = meta.get("session_id")
     if not isinstance(session_id, str) or not session_id:
@@ -122,7 +131,7 @@ def recording_import(*, project: Project, document: Any) -> Recording | None:
     return recording
 
 
-def _checked(document: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def _checked(document: Any, *, has_windows: bool) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ImportRefused("not an export document: a JSON object is expected")
     if document.get("format") != EXPORT_FORMAT:
@@ -136,13 +145,15 @@ def _checked(document: Any) -> tuple[dict[str, Any], dict[str, Any]]:
             f"export version {version!r} is not one this ReplayHub reads "
             f"(1 to {EXPORT_VERSION})"
         )
-    meta, windows = document.get("recording"), document.get("windows")
-    if not isinstance(meta, dict) or not isinstance(windows, dict):
-        raise ImportRefused("the document has no `recording` object or `windows`")
+    meta = document.get("recording")
+    if not isinstance(meta, dict):
+        raise ImportRefused("the document has no `recording` object")
+    if not has_windows and not isinstance(document.get("windows"), dict):
+        raise ImportRefused("the document has no `windows` object")
     for name in ("markers", "comments", "tags", "events"):
         if not isinstance(document.get(name, []), list):
             raise ImportRefused(f"`{name}` is not a list")
-    return meta, windows
+    return meta
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -165,19 +176,18 @@ def _rows_create(
     project: Project,
     code: uuid.UUID,
     meta: dict[str, Any],
-    windows: dict[str, Any],
+    windows: Iterable[tuple[str, Any]],
     document: dict[str, Any],
 ) -> Recording:
     recording = Recording(project=project, code=code, **_values(Recording, meta))
     recording.full_clean()
     recording.save()
-    chunks = [
-        _chunk(recording, index, window_id, events)
-        for index, (window_id, events) in enumerate(windows.items())
-        if events
-    ]
-    SnapshotChunk.objects.bulk_create(chunks)
-    recording.size_bytes = sum(chunk.size_bytes for chunk in chunks)
+    recording.size_bytes = 0
+    for index, (window_id, events) in enumerate(windows):  # one in memory at a time
+        if events:
+            chunk = _chunk(recording, index, window_id, events)
+            chunk.save()
+            recording.size_bytes += chunk.size_bytes
     recording.save(update_fields=["size_bytes"])
     _related_create(recording, document)
     return recording

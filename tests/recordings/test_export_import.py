@@ -4,18 +4,20 @@ empty installation keeps every window's events and the metadata identical."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import tarfile
 import zipfile
 from io import StringIO
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from django.core.management import CommandError, call_command
 from django.db import connection
 
 from privacy.models import PrivacyAuditEntry
-from recordings import services
+from recordings import archives, playback, services
 from recordings.models import (
     Comment,
     Event,
@@ -361,3 +363,47 @@ class PlainReaderTests(ReplayTestCase):
                 for window in recording.window_ids()
             }
             self.assertEqual(self.read_plainly(str(recording.code)), expected)
+
+
+class DocumentReadTests(ReplayTestCase):
+    """archives.document_read: the document a value at a time, windows last."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.make_project("Shop", token=FIXTURE_TOKEN)
+        events = session_events("main.0")[:300]
+        send_rrweb(self.client, FIXTURE_TOKEN, "a", events[:150], "s", "w-1")
+        send_rrweb(self.client, FIXTURE_TOKEN, "b", events[150:], "s", "w-2")
+        recording = Recording.objects.get()
+        meta = {"code": str(recording.code), "note": "ünïcode ✓", "n": 12345}
+        self.data = b"".join(playback.export_chunks(recording=recording, meta=meta))
+
+    def read(self, data: bytes) -> tuple[dict[str, Any], list[Any]]:
+        header, windows = archives.document_read(io.BytesIO(data))
+        return header, list(windows or [])
+
+    def test_it_reads_what_json_reads_whatever_the_read_size(self) -> None:
+        whole = json.loads(self.data)
+        expected = list(whole.pop("windows").items())
+        # Reads of a few bytes cut numbers, strings and UTF-8 characters in two.
+        for size in (1, 7, 64, 1024 * 1024):
+            with (
+                self.subTest(size=size),
+                mock.patch.object(archives, "_READ_BYTES", size),
+            ):
+                header, windows = self.read(b" \n" + self.data + b"\n")
+                self.assertEqual(header, whole)
+                self.assertEqual(windows, expected)
+
+    def test_what_is_not_an_export_document_is_a_value_error(self) -> None:
+        cases = {
+            b"[1, 2]": "expected '{'",
+            self.data[:-2]: "ends early",
+            self.data[:-40]: "",  # cut inside an event: json's own message
+            self.data + b"{}": "more follows",
+            self.data[:-1] + b', "late": 1}': "`late` comes after `windows`",
+            b'{"recording": nope}': "Expecting value",
+        }
+        for data, message in cases.items():
+            with self.subTest(message), self.assertRaisesMessage(ValueError, message):
+                self.read(data)

@@ -8,7 +8,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recordings import archives, services
@@ -50,17 +49,19 @@ class Command(BaseCommand):
 
     def import_one(self, document: archives.Document, project: Project | None) -> str:
         try:
-            data = orjson.loads(document.data)
-            target = project or _exported_project(data)
-            recording = services.recording_import(project=target, document=data)
-        except orjson.JSONDecodeError as exc:
-            return self.failed(document, f"not valid JSON: {exc}")
+            header, windows = archives.document_read(document.handle)
+            target = project or _exported_project(header)
+            recording = services.recording_import(
+                project=target, document=header, windows=windows
+            )
+        except ValueError as exc:  # raised before any window is read
+            return self.failed(document, f"not an export document: {exc}")
         except (services.ImportRefused, CommandError) as exc:
             return self.failed(document, str(exc))
         except StorageError as exc:
             return self.failed(document, f"stored, not compacted yet: {exc}")
         if recording is None:
-            code = data["recording"]["code"]
+            code = header["recording"]["code"]
             self.stdout.write(f"{document.name}: skipped, recording {code} is here")
             return "skipped"
         return "imported"
