@@ -241,14 +241,17 @@ def _related_create(recording: Recording, document: dict[str, Any]) -> None:
         Marker(recording=recording, **_values(Marker, row, MARKER_FIELDS))
         for row in document.get("markers", [])
     )
-    authors = {u.username: u for u in User.objects.filter(is_active=True)}
+    comments = document.get("comments", [])
+    # An author is kept when a user of that name is here; else the comment has none.
+    names = [row.get("author") for row in comments if isinstance(row, dict)]
+    authors = {u.username: u for u in User.objects.filter(username__in=names)}
     Comment.objects.bulk_create(
         Comment(
             recording=recording,
-            author=authors.get(row.get("author") or ""),
+            author=authors.get(row.get("author")),
             **_values(Comment, row, COMMENT_FIELDS),
         )
-        for row in document.get("comments", [])
+        for row in comments
     )
     for row in document.get("tags", []):
         tag = tag_get_or_create(project=project, name=row["name"], colour=row["colour"])

@@ -228,6 +228,36 @@ class ExportImportTests(ReplayTestCase):
             self.export("--project", "Nope", "--out", str(self.out))
         with self.assertRaisesMessage(CommandError, "a .zip, .tar.gz or .tgz"):
             self.export("--archive", str(self.out / "x.rar"))
+        with self.assertRaisesMessage(CommandError, "not both"):
+            self.export("--filter", "{}", "--filter-file", "f", "--out", str(self.out))
+        with self.assertRaisesMessage(CommandError, "cannot read the filter file"):
+            self.export("--filter-file", str(self.out / "none"), "--out", str(self.out))
+        absent = "6f1c2d9e-0000-4000-8000-000000000000"
+        with self.assertRaisesMessage(CommandError, f"no recording {absent}"):
+            self.export("--code", absent, "--out", str(self.out))
+        with self.assertRaisesMessage(CommandError, "'x' is not a recording code"):
+            self.export("--code", "x", "--out", str(self.out))
+        with self.assertRaisesMessage(CommandError, "no project 'Nope'"):
+            self.import_(str(self.out), "--project", "Nope")
+
+    def test_a_filter_file_selects_as_the_filter_does(self) -> None:
+        where = {"term": "session_id", "in": ["two"]}
+        path = self.blob_dir.parent / f"{self.blob_dir.name}-filter.json"
+        path.write_text(json.dumps({"version": 1, "where": where}))
+        self.addCleanup(path.unlink)
+        self.export("--filter-file", str(path), "--out", str(self.out))
+        self.assertEqual(self.exported(self.out), {str(self.two.code)})
+
+    def test_without_project_the_exported_project_must_exist(self) -> None:
+        self.export("--out", str(self.out))
+        self.empty_installation()
+        Project.objects.filter(pk=self.project.pk).delete()
+        err = StringIO()
+        with self.assertRaisesMessage(CommandError, "2 document(s) could not"):
+            call_command(
+                "import_recordings", str(self.out), stdout=StringIO(), stderr=err
+            )
+        self.assertIn(f"no project '{self.project.code}' here", err.getvalue())
 
     def test_an_unreadable_blob_is_reported_and_the_exit_is_not_zero(self) -> None:
         for key in {c.compacted_into for c in self.two.chunks.all()}:
