@@ -1,9 +1,11 @@
-"""Export documents on disk: written into a folder, a zip or a tar.gz with a
-manifest, and read back from one (manage.py export_recordings, import_recordings).
+"""Export documents in files: written into a folder, a zip or a tar.gz with a
+manifest, and read back from one (manage.py export_recordings, import_recordings);
+and the zip the admin's "Export selected" streams.
 
 Each document goes to a temporary file first, as export_chunks streams it, and
 into its place only once whole: a recording whose blobs cannot be read leaves no
-half document behind, and no recording is held in memory to be written.
+half document behind, and no recording is held in memory to be written. Reading
+one back (document_read) holds about one window's events at a time.
 """
 
 from __future__ import annotations
