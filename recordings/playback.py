@@ -12,17 +12,26 @@ from __future__ import annotations
 import heapq
 import logging
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.db.models import F
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
 from recordings import blobs
 from recordings.blobs import StorageError
-from recordings.models import Recording
+from recordings.models import Event, Person, Recording
 from recordings.services import events_by_key, recording_events, recording_window_blob
+from recordings.services.transfer import (
+    COMMENT_FIELDS,
+    EVENT_FIELDS,
+    EXPORT_FORMAT,
+    EXPORT_VERSION,
+    MARKER_FIELDS,
+    PERSON_FIELDS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +93,7 @@ def _gzip_json_response(blob: bytes) -> HttpResponse:
 
 
 def export_response(*, recording: Recording, meta: Any) -> HttpResponseBase:
-    """A download of `{"recording": meta, "windows": {window id: events}}`, streamed.
+    """A download of the recording's export document (export_chunks), streamed.
 
     The first blob is read before answering, so storage that is down gets the 503;
     a blob that fails later cuts the download short (its status is sent already).
@@ -117,12 +126,15 @@ def _logged(
 def export_chunks(*, recording: Recording, meta: Any) -> Iterator[bytes]:
     """The export's JSON bytes, a few hundred KiB at a time.
 
+    One self-describing document: `format` and `version`, the recording's
+    metadata (`meta`), its markers, comments, tags, the session's analytics
+    events and person, then `windows`: per window, its events in time order.
     The same document as dumping it whole, written window by window and event by
     event: the memory held is about one blob's events, whatever the recording's
-    size. The rows are read now; the blobs as the chunks are asked for.
+    size. The chunk rows are read now; the rest as the chunks are asked for.
     """
     plan = _export_plan(recording)
-    return _joined(_export_pieces(meta, plan))
+    return _joined(_export_pieces(recording, meta, plan))
 
 
 def _export_plan(recording: Recording) -> dict[str, _Blobs]:
@@ -136,12 +148,72 @@ def _export_plan(recording: Recording) -> dict[str, _Blobs]:
     return {window_id: list(keys.values()) for window_id, keys in plan.items()}
 
 
-def _export_pieces(meta: Any, plan: dict[str, _Blobs]) -> Iterator[bytes]:
-    yield b'{"recording":' + blobs.dumps(meta) + b',"windows":{'
+def _export_pieces(
+    recording: Recording, meta: Any, plan: dict[str, _Blobs]
+) -> Iterator[bytes]:
+    yield blobs.dumps({"format": EXPORT_FORMAT, "version": EXPORT_VERSION})[:-1]
+    yield b',"recording":' + blobs.dumps(meta)
+    yield b',"person":' + blobs.dumps(_person(recording))
+    for name, rows in _related_rows(recording).items():
+        yield b',"' + name.encode() + b'":['
+        for index, row in enumerate(rows):
+            yield (b"," if index else b"") + blobs.dumps(row)
+        yield b"]"
+    yield b',"windows":{'
     for index, (window_id, keys) in enumerate(plan.items()):
         yield (b"," if index else b"") + blobs.dumps(window_id) + b":"
         yield from _window_json(keys)
     yield b"}}"
+
+
+# Rows read this many a query: a recording may hold thousands of markers and its
+# session thousands of analytics events.
+_ROWS_PER_QUERY = 500
+
+
+def _related_rows(recording: Recording) -> dict[str, Iterator[dict[str, Any]]]:
+    """The document's lists besides the windows, each read as it is written."""
+    markers = recording.markers.in_time_order().values(*MARKER_FIELDS)
+    comments = recording.comments.order_by("offset_ms", "created", "pk").values(
+        *COMMENT_FIELDS, "author__username"
+    )
+    tags = recording.taggings.order_by("tag__name").values(
+        "created", name=F("tag__name"), colour=F("tag__colour")
+    )
+    events = (
+        Event.objects.filter(
+            project_id=recording.project_id, session_id=recording.session_id
+        )
+        .order_by("timestamp", "pk")
+        .values(*EVENT_FIELDS)
+    )
+    return {
+        name: (
+            _renamed(row, {"author__username": "author"})
+            for row in rows.iterator(chunk_size=_ROWS_PER_QUERY)
+        )
+        for name, rows in (
+            ("markers", markers),
+            ("comments", comments),
+            ("tags", tags),
+            ("events", events),
+        )
+    }
+
+
+def _renamed(row: Mapping[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    return {names.get(key, key): value for key, value in row.items()}
+
+
+def _person(recording: Recording) -> dict[str, Any] | None:
+    """The person the recording's distinct id names in its project, if known."""
+    if not recording.distinct_id:
+        return None
+    people = Person.objects.filter(
+        project_id=recording.project_id, distinct_id=recording.distinct_id
+    )
+    row: dict[str, Any] | None = people.values(*PERSON_FIELDS).first()
+    return row
 
 
 def _window_json(keys: _Blobs) -> Iterator[bytes]:

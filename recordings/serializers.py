@@ -128,6 +128,23 @@ class RecordingSerializer(serializers.ModelSerializer[Recording]):
         return data
 
 
+class RecordingExportSerializer(RecordingSerializer):
+    """The `recording` of an export document: every column a re-import restores."""
+
+    class Meta(RecordingSerializer.Meta):
+        fields = (
+            *RecordingSerializer.Meta.fields,
+            "max_gap_ms",
+            "window_checks",
+            "checked_gap_ms",
+            "largest_event_bytes",
+            "last_batch_at",
+            "user_agent",
+            "feature_flags",
+            "created",
+        )  # type: ignore[assignment]
+
+
 class RecordingDetailSerializer(RecordingSerializer):
     windows = serializers.SerializerMethodField(
         help_text="Window (tab) ids, in the order they started."

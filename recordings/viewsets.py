@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import django_filters
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import transaction
 from django.db.models import Count, QuerySet
@@ -53,6 +54,7 @@ from recordings.serializers import (
     PurgeReportSerializer,
     PurgeRequestSerializer,
     RecordingDetailSerializer,
+    RecordingExportSerializer,
     RecordingSerializer,
 )
 
@@ -373,16 +375,29 @@ class RecordingViewSet(
         responses={
             (200, "application/json"): OpenApiResponse(
                 OpenApiTypes.OBJECT,
-                description="The recording's metadata and, per window, its events.",
+                description='One JSON document (docs/storage-format.md, "The '
+                'export file"): `format` (`replayhub-recording`), `version` (1), '
+                "`recording` (its metadata), `person`, `markers`, `comments`, "
+                "`tags`, the session's analytics `events` and, per window, its "
+                "rrweb events in time order (`windows`). `manage.py "
+                "import_recordings` reads it back.",
             )
         },
     )
     @action(detail=True)
     def export(self, request: Request, code: str) -> HttpResponseBase:
-        """A download of the whole recording: metadata and every window's events."""
+        """A download of the whole recording: metadata, markers and every window's
+        events. Exporting a recording on legal hold is noted in its project's
+        privacy audit log."""
         recording = self.get_object()
-        meta = RecordingSerializer(recording, context={"request": request}).data
-        return playback.export_response(recording=recording, meta=meta)
+        meta = RecordingExportSerializer(recording, context={"request": request}).data
+        response = playback.export_response(recording=recording, meta=meta)
+        if response.status_code == 200:  # not when storage answered 503
+            user = request.user if isinstance(request.user, User) else None
+            services.recordings_export_audit(
+                recordings=[recording], actor=user, file_format="json", via="api"
+            )
+        return response
 
     @extend_schema(
         request={"application/json": _FILTER_BODY},

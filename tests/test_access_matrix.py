@@ -9,7 +9,9 @@ is the oracle. Every response is also searched for the other tenant's markers.
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -936,3 +938,47 @@ class AccessWriteMatrixTests(MatrixTestCase):
                 raise _Rollback
         except _Rollback:
             pass
+
+
+class ExportActionMatrixTests(MatrixTestCase):
+    """The recording list's "Export selected" action (a POST to the list, so not a
+    route of its own): a zip only of recordings the principal may play."""
+
+    def test_export_selected(self) -> None:
+        checked = 0
+        for principal in self.people:
+            for tenant in (self.own, self.other):
+                allowed = self.allows(principal, Rule(VIEW_REC), tenant.project, False)
+                with self.subTest(principal=principal.name, tenant=tenant.marker):
+                    self.assert_export(principal, tenant, allowed)
+                    checked += 1
+        self.assertGreater(checked, 10)
+
+    def assert_export(
+        self, principal: Principal, tenant: Tenant, allowed: bool
+    ) -> None:
+        headers = principal.login(self.client)
+        response = self.client.post(
+            reverse("admin:recordings_recording_changelist"),
+            {
+                "action": "export_selected",
+                "_selected_action": [tenant.recording.pk],
+                "format": "json",
+                "apply": "1",
+            },
+            headers=headers,
+        )
+        zipped = response.get("Content-Type") == "application/zip"
+        self.assertEqual(zipped, allowed, f"status {response.status_code}")
+        body = response.getvalue()
+        if zipped:
+            with zipfile.ZipFile(io.BytesIO(body)) as archive:
+                body = b"".join(archive.read(name) for name in archive.namelist())
+            self.assertIn(tenant.marker, body.decode())
+        else:
+            self.assertIn(response.status_code, DENIED_STATUSES)
+        for other in (self.own, self.other):
+            if principal.holds(VIEW_REC, other.project, self.own.project):
+                continue
+            for marker in other.markers:
+                self.assertNotIn(marker, body.decode(errors="replace"))

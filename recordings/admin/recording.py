@@ -20,6 +20,7 @@ from django.http import (
     HttpResponseRedirect,
     JsonResponse,
 )
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -27,7 +28,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from recordings import access, playback, services, tasks
-from recordings.admin import curation
+from recordings.admin import curation, export
 from recordings.admin.finding import (
     FilteredChangeList,
     Finding,
@@ -143,7 +144,12 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
     # Everything else is found with the filter language (`?filter=`, finding.py):
     # its quick filters took the place of the yes/no list filters.
     list_filter = (("project", admin.RelatedOnlyFieldListFilter),)
-    actions: Any = ("tag_selected", "place_legal_hold", "lift_legal_hold")
+    actions: Any = (
+        "tag_selected",
+        "export_selected",
+        "place_legal_hold",
+        "lift_legal_hold",
+    )
     list_select_related = ("project",)
     search_fields = ("session_id", "distinct_id", "first_url")
     ordering = ("-started_at",)
@@ -405,6 +411,12 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         self, request: HttpRequest, queryset: QuerySet[Recording]
     ) -> HttpResponse | None:
         return curation.tag_selected(self, request, queryset)
+
+    @admin.action(description="Export selected recordings…", permissions=["view"])
+    def export_selected(
+        self, request: HttpRequest, queryset: QuerySet[Recording]
+    ) -> HttpResponseBase | None:
+        return export.export_selected(self, request, queryset)
 
     def comments_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return curation.comments_post(request, self._viewable(request, object_id))

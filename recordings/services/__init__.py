@@ -7,7 +7,8 @@ happened in a recording, and its markers), compaction (and the recording rules
 applied then), people (analytics events and persons) and the ingest ledger.
 Submodules import each other one way only: capture and people use the ledger,
 signals uses storage, compaction uses storage, signals and the ledger, people
-uses compaction, admission uses people and the ledger.
+uses compaction, admission uses people and the ledger, transfer (imports and
+export audits) uses capture, compaction and curation.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from recordings.services.capture import (
 )
 from recordings.services.compaction import (
     recording_compact,
+    recording_compact_windows,
     recording_discard,
     recordings_to_compact,
 )
@@ -59,6 +61,11 @@ from recordings.services.storage import (
     recording_window_blob,
     recordings_hold,
 )
+from recordings.services.transfer import (
+    ImportRefused,
+    recording_import,
+    recordings_export_audit,
+)
 from recordings.services.usage import (
     CapCheck,
     Usage,
@@ -74,6 +81,7 @@ __all__ = [
     "CapCheck",
     "CaptureHealth",
     "ClientInfo",
+    "ImportRefused",
     "IngestResult",
     "PurgeReport",
     "RecordingOnHold",
@@ -98,6 +106,7 @@ __all__ = [
     "projects_cap_check",
     "projects_cap_enforce",
     "recording_compact",
+    "recording_compact_windows",
     "recording_discard",
     "events_by_key",
     "recording_events",
@@ -109,5 +118,7 @@ __all__ = [
     "recording_rewrite_blobs",
     "recording_window_blob",
     "recordings_hold",
+    "recording_import",
+    "recordings_export_audit",
     "recordings_to_compact",
 ]

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.timezone import now
 
+from privacy.models import PrivacyAuditEntry
 from recordings import access, services
 from recordings.access import Role
 from recordings.models import ApiKey, Recording
@@ -79,6 +80,23 @@ class ManagementApiTests(TenantsTestCase):
             doc["windows"]["zqalpha-window"],
             services.recording_events(recording=recording),
         )
+        self.assertEqual((doc["format"], doc["version"]), ("replayhub-recording", 1))
+        self.assertEqual(len(doc["markers"]), recording.markers.count())
+        self.assertEqual(
+            [e["name"] for e in doc["events"]], ["zqalpha-event"]
+        )  # the session's analytics events
+        self.assertEqual(doc["person"]["distinct_id"], "zqalpha-person")
+
+    def test_an_export_of_a_held_recording_by_key_is_audited(self) -> None:
+        recording = self.own.recording
+        services.recordings_hold(recordings=[recording], hold=True, actor=None)
+        url = f"/api/v1/recordings/{recording.code}/export/"
+        self.get(url, self.key_for(self.bob)).getvalue()
+        entry = PrivacyAuditEntry.objects.filter(
+            changes__has_key="legal_hold_export"
+        ).get()
+        self.assertEqual((entry.actor, entry.actor_name), (self.bob, "bob"))
+        self.assertEqual(entry.changes["recordings"], [None, [str(recording.code)]])
 
     def test_another_projects_recording_is_404_not_403(self) -> None:
         url = f"/api/v1/recordings/{self.other.recording.code}/"

@@ -12,8 +12,9 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from recordings import blobs, playback, services
+from recordings import archives, blobs, playback, services
 from recordings.models import Recording
+from recordings.services.transfer import MARKER_FIELDS
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, send_rrweb, session_events
 
@@ -57,7 +58,18 @@ class ExportTests(ReplayTestCase):
             window: services.recording_events(recording=recording, window_id=window)
             for window in recording.window_ids()
         }
-        return blobs.dumps({"recording": meta, "windows": windows})
+        document = {
+            "format": "replayhub-recording",
+            "version": 1,
+            "recording": meta,
+            "person": None,
+            "markers": list(recording.markers.in_time_order().values(*MARKER_FIELDS)),
+            "comments": [],
+            "tags": [],
+            "events": [],
+            "windows": windows,
+        }
+        return blobs.dumps(document)
 
     def streamed(self, recording: Recording, meta: Any) -> bytes:
         return b"".join(playback.export_chunks(recording=recording, meta=meta))
@@ -111,6 +123,23 @@ class ExportTests(ReplayTestCase):
         services.recording_compact(recording=recording)  # one blob of 30 batches
         recording.refresh_from_db()
         self.assertLess(self.peak_of_export(recording), 3 * one_batch)
+
+    def test_the_zip_of_exports_holds_about_one_batch_too(self) -> None:
+        # The admin's "Export selected" zips documents as they stream.
+        recording, one_batch, _size = self.long_recording(copies=30)
+        services.recording_compact(recording=recording)
+        recording.refresh_from_db()
+        sizes: list[int] = []
+
+        def zipped() -> None:
+            pieces = playback.export_chunks(recording=recording, meta={})
+            stream = archives.zip_stream([("a.json", pieces), ("b.json", [b"{}"])])
+            sizes.append(sum(len(piece) for piece in stream))
+
+        zipped()  # warm up
+        peak = peak_bytes(zipped)
+        self.assertGreater(sizes[-1], 180_000)  # compressed, all of it went out
+        self.assertLess(peak, 3 * one_batch)
 
     def long_recording(self, copies: int) -> tuple[Recording, int, int]:
         """A recording of the largest real one's events sent `copies` times, each
