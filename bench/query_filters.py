@@ -208,7 +208,9 @@ def the_examples(ctx: Context) -> list[Filter]:
         Filter(
             f"feature flag {FLAG} = true",
             _doc({"term": "feature_flag", "flag": FLAG, "value": True}),
-            _event_any(f"e.properties @> '{{\"$feature/{FLAG}\": true}}'"),
+            # The session's flag values, folded into the recording by its signals
+            # (recordings/ingest/flags.py); every recording here has them.
+            f"r.feature_flags -> '{FLAG}' ? 'true'",
         ),
         Filter(
             f"{len(ctx.support_ids)} user ids from the support queue",
@@ -217,14 +219,6 @@ def the_examples(ctx: Context) -> list[Filter]:
             {"ids": ctx.support_ids},
         ),
     ]
-
-
-def _event_any(condition: str) -> str:
-    """EXISTS any analytics event of the recording's session with `condition`."""
-    return (
-        "EXISTS (SELECT 1 FROM recordings_event e WHERE e.project_id = r.project_id "
-        f"AND e.session_id = r.session_id AND {condition})"
-    )
 
 
 def quick_filters(ctx: Context) -> list[Filter]:
