@@ -86,8 +86,12 @@ def listed(page: Any) -> set[str]:
 
 
 def player_seconds(page: Any) -> int:
-    """The player's current time, as its clock shows it ("m:ss / m:ss")."""
-    text = page.locator("#replayhub-time").inner_text().split("/")[0].strip()
+    """The player's current time as it shows it: the admin's player ("m:ss /
+    m:ss"), or rrweb-player's controller (mm:ss) on the public share page."""
+    if page.locator("#replayhub-time").count():
+        text = page.locator("#replayhub-time").inner_text().split("/")[0].strip()
+    else:
+        text = page.locator(".rr-timeline__time").first.inner_text().strip()
     match = re.fullmatch(r"(\d+):(\d\d)", text)
     assert match, text
     return int(match[1]) * 60 + int(match[2])
