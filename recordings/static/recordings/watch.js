@@ -203,7 +203,9 @@
   }
 
   function sync(win, offset, total) {
-    const at = Math.max(0, Math.min(total, offset));
+    // rrweb applies at once only the events strictly before the moment: one past
+    // the end, so that paused there the last event shows too.
+    const at = offset >= total ? total + 1 : Math.max(0, offset);
     if (clock.playing && offset >= 0 && offset < total) {
       win.replayer.play(at);
       win.running = true;
