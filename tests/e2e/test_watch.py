@@ -34,6 +34,7 @@ def ingest(client: Client, token: str, window: str, events: list[Any]) -> None:
         "session_id": "two-tabs",
         "window_id": window,
         "batch_id": f"{window}-1",
+        "distinct_id": "two-tabs-person",
         "events": events,
     }
     response = client.post(
@@ -50,6 +51,20 @@ def two_tab_recording() -> tuple[Recording, int]:
     t0 = signup[0]["timestamp"]
     b_start = signup[-1]["timestamp"] + GAP_MS
     shift = b_start - checkout[0]["timestamp"]
+    # A request that failed, as posthog's network plugin records it.
+    failed = {
+        "name": "http://shop.test/api/fail",
+        "method": "POST",
+        "responseStatus": 500,
+        "duration": 5.1,
+        "timestamp": t0 + 2000,
+    }
+    network = {
+        "type": 6,
+        "timestamp": t0 + 2000,
+        "data": {"plugin": "rrweb/network@1", "payload": {"requests": [failed]}},
+    }
+    signup = sorted([*signup, network], key=lambda event: event["timestamp"])
     ingest(client, project.token, "tab-a", signup)
     ingest(
         client,
@@ -82,7 +97,7 @@ def open_player(
     play = f"{origins['admin']}/admin/recordings/recording/{recording.code}/play/"
     page.goto(play + query)
     page.wait_for_function(
-        "() => window.replayhubPlayer.loadedAt !== null", timeout=20000
+        "() => window.replayhubPlayer.loadedAt !== null", timeout=40000
     )
     return context, page, errors
 
@@ -105,7 +120,7 @@ def test_two_tabs_play_on_one_timeline(browser: Any, origins: dict[str, str]) ->
     assert tab_text(page) == "Tab 1 of 2"
     assert page.locator(".replayhub-lane").count() == 2
     frame = page.frame_locator(".replayhub-screen:not([hidden]) iframe")
-    frame.locator("body").wait_for(timeout=10000)
+    frame.locator("body").wait_for(timeout=20000)
     assert "Sign up" in frame.locator("body").inner_text()
 
     # Played on, the indicator switches to tab 2 once it starts, and back on a seek.
@@ -192,7 +207,20 @@ def test_markers_and_the_side_panel_seek(browser: Any, origins: dict[str, str]) 
     assert page.locator("#replayhub-panel-console .replayhub-row:visible").count() == 0
     page.fill("#replayhub-filter", "")
 
+    # The network panel: method, URL, status and duration.
+    page.click(".replayhub-side-tab[data-panel=network]")
+    (row,) = page.locator("#replayhub-panel-network .replayhub-row").all_inner_texts()
+    assert "POST http://shop.test/api/fail 500 5 ms" in row, row
+
+    # The person and environment cards; the person's other recordings, one click.
+    person = page.locator("#replayhub-person-facts").inner_text()
+    assert "two-tabs-person" in person, person
+    assert "rrweb" in page.locator("#replayhub-environment-facts").inner_text()
+    others = page.locator("#replayhub-person-facts a").get_attribute("href")
+    assert others.startswith("/admin/recordings/recording/?filter="), others
+
     # Shortcuts (not while typing in the filter): 3 is 4×; space plays and pauses.
+    page.focus("#replayhub-filter")
     page.keyboard.press("3")
     assert page.locator("#replayhub-filter").input_value() == "3"
     page.fill("#replayhub-filter", "")
@@ -244,10 +272,10 @@ def test_the_offline_file_plays_with_no_network(
     page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
     page.goto(path.as_uri() + "?t=3")
     page.wait_for_function(
-        "() => window.replayhubPlayer.loadedAt !== null", timeout=20000
+        "() => window.replayhubPlayer.loadedAt !== null", timeout=40000
     )
     frame = page.frame_locator(".replayhub-screen:not([hidden]) iframe")
-    frame.locator("body").wait_for(timeout=10000)
+    frame.locator("body").wait_for(timeout=20000)
     assert "Sign up" in frame.locator("body").inner_text()
     assert abs(now_ms(page) - 3000) < 50
     page.evaluate(f"() => window.replayhubPlayer.seek({b_start + 2000})")
@@ -260,6 +288,12 @@ def test_the_offline_file_plays_with_no_network(
         pause=lambda: page.wait_for_timeout(100),
     )
     assert "events" in page.locator("#player-status").inner_text()
+    # The segment rule: a whole array, or a fragment of one.
+    cases = ['[{"a":1}]', ' ,{"a":1},{"a":2}] ', '{"a":1}', "[]", '[{"a":1}']
+    parsed = page.evaluate("(cs) => cs.map(window.replayhubParseSegment)", cases)
+    assert parsed == [[{"a": 1}], [{"a": 1}, {"a": 2}], [{"a": 1}], [], [{"a": 1}]], (
+        parsed
+    )
     context.close()
     assert errors == []
     # Whatever the recorded pages asked for (their stylesheets, images) was refused.
