@@ -7,10 +7,12 @@
 //
 // Playback: one global clock over [recording start, end] and one rrweb Replayer
 // per window, only the active window's shown and running. The active window at a
-// moment is the one with the most recent person's input (mouse, scroll, resize,
-// typing, touch, media, drag) or page load (Meta, FullSnapshot) at or before it;
-// before any, the window that started first. Other events do not count: a tab in
-// the background keeps sending page changes (timers, animations) while unseen.
+// moment is the one with the most recent person's input (mouse, clicks and focus,
+// scroll, resize, typing, touch, media, drag) or arrival on a page (a Meta event
+// with a new URL) at or before it; before any, the window that started first.
+// Other events do not count: a tab in the background keeps sending page changes
+// (timers, animations) and periodic full snapshots while unseen, and the tab being
+// left sends a blur as the person leaves it.
 (function () {
   "use strict";
 
@@ -330,10 +332,14 @@
     const index = windows.indexOf(win);
     events.forEach(function (event) {
       const data = event.data || {};
-      if (event.type === 2 || event.type === 4 || (event.type === 3 && INPUT_SOURCES.indexOf(data.source) >= 0)) {
-        inputs.push([event.timestamp, index]);
+      const blur = data.source === 2 && data.type === 6;
+      const input = event.type === 3 && INPUT_SOURCES.indexOf(data.source) >= 0 && !blur;
+      const arrival = event.type === 4 && data.href !== win.href;
+      if (input || arrival) { inputs.push([event.timestamp, index]); }
+      if (arrival) {
+        win.href = data.href;
+        win.pages.push([event.timestamp, data.href]);
       }
-      if (event.type === 4 && data.href) { win.pages.push([event.timestamp, data.href]); }
       if (event.type === 6 && data.plugin === "rrweb/console@1") { consoleRow(event, win); }
       if (event.type === 6 && data.plugin === "rrweb/network@1") { networkRows(event, win); }
     });
@@ -396,7 +402,7 @@
       screen.dataset.window = info.id;
       screen.hidden = true;
       stage.appendChild(screen);
-      return { id: info.id, info: info, screen: screen, replayer: null, running: false, waiting: [], pages: [], count: 0, size: null };
+      return { id: info.id, info: info, screen: screen, replayer: null, running: false, waiting: [], pages: [], href: null, count: 0, size: null };
     });
     const label = function (kind) { return kind.replace(/_/g, " "); };
     marks = timeline.markers.map(function (m) {
