@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -298,3 +299,63 @@ def test_the_offline_file_plays_with_no_network(
     assert errors == []
     # Whatever the recorded pages asked for (their stylesheets, images) was refused.
     assert all(not url.startswith("file://") for url in requested)
+
+
+def _inert(text: str) -> str:
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def in_fragments(html: str) -> str:
+    """The offline page with each window's events cut into three segments that are
+    fragments of one array ("[a,b", ",c,d", ",e]"), as segmented storage serves."""
+    block = r'<script id="{}" type="application/json">(.*?)</script>'
+    found = re.search(block.format("replayhub-timeline"), html, re.S)
+    assert found
+    timeline = json.loads(found[1])
+    for window in timeline["windows"]:
+        (segment,) = window["segments"]
+        name = segment["url"][1:]
+        whole = re.search(block.format(name), html, re.S)
+        assert whole
+        events = json.loads(whole[1])
+        third = len(events) // 3
+        parts = [events[:third], events[third : 2 * third], events[2 * third :]]
+        texts = [",".join(json.dumps(e) for e in part) for part in parts]
+        texts = ["[" + texts[0], "," + texts[1], "," + texts[2] + "]"]
+        elements = "".join(
+            f'<script id="{name}-{k}" type="application/json">{_inert(t)}</script>'
+            for k, t in enumerate(texts, 1)
+        )
+        html = html.replace(whole[0], elements)
+        window["segments"] = [{**segment, "url": f"#{name}-{k}"} for k in range(1, 4)]
+    new = block.format("replayhub-timeline").split("(")[0].replace("\\", "")
+    replaced = new + _inert(json.dumps(timeline)) + "</script>"
+    return html.replace(found[0], replaced)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_segments_that_are_fragments_are_appended(
+    browser: Any, origins: dict[str, str], tmp_path: Path
+) -> None:
+    recording, b_start = two_tab_recording()
+    html = b"".join(offline_html(recording)).decode()
+    path = tmp_path / "fragments.html"
+    path.write_text(in_fragments(html), encoding="utf-8")
+    context = browser.new_context()
+    context.set_offline(True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    page.goto(path.as_uri() + "?t=0")
+    page.wait_for_function(
+        "() => window.replayhubPlayer.loadedAt !== null", timeout=40000
+    )
+    total = recording.event_count
+    assert page.locator("#player-status").inner_text() == f"{total} events"
+    # "Welcome aboard!" is added to tab 1's page in its last segment.
+    page.evaluate(f"() => window.replayhubPlayer.seek({b_start - GAP_MS - 100})")
+    assert page.locator("#replayhub-tab").inner_text() == "Tab 1 of 2"
+    frame = page.frame_locator(".replayhub-screen:not([hidden]) iframe")
+    frame.get_by_text("Welcome aboard!").wait_for(state="attached", timeout=20000)
+    context.close()
+    assert errors == []
