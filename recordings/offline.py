@@ -12,16 +12,20 @@ several recordings calls `offline_html` too.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from django.contrib.staticfiles import finders
+from django.http import StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import now
 
 from recordings import playback
+from recordings.blobs import StorageError
 from recordings.models import Recording
 from recordings.timeline import recording_timeline
 
@@ -64,6 +68,29 @@ def offline_html(recording: Recording) -> Iterator[bytes]:
         yield b"</script>\n"
     scripts = dict(zip(("rrweb_js", "watch_js"), map(_script, SCRIPTS), strict=True))
     yield render_to_string("recordings/offline_end.html", scripts).encode()
+
+
+def offline_response(recording: Recording) -> HttpResponseBase:
+    """The page as a download; a 503 when blob storage fails before it starts.
+
+    The first window's first blob is read before answering (as the export does);
+    a blob that fails later cuts the download short.
+    """
+    pieces = offline_html(recording)
+    first: list[bytes] = []
+    try:
+        for piece in pieces:
+            first.append(piece)
+            if len(first) == 3:  # the page's head, a segment's tag, its first bytes
+                break
+    except StorageError:
+        return playback.storage_unavailable()
+    response = StreamingHttpResponse(
+        itertools.chain(first, pieces), content_type="text/html; charset=utf-8"
+    )
+    name = offline_filename(recording)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 def json_escaped(piece: bytes) -> bytes:

@@ -19,7 +19,6 @@ from django.http import (
     HttpResponse,
     HttpResponseRedirect,
     JsonResponse,
-    StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
@@ -478,13 +477,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
 
     def offline_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
         """The recording as one HTML file that plays from disk (offline.py)."""
-        recording = self._viewable(request, object_id)
-        response = StreamingHttpResponse(
-            offline.offline_html(recording), content_type="text/html; charset=utf-8"
-        )
-        name = offline.offline_filename(recording)
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return offline.offline_response(self._viewable(request, object_id))
 
     def snapshots_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         recording = self._viewable(request, object_id)

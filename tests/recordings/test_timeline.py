@@ -8,7 +8,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from recordings import access
+from recordings import access, services
 from recordings.models import Comment, Event, Marker, Person, Project, Recording
 from recordings.offline import offline_html
 from recordings.services import recording_events
@@ -178,6 +178,15 @@ class TimelineViewTests(TwoTabs):
         self.assertIn("attachment", response["Content-Disposition"])
         body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
         self.assertIn('id="replayhub-timeline"', body)
+
+    def test_the_offline_file_is_a_503_when_storage_fails(self) -> None:
+        services.recording_compact(recording=self.recording)
+        for path in self.stored_blobs():
+            path.unlink()  # gone from storage, still in the rows
+        self.client.force_login(self.bob)
+        response = self.client.get(self.url("offline"))
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(response.json()["error"], "storage_unavailable")
 
 
 class OfflineHtmlTests(TwoTabs):

@@ -605,7 +605,8 @@
   }
 
   function toggleFullscreen() {
-    if (document.fullscreenElement) { document.exitFullscreen(); } else { stage.requestFullscreen(); }
+    // The whole player (screen, timeline, controls, panel), not just the screen.
+    if (document.fullscreenElement) { document.exitFullscreen(); } else { $("replayhub-watch").requestFullscreen(); }
   }
 
   function showPanel(name) {
