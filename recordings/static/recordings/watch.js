@@ -417,8 +417,8 @@
     drawLanes();
     drawIdle();
     drawPanel("events");
-    drawCard("replayhub-person", "replayhub-person-facts", personFacts(timeline.person));
-    drawCard("replayhub-environment", "replayhub-environment-facts", timeline.environment || {});
+    drawCard("replayhub-person-facts", personFacts(timeline.person));
+    drawCard("replayhub-environment-facts", timeline.environment || {});
     if (startMs !== null) { clock.set(startMs); }
     render(clock.at);
   }
@@ -507,7 +507,7 @@
     return facts;
   }
 
-  function drawCard(cardId, listId, facts) {
+  function drawCard(listId, facts) {
     const list = $(listId);
     list.textContent = "";
     Object.keys(facts).forEach(function (key) {
