@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 import re
 from typing import Any
 
 from django.urls import reverse
 
-from recordings import access, services
+from recordings import access, offline, services, timeline
 from recordings.models import Comment, Event, Marker, Person, Project, Recording
 from recordings.offline import offline_html
 from recordings.services import recording_events
@@ -240,3 +241,8 @@ class OfflineHtmlTests(TwoTabs):
         self.recording.distinct_id = ""
         self.recording.save()
         self.assertIsNone(self.blocks(self.html())["replayhub-timeline"]["person"])
+
+
+def test_the_doctests_hold() -> None:
+    assert doctest.testmod(timeline).failed == 0
+    assert doctest.testmod(offline).failed == 0
