@@ -351,7 +351,7 @@
       try { const value = JSON.parse(arg); return typeof value === "string" ? value : arg; } catch (e) { return arg; }
     });
     const level = payload.level || "log";
-    rows.console.push({ at: event.timestamp, text: level + ": " + args.join(" "), kind: level, win: win });
+    rows.console.push({ at: event.timestamp, text: level + ": " + args.join(" ") + tabOf(win.id), kind: level });
   }
 
   function networkRows(event, win) {
@@ -361,9 +361,8 @@
       const took = typeof request.duration === "number" ? Math.round(request.duration) + " ms" : "";
       rows.network.push({
         at: request.timestamp || event.timestamp,
-        text: [method, request.name || "", status, took].join(" "),
+        text: [method, request.name || "", status, took].join(" ") + tabOf(win.id),
         kind: status >= 400 ? "failed" : "ok",
-        win: win,
       });
     });
   }
@@ -406,12 +405,13 @@
     });
     const label = function (kind) { return kind.replace(/_/g, " "); };
     marks = timeline.markers.map(function (m) {
-      return { at: m.at_ms, kind: m.kind, text: (m.kind_label || label(m.kind)) + (m.label ? ": " + m.label : "") };
+      const text = (m.kind_label || label(m.kind)) + (m.label ? ": " + m.label : "");
+      return { at: m.at_ms, kind: m.kind, text: text + tabOf(m.window_id) };
     }).concat(timeline.comments.map(function (c) {
       return { at: c.at_ms, kind: "comment", text: "comment by " + c.author + ": " + c.text };
     }));
     rows.events = timeline.events.map(function (e) {
-      return { at: e.at_ms, text: e.name + (e.url ? " " + e.url : ""), kind: "event" };
+      return { at: e.at_ms, text: e.name + (e.url ? " " + e.url : "") + tabOf(e.window_id), kind: "event" };
     });
     drawTicks();
     drawLanes();
@@ -421,6 +421,12 @@
     drawCard("replayhub-environment-facts", timeline.environment || {});
     if (startMs !== null) { clock.set(startMs); }
     render(clock.at);
+  }
+
+  // " (tab 2)" after what happened in a window, when there are several.
+  function tabOf(windowId) {
+    const win = windows.find(function (w) { return w.id === windowId; });
+    return win && windows.length > 1 ? " (tab " + win.info.number + ")" : "";
   }
 
   function percent(ms) {
