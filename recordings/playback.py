@@ -273,3 +273,13 @@ def _joined(pieces: Iterable[bytes]) -> Iterator[bytes]:
             held, size = [], 0
     if held:
         yield b"".join(held)
+
+
+def windows_json(*, recording: Recording) -> Iterator[tuple[str, Iterator[bytes]]]:
+    """Each window's id and its events as JSON array bytes, a piece at a time.
+
+    The export's reading (one blob's events held at a time), for readers that
+    write each window somewhere of its own: the offline player's page.
+    """
+    for window_id, keys in _export_plan(recording).items():
+        yield window_id, _joined(_window_json(keys))

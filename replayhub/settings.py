@@ -274,6 +274,8 @@ STATIC_URL = "/assets/"  # /static/ belongs to posthog-js's script paths on the 
 STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [
     ("vendor/rrweb-player", NODE_MODULES_DIR / "rrweb-player" / "dist"),
+    # rrweb's own Replayer: the admin's player (watch.js) drives one per window.
+    ("vendor/rrweb", NODE_MODULES_DIR / "rrweb" / "dist"),
 ]
 # Serve static files straight from the finders when developing (no collectstatic)
 WHITENOISE_USE_FINDERS = DEBUG

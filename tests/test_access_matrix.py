@@ -88,6 +88,9 @@ ADMIN_MODEL_RULES: dict[str, dict[str, Rule]] = {
         **INGESTED,
         "play": Rule(VIEW_REC),
         "snapshots": Rule(VIEW_REC),
+        # The player's timeline document and its offline HTML file: as the player.
+        "timeline": Rule(VIEW_REC),
+        "offline": Rule(VIEW_REC),
         # The filter builder's event names; deleting what the list's filter finds.
         "event_names": Rule(VIEW_REC, any_project=True),
         "delete_matching": Rule(DELETE_REC, any_project=True),

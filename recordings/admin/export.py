@@ -24,6 +24,7 @@ from django.utils import timezone
 from recordings import archives, playback, services
 from recordings.blobs import StorageError
 from recordings.models import Recording
+from recordings.offline import offline_html
 from recordings.serializers import RecordingExportSerializer
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ def _json_pieces(recording: Recording) -> Iterable[bytes]:
 # entry: its label, its files' suffix, and what writes one recording's file.
 FORMATS: dict[str, ExportFormat] = {
     "json": ExportFormat("JSON: events, markers and metadata", "json", _json_pieces),
+    "html": ExportFormat(
+        "HTML: a page that replays it offline, opened from disk", "html", offline_html
+    ),
 }
 
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from recordings import access, playback, services, tasks
+from recordings import access, offline, playback, services, tasks, timeline
 from recordings.admin import curation, export
 from recordings.admin.finding import (
     FilteredChangeList,
@@ -185,6 +185,16 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
                 "<path:object_id>/snapshots/",
                 view(self.snapshots_view),
                 name="recordings_recording_snapshots",
+            ),
+            path(
+                "<path:object_id>/timeline/",
+                view(self.timeline_view),
+                name="recordings_recording_timeline",
+            ),
+            path(
+                "<path:object_id>/offline/",
+                view(self.offline_view),
+                name="recordings_recording_offline",
             ),
             path(
                 "<path:object_id>/comments/",
@@ -442,16 +452,13 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
     def player_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         recording = self._viewable(request, object_id)
         windows = recording.window_ids()
-        window = request.GET.get("window") or (windows[0] if windows else "")
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": f"Recording {recording.session_id}",
             "recording": recording,
-            "windows": windows,
-            "window": window,
-            "events_url": reverse(
-                "admin:recordings_recording_snapshots", args=[recording.code]
+            "timeline_url": reverse(
+                "admin:recordings_recording_timeline", args=[recording.code]
             ),
             "active": dt.timedelta(seconds=recording.active_ms // 1000),
             **_markers_context(recording, windows),
@@ -467,6 +474,25 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         )
         response["Content-Security-Policy"] = PLAYER_CSP
         return response
+
+    def timeline_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The player's timeline document (recordings/timeline.py)."""
+        recording = self._viewable(request, object_id)
+        snapshots = reverse(
+            "admin:recordings_recording_snapshots", args=[recording.code]
+        )
+
+        def segment_url(window_id: str) -> str:
+            return f"{snapshots}?{urlencode({'window': window_id})}"
+
+        document = timeline.recording_timeline(
+            recording=recording, segment_url=segment_url
+        )
+        return JsonResponse(document)
+
+    def offline_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
+        """The recording as one HTML file that plays from disk (offline.py)."""
+        return offline.offline_response(self._viewable(request, object_id))
 
     def snapshots_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         recording = self._viewable(request, object_id)

@@ -86,8 +86,12 @@ def listed(page: Any) -> set[str]:
 
 
 def player_seconds(page: Any) -> int:
-    """The rrweb-player's current time, as its controller shows it (mm:ss)."""
-    text = page.locator(".rr-timeline__time").first.inner_text().strip()
+    """The player's current time as it shows it: the admin's player ("m:ss /
+    m:ss"), or rrweb-player's controller (mm:ss) on the public share page."""
+    if page.locator("#replayhub-time").count():
+        text = page.locator("#replayhub-time").inner_text().split("/")[0].strip()
+    else:
+        text = page.locator(".rr-timeline__time").first.inner_text().strip()
     match = re.fullmatch(r"(\d+):(\d\d)", text)
     assert match, text
     return int(match[1]) * 60 + int(match[2])
@@ -182,7 +186,7 @@ def test_filter_save_pin_comment_share_and_revoke(
     # 5. It plays; paused a few seconds in, a comment at that moment.
     page.wait_for_selector(".replayer-wrapper iframe", state="attached", timeout=15000)
     wait_for(lambda: player_seconds(page) >= 3, 20, "the player to play", later(page))
-    page.locator(".rr-controller__btns button").first.click()  # pause
+    page.click("#replayhub-play")  # pause
     shown = player_seconds(page)
     page.fill("#replayhub-comment-form textarea", "checkout button moved")
     assert player_seconds(page) == shown  # paused: the time stands still

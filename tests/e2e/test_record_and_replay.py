@@ -105,7 +105,7 @@ def test_a_recorded_session_replays_in_the_admin(
     assert "elsewhere-session" not in listing and "Someone else" not in listing
     page.locator(f"a[href$='/{recording.code}/play/']").first.click()
     try:
-        page.wait_for_selector(".rr-player", timeout=15000)
+        page.wait_for_selector(".replayhub-screen .replayer-wrapper", timeout=15000)
         replay = page.frame_locator(".replayer-wrapper iframe")
         heading = replay.get_by_role("heading", name="ReplayHub demo shop")
         heading.wait_for(state="attached", timeout=15000)

@@ -74,6 +74,18 @@ class ExportSelectedTests(ReplayTestCase):
         self.assertEqual(len(document["markers"]), self.one.markers.count())
         self.assertFalse(PrivacyAuditEntry.objects.exists())  # nothing on hold
 
+    def test_html_gives_a_page_per_recording_that_replays_offline(self) -> None:
+        self.client.force_login(self.bob)
+        response = self.post(self.one, self.two, format="html", apply="1")
+        with zipfile.ZipFile(io.BytesIO(response.getvalue())) as archive:
+            pages = {name: archive.read(name) for name in archive.namelist()}
+        self.assertEqual(set(pages), {f"{self.one.code}.html", f"{self.two.code}.html"})
+        # The same page the player's "Download offline HTML" gives.
+        offline = reverse("admin:recordings_recording_offline", args=[self.one.code])
+        alone = b"".join(self.client.get(offline).streaming_content)  # type: ignore[attr-defined]
+        self.assertEqual(pages[f"{self.one.code}.html"], alone)
+        self.assertNotIn(b"http://", pages[f"{self.one.code}.html"].split(b"<body")[0])
+
     def test_an_unknown_format_shows_the_page_again(self) -> None:
         self.client.force_login(self.bob)
         response = self.post(self.one, format="pdf", apply="1")
