@@ -454,10 +454,31 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
 
     def snapshots_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         recording = self._viewable(request, object_id)
+        if "segment" in request.GET:
+            return self._segment(request, recording)
         return playback.events_response(
             recording=recording,
             window_id=request.GET.get("window") or None,
             as_stored=_accepts_gzip(request),
+        )
+
+    def _segment(self, request: HttpRequest, recording: Recording) -> HttpResponse:
+        """`?window=<id>&segment=<n>[&v=<version>]`: one segment of a window
+        (playback.segments_timeline lists them)."""
+        window_id = request.GET.get("window")
+        number = request.GET["segment"]
+        if window_id is None or not number.isdigit() or len(number) > 6:
+            return JsonResponse(
+                {"error": "invalid_segment", "detail": "give window and segment"},
+                status=400,
+            )
+        return playback.segment_response(
+            recording=recording,
+            window_id=window_id,
+            number=int(number),
+            as_stored=_accepts_gzip(request),
+            version=request.GET.get("v"),
+            if_none_match=request.headers.get("If-None-Match", ""),
         )
 
     def delete_model(self, request: HttpRequest, obj: Recording) -> None:

@@ -2,12 +2,14 @@
 
 A package (house style 1) with the same public names as the module it grew from:
 capture (ingest), admission (whether capture takes a request, and the refusal),
-storage (playback, purge, blob rewrites, legal holds, orphans), signals (what
+storage (playback, purge, blob rewrites, legal holds, orphans), segments (a
+recording's windows as time slices a player fetches one by one), signals (what
 happened in a recording, and its markers), compaction (and the recording rules
 applied then), people (analytics events and persons) and the ingest ledger.
 Submodules import each other one way only: capture and people use the ledger,
-signals uses storage, compaction uses storage, signals and the ledger, people
-uses compaction, admission uses people and the ledger.
+signals uses storage, compaction uses storage, segments, signals and the ledger
+(segments uses none), people uses compaction, admission uses people and the
+ledger.
 """
 
 from __future__ import annotations
@@ -44,6 +46,15 @@ from recordings.services.ledger import (
 )
 from recordings.services.people import events_ingest, person_is_excluded
 from recordings.services.purge import PurgeReport, recordings_purge_matching
+from recordings.services.segments import (
+    NoSuchSegment,
+    SegmentInfo,
+    StoredSegment,
+    WindowSegments,
+    recording_segment_read,
+    recording_segment_version,
+    recording_segments,
+)
 from recordings.services.signals import (
     recording_signals_update,
     recordings_signals_behind,
@@ -75,6 +86,13 @@ __all__ = [
     "CaptureHealth",
     "ClientInfo",
     "IngestResult",
+    "NoSuchSegment",
+    "SegmentInfo",
+    "StoredSegment",
+    "WindowSegments",
+    "recording_segment_read",
+    "recording_segment_version",
+    "recording_segments",
     "PurgeReport",
     "RecordingOnHold",
     "Refusal",
