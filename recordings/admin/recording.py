@@ -23,6 +23,7 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
@@ -173,7 +174,8 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
             ),
             path(
                 "<path:object_id>/snapshots/",
-                view(self.snapshots_view),
+                # It says itself how long its answers keep (segments may be kept).
+                view(self.snapshots_view, cacheable=True),
                 name="recordings_recording_snapshots",
             ),
             path(
@@ -456,11 +458,13 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         recording = self._viewable(request, object_id)
         if "segment" in request.GET:
             return self._segment(request, recording)
-        return playback.events_response(
+        response = playback.events_response(
             recording=recording,
             window_id=request.GET.get("window") or None,
             as_stored=_accepts_gzip(request),
         )
+        add_never_cache_headers(response)  # as admin_view does for other pages
+        return response
 
     def _segment(self, request: HttpRequest, recording: Recording) -> HttpResponse:
         """`?window=<id>&segment=<n>[&v=<version>]`: one segment of a window
