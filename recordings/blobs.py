@@ -224,11 +224,13 @@ def encode_events(events: Iterable[dict[str, Any]]) -> bytes:
 # one by one): the first holds everything up to the first full snapshot and then
 # about this long of the recording, within this many bytes of JSON, so the first
 # frame waits for little; the later ones are bounded the same way, larger. A
-# single event bigger than the bound is a segment of its own. bench/playback.py
-# and docs/benchmarks.md say why these values.
+# single event bigger than the bound is a segment of its own. Each cut costs
+# compression (deflate starts again with no history) and a request, so later
+# segments are cut mostly by size: 1 MiB of JSON parses in about 10 ms, never a
+# long task. bench/playback.py and docs/benchmarks.md give the figures.
 FIRST_SEGMENT_MS = 30_000
 FIRST_SEGMENT_BYTES = 256 * 1024
-SEGMENT_MS = 60_000
+SEGMENT_MS = 300_000
 SEGMENT_BYTES = 1024 * 1024
 # rrweb's FullSnapshot: nothing can be drawn before it.
 _FULL_SNAPSHOT = 2
@@ -261,7 +263,7 @@ def segment_ends(
 
     `sizes` are the events' JSON bytes; `full_snapshot` the index of the first one.
 
-    >>> segment_ends([0, 1_000, 40_000, 50_000, 200_000], [10] * 5, 1)
+    >>> segment_ends([0, 1_000, 40_000, 50_000, 400_000], [10] * 5, 1)
     [2, 4, 5]
     >>> segment_ends([0, 1, 2], [300_000, 10, 10], None)
     [1, 3]

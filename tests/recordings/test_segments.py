@@ -64,8 +64,8 @@ class SegmentSizingTests(SimpleTestCase):
         return segments
 
     def test_it_cuts_by_time(self) -> None:
-        segments = self.assert_sizing(synthetic(600, 1_000))  # 10 minutes
-        self.assertEqual(len(segments), 11)  # 30 s, then 9½ minutes by the minute
+        segments = self.assert_sizing(synthetic(1_200, 1_000))  # 20 minutes
+        self.assertEqual(len(segments), 5)  # 30 s, then 19½ minutes by 5 minutes
 
     def test_it_cuts_by_bytes(self) -> None:
         segments = self.assert_sizing(synthetic(400, 10, pad=20_000))  # 4 s, 8 MB
@@ -125,7 +125,7 @@ class SegmentedWindowTests(ReplayTestCase):
         index, blob = self.compact()
         self.assertEqual(orjson.loads(gzip.decompress(blob)), self.before)
         segments = window_segments(index)
-        self.assertGreater(len(segments), 1)  # 72 s: the first 30 s, then the rest
+        self.assertEqual(len(segments), 2)  # 72 s: the first 30 s, then the rest
         self.assertEqual(segments[0].offset, blobs.GZIP_HEADER_BYTES)
         for previous, segment in zip(segments, segments[1:], strict=False):
             self.assertEqual(segment.offset, previous.offset + previous.length)
