@@ -12,8 +12,9 @@
   const target = document.getElementById("player");
   const state = { firstFrameAt: null, loadedAt: null, events: 0 };
   window.replayhubPlayer = state;
-  // Events handed to the replayer between two pauses (a few ms of work).
-  const SLICE = 300;
+  // Events are handed to the replayer for this long at a time, then the page
+  // gets the main thread back (input, painting, the replay itself).
+  const BUDGET_MS = 8;
 
   // A segment is a fragment of its window's JSON array: strip one leading `[` or
   // `,` and one trailing `]`, and wrap what is left in brackets.
@@ -57,10 +58,13 @@
     const replayer = player.getReplayer();
     for (const loading of loads) {
       const events = await loading;
-      for (let start = 0; start < events.length; start += SLICE) {
-        const slice = events.slice(start, start + SLICE);
-        slice.slice(0, -1).forEach(function (event) { replayer.addEvent(event); });
-        player.addEvent(slice[slice.length - 1]); // updates the player's length once
+      let next = 0;
+      while (next < events.length) {
+        const deadline = performance.now() + BUDGET_MS;
+        while (next < events.length - 1 && performance.now() < deadline) {
+          replayer.addEvent(events[next++]);
+        }
+        player.addEvent(events[next++]); // updates the player's length once
         await pause();
       }
       state.events += events.length;

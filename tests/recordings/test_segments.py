@@ -215,6 +215,18 @@ class SegmentedWindowTests(ReplayTestCase):
         old = b"".join(playback.export_chunks(recording=self.recording, meta={}))
         self.assertEqual(segmented, old)
 
+    def test_the_export_reads_on_across_gzip_members(self) -> None:
+        # A blob written as several gzip members (as `cat a.gz b.gz` would) is
+        # still one array to every reader, the streamed export included.
+        live = b"".join(playback.export_chunks(recording=self.recording, meta={}))
+        index, _blob = self.compact()
+        raw = blobs.dumps(self.before)
+        half = raw.index(b',{"type"', len(raw) // 2)
+        members = gzip.compress(raw[:half]) + gzip.compress(raw[half:])
+        (self.blob_dir / index.key).write_bytes(members)
+        exported = b"".join(playback.export_chunks(recording=self.recording, meta={}))
+        self.assertEqual(exported, live)
+
     def test_a_window_compacted_before_segments_plays_as_one_segment(self) -> None:
         index, _blob = self.compact()
         old_blob = blobs.encode_events(self.before)
