@@ -258,9 +258,11 @@ def recording_rewrite_blobs(
     `rewrite()` is called once per window, and the function it returns gets each
     of the window's blobs (live chunks and compacted windows) in time order, so it
     can carry state from one to the next as ingest does. A blob is rewritten,
-    whole and under the same key, only if its events changed; chunk and recording
-    sizes and event counts follow. A StorageError part-way keeps (and commits the
-    sizes of) the blobs rewritten so far, then is raised.
+    whole and under the same key, only if its events changed (a segmented window
+    blob under a new key, with its segment index, the old one deleted once this
+    commits); chunk and recording sizes and event counts follow. A StorageError
+    part-way keeps (and commits the sizes of) the blobs rewritten so far, then is
+    raised.
     """
     notes: list[T] = []
     retired: list[str] = []  # window blobs rewritten under a new key
