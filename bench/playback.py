@@ -16,7 +16,9 @@ headless Chromium (Playwright, /usr/bin/chromium), logged in, with a fresh cache
   recordings/player.js fetches the window's whole blob and plays it;
 * **segmented**: the page with a segmented player (the real player's contract,
   `window.replayhubPlayer`; until it is merged, bench/playback_player.js stands in
-  for it): the first segment first, the rest in the background.
+  for it): the first segment first, the rest in the background;
+* **tuned** (with --tuned): segmented, and the page preloads its first segment
+  from its head and loads the minified rrweb-player bundle.
 
 Measured per page load (median of --repeats): page opened → first frame (the replay
 iframe's document has a body with children), → fully loaded (every event handed to
@@ -27,6 +29,7 @@ thread block while loading (Long Tasks API; none means under 50 ms).
 
     .venv/bin/python bench/playback.py                    # 1, 10, 30 min + dashboard
     .venv/bin/python bench/playback.py --minutes 1 10 --repeats 1 --no-dashboard
+    .venv/bin/python bench/playback.py --minutes 30 --tuned
 
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust) and Debian's chromium.
 """
@@ -332,7 +335,7 @@ def login(browser: Browser, base: str) -> Any:
 
 
 def measure(
-    browser: Browser, base: str, state: Any, recording: Built, segmented: bool
+    browser: Browser, base: str, state: Any, recording: Built, mode: str
 ) -> Sample:
     context = browser.new_context(
         storage_state=state, viewport={"width": 1280, "height": 900}
@@ -340,7 +343,7 @@ def measure(
     context.add_init_script(INIT_SCRIPT)
     # Both pages' player script goes through Playwright's interception, so that
     # its cost (small) is the same on both sides.
-    if segmented:
+    if mode != "whole":
         timeline = json.dumps(recording.info["timeline"])
         script = (ROOT / "bench" / "playback_player.js").read_text()
         script = script.replace("/*TIMELINE*/ null", timeline)
@@ -352,6 +355,9 @@ def measure(
         "**/recordings/player*.js",
         lambda route: route.fulfill(body=script, content_type="text/javascript"),
     )
+    # The page goes through it too (changed only when tuned), for the same reason.
+    page_url = "**" + recording.info["player"] + "*"
+    context.route(page_url, lambda route: _page(route, recording, mode == "tuned"))
     try:
         page = context.new_page()
         cdp = context.new_cdp_session(page)
@@ -378,6 +384,20 @@ def measure(
         data_start=found["dataStart"] or 0.0,
         data_end=found["dataEnd"] or 0.0,
     )
+
+
+def _page(route: Any, recording: Built, tuned: bool) -> None:
+    """The player page; tuned, with the two changes docs/benchmarks.md suggests:
+    the first segment preloaded from the head, and the minified bundle."""
+    answer = route.fetch()
+    if not tuned:
+        route.fulfill(response=answer)
+        return
+    first = recording.info["timeline"][0]["segments"][0]["url"].replace("&", "&amp;")
+    preload = f'<link rel="preload" href="{first}" as="fetch" crossorigin="anonymous">'
+    html = answer.text().replace("<head>", "<head>" + preload, 1)
+    html = html.replace("rrweb-player.umd.cjs", "rrweb-player.umd.min.cjs")
+    route.fulfill(response=answer, body=html)
 
 
 def _metrics(cdp: Any) -> dict[str, float]:
@@ -421,19 +441,21 @@ def ratios(results: list[tuple[Built, str, Sample]]) -> str:
     for built, mode, sample in results:
         by_name.setdefault(built.name, {})[mode] = sample
     for name, modes in by_name.items():
-        if set(modes) != {"whole", "segmented"}:
-            continue
-        seg, whole = modes["segmented"], modes["whole"]
-
-        def r(a: float, b: float) -> str:
-            return f"{a / b:.2f}×" if b else "–"
-
-        lines.append(
-            f"| {name} | {r(seg.first_frame, whole.first_frame)} "
-            f"| {r(seg.loaded, whole.loaded)} | {r(seg.ttfb, whole.ttfb)} "
-            f"| {r(seg.bytes, whole.bytes)} | {r(seg.heap, whole.heap)} |"
-        )
+        for mode in ("segmented", "tuned"):
+            if mode in modes and "whole" in modes:
+                lines.append(_ratio_row(f"{name}, {mode}", modes[mode], modes["whole"]))
     return "\n".join(lines)
+
+
+def _ratio_row(name: str, seg: Sample, whole: Sample) -> str:
+    def r(a: float, b: float) -> str:
+        return f"{a / b:.2f}×" if b else "–"
+
+    return (
+        f"| {name} | {r(seg.first_frame, whole.first_frame)} "
+        f"| {r(seg.loaded, whole.loaded)} | {r(seg.ttfb, whole.ttfb)} "
+        f"| {r(seg.bytes, whole.bytes)} | {r(seg.heap, whole.heap)} |"
+    )
 
 
 def shapes_table(built: list[Built]) -> str:
@@ -465,6 +487,11 @@ def parse_args() -> argparse.Namespace:
         "--dashboard", type=float, default=30, help="minutes of the dashboard shape"
     )
     parser.add_argument("--no-dashboard", action="store_true")
+    parser.add_argument(
+        "--tuned",
+        action="store_true",
+        help="also the segmented page preloading its first segment, minified bundle",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--db-name", default="replayhub_bench_playback")
@@ -517,19 +544,20 @@ def browse(
 ) -> list[tuple[Built, str, Sample]]:
     base = f"http://127.0.0.1:{port}"
     results: list[tuple[Built, str, Sample]] = []
+    modes = ("whole", "segmented", "tuned") if opts.tuned else ("whole", "segmented")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM)
         state = login(browser, base)
         # Every gunicorn worker has served the pages once (imports, caches).
         for _warm_up in range(2 * opts.workers):
-            for segmented in (False, True):
-                measure(browser, base, state, built[0], segmented)
+            for mode in modes:
+                measure(browser, base, state, built[0], mode)
         log("warmed up")
         for one in built:
-            for mode in ("whole", "segmented"):
+            for mode in modes:
                 samples = []
                 for attempt in range(opts.repeats):
-                    sample = measure(browser, base, state, one, mode == "segmented")
+                    sample = measure(browser, base, state, one, mode)
                     log(
                         f"{one.name} {mode} #{attempt + 1}: first frame "
                         f"{sample.first_frame:.0f} ms, loaded {sample.loaded:.0f} ms, "
