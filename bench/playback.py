@@ -139,6 +139,12 @@ COLLECT = """() => {
 }"""
 
 
+SEEK_TO_END = """() => {
+  const player = window.replayhubPlayer.player;
+  player.goto(player.getMetaData().totalTime - 1, false);
+}"""
+
+
 @dataclass
 class Built:
     name: str
@@ -335,7 +341,12 @@ def login(browser: Browser, base: str) -> Any:
 
 
 def measure(
-    browser: Browser, base: str, state: Any, recording: Built, mode: str
+    browser: Browser,
+    base: str,
+    state: Any,
+    recording: Built,
+    mode: str,
+    check_replay: bool = False,
 ) -> Sample:
     context = browser.new_context(
         storage_state=state, viewport={"width": 1280, "height": 900}
@@ -360,16 +371,33 @@ def measure(
     context.route(page_url, lambda route: _page(route, recording, mode == "tuned"))
     try:
         page = context.new_page()
+        console: list[str] = []
+        page.on(
+            "console",
+            lambda m: (
+                console.append(m.text) if m.type in ("error", "warning") else None
+            ),
+        )
         cdp = context.new_cdp_session(page)
         cdp.send("Performance.enable")
         page.goto(base + recording.info["player"])
         page.wait_for_function(LOADED, timeout=PAGE_TIMEOUT_MS, polling=50)
         found = page.evaluate(COLLECT)
+        if check_replay and mode != "whole":
+            # Play the rest at once: rrweb warns of any event that refers to a node
+            # the replay does not have (a recording built wrong).
+            page.evaluate(SEEK_TO_END)
+            page.wait_for_timeout(2_000)
         metrics = _metrics(cdp)
         cdp.send("HeapProfiler.collectGarbage")
         kept = _metrics(cdp)
     finally:
         context.close()
+    if console:  # rrweb says so when an event refers to a node it does not have
+        log(
+            f"{recording.name} {mode}: {len(console)} console warning(s), first: "
+            f"{console[0][:200]!r}"
+        )
     return Sample(
         first_frame=found["firstFrameAt"],
         loaded=found["loadedAt"],
@@ -488,6 +516,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--no-dashboard", action="store_true")
     parser.add_argument(
+        "--check-replay",
+        action="store_true",
+        help="after each segmented load, play to the end and report rrweb's warnings",
+    )
+    parser.add_argument(
         "--tuned",
         action="store_true",
         help="also the segmented page preloading its first segment, minified bundle",
@@ -557,7 +590,7 @@ def browse(
             for mode in modes:
                 samples = []
                 for attempt in range(opts.repeats):
-                    sample = measure(browser, base, state, one, mode)
+                    sample = measure(browser, base, state, one, mode, opts.check_replay)
                     log(
                         f"{one.name} {mode} #{attempt + 1}: first frame "
                         f"{sample.first_frame:.0f} ms, loaded {sample.loaded:.0f} ms, "

@@ -80,6 +80,7 @@
       props: { events: first, width: width, height: Math.round(width * 9 / 16), autoPlay: true, skipInactive: true },
     });
     state.events = first.length;
+    state.player = player;
     watchFirstFrame();
     return addRest(player, segments.slice(1));
   }).then(function () {
