@@ -12,15 +12,18 @@ import hashlib
 import json
 import os
 import re
+import struct
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage, Storage, storages
+from storages.backends.s3 import S3Storage
+from storages.utils import clean_name
 
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
@@ -217,6 +220,143 @@ def encode_events(events: Iterable[dict[str, Any]]) -> bytes:
     return compress(dumps(list(events)))
 
 
+# How a compacted window is cut into segments (time slices the player can fetch
+# one by one): the first holds everything up to the first full snapshot and then
+# about this long of the recording, within this many bytes of JSON, so the first
+# frame waits for little; the later ones are bounded the same way, larger. A
+# single event bigger than the bound is a segment of its own. Each cut costs
+# compression (deflate starts again with no history) and a request, so later
+# segments are cut mostly by size: 1 MiB of JSON parses in about 10 ms, never a
+# long task. bench/playback.py and docs/benchmarks.md give the figures.
+FIRST_SEGMENT_MS = 30_000
+FIRST_SEGMENT_BYTES = 256 * 1024
+SEGMENT_MS = 300_000
+SEGMENT_BYTES = 1024 * 1024
+# rrweb's FullSnapshot: nothing can be drawn before it.
+_FULL_SNAPSHOT = 2
+# The gzip header zlib writes (no name, no time) and the empty final deflate block
+# that closes a stream cut at a full flush.
+GZIP_HEADER_BYTES = 10
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+_FINAL_BLOCK = b"\x03\x00"
+# What segment_member adds around a segment's stored bytes: header, final block,
+# CRC-32 and size.
+ENVELOPE_BYTES = 20
+
+
+class Segment(NamedTuple):
+    """One time slice of a segmented window blob."""
+
+    offset: int  # where its deflate bytes start in the blob
+    length: int  # how many there are (they end at a full flush)
+    first_ms: int  # its first and last event's timestamp
+    last_ms: int
+    events: int  # how many events it holds
+    raw: int  # the bytes of JSON they inflate to (its fragment)
+    crc: int  # the CRC-32 of that fragment, for the gzip trailer
+
+
+def segment_ends(
+    times: Sequence[int], sizes: Sequence[int], full_snapshot: int | None
+) -> list[int]:
+    """Where each segment of a window's sorted events ends (exclusive indices).
+
+    `sizes` are the events' JSON bytes; `full_snapshot` the index of the first one.
+
+    >>> segment_ends([0, 1_000, 40_000, 50_000, 400_000], [10] * 5, 1)
+    [2, 4, 5]
+    >>> segment_ends([0, 1, 2], [300_000, 10, 10], None)
+    [1, 3]
+    >>> segment_ends([], [], None)
+    []
+    """
+    ends: list[int] = []
+    start = 0
+    while start < len(times):
+        first = not ends
+        span, cap = (
+            (FIRST_SEGMENT_MS, FIRST_SEGMENT_BYTES)
+            if first
+            else (SEGMENT_MS, SEGMENT_BYTES)
+        )
+        # The first segment always reaches the full snapshot: the first frame.
+        end = full_snapshot + 1 if first and full_snapshot is not None else start + 1
+        held = sum(sizes[start:end])
+        origin = times[end - 1]
+        while end < len(times) and times[end] - origin < span:
+            if held + sizes[end] > cap:
+                break
+            held += sizes[end]
+            end += 1
+        ends.append(end)
+        start = end
+    return ends
+
+
+def encode_segmented(events: list[dict[str, Any]]) -> tuple[bytes, list[Segment]]:
+    """Gzip a window's sorted events as one JSON array, cut into segments.
+
+    The blob is one ordinary gzip stream (every reader, browsers included, takes
+    it whole), with a full flush at the end of each segment: no segment refers to
+    the bytes of another, so one is served alone by wrapping its stored bytes in a
+    gzip header and trailer (segment_member), never inflated and deflated again.
+    Each segment inflates to a fragment of the array: the first starts with `[`,
+    the others with `,`, the last ends with `]`.
+    """
+    items = [dumps(event) for event in events]
+    times = [int(event["timestamp"]) for event in events]
+    snapshot = next(
+        (i for i, event in enumerate(events) if event.get("type") == _FULL_SNAPSHOT),
+        None,
+    )
+    ends = segment_ends(times, [len(item) + 1 for item in items], snapshot) or [0]
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out: list[bytes] = []
+    segments: list[Segment] = []
+    offset = start = 0
+    for index, end in enumerate(ends):
+        fragment = b"".join(
+            [
+                b"," if index else b"[",
+                b",".join(items[start:end]),
+                b"]" if index == len(ends) - 1 else b"",
+            ]
+        )
+        data = compressor.compress(fragment) + compressor.flush(zlib.Z_FULL_FLUSH)
+        head = GZIP_HEADER_BYTES if index == 0 else 0  # zlib's header comes first
+        first_ms, last_ms = (times[start], times[end - 1]) if end > start else (0, 0)
+        segments.append(
+            Segment(
+                offset + head,
+                len(data) - head,
+                first_ms,
+                last_ms,
+                end - start,
+                len(fragment),
+                zlib.crc32(fragment),
+            )
+        )
+        out.append(data)
+        offset += len(data)
+        start = end
+    out.append(compressor.flush())
+    return b"".join(out), segments
+
+
+def segment_member(stored: bytes, segment: Segment) -> bytes:
+    """A segment's stored bytes as a gzip member of their own: 20 bytes around them."""
+    trailer = struct.pack("<II", segment.crc, segment.raw & 0xFFFFFFFF)
+    return _GZIP_HEADER + stored + _FINAL_BLOCK + trailer
+
+
+def segment_fragment(stored: bytes) -> bytes:
+    """A segment's JSON fragment, inflated (for a client that takes no gzip)."""
+    try:
+        return zlib.decompressobj(-zlib.MAX_WBITS).decompress(stored)
+    except zlib.error as exc:
+        raise StorageError(f"could not inflate a segment: {exc}") from exc
+
+
 def put_chunk(key: str, data: bytes) -> None:
     put_chunks([(key, data)])
 
@@ -256,6 +396,32 @@ def open_raw(key: str) -> bytes:
     except Exception as exc:
         raise StorageError(f"could not read blob {key}: {exc}") from exc
     return data
+
+
+def read_range(key: str, offset: int, length: int) -> bytes:
+    """`length` stored bytes of a blob from `offset`: a seek on local disk, a ranged
+    GET on S3, never the whole blob."""
+    storage = _storage()
+    try:
+        if isinstance(storage, FileSystemStorage):
+            with Path(storage.path(key)).open("rb") as handle:
+                handle.seek(offset)
+                data = handle.read(length)
+        elif isinstance(storage, S3Storage):
+            name = storage._normalize_name(clean_name(key))
+            answer = storage.bucket.Object(name).get(
+                Range=f"bytes={offset}-{offset + length - 1}"
+            )
+            data = answer["Body"].read()
+        else:
+            with storage.open(key, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read(length)
+    except Exception as exc:
+        raise StorageError(f"could not read blob {key}: {exc}") from exc
+    if len(data) != length:
+        raise StorageError(f"blob {key} is shorter than its segment index says")
+    return bytes(data)
 
 
 def read_raw(key: str, size: int) -> Iterator[bytes]:

@@ -18,12 +18,21 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.db.models import F
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
-from django.http.response import HttpResponseBase
+from django.http.response import HttpResponseBase, HttpResponseNotModified
+from django.utils.http import urlencode
 
 from recordings import blobs
 from recordings.blobs import StorageError
 from recordings.models import Event, Person, Recording
-from recordings.services import events_by_key, recording_events, recording_window_blob
+from recordings.services import (
+    NoSuchSegment,
+    events_by_key,
+    recording_events,
+    recording_segment_read,
+    recording_segment_version,
+    recording_segments,
+    recording_window_blob,
+)
 from recordings.services.transfer import (
     COMMENT_FIELDS,
     EVENT_FIELDS,
@@ -83,6 +92,96 @@ def events_response(
     except StorageError:
         return storage_unavailable()
     return HttpResponse(blobs.dumps(events), content_type="application/json")
+
+
+# A segment's URL names its version (recording_segments), which changes with its
+# bytes (recompaction, redaction): under that URL it never changes. Without the
+# current version (or while the window is live) the browser asks again each time.
+SEGMENT_CACHE = "private, max-age=31536000, immutable"
+SEGMENT_REVALIDATE = "private, no-cache"
+
+
+def segments_timeline(*, recording: Recording, events_url: str) -> list[dict[str, Any]]:
+    """Per window in start order: its time span and segments, each with its URL
+    (the events view, `?window=&segment=&v=`) and compressed size, for a player
+    that fetches the first segment of each window first and the rest after."""
+    timeline = []
+    for window in recording_segments(recording=recording):
+        query: dict[str, str | int] = {"window": window.window_id}
+        if window.version is not None:
+            query["v"] = window.version
+        segments = [
+            {
+                "url": f"{events_url}?{urlencode({**query, 'segment': s.index})}",
+                "first_ms": s.first_ms,
+                "last_ms": s.last_ms,
+                "bytes": s.bytes,
+            }
+            for s in window.segments
+        ]
+        timeline.append(
+            {
+                "window_id": window.window_id,
+                "first_ms": window.first_ms,
+                "last_ms": window.last_ms,
+                "segments": segments,
+            }
+        )
+    return timeline
+
+
+def segment_response(
+    *,
+    recording: Recording,
+    window_id: str,
+    number: int,
+    as_stored: bool,
+    version: str | None = None,
+    if_none_match: str = "",
+) -> HttpResponse:
+    """Segment `number` of a window: a fragment of its JSON array of events.
+
+    A compacted window's segment goes out as its stored bytes (a range of the
+    blob, read alone) in a 20-byte gzip envelope; a client that takes no gzip
+    gets it inflated. A window served whole (live, or compacted before segments)
+    has one segment, 0: all its events, as events_response gives them.
+    """
+    suffix = "-gz" if as_stored else ""
+    if if_none_match:
+        current = recording_segment_version(recording=recording, window_id=window_id)
+        if current is not None and if_none_match == f'"{current}-{number}{suffix}"':
+            return HttpResponseNotModified()
+    try:
+        stored = recording_segment_read(
+            recording=recording, window_id=window_id, number=number
+        )
+    except NoSuchSegment as exc:
+        return JsonResponse(
+            {"error": "no_such_segment", "detail": str(exc)}, status=404
+        )
+    except StorageError:
+        return storage_unavailable()
+    if stored is None:
+        response = events_response(
+            recording=recording, window_id=window_id, as_stored=as_stored
+        )
+        response["Cache-Control"] = SEGMENT_REVALIDATE
+        return response
+    if as_stored:
+        response = _gzip_json_response(
+            blobs.segment_member(stored.data, stored.segment)
+        )
+    else:
+        try:
+            fragment = blobs.segment_fragment(stored.data)
+        except StorageError:
+            return storage_unavailable()
+        response = HttpResponse(fragment, content_type="application/json")
+        response["Vary"] = "Accept-Encoding"
+    response["ETag"] = f'"{stored.version}-{number}{suffix}"'
+    cached = version == stored.version
+    response["Cache-Control"] = SEGMENT_CACHE if cached else SEGMENT_REVALIDATE
+    return response
 
 
 def _gzip_json_response(blob: bytes) -> HttpResponse:
@@ -234,8 +333,12 @@ def _inflated(key: str) -> Iterator[bytes]:
     try:
         for data in blobs.read_raw(key, _SEND_BYTES):
             while data:
+                if inflater.eof:  # another gzip member follows: go on, as gunzip
+                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 piece = inflater.decompress(data, _SEND_BYTES)
-                data = inflater.unconsumed_tail
+                data = (
+                    inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+                )
                 yield piece
         yield inflater.flush()
     except zlib.error as exc:

@@ -48,10 +48,17 @@ def epoch_ms(moment: dt.datetime) -> int:
 
 
 def recording_timeline(
-    *, recording: Recording, segment_url: SegmentUrl
+    *,
+    recording: Recording,
+    segment_url: SegmentUrl,
+    segments: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """The player's timeline document of `recording` (see the module docstring)."""
-    windows = _windows(recording, segment_url)
+    """The player's timeline document of `recording` (see the module docstring).
+
+    `segments`: per window id, its segments as the events view serves them
+    (playback.segments_timeline); a window without is one segment, `segment_url`.
+    """
+    windows = _windows(recording, segment_url, segments or {})
     started = epoch_ms(recording.started_at)
     ended = max([epoch_ms(recording.ended_at), *(w["last_ms"] for w in windows)])
     started = min([started, *(w["first_ms"] for w in windows)])
@@ -73,7 +80,11 @@ def recording_timeline(
     }
 
 
-def _windows(recording: Recording, segment_url: SegmentUrl) -> list[dict[str, Any]]:
+def _windows(
+    recording: Recording,
+    segment_url: SegmentUrl,
+    segments: dict[str, list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
     rows = (
         recording.chunks.values("window_id")
         .annotate(
@@ -86,8 +97,8 @@ def _windows(recording: Recording, segment_url: SegmentUrl) -> list[dict[str, An
     windows = []
     for number, row in enumerate(rows, 1):
         first, last = epoch_ms(row["first"]), epoch_ms(row["last"])
-        # One segment per window for now: the whole window's events.
-        segment = {
+        # Without a segment index: one segment, the whole window's events.
+        whole = {
             "url": segment_url(row["window_id"]),
             "first_ms": first,
             "last_ms": last,
@@ -99,7 +110,7 @@ def _windows(recording: Recording, segment_url: SegmentUrl) -> list[dict[str, An
                 "number": number,
                 "first_ms": first,
                 "last_ms": last,
-                "segments": [segment],
+                "segments": segments.get(row["window_id"]) or [whole],
             }
         )
     return windows

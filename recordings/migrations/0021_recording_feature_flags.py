@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("recordings", "0019_curation"),
+        ("recordings", "0020_window_blob"),
     ]
 
     operations = [

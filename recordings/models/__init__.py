@@ -36,6 +36,7 @@ from recordings.models.recording import (
     Recording,
     RecordingQuerySet,
     SnapshotChunk,
+    WindowBlob,
     live_key,
 )
 
@@ -63,6 +64,7 @@ __all__ = [
     "RecordingQuerySet",
     "SessionLedger",
     "SnapshotChunk",
+    "WindowBlob",
     "live_key",
     "hash_api_key",
     "new_api_key",

@@ -397,3 +397,35 @@ class SnapshotChunk(models.Model):
         """Where this chunk's events are now: a blob's key, or `live_key` while
         its bytes are in its row."""
         return self.compacted_into or self.blob_key or live_key(self.pk)
+
+
+class WindowBlob(models.Model):
+    """Where each segment (time slice) of a compacted window's blob lies in it.
+
+    Compaction writes it with the blob (blobs.encode_segmented), in the same
+    commit that points the window's chunks at it; redaction rewrites both. A
+    window compacted before segments has none and is served whole, as one segment.
+    """
+
+    recording = models.ForeignKey(
+        Recording, on_delete=models.CASCADE, related_name="window_blobs"
+    )
+    window_id = models.CharField(max_length=200, blank=True)
+    key = models.CharField(max_length=512, help_text="The window blob's key.")
+    segments = models.JSONField(
+        default=list,
+        help_text="Per segment, in time order: [offset, length, first_ms, last_ms, "
+        "events, raw, crc] (blobs.Segment).",
+    )
+    created = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        constraints = [
+            # Playback finds a window blob's segments by its key.
+            models.UniqueConstraint(
+                fields=("key",), name="recordings_windowblob_key_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({len(self.segments)} segment(s))"

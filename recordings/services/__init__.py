@@ -2,13 +2,15 @@
 
 A package (house style 1) with the same public names as the module it grew from:
 capture (ingest), admission (whether capture takes a request, and the refusal),
-storage (playback, purge, blob rewrites, legal holds, orphans), signals (what
+storage (playback, purge, blob rewrites, legal holds, orphans), segments (a
+recording's windows as time slices a player fetches one by one), signals (what
 happened in a recording, and its markers), compaction (and the recording rules
 applied then), people (analytics events and persons) and the ingest ledger.
 Submodules import each other one way only: capture and people use the ledger,
-signals uses storage, compaction uses storage, signals and the ledger, people
-uses compaction, admission uses people and the ledger, transfer (imports and
-export audits) uses capture, compaction and curation.
+signals uses storage, compaction uses storage, segments, signals and the ledger
+(segments uses none), people uses compaction, admission uses people and the
+ledger, transfer (imports and export audits) uses capture, compaction and
+curation.
 """
 
 from __future__ import annotations
@@ -46,6 +48,15 @@ from recordings.services.ledger import (
 )
 from recordings.services.people import events_ingest, person_is_excluded
 from recordings.services.purge import PurgeReport, recordings_purge_matching
+from recordings.services.segments import (
+    NoSuchSegment,
+    SegmentInfo,
+    StoredSegment,
+    WindowSegments,
+    recording_segment_read,
+    recording_segment_version,
+    recording_segments,
+)
 from recordings.services.signals import (
     recording_signals_update,
     recordings_signals_behind,
@@ -83,6 +94,13 @@ __all__ = [
     "ClientInfo",
     "ImportRefused",
     "IngestResult",
+    "NoSuchSegment",
+    "SegmentInfo",
+    "StoredSegment",
+    "WindowSegments",
+    "recording_segment_read",
+    "recording_segment_version",
+    "recording_segments",
     "PurgeReport",
     "RecordingOnHold",
     "Refusal",

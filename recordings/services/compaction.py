@@ -26,8 +26,10 @@ from recordings.models import (
     Event,
     Recording,
     SnapshotChunk,
+    WindowBlob,
 )
 from recordings.services.ledger import ledger_record_refusal
+from recordings.services.segments import window_blob_index
 from recordings.services.signals import recording_signals_update
 from recordings.services.storage import (
     RecordingOnHold,
@@ -165,9 +167,15 @@ def _compact_window(recording: Recording, window_id: str) -> bool:
         key = blobs.window_key(
             recording.project_id, recording.session_id, window_id, uuid.uuid4().hex[:12]
         )
-        blobs.put_chunk(key, blobs.encode_events(events))
+        data, segments = blobs.encode_segmented(events)
+        blobs.put_chunk(key, data)
         SnapshotChunk.objects.filter(pk__in=[c.pk for c in chunks]).update(
             compacted_into=key, data=None
+        )
+        # The window's earlier blob (compacted before this batch came) goes.
+        WindowBlob.objects.filter(recording=recording, key__in=old_keys).delete()
+        window_blob_index(
+            recording=locked, window_id=window_id, key=key, segments=segments
         )
         _record_window_check(locked, window_id, events)
     # Only once no row points at them; a failure here leaves orphans for the sweeper.

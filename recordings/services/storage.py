@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from recordings.models import (
     Project,
     Recording,
     SnapshotChunk,
+    WindowBlob,
 )
 
 logger = logging.getLogger(__name__)
@@ -256,11 +258,14 @@ def recording_rewrite_blobs(
     `rewrite()` is called once per window, and the function it returns gets each
     of the window's blobs (live chunks and compacted windows) in time order, so it
     can carry state from one to the next as ingest does. A blob is rewritten,
-    whole and under the same key, only if its events changed; chunk and recording
-    sizes and event counts follow. A StorageError part-way keeps (and commits the
-    sizes of) the blobs rewritten so far, then is raised.
+    whole and under the same key, only if its events changed (a segmented window
+    blob under a new key, with its segment index, the old one deleted once this
+    commits); chunk and recording sizes and event counts follow. A StorageError
+    part-way keeps (and commits the sizes of) the blobs rewritten so far, then is
+    raised.
     """
     notes: list[T] = []
+    retired: list[str] = []  # window blobs rewritten under a new key
     failure: blobs.StorageError | None = None
     with transaction.atomic():
         # Unlike ingest, this holds a transaction and the recording's row lock
@@ -273,13 +278,22 @@ def recording_rewrite_blobs(
                 for keys in _windows(recording):
                     blob_rewrite = rewrite()
                     for key in keys:
-                        _rewrite_blob(recording, key, blob_rewrite, notes)
+                        _rewrite_blob(recording, key, blob_rewrite, notes, retired)
             except blobs.StorageError as exc:
                 # The blobs rewritten so far stay so: commit their new sizes.
                 failure = exc
+    _delete_retired(retired)
     if failure is not None:
         raise failure
     return notes
+
+
+def _delete_retired(keys: list[str]) -> None:
+    # Only once no row points at them; a failure leaves orphans for the sweeper.
+    try:
+        blobs.delete_blobs(keys)
+    except blobs.StorageError:
+        logger.exception("could not delete %d rewritten window blob(s)", len(keys))
 
 
 def _windows(recording: Recording) -> list[list[str]]:
@@ -291,7 +305,11 @@ def _windows(recording: Recording) -> list[list[str]]:
 
 
 def _rewrite_blob(
-    recording: Recording, key: str, rewrite: BlobRewrite[T], notes: list[T]
+    recording: Recording,
+    key: str,
+    rewrite: BlobRewrite[T],
+    notes: list[T],
+    retired: list[str],
 ) -> None:
     (stored,) = data_read(keys=[key])
     events = blobs.decode(stored, key)
@@ -301,10 +319,35 @@ def _rewrite_blob(
     after = blobs.dumps(kept)
     if after == before:
         return
-    data = blobs.compress(after)
-    _data_write(key, data)
+    index = None if is_live(key) else WindowBlob.objects.filter(key=key).first()
+    if index is None:
+        data = blobs.compress(after)
+        _data_write(key, data)
+    else:
+        data = _segmented_write(recording, index, kept)
+        retired.append(key)
     _recount(recording, key, len(data) - len(stored), len(kept), count - len(kept))
     notes.append(note)
+
+
+def _segmented_write(
+    recording: Recording, index: WindowBlob, events: list[dict[str, Any]]
+) -> bytes:
+    """Rewrite a segmented window blob under a new key, with its new index.
+
+    Not in place as other blobs: a reader holding the old index reads the old
+    blob's byte ranges until this commits (it is deleted after).
+    """
+    data, segments = blobs.encode_segmented(events)
+    generation = uuid.uuid4().hex[:12]
+    key = blobs.window_key(
+        recording.project_id, recording.session_id, index.window_id, generation
+    )
+    blobs.put_chunk(key, data)
+    recording.chunks.filter(compacted_into=index.key).update(compacted_into=key)
+    index.key, index.segments = key, [list(segment) for segment in segments]
+    index.save(update_fields=["key", "segments"])
+    return data
 
 
 def _data_write(key: str, data: bytes) -> None:

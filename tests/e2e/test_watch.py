@@ -273,7 +273,8 @@ def test_the_offline_file_plays_with_no_network(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
-    page.goto(path.as_uri() + "?t=3")
+    # Not the load event: it waits on the recorded pages' refused subresources.
+    page.goto(path.as_uri() + "?t=3", wait_until="domcontentloaded")
     page.wait_for_function(
         "() => window.replayhubPlayer.loadedAt !== null", timeout=40000
     )

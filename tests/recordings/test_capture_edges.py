@@ -55,6 +55,9 @@ SERVER_MADE = {
     (Recording, "slowest_request_url"),
     (Recording, "last_url"),
     (Recording, "urls"),
+    # Folded from the stored events' properties, which capture cleaned already;
+    # flag counts and value lengths are capped (recordings/ingest/flags.py).
+    (Recording, "feature_flags"),
     (Recording, "browser"),
     (Recording, "browser_version"),
     (Recording, "os"),

@@ -148,9 +148,27 @@ class TimelineViewTests(TwoTabs):
         self.assertEqual(response.status_code, 200)
         windows = response.json()["windows"]
         segment = windows[0]["segments"][0]["url"]
-        self.assertEqual(segment, self.url("snapshots") + "?window=tab-a")
+        # Live: one segment, the whole window.
+        self.assertEqual(segment, self.url("snapshots") + "?window=tab-a&segment=0")
         events = self.client.get(segment).json()
         self.assertEqual(len(events), len(self.events))
+
+    def test_a_compacted_window_is_listed_in_its_segments(self) -> None:
+        recording = Recording.objects.get(pk=self.recording.pk)
+        services.recording_compact(recording=recording)
+        self.client.force_login(self.bob)
+        window = self.client.get(self.url("timeline")).json()["windows"][0]
+        listed = services.recording_segments(recording=recording)[0].segments
+        self.assertEqual(len(window["segments"]), len(listed))
+        events: list[Any] = []
+        for segment in window["segments"]:
+            body = self.client.get(segment["url"]).content.decode().strip()
+            # The player's rule (watch.js parseSegment): a fragment of one array.
+            body = body[1:] if body[:1] in "[," else body
+            body = body[:-1] if body.endswith("]") else body
+            events += json.loads("[" + body + "]")
+        stored = services.recording_events(recording=recording, window_id="tab-a")
+        self.assertEqual(events, stored)
 
     def test_it_returns_404_to_outsiders(self) -> None:
         # charlie uses ReplayHub, on a project of his own: not this one.
