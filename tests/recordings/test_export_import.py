@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import tarfile
 import zipfile
 from io import StringIO
@@ -393,6 +394,34 @@ class PlainReaderTests(ReplayTestCase):
                 for window in recording.window_ids()
             }
             self.assertEqual(self.read_plainly(str(recording.code)), expected)
+
+    def test_the_documented_segment_reader_gets_each_slice(self) -> None:
+        doc = (
+            Path(__file__).resolve().parents[2] / "docs/storage-format.md"
+        ).read_text()
+        found = re.search(r"```python\n(import json, zlib\n.*?)```", doc, re.S)
+        assert found, "the segment reader is not in docs/storage-format.md"
+        namespace: dict[str, Any] = {}
+        exec(found[1], namespace)  # noqa: S102 - the documentation's own example
+        recording = Recording.objects.get()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT window_id, key, segments FROM recordings_windowblob "
+                "WHERE recording_id = %s",
+                [recording.pk],
+            )
+            rows = cursor.fetchall()
+        self.assertEqual(len(rows), 2)
+        for window, key, segments in rows:
+            blob = (self.blob_dir / key).read_bytes()
+            entries = json.loads(segments) if isinstance(segments, str) else segments
+            events = [
+                event
+                for entry in entries
+                for event in namespace["segment_events"](blob, entry)
+            ]
+            expected = services.recording_events(recording=recording, window_id=window)
+            self.assertEqual(events, expected)
 
 
 class DocumentReadTests(ReplayTestCase):
