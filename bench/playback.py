@@ -12,13 +12,11 @@ client would (`/api/v1/ingest/rrweb/`, one batch per 5 s of events), compacts th
 with `manage.py compact_recordings`, then opens each recording's admin player page in
 headless Chromium (Playwright, /usr/bin/chromium), logged in, with a fresh cache:
 
-* **whole** (the baseline): the page as it is without segments: today's
-  recordings/player.js fetches the window's whole blob and plays it;
-* **segmented**: the page with a segmented player (the real player's contract,
-  `window.replayhubPlayer`; until it is merged, bench/playback_player.js stands in
-  for it): the first segment first, the rest in the background;
-* **tuned** (with --tuned): segmented, and the page preloads its first segment
-  from its head and loads the minified rrweb-player bundle.
+* **whole** (the baseline): the player page with its timeline rewritten to one
+  segment per window, the window's whole blob, as recordings were read before
+  segments (the same player, recordings/static/recordings/watch.js);
+* **segmented**: the page as it is: the first segment of each window first (the
+  very first preloaded from the page's head), the rest in the background.
 
 Measured per page load (median of --repeats): page opened → first frame (the replay
 iframe's document has a body with children), → fully loaded (every event handed to
@@ -29,7 +27,7 @@ thread block while loading (Long Tasks API; none means under 50 ms).
 
     .venv/bin/python bench/playback.py                    # 1, 10, 30 min + dashboard
     .venv/bin/python bench/playback.py --minutes 1 10 --repeats 1 --no-dashboard
-    .venv/bin/python bench/playback.py --minutes 30 --tuned
+    .venv/bin/python bench/playback.py --minutes 30
 
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust) and Debian's chromium.
 """
@@ -38,10 +36,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -352,23 +352,11 @@ def measure(
         storage_state=state, viewport={"width": 1280, "height": 900}
     )
     context.add_init_script(INIT_SCRIPT)
-    # Both pages' player script goes through Playwright's interception, so that
-    # its cost (small) is the same on both sides.
-    if mode != "whole":
-        timeline = json.dumps(recording.info["timeline"])
-        script = (ROOT / "bench" / "playback_player.js").read_text()
-        script = script.replace("/*TIMELINE*/ null", timeline)
-    else:
-        script = (
-            ROOT / "recordings" / "static" / "recordings" / "player.js"
-        ).read_text()
-    context.route(
-        "**/recordings/player*.js",
-        lambda route: route.fulfill(body=script, content_type="text/javascript"),
-    )
-    # The page goes through it too (changed only when tuned), for the same reason.
+    # The same player on both sides (recordings/static/recordings/watch.js); the
+    # baseline's page is told each window is one segment, the whole window blob,
+    # as recordings were read before segments. Both pages go through Playwright.
     page_url = "**" + recording.info["player"] + "*"
-    context.route(page_url, lambda route: _page(route, recording, mode == "tuned"))
+    context.route(page_url, lambda route: _page(route, mode == "whole"))
     try:
         page = context.new_page()
         console: list[str] = []
@@ -414,18 +402,38 @@ def measure(
     )
 
 
-def _page(route: Any, recording: Built, tuned: bool) -> None:
-    """The player page; tuned, with the two changes docs/benchmarks.md suggests:
-    the first segment preloaded from the head, and the minified bundle."""
+_TIMELINE = re.compile(
+    r'(<script id="replayhub-timeline" type="application/json">)(.*?)(</script>)', re.S
+)
+_PRELOAD = re.compile(r'<link rel="preload"[^>]*>')
+
+
+def _page(route: Any, whole: bool) -> None:
+    """The player page; for the baseline, with one segment per window (its whole
+    blob, as stored) and no preloaded first segment."""
     answer = route.fetch()
-    if not tuned:
+    if not whole:
         route.fulfill(response=answer)
         return
-    first = recording.info["timeline"][0]["segments"][0]["url"].replace("&", "&amp;")
-    preload = f'<link rel="preload" href="{first}" as="fetch" crossorigin="anonymous">'
-    html = answer.text().replace("<head>", "<head>" + preload, 1)
-    html = html.replace("rrweb-player.umd.cjs", "rrweb-player.umd.min.cjs")
-    route.fulfill(response=answer, body=html)
+    html = answer.text()
+    found = _TIMELINE.search(html)
+    assert found, "the player page holds no timeline"
+    document = json.loads(found[2])
+    for window in document["windows"]:
+        base = window["segments"][0]["url"].split("?", 1)[0]
+        whole_url = f"{base}?{urllib.parse.urlencode({'window': window['id']})}"
+        size = sum(s["bytes"] or 0 for s in window["segments"])
+        window["segments"] = [
+            {
+                "url": whole_url,
+                "first_ms": window["first_ms"],
+                "last_ms": window["last_ms"],
+                "bytes": size,
+            }
+        ]
+    text = json.dumps(document).replace("<", "\\u003c").replace(">", "\\u003e")
+    html = html[: found.start(2)] + text + html[found.end(2) :]
+    route.fulfill(response=answer, body=_PRELOAD.sub("", html))
 
 
 def _metrics(cdp: Any) -> dict[str, float]:
@@ -469,9 +477,10 @@ def ratios(results: list[tuple[Built, str, Sample]]) -> str:
     for built, mode, sample in results:
         by_name.setdefault(built.name, {})[mode] = sample
     for name, modes in by_name.items():
-        for mode in ("segmented", "tuned"):
-            if mode in modes and "whole" in modes:
-                lines.append(_ratio_row(f"{name}, {mode}", modes[mode], modes["whole"]))
+        if "segmented" in modes and "whole" in modes:
+            lines.append(
+                _ratio_row(f"{name}, segmented", modes["segmented"], modes["whole"])
+            )
     return "\n".join(lines)
 
 
@@ -519,11 +528,6 @@ def parse_args() -> argparse.Namespace:
         "--check-replay",
         action="store_true",
         help="after each segmented load, play to the end and report rrweb's warnings",
-    )
-    parser.add_argument(
-        "--tuned",
-        action="store_true",
-        help="also the segmented page preloading its first segment, minified bundle",
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
@@ -577,7 +581,7 @@ def browse(
 ) -> list[tuple[Built, str, Sample]]:
     base = f"http://127.0.0.1:{port}"
     results: list[tuple[Built, str, Sample]] = []
-    modes = ("whole", "segmented", "tuned") if opts.tuned else ("whole", "segmented")
+    modes = ("whole", "segmented")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM)
         state = login(browser, base)

@@ -61,6 +61,21 @@ LIST_CSP = PLAYER_CSP
 PROJECT_VAR = "project__id__exact"
 
 
+def _timeline(recording: Recording) -> dict[str, Any]:
+    """The player's timeline document, with a compacted window's segments."""
+    snapshots = reverse("admin:recordings_recording_snapshots", args=[recording.code])
+
+    def segment_url(window_id: str) -> str:
+        return f"{snapshots}?{urlencode({'window': window_id})}"
+
+    windows = playback.segments_timeline(recording=recording, events_url=snapshots)
+    return timeline.recording_timeline(
+        recording=recording,
+        segment_url=segment_url,
+        segments={w["window_id"]: w["segments"] for w in windows},
+    )
+
+
 def _accepts_gzip(request: HttpRequest) -> bool:
     return "gzip" in request.headers.get("Accept-Encoding", "").lower()
 
@@ -460,9 +475,9 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
             "opts": self.opts,
             "title": f"Recording {recording.session_id}",
             "recording": recording,
-            "timeline_url": reverse(
-                "admin:recordings_recording_timeline", args=[recording.code]
-            ),
+            # In the page, not fetched after it: the first segment's request
+            # starts as the page is parsed (its <link rel=preload>).
+            "timeline": _timeline(recording),
             "active": dt.timedelta(seconds=recording.active_ms // 1000),
             **_markers_context(recording, windows),
             **curation.player_context(request, recording),
@@ -480,22 +495,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
 
     def timeline_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The player's timeline document (recordings/timeline.py)."""
-        recording = self._viewable(request, object_id)
-        snapshots = reverse(
-            "admin:recordings_recording_snapshots", args=[recording.code]
-        )
-
-        def segment_url(window_id: str) -> str:
-            return f"{snapshots}?{urlencode({'window': window_id})}"
-
-        # A compacted window is served in time slices, the first ones first.
-        windows = playback.segments_timeline(recording=recording, events_url=snapshots)
-        document = timeline.recording_timeline(
-            recording=recording,
-            segment_url=segment_url,
-            segments={w["window_id"]: w["segments"] for w in windows},
-        )
-        return JsonResponse(document)
+        return JsonResponse(_timeline(self._viewable(request, object_id)))
 
     def offline_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
         """The recording as one HTML file that plays from disk (offline.py)."""

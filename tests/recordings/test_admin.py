@@ -36,12 +36,18 @@ class RecordingAdminTests(ReplayTestCase):
         self.assertEqual(response.status_code, 200)
         html = response.content.decode()
         self.assertIn("vendor/rrweb/rrweb.umd.min.cjs", html)
+        # The timeline is in the page (as the timeline view answers it), and the
+        # first segment is preloaded from the head.
         timeline_url = reverse(
             "admin:recordings_recording_timeline", args=[self.recording.code]
         )
-        self.assertIn(timeline_url, html)
-        (window,) = self.client.get(timeline_url).json()["windows"]
-        events = self.client.get(window["segments"][0]["url"]).json()
+        inline = response.context["timeline"]
+        self.assertEqual(inline, self.client.get(timeline_url).json())
+        self.assertIn('id="replayhub-timeline"', html)
+        (window,) = inline["windows"]
+        first = window["segments"][0]["url"]
+        self.assertIn(f'<link rel="preload" href="{escape(first)}"', html)
+        events = self.client.get(first).json()
         expected = [
             e
             for item in decoded("04-s-gzip-fullsnapshot")

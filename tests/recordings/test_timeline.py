@@ -181,10 +181,12 @@ class TimelineViewTests(TwoTabs):
                 self.assertIn(response.status_code, (403, 404))
                 self.assertNotIn(b"signup", response.content)
 
-    def test_the_player_page_links_the_timeline_and_the_offline_file(self) -> None:
+    def test_the_player_page_holds_the_timeline_and_links_the_offline_file(
+        self,
+    ) -> None:
         self.client.force_login(self.bob)
         page = self.client.get(self.url("play"))
-        self.assertContains(page, self.url("timeline"))
+        self.assertContains(page, 'id="replayhub-timeline"')
         self.assertContains(page, self.url("offline"))
         self.assertContains(page, "recordings/watch.js")
         self.assertContains(page, "Keyboard shortcuts")

@@ -1,8 +1,8 @@
 // The player: every window (tab) of a recording on one timeline.
 //
 // Data: a timeline document (recordings/timeline.py) and, per window, segments of
-// rrweb events. In the admin both come from the server (#replayhub-timeline-url);
-// in the offline export they are inlined in the page (#replayhub-timeline and one
+// rrweb events. The timeline is in the page (#replayhub-timeline); in the admin the
+// segments come from the server, in the offline export they are inlined too (one
 // <script type="application/json"> per segment, its url "#<element id>").
 //
 // Playback: one global clock over [recording start, end] and one rrweb Replayer
@@ -65,18 +65,15 @@
     return JSON.parse("[" + text.slice(start, end) + "]");
   }
 
+  // The timeline is in the page; a segment is in the page too (offline: "#id")
+  // or fetched from the server.
   function dataSource() {
     const inline = $("replayhub-timeline");
-    if (inline) {
-      return {
-        timeline: function () { return Promise.resolve(JSON.parse(inline.textContent)); },
-        segment: function (url) { return Promise.resolve($(url.slice(1)).textContent); },
-      };
-    }
-    const url = JSON.parse($("replayhub-timeline-url").textContent);
     return {
-      timeline: function () { return fetchText(url).then(JSON.parse); },
-      segment: fetchText,
+      timeline: function () { return Promise.resolve(JSON.parse(inline.textContent)); },
+      segment: function (url) {
+        return url.startsWith("#") ? Promise.resolve($(url.slice(1)).textContent) : fetchText(url);
+      },
     };
   }
 
