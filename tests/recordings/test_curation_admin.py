@@ -166,8 +166,10 @@ class PlayerPageTests(CurationAdminCase):
             (self.bob, 12500, "w"),
         )
         page = self.client.get(self.play_url(self.recs[0]))
-        # The comment, its edit box and its marker.
-        self.assertContains(page, "look here", count=3)
+        # The comment, its edit box, its marker, and the player's timeline.
+        self.assertContains(page, "look here", count=4)
+        timeline = page.context["timeline"]
+        self.assertEqual([c["text"] for c in timeline["comments"]], ["look here"])
         self.assertContains(page, 'href="?t=12"')
 
     def test_outsiders_may_not_comment(self) -> None:
