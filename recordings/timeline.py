@@ -20,7 +20,7 @@ from django.db.models import Max, Min, Sum
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from recordings.models import Event, Person, Recording
+from recordings.models import Event, Marker, Person, Recording
 
 # A timeline lists at most this many markers and analytics events each: a recording
 # can hold thousands, and the player draws every one.
@@ -117,15 +117,20 @@ def _windows(
 
 
 def _markers(recording: Recording) -> list[dict[str, Any]]:
+    # Rows, not model objects: a long recording has thousands (docs/benchmarks.md).
+    labels = dict(Marker.Kind.choices)
+    rows = recording.markers.in_time_order().values_list(
+        "timestamp", "kind", "label", "window_id"
+    )
     return [
         {
-            "at_ms": epoch_ms(marker.timestamp),
-            "kind": marker.kind,
-            "kind_label": marker.get_kind_display(),
-            "label": marker.label,
-            "window_id": marker.window_id,
+            "at_ms": epoch_ms(timestamp),
+            "kind": kind,
+            "kind_label": labels.get(kind, kind),
+            "label": label,
+            "window_id": window_id,
         }
-        for marker in recording.markers.in_time_order()[:MAX_MARKERS]
+        for timestamp, kind, label, window_id in rows[:MAX_MARKERS]
     ]
 
 

@@ -46,7 +46,7 @@ from recordings.admin.finding import (
 )
 from recordings.admin.scoped import ProjectScopedAdmin
 from recordings.admin.tag import tag_chip
-from recordings.models import Project, Recording
+from recordings.models import Marker, Project, Recording
 from recordings.models.recording import RecordingQuerySet
 from recordings.services import PurgeReport
 
@@ -86,19 +86,24 @@ PAGE_MARKERS = 500
 
 def _markers_context(recording: Recording, windows: list[str]) -> dict[str, Any]:
     """The player page's list of markers: when, what, which window (its number)."""
-    found = list(recording.markers.in_time_order()[: PAGE_MARKERS + 1])
+    labels = dict(Marker.Kind.choices)
+    found = list(
+        recording.markers.in_time_order().values_list(
+            "offset_ms", "kind", "label", "window_id"
+        )[: PAGE_MARKERS + 1]
+    )
     numbers = {window_id: index for index, window_id in enumerate(windows, 1)}
     rows = [
         {
-            "ms": marker.offset_ms,
-            "seconds": marker.offset_ms // 1000,
-            "at": _minutes_seconds(marker.offset_ms),
-            "kind": marker.kind,
-            "kind_label": marker.get_kind_display(),
-            "label": marker.label,
-            "window": numbers.get(marker.window_id, ""),
+            "ms": offset_ms,
+            "seconds": offset_ms // 1000,
+            "at": _minutes_seconds(offset_ms),
+            "kind": kind,
+            "kind_label": labels.get(kind, kind),
+            "label": label,
+            "window": numbers.get(window_id, ""),
         }
-        for marker in found[:PAGE_MARKERS]
+        for offset_ms, kind, label, window_id in found[:PAGE_MARKERS]
     ]
     return {"markers": rows, "markers_cut": len(found) > PAGE_MARKERS}
 
