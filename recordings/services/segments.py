@@ -87,6 +87,8 @@ def recording_segments(*, recording: Recording) -> list[WindowSegments]:
     windows: dict[str, list[SnapshotChunk]] = {}
     for chunk in chunks.only(
         "pk",
+        # Without it, Django loads it row by row to link each to `recording`.
+        "recording_id",
         "window_id",
         "compacted_into",
         "blob_key",

@@ -170,6 +170,15 @@ class SegmentedWindowTests(ReplayTestCase):
         ):
             self.assertEqual(self.get_segment(1).status_code, 200)
 
+    def test_listing_the_segments_takes_two_queries_however_many_chunks(
+        self,
+    ) -> None:
+        self.assertGreater(self.recording.chunks.count(), 2)
+        for state in ("live", "compacted"):
+            with self.subTest(state), self.assertNumQueries(2):
+                services.recording_segments(recording=self.recording)
+            self.compact()
+
     def test_the_timeline_lists_every_segment_with_its_url(self) -> None:
         index, _blob = self.compact()
         timeline = playback.segments_timeline(
