@@ -368,7 +368,9 @@ def measure(
         )
         cdp = context.new_cdp_session(page)
         cdp.send("Performance.enable")
-        page.goto(base + recording.info["player"])
+        # Not the load event: it also waits on the recorded pages' own assets
+        # (their host does not resolve here), which can take the full timeout.
+        page.goto(base + recording.info["player"], wait_until="domcontentloaded")
         page.wait_for_function(LOADED, timeout=PAGE_TIMEOUT_MS, polling=50)
         found = page.evaluate(COLLECT)
         if check_replay and mode != "whole":
