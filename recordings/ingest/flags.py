@@ -7,12 +7,14 @@ that is the slowest term at a million recordings (docs/benchmarks.md). So the
 signals computation, which reads the session's events anyway, folds them into one
 small object on the recording:
 
-    {"<flag>": {"<value key>": true, ...}, ...}
+    {"<flag>": {"<value key>": true, ..., "*": true}, ...}
 
 Values are keys so that "had the value V" is a key lookup, which SQLite and
 PostgreSQL evaluate the same way: `true` and `false` for booleans (most flags),
 `s:<text>` for a variant (percent-encoded: SQLite's JSON paths cannot address a
-key holding a quote or a backslash), `n:<number>` for a number. Pure: no Django.
+key holding a quote or a backslash), `n:<number>` for a number; and `*` when the
+flag had any value other than false (it was active), so that "active" is a key
+lookup too. Pure: no Django.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ MAX_VALUES_PER_FLAG = 10
 MAX_VALUE_CHARS = 200
 
 FlagValues = dict[str, dict[str, bool]]
+# The key that says a flag was active (had a value other than false).
+ACTIVE = "*"
 
 
 def flag_value_key(value: bool | str | float) -> str:
@@ -62,6 +66,8 @@ def feature_flags_of(properties: Iterable[Mapping[str, Any]]) -> FlagValues:
             seen = flag_value_key(value)
             if len(seen) <= MAX_VALUE_CHARS and len(values) < MAX_VALUES_PER_FLAG:
                 values[seen] = True
+            if value is not False:
+                values[ACTIVE] = True
     return flags
 
 

@@ -24,7 +24,6 @@ from django.db.models import (
     Expression,
     F,
     IntegerField,
-    JSONField,
     OuterRef,
     Q,
     QuerySet,
@@ -33,9 +32,9 @@ from django.db.models import (
 )
 from django.db.models.fields.json import HasKey, KeyTextTransform, KeyTransform
 from django.db.models.functions import Coalesce
-from django.db.models.lookups import Exact, GreaterThanOrEqual, LessThanOrEqual
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
-from recordings.ingest.flags import FLAG_PREFIX, flag_value_key
+from recordings.ingest.flags import ACTIVE, FLAG_PREFIX, flag_value_key
 from recordings.models.curation import Comment, RecordingTag, RecordingView
 from recordings.models.marker import Marker
 from recordings.models.people import Event, Person
@@ -331,11 +330,9 @@ def target_events(target: EventTarget) -> QuerySet[Event]:
 
 def _flag_column_q(term: FeatureFlag) -> Q:
     values = KeyTransform(term.flag, "feature_flags")
-    if term.any_value:
-        # Active: evaluated at some value other than false.
-        only_false = Value({flag_value_key(False): True}, output_field=JSONField())
-        return Q(HasKey(F("feature_flags"), term.flag)) & ~Q(Exact(values, only_false))
-    return Q(HasKey(values, flag_value_key(term.value)))
+    # Active: evaluated at some value other than false (flags.ACTIVE).
+    key = ACTIVE if term.any_value else flag_value_key(term.value)
+    return Q(HasKey(values, key))
 
 
 def _flag_events(term: FeatureFlag) -> QuerySet[Event]:

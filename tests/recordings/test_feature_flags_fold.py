@@ -18,10 +18,17 @@ class FeatureFlagsFoldTests(TestCase):
         self.assertEqual(
             feature_flags_of(events),
             {
-                "beta": {"true": True, "false": True},
-                "plan-test": {"s:control": True},
-                "limit": {"n:3": True},
+                # "*": the flag was active (had a value other than false).
+                "beta": {"true": True, "false": True, "*": True},
+                "plan-test": {"s:control": True, "*": True},
+                "limit": {"n:3": True, "*": True},
             },
+        )
+
+    def test_a_flag_only_ever_false_was_not_active(self) -> None:
+        self.assertEqual(
+            feature_flags_of([{"$feature/off": False}, {"$feature/off": False}]),
+            {"off": {"false": True}},
         )
 
     def test_keys_never_hold_a_quote_or_backslash(self) -> None:

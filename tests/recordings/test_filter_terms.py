@@ -495,8 +495,20 @@ class FlagsAndUrlsTest(FilterCase):
             flags = feature_flags_of(e.properties for e in events)
             Recording.objects.filter(pk=recording.pk).update(feature_flags=flags)
         folded = Recording.objects.get(session_id="flag-on").feature_flags
-        self.assertEqual(folded, {"new_checkout_flow": {"true": True}})
+        self.assertEqual(folded, {"new_checkout_flow": {"true": True, "*": True}})
         self.test_flag_values()
+
+    def test_a_flag_folded_only_as_false_was_not_active(self) -> None:
+        for recording in Recording.objects.all():
+            events = Event.objects.filter(session_id=recording.session_id)
+            flags = feature_flags_of(e.properties for e in events)
+            Recording.objects.filter(pk=recording.pk).update(feature_flags=flags)
+        folded = Recording.objects.get(session_id="flag-off").feature_flags
+        self.assertEqual(folded, {"new_checkout_flow": {"false": True}})
+        flag = {"term": "feature_flag", "flag": "new_checkout_flow"}
+        self.assertFinds(flag, {"flag-on", "variant"})
+        self.assertFinds({**flag, "value": False}, {"flag-off"})
+        self.assertFinds({"not": flag}, {"flag-off"})
 
     def test_a_folded_recording_is_not_read_from_its_events(self) -> None:
         # The column is the truth once set: a recording whose signals found no

@@ -76,7 +76,10 @@ class RealSessionSignalsTests(ReplayTestCase):
         recording = Recording.objects.get(pk=self.recording.pk)
         self.assertEqual(
             recording.feature_flags,
-            {"new_checkout_flow": {"s:test": True}, "dark-mode": {"false": True}},
+            {
+                "new_checkout_flow": {"s:test": True, "*": True},
+                "dark-mode": {"false": True},
+            },
         )
 
     def test_compaction_stores_what_happened(self) -> None:
