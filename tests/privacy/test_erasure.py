@@ -27,6 +27,7 @@ from recordings.models import (
     Recording,
     SessionLedger,
     SnapshotChunk,
+    WindowBlob,
 )
 from replayhub.celery import app
 from tests.access import rrweb_events
@@ -120,6 +121,8 @@ class ErasureTests(ErasureTestCase):
             recording__session_id__in=["jane-session", "jane-anon-session"]
         ).count()
         self.assertGreater(markers, 0)
+        segmented = WindowBlob.objects.filter(recording__session_id="jane-anon-session")
+        self.assertTrue(segmented.exists())
 
         request = self.erase(JANE)
 
@@ -134,6 +137,15 @@ class ErasureTests(ErasureTestCase):
             SnapshotChunk.objects.filter(
                 recording__session_id__in=["jane-session", "jane-anon-session"]
             ).exists()
+        )
+        # The compacted one's segment index (its blob key names the session) too.
+        self.assertFalse(
+            WindowBlob.objects.filter(
+                recording__session_id__in=["jane-session", "jane-anon-session"]
+            ).exists()
+        )
+        self.assertFalse(
+            WindowBlob.objects.filter(key__contains="jane-anon-session").exists()
         )
         self.assertEqual(
             set(Person.objects.values_list("project__name", "distinct_id")),
