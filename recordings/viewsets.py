@@ -32,6 +32,7 @@ from rest_framework import exceptions, mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -39,6 +40,7 @@ from rest_framework.views import exception_handler
 from recordings import access, playback, services, tasks
 from recordings.authentication import ApiKeyAuthentication
 from recordings.models import Project, Recording, RecordingQuerySet
+from recordings.parsers import MAX_BODY_DEPTH, BodyTooDeep, BoundedJSONParser
 from recordings.permissions import ProjectPermission, request_key
 from recordings.search import (
     Document,
@@ -161,6 +163,8 @@ class ScopedViewSet(viewsets.GenericViewSet[Any]):
         *viewsets.GenericViewSet.authentication_classes,
     ]
     permission_classes = [ProjectPermission]
+    # Bounded JSON bodies (400 too_deep); forms as DRF takes them by default.
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
     pagination_class = Pages
     lookup_field = "code"
     lookup_value_regex = _UUID
@@ -225,6 +229,9 @@ def request_json(request: Request) -> Any:
     """The request's JSON body; a body that is not JSON is an invalid filter."""
     try:
         return request.data
+    except BodyTooDeep as exc:
+        problem = Problem("", f"nests more than {MAX_BODY_DEPTH} levels deep")
+        raise FilterRejected(FilterInvalid([problem])) from exc
     except exceptions.ParseError as exc:
         problem = Problem("", f"is not valid JSON ({exc.detail})")
         raise FilterRejected(FilterInvalid([problem])) from exc
