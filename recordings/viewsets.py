@@ -99,6 +99,8 @@ _COMMON_ERRORS = {
     401: ["not_authenticated", "authentication_failed"],
     403: ["permission_denied"],
 }
+# The errors of a JSON body that cannot be read, for operations that take one.
+_BODY_ERRORS = ["parse_error", BodyTooDeep.default_code]
 
 
 def _error_schema(codes: list[str]) -> dict[str, Any]:
@@ -154,7 +156,16 @@ class ManagementSchema(AutoSchema):
             errors[404] = ["not_found"]
         action = getattr(self.view, "action", None) or ""
         errors.update(getattr(self.view, "action_errors", {}).get(action, {}))
+        if self._reads_a_body(action):
+            errors[400] = [*errors.get(400, []), *_BODY_ERRORS]
         return dict(sorted(errors.items()))
+
+    def _reads_a_body(self, action: str) -> bool:
+        if self.method not in ("POST", "PUT", "PATCH"):
+            return False
+        if action in getattr(self.view, "filter_body_actions", ()):
+            return False  # one that cannot be read is an invalid_filter
+        return self.get_request_serializer() is not None
 
 
 class ScopedViewSet(viewsets.GenericViewSet[Any]):
@@ -314,6 +325,8 @@ class RecordingViewSet(
         "delete_matching": access.DELETE_RECORDINGS,
     }
     read_only_actions = ("search",)
+    # Actions whose body is a filter document (request_json).
+    filter_body_actions = ("search",)
     action_errors = {
         "list": {400: ["invalid", FilterRejected.default_code]},
         "search": {400: [FilterRejected.default_code]},

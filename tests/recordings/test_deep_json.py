@@ -130,6 +130,25 @@ class ApiDeepBodyTests(DeepJsonCase):
         (problem,) = response.json()["problems"]
         self.assertEqual(problem["pointer"], "/where")
 
+    def test_the_schema_names_the_codes(self) -> None:
+        schema = json.loads(self.client.get("/api/v1/schema/?format=json").content)
+
+        def codes(path: str, method: str) -> list[str]:
+            response = schema["paths"][path][method]["responses"]["400"]
+            enum: list[str] = response["content"]["application/json"]["schema"][
+                "properties"
+            ]["error"]["enum"]
+            return enum
+
+        for path in ("/api/v1/playlists/", "/api/v1/recordings/delete/"):
+            self.assertIn("too_deep", codes(path, "post"))
+        comments = "/api/v1/recordings/{recording_code}/comments/"
+        self.assertIn("too_deep", codes(comments, "post"))
+        # Search reads its body as the filter: anything unreadable is that.
+        self.assertEqual(
+            codes("/api/v1/recordings/search/", "post"), ["invalid_filter"]
+        )
+
 
 class AdminDeepFilterTests(DeepJsonCase):
     def url(self, name: str, levels: int) -> str:
