@@ -32,6 +32,7 @@ from rest_framework import exceptions, mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -39,6 +40,7 @@ from rest_framework.views import exception_handler
 from recordings import access, playback, services, tasks
 from recordings.authentication import ApiKeyAuthentication
 from recordings.models import Project, Recording, RecordingQuerySet
+from recordings.parsers import MAX_BODY_DEPTH, BodyTooDeep, BoundedJSONParser
 from recordings.permissions import ProjectPermission, request_key
 from recordings.search import (
     Document,
@@ -97,6 +99,8 @@ _COMMON_ERRORS = {
     401: ["not_authenticated", "authentication_failed"],
     403: ["permission_denied"],
 }
+# The errors of a JSON body that cannot be read, for operations that take one.
+_BODY_ERRORS = ["parse_error", BodyTooDeep.default_code]
 
 
 def _error_schema(codes: list[str]) -> dict[str, Any]:
@@ -152,7 +156,16 @@ class ManagementSchema(AutoSchema):
             errors[404] = ["not_found"]
         action = getattr(self.view, "action", None) or ""
         errors.update(getattr(self.view, "action_errors", {}).get(action, {}))
+        if self._reads_a_body(action):
+            errors[400] = [*errors.get(400, []), *_BODY_ERRORS]
         return dict(sorted(errors.items()))
+
+    def _reads_a_body(self, action: str) -> bool:
+        if self.method not in ("POST", "PUT", "PATCH"):
+            return False
+        if action in getattr(self.view, "filter_body_actions", ()):
+            return False  # one that cannot be read is an invalid_filter
+        return self.get_request_serializer() is not None
 
 
 class ScopedViewSet(viewsets.GenericViewSet[Any]):
@@ -161,6 +174,8 @@ class ScopedViewSet(viewsets.GenericViewSet[Any]):
         *viewsets.GenericViewSet.authentication_classes,
     ]
     permission_classes = [ProjectPermission]
+    # Bounded JSON bodies (400 too_deep); forms as DRF takes them by default.
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
     pagination_class = Pages
     lookup_field = "code"
     lookup_value_regex = _UUID
@@ -225,6 +240,9 @@ def request_json(request: Request) -> Any:
     """The request's JSON body; a body that is not JSON is an invalid filter."""
     try:
         return request.data
+    except BodyTooDeep as exc:
+        problem = Problem("", f"nests more than {MAX_BODY_DEPTH} levels deep")
+        raise FilterRejected(FilterInvalid([problem])) from exc
     except exceptions.ParseError as exc:
         problem = Problem("", f"is not valid JSON ({exc.detail})")
         raise FilterRejected(FilterInvalid([problem])) from exc
@@ -307,6 +325,8 @@ class RecordingViewSet(
         "delete_matching": access.DELETE_RECORDINGS,
     }
     read_only_actions = ("search",)
+    # Actions whose body is a filter document (request_json).
+    filter_body_actions = ("search",)
     action_errors = {
         "list": {400: ["invalid", FilterRejected.default_code]},
         "search": {400: [FilterRejected.default_code]},

@@ -23,6 +23,7 @@ from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.db.models import ForeignKey, QuerySet
 from django.forms import ModelChoiceField, ModelForm
+from django.forms.fields import InvalidJSONInput
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -41,7 +42,7 @@ from recordings.models import (
     Recording,
 )
 from recordings.models.moments import first_moments
-from recordings.search import FilterInvalid, parse_document
+from recordings.search import FilterInvalid, decode_json_document, parse_document
 
 # The playlist's page lists this many of its recordings.
 PAGE_RECORDINGS = 100
@@ -70,6 +71,46 @@ def _groups(user: Any) -> QuerySet[Group]:
     return Group.objects.filter(pk__in=rows.values("group"))
 
 
+class FilterField(forms.JSONField):
+    """The filter's JSON text, read as the recording list reads `?filter=`.
+
+    Django's JSONField recurses once per level to read and to show the text again
+    (990 `[` were a 500), and shows it unescaped, which a lone surrogate written
+    as `\\ud800` cannot be in a page: here the text is read within the filter
+    language's bounds, and shown escaped when it must be.
+    """
+
+    def to_python(self, value: Any) -> Any:
+        if self.disabled or not isinstance(value, str) or not value.strip():
+            return super().to_python(value)
+        try:
+            return decode_json_document(value)
+        except FilterInvalid as exc:
+            raise ValidationError(problem_lines(exc)) from exc
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        if self.disabled or not isinstance(data, str):
+            return super().bound_data(data, initial)
+        try:
+            return decode_json_document(data)
+        except FilterInvalid:
+            return InvalidJSONInput(data)
+
+    def prepare_value(self, value: Any) -> Any:
+        text = super().prepare_value(value)
+        if isinstance(value, InvalidJSONInput) or text.isascii():
+            return text
+        try:
+            text.encode()
+        except UnicodeEncodeError:  # a lone surrogate: shown as its escape
+            return json.dumps(value, cls=self.encoder)
+        return text
+
+
+def problem_lines(invalid: FilterInvalid) -> list[str]:
+    return [f"{p.pointer or '/'}: {p.message}" for p in invalid.problems]
+
+
 class PlaylistForm(ModelForm[Playlist]):
     share_view_users = forms.ModelMultipleChoiceField(
         User.objects.none(), required=False, label="Shared with (to watch)"
@@ -90,6 +131,7 @@ class PlaylistForm(ModelForm[Playlist]):
     class Meta:
         model = Playlist
         fields = ("name", "description", "project", "filter")
+        field_classes = {"filter": FilterField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,9 +145,7 @@ class PlaylistForm(ModelForm[Playlist]):
         try:
             services.playlist_document(data)
         except FilterInvalid as exc:
-            raise ValidationError(
-                [f"{p.pointer or '/'}: {p.message}" for p in exc.problems]
-            ) from exc
+            raise ValidationError(problem_lines(exc)) from exc
         return data
 
     def clean(self) -> dict[str, Any]:
@@ -257,8 +297,8 @@ class PlaylistAdmin(admin.ModelAdmin[Playlist]):
         raw = request.GET.get("filter")
         if raw:  # "Save as playlist" on the recording list
             try:
-                initial["filter"] = json.loads(raw)
-            except ValueError:
+                initial["filter"] = decode_json_document(raw)
+            except FilterInvalid:
                 initial.pop("filter", None)
         return initial
 

@@ -35,8 +35,13 @@ from recordings.models import (
 )
 from recordings.models.moments import first_moments
 from recordings.models.search import ORDERINGS
-from recordings.search import Document, FilterInvalid, Problem, parse_json_document
-from recordings.search.document import MAX_DOCUMENT_BYTES
+from recordings.search import (
+    Document,
+    FilterInvalid,
+    Problem,
+    decode_json_document,
+    parse_document,
+)
 
 FILTER_VAR = "filter"
 
@@ -107,23 +112,17 @@ class Finding:
 def finding_read(raw: str) -> Finding:
     if not raw.strip():
         return Finding("", None, None, ())
-    data = _decoded(raw)
     try:
-        document = parse_json_document(raw)
+        data = decode_json_document(raw)
+    except FilterInvalid as exc:  # too long, not JSON, or nested too deep
+        return Finding(raw, None, None, tuple(exc.problems))
+    try:
+        document = parse_document(data)
     except FilterInvalid as exc:
-        problems = tuple(exc.problems)
-        return Finding(raw, data, None, problems)
+        # The JSON is still the page script's to show, even though it is not a
+        # valid filter.
+        return Finding(raw, data, None, tuple(exc.problems))
     return Finding(raw, data, document, ())
-
-
-def _decoded(raw: str) -> Any:
-    """The JSON for the page's script to show, even when it is not a valid filter."""
-    if len(raw) > MAX_DOCUMENT_BYTES:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
 
 
 def ordering_for(finding: Finding) -> tuple[str, ...] | None:

@@ -59,32 +59,52 @@ def _event(item: Any, api_key: str) -> AnalyticsEvent:
     properties = item.get("properties")
     if not isinstance(properties, dict):
         properties = {}
-    # Ids are checked as sent, before the NULs of everything else are replaced.
-    uuid = _checked_id(_required(item, "uuid", storable.EVENT_UUID_MAX), "uuid")
-    distinct_id = properties.get("distinct_id") or item.get("distinct_id")
-    distinct_id = _id(distinct_id, "distinct_id", storable.DISTINCT_ID_MAX)
-    session_id = _id(properties.get("$session_id"), "$session_id", _SESSION_MAX)
-    # An anonymous id is a distinct id the person had before identify().
-    anon_id = _id(properties.get("$anon_distinct_id"), "$anon_distinct_id", _ANON_MAX)
-    token = api_key or _token(properties.get("token") or item.get("api_key"))
-    timestamp = _timestamp(item.get("timestamp"))
+    # Ids are checked as sent, before the NULs of everything else are replaced
+    # (strings are immutable: these stay as sent), and after the depth is: an id
+    # nested past it is refused as the rest of the event would be, whatever its
+    # depth, and is never turned into text.
+    sent = _SentIds(
+        uuid=item.get("uuid"),
+        distinct_id=properties.get("distinct_id") or item.get("distinct_id"),
+        session_id=properties.get("$session_id"),
+        anon_id=properties.get("$anon_distinct_id"),
+        token=properties.get("token") or item.get("api_key"),
+    )
     if storable.clean_json(item) > storable.MAX_DEPTH:
         raise IngestError(
             "too_deep",
             f"an analytics event nests more than {storable.MAX_DEPTH} levels deep",
         )
+    uuid = _checked_id(
+        _required_text(sent.uuid, "uuid", storable.EVENT_UUID_MAX), "uuid"
+    )
+    distinct_id = _id(sent.distinct_id, "distinct_id", storable.DISTINCT_ID_MAX)
+    session_id = _id(sent.session_id, "$session_id", _SESSION_MAX)
+    # An anonymous id is a distinct id the person had before identify().
+    anon_id = _id(sent.anon_id, "$anon_distinct_id", _ANON_MAX)
     return AnalyticsEvent(
         uuid=uuid,
         name=_required(item, "event", storable.EVENT_NAME_MAX),
-        token=token,
+        token=api_key or _token(sent.token),
         distinct_id=distinct_id,
         session_id=session_id,
-        timestamp=timestamp,
+        timestamp=_timestamp(item.get("timestamp")),
         properties=properties,
         person_set=_person_props(item, properties, "$set"),
         person_set_once=_person_props(item, properties, "$set_once"),
         anon_distinct_id=anon_id,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _SentIds:
+    """An event's ids and token as sent, read before its NULs are replaced."""
+
+    uuid: Any
+    distinct_id: Any
+    session_id: Any
+    anon_id: Any
+    token: Any
 
 
 def _person_props(item: dict[str, Any], properties: dict[str, Any], key: str) -> Any:
@@ -95,7 +115,10 @@ def _person_props(item: dict[str, Any], properties: dict[str, Any], key: str) ->
 
 
 def _required(item: dict[str, Any], field: str, limit: int) -> str:
-    value = item.get(field)
+    return _required_text(item.get(field), field, limit)
+
+
+def _required_text(value: Any, field: str, limit: int) -> str:
     if not isinstance(value, str) or not value or len(value) > limit:
         raise IngestError(
             "invalid_event",
@@ -115,6 +138,9 @@ def _id(value: Any, field: str, limit: int) -> str:
     it is, since a cut id is another person's or session's."""
     if value in (None, ""):
         return ""
+    if isinstance(value, dict | list):
+        # Not an id (and, as text, the repr of whatever it holds).
+        raise IngestError("invalid_field", f"`{field}` must be a string or a number")
     text = value if isinstance(value, str) else str(value)
     if len(text) > limit:
         raise IngestError("invalid_field", f"`{field}` is over {limit} characters")

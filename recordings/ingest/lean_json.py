@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 import re2
 
-__all__ = ["count_values", "loads_lean"]
+__all__ = ["TooDeep", "count_values", "loads_lean"]
 
 # A \u escape of a UTF-16 surrogate, paired or not (case-insensitive hex).
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -40,6 +40,15 @@ _INT_MAX = 2**64 - 1
 # Past this many digits an int is outside orjson's range anyway; int() of a
 # very long digit string is also refused by Python (sys.set_int_max_str_digits).
 _MAX_INT_DIGITS = 20
+
+
+# orjson's JSONDecodeError for input nested past its 1024 levels.
+_ORJSON_TOO_DEEP = "depth limit exceeded"
+
+
+class TooDeep(ValueError):
+    """Nested deeper than the parser goes: past orjson's 1024 levels, or past
+    Python's recursion limit (some 990 levels) for the standard library's."""
 
 
 def count_values(raw: bytes | bytearray) -> int:
@@ -67,11 +76,20 @@ def loads_lean(raw: bytes | bytearray) -> Any:
         raw.clear()
     if _SURROGATE_ESCAPE.search(text):
         # Rare: let orjson judge lone and paired surrogates, whatever it costs.
-        return orjson.loads(text)
+        return _loads_orjson(text)
     try:
         return json.loads(text, parse_constant=_constant, **numbers)
     except RecursionError:
-        raise ValueError("the document is nested too deeply") from None
+        raise TooDeep("the document is nested too deeply") from None
+
+
+def _loads_orjson(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if _ORJSON_TOO_DEEP in str(exc):
+            raise TooDeep(str(exc)) from None
+        raise
 
 
 def _int(digits: str) -> int | float:

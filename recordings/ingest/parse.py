@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from recordings.ingest import clock, storable
-from recordings.ingest.lean_json import count_values, loads_lean
+from recordings.ingest.lean_json import TooDeep, count_values, loads_lean
 from recordings.ingest.rrweb import (
     FULL_SNAPSHOT,
     INCREMENTAL,
@@ -360,6 +360,9 @@ def _loads_lean(raw: bytes | bytearray, code: str, what: str) -> Any:
     """A big document, parsed at about twice its size (empties a bytearray)."""
     try:
         return loads_lean(raw)
+    except TooDeep as exc:
+        # As orjson's refusal of the same document (_loads).
+        raise _too_deep("the JSON") from exc
     except ValueError as exc:
         raise IngestError(code, f"{what}: {exc}") from exc
 

@@ -9,6 +9,7 @@ from recordings.search.document import (
     Document,
     FilterInvalid,
     Problem,
+    decode_json_document,
     parse_document,
     parse_json_document,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "Document",
     "FilterInvalid",
     "Problem",
+    "decode_json_document",
     "parse_document",
     "parse_json_document",
 ]

@@ -39,6 +39,11 @@ MAX_CONDITIONS = 20
 MAX_TEXT = 1000
 MAX_WITHIN_S = 86_400
 MAX_DOCUMENT_BYTES = 64 * 1024
+# JSON levels (objects and lists) a document's text may nest: the deepest valid
+# filter (groups at MAX_DEPTH around an event followed by another) takes about 16.
+# Deeper text is refused before anything walks it, as some callers (a page's
+# script data, a form showing it again) would do by recursion.
+MAX_NESTING = 32
 
 # Signal names and the Recording columns that hold them.
 SIGNALS: Mapping[str, str] = {
@@ -95,6 +100,9 @@ PROPERTY_OPS = (*TEXT_OPS[:4], *NUMBER_OPS, *SET_OPS)
 WHO = ("anyone", "me")
 
 _RELATIVE = re.compile(r"^-(\d{1,6})([mhdw])$")
+# A UTF-16 surrogate code point: JSON's "\ud800" decodes to one, but no text
+# holding one can be encoded (as UTF-8 for the database driver, or in an answer).
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -327,8 +335,10 @@ class _Invalid(Exception):
 
 
 def _escaped(key: str | int) -> str:
-    """A key as a JSON pointer writes it (RFC 6901: ~ and / escaped)."""
-    return str(key).replace("~", "~0").replace("/", "~1")
+    """A key as a JSON pointer writes it (RFC 6901: ~ and / escaped); a surrogate,
+    which no pointer can hold as text, as its JSON escape (\\ud800)."""
+    text = str(key).replace("~", "~0").replace("/", "~1")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class _Reader:
@@ -387,6 +397,12 @@ class _Reader:
 
 def parse_json_document(text: str | bytes) -> Document:
     """A document from its JSON text (a URL parameter, a stored playlist)."""
+    return parse_document(decode_json_document(text))
+
+
+def decode_json_document(text: str | bytes) -> Any:
+    """The JSON value of a document's text, not yet validated; FilterInvalid when
+    it is too long, not JSON, or nested deeper than any filter (MAX_NESTING)."""
     if len(text) > MAX_DOCUMENT_BYTES:
         message = (
             f"is {len(text):,} bytes long; at most {MAX_DOCUMENT_BYTES:,} are allowed"
@@ -394,9 +410,34 @@ def parse_json_document(text: str | bytes) -> Document:
         raise FilterInvalid([Problem("", message)])
     try:
         data = json.loads(text)
+    except RecursionError:
+        # The standard library's parser recurses per level: some 990 `[` in a
+        # URL reach Python's limit. Refused like any other text too deep.
+        raise _too_deep() from None
     except ValueError as exc:
         raise FilterInvalid([Problem("", f"is not valid JSON ({exc})")]) from None
-    return parse_document(data)
+    if _nests_past(data, MAX_NESTING):
+        raise _too_deep()
+    return data
+
+
+def _too_deep() -> FilterInvalid:
+    message = f"nests more than {MAX_NESTING} levels deep; no filter needs as many"
+    return FilterInvalid([Problem("", message)])
+
+
+def _nests_past(value: Any, limit: int) -> bool:
+    """Whether `value` nests more than `limit` lists and objects deep; level by
+    level, without recursion, so that whatever the parser took is safe here."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        children = (n.values() if isinstance(n, dict) else n for n in level)
+        level = [c for nodes in children for c in nodes if isinstance(c, dict | list)]
+    return False
 
 
 def parse_document(data: Any) -> Document:
@@ -741,6 +782,12 @@ def _text(r: _Reader, value: Any) -> str:
         raise r.fail(f"is longer than {MAX_TEXT} characters")
     if "\x00" in value:
         raise r.fail("must not contain NUL characters")
+    surrogate = _SURROGATE.search(value)
+    if surrogate:
+        raise r.fail(
+            f"must not contain a lone surrogate (U+{ord(surrogate[0]):04X}): "
+            "it is not Unicode text"
+        )
     return value
 
 

@@ -368,11 +368,21 @@ def nested(levels: int) -> str:
     return f"@deep:{levels}@"
 
 
+def nested_list(levels: int) -> str:
+    """As `nested`, a list in a list..., as_json expands it."""
+    return f"@deep-list:{levels}@"
+
+
 def as_json(payload: Any) -> bytes:
     text = json.dumps(payload)
-    return re.sub(
+    text = re.sub(
         r'"@deep:(\d+)@"',
         lambda m: '{"a":' * int(m[1]) + '"deep"' + "}" * int(m[1]),
+        text,
+    )
+    return re.sub(
+        r'"@deep-list:(\d+)@"',
+        lambda m: "[" * int(m[1]) + '"deep"' + "]" * int(m[1]),
         text,
     ).encode()
 
@@ -459,9 +469,11 @@ class CaptureEdgeTests(ReplayTestCase):
         super().setUp()
         self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
 
-    def send(self, path: str, payload: Any, query: str = "") -> Any:
+    def send(
+        self, path: str, payload: Any, query: str = "", gzipped: bool = False
+    ) -> Any:
         body = as_json(payload)
-        if path == "/s/":
+        if path == "/s/" or gzipped:
             body = gzip.compress(body)  # as posthog-js sends it
         self.client.raise_request_exception = False  # a crash must show as a 500
         # A savepoint per request: on PostgreSQL a failed statement the server
@@ -626,6 +638,40 @@ class CaptureEdgeTests(ReplayTestCase):
                         self.assertEqual(self.assert_answered(response), {"status": 1})
                     else:
                         self.assert_refused(response, "too_deep")
+
+    def test_it_refuses_an_analytics_id_nested_at_any_depth(self) -> None:
+        # Past MAX_DEPTH (600) as past Python's recursion limit (1,000) and
+        # orjson's (10,000), as an object or a list, gzipped or not: too_deep.
+        _, paths = ENDPOINTS["events"]
+        for field, depth, make, path, gzipped in itertools.product(
+            ("distinct_id", "$session_id", "$anon_distinct_id"),
+            (600, 1_000, 10_000),
+            (nested, nested_list),
+            paths,
+            (False, True),
+        ):
+            with self.subTest(
+                path=path, field=field, depth=depth, kind=make.__name__, gz=gzipped
+            ):
+                payload = events_payload()
+                first_event(payload)["properties"][field] = make(depth)
+                before = self.counts()
+                response = self.send(path, payload, gzipped=gzipped)
+                self.assert_refused(response, "too_deep")
+                self.assertEqual(self.counts(), before)
+
+    def test_it_refuses_an_analytics_id_that_is_a_list_or_an_object(self) -> None:
+        for field, value in itertools.product(
+            ("distinct_id", "$session_id", "$anon_distinct_id"), (["a"], {"a": 1})
+        ):
+            with self.subTest(field=field, value=value):
+                payload = events_payload()
+                first_event(payload)["properties"][field] = value
+                before = self.counts()
+                response = self.send("/i/v0/e/", payload)
+                self.assert_refused(response, "invalid_field")
+                self.assertIn(field, response.json()["detail"])
+                self.assertEqual(self.counts(), before)
 
     def test_it_shows_and_compacts_events_at_the_depth_limit(self) -> None:
         # The limit leaves room for the frames of an admin page and a compaction.

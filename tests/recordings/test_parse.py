@@ -776,6 +776,9 @@ def parsed_or_refused(doc: bytes) -> object:
         b"[1,]",
         b'{"a": 1, "a": 2}',
         b'"\\u0000"',
+        b"[" * 1_100 + b"]" * 1_100,  # past orjson's depth and Python's recursion
+        # A surrogate pair: lean_json hands the document to orjson.
+        b"[" + b"[" * 1_100 + b"]" * 1_100 + b', "\\ud83d\\ude00"]',
     ],
 )
 def test_a_big_document_is_parsed_as_a_small_one_is(value: bytes) -> None:
