@@ -14,6 +14,7 @@ from privacy import erasure, retention, services
 from privacy.models import ErasureRequest
 from recordings.blobs import StorageError
 from recordings.models import Project
+from recordings.services.jobs import run_once
 
 
 @shared_task(
@@ -38,6 +39,7 @@ def recordings_redact(project_id: int, actor_id: int | None = None) -> None:
     retry_jitter=True,
     max_retries=5,
 )
+@run_once
 def projects_expire() -> int:
     """Beat: delete what every project keeps past its retention; recordings deleted.
 
@@ -72,6 +74,7 @@ def erasure_start(request_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+@run_once
 def erasures_resume() -> int:
     """Beat: finish erasures whose tasks were lost; how many were restarted.
 

@@ -14,6 +14,7 @@ from recordings import services
 from recordings.blobs import StorageError
 from recordings.models import Recording
 from recordings.search import parse_document
+from recordings.services.jobs import run_once
 
 
 @shared_task(
@@ -30,6 +31,7 @@ def recording_compact(recording_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+@run_once
 def recordings_compact() -> int:
     """Sweeper: fan out one compaction per idle recording with loose chunks."""
     ids = services.recordings_to_compact(
@@ -41,6 +43,7 @@ def recordings_compact() -> int:
 
 
 @shared_task(ignore_result=True)
+@run_once
 def orphan_blobs_delete() -> int:
     """Sweeper: delete blobs no chunk points at (a crash between write and commit)."""
     grace = dt.timedelta(minutes=settings.REPLAYHUB_ORPHAN_BLOB_GRACE_MINUTES)
@@ -48,6 +51,7 @@ def orphan_blobs_delete() -> int:
 
 
 @shared_task(ignore_result=True)
+@run_once
 def projects_cap_enforce() -> int:
     """Beat: stop capture for projects at their monthly cap, resume the others."""
     return services.projects_cap_enforce(now=now())
@@ -67,6 +71,7 @@ def recording_signals_update(recording_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+@run_once
 def recordings_signals_refresh() -> int:
     """Sweeper: recompute the signals of live recordings that are behind."""
     ids = services.recordings_signals_behind(

@@ -367,6 +367,49 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 
+# The periodic jobs: task, cron variable, default cron, and seconds just under the
+# period: a queued run expires after them (a backlog never runs a sweep twice), and a
+# running one is stopped, its run-once lock lapsing then (recordings/services/jobs.py)
+PERIODIC_JOBS: dict[str, tuple[str, str, str, int]] = {
+    "compact-idle-recordings": (
+        "recordings.tasks.recordings_compact",
+        "REPLAYHUB_COMPACT_CRON",
+        "*/5 * * * *",
+        240,
+    ),
+    "refresh-live-signals": (
+        "recordings.tasks.recordings_signals_refresh",
+        "REPLAYHUB_SIGNALS_CRON",
+        "*/2 * * * *",
+        100,
+    ),
+    "enforce-billing-caps": (
+        "recordings.tasks.projects_cap_enforce",
+        "REPLAYHUB_BILLING_CAP_CRON",
+        "*/5 * * * *",
+        240,
+    ),
+    "resume-erasures": (
+        "privacy.tasks.erasures_resume",
+        "REPLAYHUB_ERASURE_RESUME_CRON",
+        "*/30 * * * *",
+        1500,
+    ),
+    "expire-recordings": (
+        "privacy.tasks.projects_expire",
+        "REPLAYHUB_RETENTION_CRON",
+        "20 3 * * *",
+        23 * 3600,
+    ),
+    "delete-orphan-blobs": (
+        "recordings.tasks.orphan_blobs_delete",
+        "REPLAYHUB_ORPHAN_BLOBS_CRON",
+        "40 3 * * *",
+        23 * 3600,
+    ),
+}
+
+
 def beat_schedule() -> dict[str, dict[str, Any]]:
     """Periodic tasks, each with a cron from the environment ("disable" turns it off).
 
@@ -374,46 +417,8 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
     """
     from celery.schedules import crontab
 
-    entries = {
-        "compact-idle-recordings": (
-            "recordings.tasks.recordings_compact",
-            "REPLAYHUB_COMPACT_CRON",
-            "*/5 * * * *",
-            240,
-        ),
-        "refresh-live-signals": (
-            "recordings.tasks.recordings_signals_refresh",
-            "REPLAYHUB_SIGNALS_CRON",
-            "*/2 * * * *",
-            100,
-        ),
-        "enforce-billing-caps": (
-            "recordings.tasks.projects_cap_enforce",
-            "REPLAYHUB_BILLING_CAP_CRON",
-            "*/5 * * * *",
-            240,
-        ),
-        "resume-erasures": (
-            "privacy.tasks.erasures_resume",
-            "REPLAYHUB_ERASURE_RESUME_CRON",
-            "*/30 * * * *",
-            1500,
-        ),
-        "expire-recordings": (
-            "privacy.tasks.projects_expire",
-            "REPLAYHUB_RETENTION_CRON",
-            "20 3 * * *",
-            23 * 3600,
-        ),
-        "delete-orphan-blobs": (
-            "recordings.tasks.orphan_blobs_delete",
-            "REPLAYHUB_ORPHAN_BLOBS_CRON",
-            "40 3 * * *",
-            23 * 3600,
-        ),
-    }
     schedule: dict[str, dict[str, Any]] = {}
-    for name, (task, variable, default, expires) in entries.items():
+    for name, (task, variable, default, expires) in PERIODIC_JOBS.items():
         cron = env(variable, default).strip()
         if cron == "disable":
             continue
@@ -430,6 +435,11 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
 
 
 CELERY_BEAT_SCHEDULE = beat_schedule()
+# A periodic job running longer than its period is stopped (prefork workers, as the
+# Procfile's), so a job whose worker died never holds its run-once lock for longer
+CELERY_TASK_ANNOTATIONS = {
+    task: {"time_limit": seconds} for task, _, _, seconds in PERIODIC_JOBS.values()
+}
 
 # Ingest
 # A device clock off by more than this (received time minus the client's sent_at)

@@ -3,7 +3,7 @@
 A package (house style 1) with the same public names as the module it grew from,
 one module per area: project (and guardian's tables), apikey, recording (and its
 chunks), people (analytics events and persons), ledger, marker and curation
-(tags, comments, views). Django finds the models
+(tags, comments, views), and jobs (periodic jobs' locks). Django finds the models
 through the imports below; each module imports only project (marker and curation
 also recording), never another sibling.
 """
@@ -18,6 +18,7 @@ from recordings.models.apikey import (
     new_api_key,
 )
 from recordings.models.curation import Comment, RecordingTag, RecordingView, Tag
+from recordings.models.jobs import JobLock
 from recordings.models.ledger import SessionLedger
 from recordings.models.marker import Marker, MarkerQuerySet
 from recordings.models.people import Event, Person
@@ -55,6 +56,7 @@ __all__ = [
     "RecordingView",
     "Tag",
     "Event",
+    "JobLock",
     "Person",
     "Project",
     "ProjectGroupObjectPermission",

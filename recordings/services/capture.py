@@ -271,12 +271,12 @@ def _on_server_time(
     """Correct the batch's event times in place (ingest/clock.py); returns the
     skew the session now has."""
     retimed = clock.retime_outliers(batch.events)
+    # Capture's log lines name no session (there is no recording code yet): they
+    # outlive an erasure. The session's ledger row keeps its clock and drops.
     if retimed:
         logger.info(
-            "gave %d event(s) of session %s far off their batch's time the time "
-            "of the event before",
+            "gave %d event(s) far off their batch's time the time of the event before",
             retimed,
-            batch.session_id,
         )
     skew = clock.session_skew(
         sent_at_ms=batch.sent_at_ms,
@@ -286,11 +286,7 @@ def _on_server_time(
         tolerance_ms=settings.REPLAYHUB_INGEST_CLOCK_SKEW_TOLERANCE_SECONDS * 1000,
     )
     if skew != (previous or 0):
-        logger.info(
-            "session %s: device clock off by %+d ms; event times corrected",
-            batch.session_id,
-            skew,
-        )
+        logger.info("device clock off by %+d ms; event times corrected", skew)
     clock.shift(batch.events, skew)
     return skew
 
@@ -299,9 +295,8 @@ def _count_dropped(counts: dict[str, int], batch: SnapshotBatch) -> None:
     if not batch.dropped:
         return
     logger.warning(
-        "dropped events of kinds ReplayHub does not know from session %s "
-        "(%s %s): %s; a newer SDK than ReplayHub understands?",
-        batch.session_id,
+        "dropped events of kinds ReplayHub does not know (%s %s): %s; "
+        "a newer SDK than ReplayHub understands?",
         batch.lib or "unknown SDK",
         batch.lib_version,
         ", ".join(f"{kind} x{count}" for kind, count in batch.dropped),
@@ -367,10 +362,9 @@ def _scrubbed(
     kept, report = scrub_events(events, rules, track.state)
     if report.cards_scrubbed or report.patterns_scrubbed:
         logger.info(
-            "scrubbed %d card number(s) and %d pattern match(es) from session %s",
+            "scrubbed %d card number(s) and %d pattern match(es) from a batch",
             report.cards_scrubbed,
             report.patterns_scrubbed,
-            batch.session_id,
         )
     return dataclasses.replace(batch, events=tuple(kept))
 
@@ -441,11 +435,7 @@ def _replace_inline_images(batch: SnapshotBatch) -> None:
     """
     replaced = images.replace_data_url_images(list(batch.events))
     if replaced:
-        logger.info(
-            "replaced %d inline image(s) in a large batch of session %s",
-            replaced,
-            batch.session_id,
-        )
+        logger.info("replaced %d inline image(s) in a large batch", replaced)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -69,7 +69,7 @@ def recording_compact(*, recording: Recording) -> int:
             return 0
         except RecordingOnHold:
             # A recording on legal hold is kept whatever the rules say.
-            logger.info("kept recording %s: on legal hold", recording.session_id)
+            logger.info("kept recording %s: on legal hold", recording.code)
     loose = recording.chunks.filter(compacted_into="")
     windows = sorted(set(loose.values_list("window_id", flat=True)))
     written = sum(_compact_window(recording, window_id) for window_id in windows)
@@ -180,12 +180,10 @@ def _compact_window(recording: Recording, window_id: str) -> bool:
         _record_window_check(locked, window_id, events)
     # Only once no row points at them; a failure here leaves orphans for the sweeper.
     blobs.delete_blobs(stored_keys(old_keys))
+    # The code, not the session id, window id or blob key (which names the
+    # session): log lines outlive an erasure.
     logger.info(
-        "compacted %d chunk(s) of recording %s window %s into %s",
-        len(chunks),
-        recording.session_id,
-        window_id or "-",
-        key,
+        "compacted %d chunk(s) of a window of recording %s", len(chunks), recording.code
     )
     return True
 
@@ -204,10 +202,9 @@ def _record_window_check(
     recording.save(update_fields=["window_checks", "lost_changes", "checked_gap_ms"])
     if check.lost_changes:
         logger.warning(
-            "recording %s window %s: %d page change(s) refer to elements never "
+            "recording %s: %d page change(s) in a window refer to elements never "
             "recorded; batches in between were lost",
-            recording.session_id,
-            window_id or "-",
+            recording.code,
             check.lost_changes,
         )
 

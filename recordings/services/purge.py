@@ -54,7 +54,7 @@ def recordings_purge_matching(
             report.held += 1  # placed on hold after the count
             continue
         except blobs.StorageError:
-            logger.exception("could not delete recording %s", recording.session_id)
+            logger.exception("could not delete recording %s", recording.code)
             report.failed += 1
             continue
         report.deleted += 1

@@ -237,7 +237,7 @@ def recording_purge(*, recording: Recording) -> None:
         locked.delete()  # live chunks' bytes go with their rows
     logger.info(
         "purged recording %s (project %s, %d blobs)",
-        recording.session_id,
+        recording.code,
         recording.project_id,
         len(keys),
     )

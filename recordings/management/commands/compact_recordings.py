@@ -29,5 +29,5 @@ class Command(BaseCommand):
         for done, recording in enumerate(Recording.objects.filter(pk__in=ids), 1):
             windows = services.recording_compact(recording=recording)
             self.stdout.write(
-                f"[{done}/{len(ids)}] {recording.session_id}: {windows} window(s)"
+                f"[{done}/{len(ids)}] {recording.code}: {windows} window(s)"
             )
