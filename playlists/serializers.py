@@ -98,7 +98,9 @@ class ShareLinkSerializer(serializers.ModelSerializer[ShareLink]):
         slug_field="username", read_only=True
     )
     state = serializers.SerializerMethodField(
-        help_text='"ok", or why it no longer opens: revoked, expired, used up...'
+        help_text='"ok", or why it no longer opens: revoked, expired, used up, '
+        '"forbidden by the project", "creator lost access" (a playlist whose filter '
+        'says "me", once its creator can no longer see it)'
     )
 
     class Meta:
