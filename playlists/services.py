@@ -267,10 +267,13 @@ def share_link_create(
         raise ValidationError("This project's privacy settings forbid share links.")
     if not 1 <= days <= privacy.share_link_max_days:
         raise ValidationError(
-            f"A share link lasts from 1 to {privacy.share_link_max_days} days here."
+            {
+                "days": f"A share link lasts from 1 to "
+                f"{privacy.share_link_max_days} days here."
+            }
         )
     token = new_share_token()
-    link = ShareLink.objects.create(
+    link = ShareLink(
         project=target.project,
         recording=target if isinstance(target, Recording) else None,
         playlist=target if isinstance(target, Playlist) else None,
@@ -280,6 +283,8 @@ def share_link_create(
         expires_at=now() + dt.timedelta(days=days),
         max_views=max_views,
     )
+    link.full_clean()  # max_views within its bounds, whichever surface sent it
+    link.save()
     return link, token
 
 

@@ -84,7 +84,7 @@ def share_link_made(
             max_views=body.get("max_views"),
         )
     except DjangoValidationError as exc:
-        raise serializers.ValidationError({"days": exc.messages}) from exc
+        raise invalid(exc) from exc
     url = request.build_absolute_uri(reverse("playlists:share", args=[token]))
     data = {**ShareLinkSerializer(link).data, "token": token, "url": url}
     return Response(data, status=status.HTTP_201_CREATED)

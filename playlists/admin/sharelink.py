@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 
 from playlists import access as playlist_access
 from playlists import services
-from playlists.models import Playlist, ShareLink
+from playlists.models import MAX_SHARE_VIEWS, Playlist, ShareLink
 from privacy.policy import privacy_for
 from recordings import access
 from recordings.admin.scoped import ProjectScopedAdmin
@@ -33,7 +33,10 @@ PUBLIC_PATH = "/share/{token}/"
 class ShareLinkForm(forms.Form):
     days = forms.IntegerField(min_value=1, initial=services.DEFAULT_SHARE_DAYS)
     max_views = forms.IntegerField(
-        min_value=1, required=False, help_text="Empty: as many as it gets."
+        min_value=1,
+        max_value=MAX_SHARE_VIEWS,
+        required=False,
+        help_text="Empty: as many as it gets.",
     )
 
 
