@@ -13,9 +13,9 @@ from django.contrib.auth.models import Group, User
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
-from playlists.models import Playlist
+from playlists.models import Playlist, ShareLink
 from recordings import access
-from recordings.models import Project
+from recordings.models import Project, Recording
 
 VIEW = "playlists.view_playlist"
 CHANGE = "playlists.change_playlist"
@@ -48,6 +48,23 @@ def may_curate(user: AnyUser, playlist: Playlist) -> bool:
     ):
         return True
     return user.has_perm(CHANGE, playlist)
+
+
+def may_share(user: AnyUser, target: Recording | Playlist) -> bool:
+    """Make a public link: to a recording, who curates its project; to a playlist,
+    who may curate that playlist (seeing it, even as an editor, is not enough)."""
+    if isinstance(target, Playlist):
+        return may_curate(user, target)
+    return access.can(user, access.CURATE, target.project)
+
+
+def share_links_visible_to(
+    user: AnyUser, links: QuerySet[ShareLink]
+) -> QuerySet[ShareLink]:
+    """`links` narrowed to those of recordings (the caller scopes their projects)
+    and of playlists `user` sees: a link and its view log are its target's."""
+    playlists = playlists_visible_to(user).values("pk")
+    return links.filter(Q(playlist__isnull=True) | Q(playlist__in=playlists))
 
 
 def may_delete(user: AnyUser, playlist: Playlist) -> bool:

@@ -12,6 +12,7 @@ import secrets
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.timezone import now
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
@@ -19,6 +20,9 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from recordings.models import Project, Recording, hash_api_key
 
 SHARE_TOKEN_PREFIX = "rhs_"
+# A share link's view limit at most: far beyond any real audience, well inside the
+# column (PostgreSQL's integer stops at 2**31 - 1; a larger value was a 500).
+MAX_SHARE_VIEWS = 1_000_000
 
 
 class Playlist(models.Model):
@@ -159,7 +163,10 @@ class ShareLink(models.Model):
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
     max_views = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Stop working after this many views."
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SHARE_VIEWS)],
+        help_text="Stop working after this many views.",
     )
     view_count = models.PositiveIntegerField(default=0)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from playlists.models import Playlist, ShareLink
+from playlists.models import MAX_SHARE_VIEWS, Playlist, ShareLink
 from playlists.services import DEFAULT_SHARE_DAYS, share_link_state
 from recordings.models import Project
 
@@ -81,7 +81,11 @@ class ShareLinkRequestSerializer(serializers.Serializer[Any]):
         help_text="How long it works; at most the project's share link limit.",
     )
     max_views = serializers.IntegerField(
-        min_value=1, required=False, allow_null=True, help_text="null: no limit."
+        min_value=1,
+        max_value=MAX_SHARE_VIEWS,
+        required=False,
+        allow_null=True,
+        help_text="null: no limit.",
     )
 
 
@@ -98,7 +102,9 @@ class ShareLinkSerializer(serializers.ModelSerializer[ShareLink]):
         slug_field="username", read_only=True
     )
     state = serializers.SerializerMethodField(
-        help_text='"ok", or why it no longer opens: revoked, expired, used up...'
+        help_text='"ok", or why it no longer opens: revoked, expired, used up, '
+        '"forbidden by the project", "creator lost access" (a playlist whose filter '
+        'says "me", once its creator can no longer see it)'
     )
 
     class Meta:

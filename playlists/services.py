@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils.timezone import now
 
+from playlists import access
 from playlists.models import (
     Playlist,
     PlaylistPin,
@@ -31,9 +32,20 @@ from recordings.ingest.storable import clean_text
 from recordings.models import Project, Recording, RecordingQuerySet
 from recordings.models.search import ORDERINGS, document_q
 from recordings.search import FilterInvalid, parse_document
-from recordings.search.document import Document, Group, InPlaylist, Node, Not
+from recordings.search.document import (
+    Commented,
+    Document,
+    Group,
+    InPlaylist,
+    Node,
+    Not,
+    Viewed,
+)
 
 DEFAULT_SHARE_DAYS = 7
+# The state of a link whose playlist depends on who looks ("viewed by me") once its
+# creator is deleted, suspended or can no longer see the playlist.
+CREATOR_LOST_ACCESS = "creator lost access"
 
 
 # --- playlists ----------------------------------------------------------------------
@@ -43,7 +55,7 @@ def playlist_document(data: Any) -> Document:
     """A playlist's saved filter, checked: valid, and not built on playlists
     (a saved filter naming a playlist could name itself)."""
     document = parse_document(data)
-    if document.where is not None and _names_a_playlist(document.where):
+    if document.where is not None and _has_term(document.where, _names_a_playlist):
         raise ValidationError(
             "A playlist's filter cannot use the in_playlist term; pin the "
             "recordings instead."
@@ -51,14 +63,31 @@ def playlist_document(data: Any) -> Document:
     return document
 
 
-def _names_a_playlist(node: Node) -> bool:
-    if isinstance(node, InPlaylist):
-        return True
+def playlist_depends_on_person(playlist: Playlist) -> bool:
+    """Whether what the playlist holds depends on who looks: its filter says "me"
+    (viewed by me, commented by me) or names a playlist (which some cannot see)."""
+    if not playlist.filter:
+        return False
+    where = parse_document(playlist.filter).where
+    return where is not None and _has_term(where, _personal)
+
+
+def _has_term(node: Node, test: Callable[[Node], bool]) -> bool:
     if isinstance(node, Group):
-        return any(_names_a_playlist(child) for child in node.nodes)
+        return any(_has_term(child, test) for child in node.nodes)
     if isinstance(node, Not):
-        return _names_a_playlist(node.node)
-    return False
+        return _has_term(node.node, test)
+    return test(node)
+
+
+def _names_a_playlist(term: Node) -> bool:
+    return isinstance(term, InPlaylist)
+
+
+def _personal(term: Node) -> bool:
+    if isinstance(term, Commented):
+        return term.by_me
+    return isinstance(term, Viewed | InPlaylist)
 
 
 @transaction.atomic
@@ -238,10 +267,13 @@ def share_link_create(
         raise ValidationError("This project's privacy settings forbid share links.")
     if not 1 <= days <= privacy.share_link_max_days:
         raise ValidationError(
-            f"A share link lasts from 1 to {privacy.share_link_max_days} days here."
+            {
+                "days": f"A share link lasts from 1 to "
+                f"{privacy.share_link_max_days} days here."
+            }
         )
     token = new_share_token()
-    link = ShareLink.objects.create(
+    link = ShareLink(
         project=target.project,
         recording=target if isinstance(target, Recording) else None,
         playlist=target if isinstance(target, Playlist) else None,
@@ -251,6 +283,8 @@ def share_link_create(
         expires_at=now() + dt.timedelta(days=days),
         max_views=max_views,
     )
+    link.full_clean()  # max_views within its bounds, whichever surface sent it
+    link.save()
     return link, token
 
 
@@ -271,7 +305,29 @@ def share_link_state(link: ShareLink) -> str:
     privacy = privacy_for(link.project)
     if not privacy.share_links_allowed:
         return "forbidden by the project"
+    if not _creator_may_show(link):
+        return CREATOR_LOST_ACCESS
     return "ok"
+
+
+def _creator_may_show(link: ShareLink) -> bool:
+    """A link shows its playlist as its creator sees it: when that depends on who
+    looks, only while the creator still sees the playlist. Without them, "me" would
+    be no one, and "not viewed by me" every recording of the project."""
+    if link.playlist is None or not playlist_depends_on_person(link.playlist):
+        return True
+    creator = link.created_by
+    visible = access.playlists_visible_to(creator) if creator else None
+    return visible is not None and visible.filter(pk=link.playlist.pk).exists()
+
+
+def share_link_recordings(*, link: ShareLink) -> RecordingQuerySet:
+    """What a playlist's link lists: the playlist as its creator sees it now ("me"
+    in its filter is the creator); nothing when the creator may no longer show it."""
+    assert link.playlist is not None
+    if not _creator_may_show(link):
+        return Recording.objects.none()
+    return playlist_recordings(playlist=link.playlist, user=link.created_by)
 
 
 @transaction.atomic

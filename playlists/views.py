@@ -134,7 +134,7 @@ def _shown(
     if link.recording is not None:
         return link.recording, []
     assert link.playlist is not None
-    found = services.playlist_recordings(playlist=link.playlist, user=None)
+    found = services.share_link_recordings(link=link)
     recordings = list(found[:PLAYLIST_PAGE_MAX])
     wanted = request.GET.get("recording")
     if wanted is None:
@@ -172,7 +172,7 @@ def share_recording_events(request: HttpRequest, token: str, code: str) -> HttpR
     link = _link(token)
     if link.playlist is None:
         raise Http404("not a playlist's link")
-    found = services.playlist_recordings(playlist=link.playlist, user=None)
+    found = services.share_link_recordings(link=link)
     recording = get_object_or_404(found, code=code)
     return _events(request, link, recording)
 

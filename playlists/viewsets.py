@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -72,6 +72,8 @@ def share_link_made(
     request: Request, target: Recording | Playlist, body: dict[str, Any]
 ) -> Response:
     """201 with the new link and its token, which is never shown again."""
+    if not playlist_access.may_share(acting_user(request), target):
+        raise PermissionDenied("who curates it makes its links")  # as the admin
     if not privacy_for(target.project).share_links_allowed:
         raise ShareLinksForbidden()
     try:
@@ -82,7 +84,7 @@ def share_link_made(
             max_views=body.get("max_views"),
         )
     except DjangoValidationError as exc:
-        raise serializers.ValidationError({"days": exc.messages}) from exc
+        raise invalid(exc) from exc
     url = request.build_absolute_uri(reverse("playlists:share", args=[token]))
     data = {**ShareLinkSerializer(link).data, "token": token, "url": url}
     return Response(data, status=status.HTTP_201_CREATED)
@@ -297,10 +299,9 @@ class ShareLinkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedV
 
     def get_queryset(self) -> QuerySet[ShareLink]:
         projects = self.readable_projects(access.CURATE)
-        playlists = playlist_access.playlists_visible_to(self.request.user)
+        links = ShareLink.objects.filter(project__in=projects)
         return (
-            ShareLink.objects.filter(project__in=projects)
-            .filter(Q(playlist__isnull=True) | Q(playlist__in=playlists))
+            playlist_access.share_links_visible_to(self.request.user, links)
             .select_related("project__privacy", "recording", "playlist", "created_by")
             .order_by("-created")
         )

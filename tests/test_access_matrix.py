@@ -863,6 +863,17 @@ class AccessWriteMatrixTests(MatrixTestCase):
             {"days": "3"},
             lambda: ShareLink.objects.filter(project=project).count() == 2,
         )
+        # The matrix's playlist has no owner and no shares: only its project's
+        # admins may curate it, so only they make links to it (as in the API).
+        yield Write(
+            "admin share a playlist",
+            ADMIN,
+            False,
+            "post",
+            reverse("admin:playlists_playlist_share_link", args=[playlist.pk]),
+            {"days": "3"},
+            lambda: ShareLink.objects.filter(playlist=playlist).exists(),
+        )
         yield Write(
             "admin revoke a share link",
             CURATE,
@@ -941,6 +952,70 @@ class AccessWriteMatrixTests(MatrixTestCase):
                 raise _Rollback
         except _Rollback:
             pass
+
+
+class PlaylistShareLinkMatrixTests(MatrixTestCase):
+    """A link to a playlist, and its view log, show only to who sees the playlist:
+    in the admin's list and page as in the API. The matrix's playlists have no owner
+    and no shares, so that is their project's admins (and superusers)."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        root = User.objects.get(username="root")
+        self.links: dict[str, ShareLink] = {}
+        for tenant in (self.own, self.other):
+            playlist = Playlist.objects.get(name=f"{tenant.marker} playlist")
+            link, token = playlists.share_link_create(target=playlist, user=root)
+            playlists.share_link_open(
+                token=token, user_agent=self.agent(tenant), ip_address=None
+            )
+            self.links[tenant.marker] = link
+
+    @staticmethod
+    def agent(tenant: Tenant) -> str:
+        return f"{tenant.marker}-share-viewer"
+
+    def test_playlist_links_and_their_view_logs(self) -> None:
+        checked = 0
+        for principal in self.people:
+            headers = principal.login(self.client)
+            for tenant in (self.own, self.other):
+                with self.subTest(principal=principal.name, tenant=tenant.marker):
+                    self.assert_admin(principal, tenant, headers)
+                    self.assert_api(principal, tenant, headers)
+                    checked += 1
+        self.assertGreater(checked, 20)
+
+    def assert_admin(
+        self, principal: Principal, tenant: Tenant, headers: dict[str, str]
+    ) -> None:
+        sees = self.allows(principal, Rule(ADMIN), tenant.project, api=False)
+        listed = self.client.get(
+            reverse("admin:playlists_sharelink_changelist"), headers=headers
+        )
+        self.assertIs(f"{tenant.marker} playlist" in listed.content.decode(), sees)
+        link = self.links[tenant.marker]
+        url = reverse("admin:playlists_sharelink_change", args=[link.pk])
+        page = self.client.get(url, headers=headers)
+        self.assert_status(page, sees)
+        self.assertIs(self.agent(tenant) in page.content.decode(), sees)
+
+    def assert_api(
+        self, principal: Principal, tenant: Tenant, headers: dict[str, str]
+    ) -> None:
+        sees = self.allows(principal, Rule(ADMIN), tenant.project, api=True)
+        listed = self.client.get("/api/v1/share-links/", headers=headers)
+        rows = listed.json()["results"] if listed.status_code == 200 else []
+        link = self.links[tenant.marker]
+        self.assertIs(link.pk in {row["id"] for row in rows}, sees)
+        detail = self.client.get(f"/api/v1/share-links/{link.pk}/", headers=headers)
+        self.assert_status(detail, sees)
+
+    def assert_status(self, response: TestResponse, allowed: bool) -> None:
+        if allowed:
+            self.assertEqual(response.status_code, 200)
+        else:
+            self.assertIn(response.status_code, DENIED_STATUSES)
 
 
 class ExportActionMatrixTests(MatrixTestCase):

@@ -387,9 +387,7 @@ class PlaylistAdmin(admin.ModelAdmin[Playlist]):
                 for recording in shown[:PAGE_RECORDINGS]
             ],
             "playlist_cut": len(shown) > PAGE_RECORDINGS,
-            "playlist_may_share": access.can(user, access.CURATE, playlist.project)
-            if user
-            else False,
+            "playlist_may_share": playlist_access.may_share(request.user, playlist),
         }
 
 

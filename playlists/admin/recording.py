@@ -86,9 +86,7 @@ class CuratedRecordingAdmin(RecordingAdmin):
         self, request: HttpRequest, recording: Recording
     ) -> dict[str, Any]:
         context = super().player_extra_context(request, recording)
-        context["may_share"] = access.can(
-            request.user, access.CURATE, recording.project
-        )
+        context["may_share"] = playlist_access.may_share(request.user, recording)
         playlist = self._playlist(request)
         if playlist is not None:
             user = request.user if isinstance(request.user, User) else None

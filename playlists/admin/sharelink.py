@@ -18,8 +18,9 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
+from playlists import access as playlist_access
 from playlists import services
-from playlists.models import Playlist, ShareLink
+from playlists.models import MAX_SHARE_VIEWS, Playlist, ShareLink
 from privacy.policy import privacy_for
 from recordings import access
 from recordings.admin.scoped import ProjectScopedAdmin
@@ -32,7 +33,10 @@ PUBLIC_PATH = "/share/{token}/"
 class ShareLinkForm(forms.Form):
     days = forms.IntegerField(min_value=1, initial=services.DEFAULT_SHARE_DAYS)
     max_views = forms.IntegerField(
-        min_value=1, required=False, help_text="Empty: as many as it gets."
+        min_value=1,
+        max_value=MAX_SHARE_VIEWS,
+        required=False,
+        help_text="Empty: as many as it gets.",
     )
 
 
@@ -56,8 +60,8 @@ def share_link_page(
     opts: Any,
 ) -> HttpResponse:
     """The small form that makes a share link, and the link once, after it."""
-    if not access.can(request.user, access.CURATE, target.project):
-        raise PermissionDenied
+    if not playlist_access.may_share(request.user, target):
+        raise PermissionDenied  # as the API answers (playlists.access)
     form = ShareLinkForm(request.POST or None)
     url = ""
     if request.method == "POST" and form.is_valid():
@@ -127,6 +131,14 @@ class ShareLinkAdmin(ProjectScopedAdmin[ShareLink]):
     change_codename = None  # read-only; revoking is the one change
     add_codename = None  # made from the player's and the playlist's pages
     delete_codename = None  # revoked, never deleted: the view log stays
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ShareLink]:
+        links = super().get_queryset(request)
+        if request.user.is_superuser:
+            return links
+        # Links to playlists the user does not see (and their view logs) stay hidden;
+        # their pages answer as for a link that does not exist.
+        return playlist_access.share_links_visible_to(request.user, links)
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return self._allowed(request, access.CURATE, None)

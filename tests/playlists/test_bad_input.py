@@ -6,9 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils.timezone import now
 
-from playlists.models import Playlist, PlaylistPin, ShareLink
+from playlists.models import MAX_SHARE_VIEWS, Playlist, PlaylistPin, ShareLink
+from playlists.services import share_link_create
 from recordings.models import Comment, Recording, RecordingTag
 from tests.base import ReplayTestCase
 
@@ -90,10 +93,47 @@ class BadInputTests(ReplayTestCase):
             ({"days": 10_000}, "days"),
             ({"days": "week"}, "days"),
             ({"days": 1, "max_views": -1}, "max_views"),
+            ({"days": 1, "max_views": 0}, "max_views"),
+            ({"days": 1, "max_views": 2**31}, "max_views"),
+            ({"days": 1, "max_views": 2**63}, "max_views"),
+            ({"days": 2**31}, "days"),
         ):
             with self.subTest(body=str(body)):
                 self.assertRefused(self.post(url, body), field)
         self.assertFalse(ShareLink.objects.exists())
+
+    def test_share_link_view_limits(self) -> None:
+        """`max_views` is bounded (1 to MAX_SHARE_VIEWS) on every way in: the API's
+        two endpoints, the admin's form and the service itself."""
+        urls = (
+            f"/api/v1/recordings/{self.recording.code}/share-links/",
+            f"/api/v1/playlists/{self.playlist.code}/share-links/",
+        )
+        for url in urls:
+            for value in (2**31, -1, MAX_SHARE_VIEWS + 1):
+                with self.subTest(url=url, max_views=value):
+                    response = self.post(url, {"days": 1, "max_views": value})
+                    self.assertEqual(response.status_code, 400)
+                    self.assertEqual(response.json()["error"], "invalid")
+                    self.assertIn("max_views", response.json()["detail"])
+        admin = reverse(
+            "admin:recordings_recording_share_link", args=[self.recording.code]
+        )
+        for value in (2**31, -1):
+            with self.subTest(admin=value):
+                response = self.client.post(
+                    admin, {"days": "1", "max_views": str(value)}
+                )
+                self.assertEqual(response.status_code, 200)
+                self.assertTrue(response.context["form"].errors["max_views"])
+        for value in (2**31, 0):
+            with self.subTest(service=value), self.assertRaises(ValidationError):
+                share_link_create(
+                    target=self.recording, user=self.alice, max_views=value
+                )
+        self.assertFalse(ShareLink.objects.exists())
+        made = self.post(urls[0], {"days": 1, "max_views": MAX_SHARE_VIEWS})
+        self.assertEqual(made.status_code, 201, made.content)
 
     def test_a_bad_share_token_is_a_404_page(self) -> None:
         self.client.logout()
