@@ -260,7 +260,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache
-# REDIS_URL (redis://host:6379/0) for a cache shared by all processes; else per-process
+# REDIS_URL (redis://host:6379/0) for the cache; else a table in the database
+# (`manage.py createcachetable`, which bootstrap runs): either way one cache that
+# every web process shares. The ingest rate limit counts in Redis, or without it
+# in its own table (recordings/throttles.py)
 REDIS_URL = env("REDIS_URL")
 CACHES: dict[str, dict[str, Any]] = {
     "default": (
@@ -269,7 +272,10 @@ CACHES: dict[str, dict[str, Any]] = {
             "LOCATION": REDIS_URL,
         }
         if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "replayhub_cache",
+        }
     )
 }
 

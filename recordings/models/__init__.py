@@ -28,6 +28,7 @@ from recordings.models.project import (
     ProjectUserObjectPermission,
     new_capture_token,
 )
+from recordings.models.ratelimit import IngestRateWindow
 from recordings.models.recording import (
     DEFAULT_RETENTION_DAYS,
     GAP_WARNING_MS,
@@ -55,6 +56,7 @@ __all__ = [
     "RecordingView",
     "Tag",
     "Event",
+    "IngestRateWindow",
     "Person",
     "Project",
     "ProjectGroupObjectPermission",
