@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.contrib import admin
 from django.contrib.admin import AdminSite
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from recordings import access
 
@@ -58,3 +61,21 @@ class ReplayAdminSite(AdminSite):
             cache["_replayhub_may_use"] = access.may_use_replayhub(request.user)
         allowed: bool = cache["_replayhub_may_use"]
         return allowed
+
+
+def login_locked_out(
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """django-axes' answer to a sign-in while locked out: the admin's login page
+    saying so, 429 (AXES_LOCKOUT_CALLABLE)."""
+    context = {
+        **admin.site.each_context(request),
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+        "cooloff_minutes": settings.REPLAYHUB_LOGIN_COOLOFF_MINUTES,
+    }
+    response = TemplateResponse(
+        request, "admin/login_locked_out.html", context, status=429
+    )
+    return response.render()

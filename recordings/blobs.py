@@ -118,6 +118,48 @@ class StorageError(Exception):
     """Blob storage failed; the caller answers 503 so that the client retries."""
 
 
+class BlobMissing(StorageError):
+    """Storage answers, but this key is not in it (deleted, or never restored with
+    the database): retrying cannot help. A StorageError still, so that whatever
+    does not tell the two apart goes on treating it as a failure."""
+
+    def __init__(self, key: str, detail: str) -> None:
+        super().__init__(f"blob {key} is missing: {detail}")
+        self.key = key
+
+
+def _read_failed(key: str, exc: Exception) -> StorageError:
+    """The error for a failed read: BlobMissing when the key is not there but the
+    store is (a whole store gone, an unmounted disk or a missing bucket, is down)."""
+    if _not_found(exc) and _store_answers():
+        return BlobMissing(key, str(exc))
+    return StorageError(f"could not read blob {key}: {exc}")
+
+
+def _not_found(exc: Exception) -> bool:
+    if isinstance(exc, FileNotFoundError):
+        return True  # local disk, and django-storages' S3 open() after a 404 HEAD
+    response = getattr(exc, "response", None)  # botocore's ClientError
+    if not isinstance(response, dict):
+        return False
+    code = response.get("Error", {}).get("Code")
+    return code in {"NoSuchKey", "404", "NotFound"}
+
+
+def _store_answers() -> bool:
+    """Whether the store itself is there: the blob folder, or the bucket."""
+    storage = _storage()
+    try:
+        if isinstance(storage, FileSystemStorage):
+            return Path(storage.location).is_dir()
+        if isinstance(storage, S3Storage):
+            client = storage.connection.meta.client
+            client.head_bucket(Bucket=storage.bucket_name)
+    except Exception:
+        return False
+    return True
+
+
 def _storage() -> Storage:
     return storages["recordings"]
 
@@ -394,7 +436,7 @@ def open_raw(key: str) -> bytes:
         with _storage().open(key, "rb") as handle:
             data: bytes = handle.read()
     except Exception as exc:
-        raise StorageError(f"could not read blob {key}: {exc}") from exc
+        raise _read_failed(key, exc) from exc
     return data
 
 
@@ -418,7 +460,7 @@ def read_range(key: str, offset: int, length: int) -> bytes:
                 handle.seek(offset)
                 data = handle.read(length)
     except Exception as exc:
-        raise StorageError(f"could not read blob {key}: {exc}") from exc
+        raise _read_failed(key, exc) from exc
     if len(data) != length:
         raise StorageError(f"blob {key} is shorter than its segment index says")
     return bytes(data)
@@ -431,7 +473,7 @@ def read_raw(key: str, size: int) -> Iterator[bytes]:
             while piece := handle.read(size):
                 yield piece
     except Exception as exc:
-        raise StorageError(f"could not read blob {key}: {exc}") from exc
+        raise _read_failed(key, exc) from exc
 
 
 def size(key: str) -> int:

@@ -25,7 +25,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import now
 
 from recordings import playback
-from recordings.blobs import StorageError
+from recordings.blobs import BlobMissing, StorageError
 from recordings.models import Recording
 from recordings.timeline import recording_timeline
 
@@ -83,6 +83,8 @@ def offline_response(recording: Recording) -> HttpResponseBase:
             first.append(piece)
             if len(first) == 3:  # the page's head, a segment's tag, its first bytes
                 break
+    except BlobMissing as exc:
+        return playback.data_missing(recording, exc)
     except StorageError:
         return playback.storage_unavailable()
     response = StreamingHttpResponse(

@@ -22,11 +22,12 @@ from django.http.response import HttpResponseBase, HttpResponseNotModified
 from django.utils.http import urlencode
 
 from recordings import blobs
-from recordings.blobs import StorageError
+from recordings.blobs import BlobMissing, StorageError
 from recordings.models import Event, Person, Recording
 from recordings.services import (
     NoSuchSegment,
     events_by_key,
+    recording_data_missing,
     recording_events,
     recording_segment_read,
     recording_segment_version,
@@ -74,6 +75,24 @@ def storage_unavailable() -> HttpResponse:
     )
 
 
+# The `error` code of the answer when a blob is gone for good (410).
+DATA_MISSING = "recording_data_missing"
+
+
+def data_missing(recording: Recording, missing: BlobMissing) -> HttpResponse:
+    """The answer when a blob of the recording is not in storage: gone, never
+    retried (no Retry-After); logged with its key, and the recording marked."""
+    recording_data_missing(missing=missing, recording=recording)
+    return JsonResponse(
+        {
+            "error": DATA_MISSING,
+            "detail": "some of this recording's data is missing from storage "
+            "(deleted, or not restored with the database); it cannot be played",
+        },
+        status=410,
+    )
+
+
 def events_response(
     *, recording: Recording, window_id: str | None, as_stored: bool = False
 ) -> HttpResponse:
@@ -89,6 +108,8 @@ def events_response(
             if blob is not None:
                 return _gzip_json_response(blob)
         events = recording_events(recording=recording, window_id=window_id)
+    except BlobMissing as exc:
+        return data_missing(recording, exc)
     except StorageError:
         return storage_unavailable()
     return HttpResponse(blobs.dumps(events), content_type="application/json")
@@ -159,6 +180,8 @@ def segment_response(
         return JsonResponse(
             {"error": "no_such_segment", "detail": str(exc)}, status=404
         )
+    except BlobMissing as exc:
+        return data_missing(recording, exc)
     except StorageError:
         return storage_unavailable()
     if stored is None:
@@ -200,6 +223,8 @@ def export_response(*, recording: Recording, meta: Any) -> HttpResponseBase:
     chunks = export_chunks(recording=recording, meta=meta)
     try:
         first = next(chunks)
+    except BlobMissing as exc:
+        return data_missing(recording, exc)
     except StorageError:
         return storage_unavailable()
     response = StreamingHttpResponse(
@@ -216,6 +241,9 @@ def _logged(
     yield first
     try:
         yield from rest
+    except BlobMissing as exc:
+        recording_data_missing(missing=exc, recording=recording)
+        raise
     except StorageError:
         # Too late for a 503: the client sees the download end early.
         logger.exception("export of recording %s cut short", recording.code)

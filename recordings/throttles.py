@@ -1,4 +1,5 @@
-"""Per-project ingest rate limits, counted in the shared cache (Redis in production)."""
+"""Per-project ingest rate limits, counted where every web process sees one count:
+in Redis when the cache is Redis, else in the database (the embedded default)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-from recordings.models import Project
+from recordings.models import IngestRateWindow, Project
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +38,19 @@ class IngestRateLimit:
             return None  # 0 means unlimited
         now = time.time()
         window = int(now // WINDOW_SECONDS)
-        count = self._count(f"replayhub:ingest-rate:{project.pk}:{window}")
+        count = self._count(project, window)
         if count is None or count <= limit:
             return None
         left = WINDOW_SECONDS - int(now % WINDOW_SECONDS)
         return max(1, min(left, MAX_RETRY_AFTER))
 
-    def _count(self, key: str) -> int | None:
+    def _count(self, project: Project, window: int) -> int | None:
         try:
+            if not _cache_counts_atomically():
+                return IngestRateWindow.objects.hit(
+                    project_id=project.pk, minute=window
+                )
+            key = f"replayhub:ingest-rate:{project.pk}:{window}"
             cache.add(key, 0, timeout=WINDOW_SECONDS * 2)
             return cache.incr(key)
         except ValueError:
@@ -53,3 +59,17 @@ class IngestRateLimit:
             # A broken cache must not lose recordings: fail open, loudly.
             logger.exception("ingest rate limit unavailable; batch let through")
             return None
+
+
+# Cache backends whose incr() is one atomic step on a server all processes share.
+# The others (the database's and the file cache read, add and write back; the
+# local-memory cache is per process) would let each web process count apart.
+_ATOMIC_CACHES = (
+    "django.core.cache.backends.redis.RedisCache",
+    "django.core.cache.backends.memcached.PyMemcacheCache",
+    "django.core.cache.backends.memcached.PyLibMCCache",
+)
+
+
+def _cache_counts_atomically() -> bool:
+    return settings.CACHES["default"]["BACKEND"] in _ATOMIC_CACHES

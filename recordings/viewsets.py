@@ -332,8 +332,11 @@ class RecordingViewSet(
         "search": {400: [FilterRejected.default_code]},
         "delete_matching": {400: ["invalid", FilterRejected.default_code]},
         "destroy": {409: [LegalHoldConflict.default_code]},
-        "snapshots": {503: [playback.STORAGE_UNAVAILABLE]},
-        "export": {503: [playback.STORAGE_UNAVAILABLE]},
+        "snapshots": {
+            410: [playback.DATA_MISSING],
+            503: [playback.STORAGE_UNAVAILABLE],
+        },
+        "export": {410: [playback.DATA_MISSING], 503: [playback.STORAGE_UNAVAILABLE]},
     }
 
     def get_queryset(self) -> QuerySet[Recording]:
@@ -412,7 +415,7 @@ class RecordingViewSet(
         recording = self.get_object()
         meta = RecordingExportSerializer(recording, context={"request": request}).data
         response = playback.export_response(recording=recording, meta=meta)
-        if response.status_code == 200:  # not when storage answered 503
+        if response.status_code == 200:  # not when storage answered 503 or 410
             user = request.user if isinstance(request.user, User) else None
             services.recordings_export_audit(
                 recordings=[recording], actor=user, file_format="json", via="api"

@@ -8,6 +8,7 @@ production parts without a code change.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
@@ -172,6 +173,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Failed sign-ins, counted per username and per client address (Sign-in below)
+    "axes",
     "rest_framework",
     "guardian",
     "django_filters",
@@ -191,6 +194,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its 429 page
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "replayhub.urls"
@@ -212,6 +217,8 @@ TEMPLATES = [
 ]
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username or address before any password is checked
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -253,7 +260,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache
-# REDIS_URL (redis://host:6379/0) for a cache shared by all processes; else per-process
+# REDIS_URL (redis://host:6379/0) for the cache; else a table in the database
+# (`manage.py createcachetable`, which bootstrap runs): either way one cache that
+# every web process shares. The ingest rate limit counts in Redis, or without it
+# in its own table (recordings/throttles.py)
 REDIS_URL = env("REDIS_URL")
 CACHES: dict[str, dict[str, Any]] = {
     "default": (
@@ -262,7 +272,10 @@ CACHES: dict[str, dict[str, Any]] = {
             "LOCATION": REDIS_URL,
         }
         if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "replayhub_cache",
+        }
     )
 }
 
@@ -512,6 +525,28 @@ REPLAYHUB_ERASURE_SETTLE_SECONDS = envint("REPLAYHUB_ERASURE_SETTLE_SECONDS", 60
 REPLAYHUB_ORPHAN_BLOB_GRACE_MINUTES = envint("REPLAYHUB_ORPHAN_BLOB_GRACE_MINUTES", 60)
 # Take a sender's IP from X-Forwarded-For's first entry (a proxy in front sets it); off
 REPLAYHUB_TRUST_X_FORWARDED_FOR = envbool("REPLAYHUB_TRUST_X_FORWARDED_FOR", False)
+
+# Sign-in
+# Wrong passwords after which the admin's sign-in refuses that username (from any
+# address) and that client address (for any username), django-axes; default 5
+REPLAYHUB_LOGIN_FAILURE_LIMIT = envint("REPLAYHUB_LOGIN_FAILURE_LIMIT", 5)
+# Minutes a lockout lasts, counted from the last failure (failures older than this
+# are forgotten); default 30
+REPLAYHUB_LOGIN_COOLOFF_MINUTES = envint("REPLAYHUB_LOGIN_COOLOFF_MINUTES", 30)
+for _name in ("FAILURE_LIMIT", "COOLOFF_MINUTES"):
+    if globals()[f"REPLAYHUB_LOGIN_{_name}"] < 1:
+        raise ImproperlyConfigured(f"REPLAYHUB_LOGIN_{_name} must be 1 or more")
+AXES_FAILURE_LIMIT = REPLAYHUB_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = dt.timedelta(minutes=REPLAYHUB_LOGIN_COOLOFF_MINUTES)
+# Either one locks: a username guessed at from many addresses, an address trying
+# many usernames
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The address capture uses too: REMOTE_ADDR, or X-Forwarded-For's first entry when
+# REPLAYHUB_TRUST_X_FORWARDED_FOR says a proxy sets it
+AXES_CLIENT_IP_CALLABLE = "recordings.api.client_ip"
+AXES_LOCKOUT_CALLABLE = "recordings.admin_site.login_locked_out"
+# Failures only: no table of every successful sign-in and its address
+AXES_DISABLE_ACCESS_LOG = True
 
 # REST framework
 REST_FRAMEWORK: dict[str, Any] = {

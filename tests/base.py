@@ -80,6 +80,13 @@ class ReplayTestCase(TestCase):
         """A superuser, for what only superusers may do (user admin, every project)."""
         return User.objects.create_superuser("root", "root@example.org", "pw")
 
+    def take_storage_down(self) -> None:
+        """Local blob storage as an unmounted disk: its folder gone (a blob missing
+        from storage that is there is another matter: 410, not 503)."""
+        moved = self.blob_dir.with_name(self.blob_dir.name + "-unmounted")
+        self.blob_dir.rename(moved)
+        self.addCleanup(moved.rename, self.blob_dir)
+
     def stored_blobs(self) -> list[Path]:
         """The blob files in storage (compacted windows, batches too big for rows)."""
         return sorted(p for p in self.blob_dir.rglob("*") if p.is_file())

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
@@ -141,6 +142,8 @@ ADMIN_MODEL_RULES: dict[str, dict[str, Rule]] = {
         "password_change": Rule(SUPERUSER, target="auth.user"),
     },
     "auth.group": _model_rules(SUPERUSER, SUPERUSER, SUPERUSER, SUPERUSER),
+    # Sign-in lockouts (django-axes): superusers unlock people by deleting them.
+    "axes.accessattempt": _model_rules(SUPERUSER, SUPERUSER, NOBODY, SUPERUSER),
 }
 
 OTHER_RULES: dict[str, Rule] = {
@@ -360,6 +363,9 @@ class MatrixTestCase(ReplayTestCase):
             "recordings.apikey": lambda: ApiKey.objects.get(name="viewer key key"),
             "auth.user": lambda: self.charlie,
             "auth.group": lambda: Group.objects.get(name="editors"),
+            "axes.accessattempt": lambda: AccessAttempt.objects.get_or_create(
+                username="locked-out", ip_address="192.0.2.1", failures_since_start=5
+            )[0],
             "recordings.comment": lambda: Comment.objects.get(
                 recording__project=project
             ),

@@ -22,7 +22,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from recordings import archives, playback, services
-from recordings.blobs import StorageError
+from recordings.blobs import BlobMissing, StorageError
 from recordings.models import Recording
 from recordings.offline import offline_html
 from recordings.serializers import RecordingExportSerializer
@@ -98,6 +98,15 @@ def _zip_response(
         # The first file's first blob is read before answering, so that storage
         # that is down is a message rather than a broken download.
         first = next(stream)
+    except BlobMissing as exc:
+        services.recording_data_missing(missing=exc)
+        model_admin.message_user(
+            request,
+            "Some of the selected recordings' data is missing from storage (the "
+            "list marks them): export the others.",
+            messages.ERROR,
+        )
+        return None
     except StorageError:
         model_admin.message_user(
             request, "Could not read the recordings' blobs: try again.", messages.ERROR

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.models import AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
@@ -26,6 +27,11 @@ SUSPEND_HELP = (
 )
 
 admin.site.unregister(User)
+# Sign-in lockouts (django-axes): superusers see and delete the failed attempts
+# (Axes → Access attempts) to unlock someone. Successful sign-ins and a failure log
+# are not kept (AXES_DISABLE_ACCESS_LOG), so their empty pages are not offered.
+admin.site.unregister(AccessLog)
+admin.site.unregister(AccessFailureLog)
 
 
 @admin.register(User)

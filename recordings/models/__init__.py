@@ -29,6 +29,7 @@ from recordings.models.project import (
     ProjectUserObjectPermission,
     new_capture_token,
 )
+from recordings.models.ratelimit import IngestRateWindow
 from recordings.models.recording import (
     DEFAULT_RETENTION_DAYS,
     GAP_WARNING_MS,
@@ -57,6 +58,7 @@ __all__ = [
     "Tag",
     "Event",
     "JobLock",
+    "IngestRateWindow",
     "Person",
     "Project",
     "ProjectGroupObjectPermission",

@@ -208,6 +208,12 @@ class Recording(models.Model):
         blank=True,
         help_text="When the signals and markers were last computed.",
     )
+    data_missing_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When playback first found one of its blobs missing from storage "
+        "(deleted, or not restored with the database): it cannot be played whole.",
+    )
     created = models.DateTimeField(default=now, editable=False)
 
     objects = RecordingQuerySet.as_manager()
@@ -282,6 +288,8 @@ class Recording(models.Model):
     def problems(self) -> list[str]:
         """Why this recording may not play well, worst first (empty when fine)."""
         found = []
+        if self.data_missing_at is not None:
+            found.append("data missing: some of its data is gone from storage")
         if not self.has_full_snapshot:
             found.append("no full snapshot: cannot be replayed")
         if self.largest_event_bytes >= OVERSIZED_EVENT_BYTES:

@@ -18,6 +18,7 @@ from django.contrib.auth.models import User
 from django.db import models, transaction
 from django.db.models import F, Q, Sum
 from django.db.models.functions import Length
+from django.utils.timezone import now
 
 from privacy.models import PrivacyAuditEntry
 from recordings import blobs
@@ -179,6 +180,27 @@ def recording_window_blob(*, recording: Recording, window_id: str) -> bytes | No
     if len(keys) != 1 or not recording.chunks.filter(compacted_into=keys[0]).exists():
         return None
     return blobs.open_raw(keys[0])
+
+
+def recording_data_missing(
+    *, missing: blobs.BlobMissing, recording: Recording | None = None
+) -> None:
+    """Note that a blob is gone for good: an error naming its key and the recording
+    (by code), which is marked as missing data the first time (the admin shows it).
+
+    Without `recording`, the one whose chunks point at the key.
+    """
+    if recording is None:
+        recording = Recording.objects.filter(
+            Q(chunks__blob_key=missing.key) | Q(chunks__compacted_into=missing.key)
+        ).first()
+    code = recording.code if recording is not None else "unknown"
+    logger.error("recording %s: blob %s is missing from storage", code, missing.key)
+    if recording is not None and recording.data_missing_at is None:
+        recording.data_missing_at = now()
+        Recording.objects.filter(pk=recording.pk, data_missing_at=None).update(
+            data_missing_at=recording.data_missing_at
+        )
 
 
 class RecordingOnHold(Exception):

@@ -173,7 +173,7 @@ class ExpiryTests(RetentionTestCase):
         self.assertFalse(Recording.objects.filter(pk=self.old.pk).exists())
 
     def test_the_api_says_when_a_recording_expires(self) -> None:
-        self.assertTrue(self.client.login(username="alice", password="pw"))
+        self.client.force_login(self.alice)
         fresh = self.client.get(f"/api/v1/recordings/{self.fresh.code}/").json()
         held = self.client.get(f"/api/v1/recordings/{self.held.code}/").json()
         expected = self.fresh.last_batch_at + 30 * DAY
@@ -189,7 +189,7 @@ class LegalHoldTests(RetentionTestCase):
         access.role_grant(project=self.project, principal=user, role=role)
         user.is_staff = True  # as the users these replace had; it opens nothing
         user.save()
-        self.assertTrue(self.client.login(username=user.username, password="pw"))
+        self.client.force_login(user)
         return user
 
     def test_a_held_recording_cannot_be_purged(self) -> None:
@@ -206,8 +206,8 @@ class LegalHoldTests(RetentionTestCase):
         self.assertTrue(Recording.objects.filter(pk=self.held.pk).exists())
 
     def test_the_admin_refuses_to_delete_it_or_its_project(self) -> None:
-        self.make_root()  # deleting a project is for superusers only
-        self.assertTrue(self.client.login(username="root", password="pw"))
+        # deleting a project is for superusers only
+        self.client.force_login(self.make_root())
         url = reverse("admin:recordings_recording_changelist")
         data = {"action": "delete_selected", "_selected_action": [self.held.pk]}
         page = self.client.post(url, {**data, "post": "yes"})

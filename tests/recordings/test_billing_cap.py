@@ -98,7 +98,7 @@ class BillingCapTests(ReplayTestCase):
     def test_raising_the_cap_in_the_admin_resumes_at_once(self) -> None:
         self.recorded(self.project, "a", 12)
         services.projects_cap_enforce(now=now())
-        self.assertTrue(self.client.login(username="alice", password="pw"))
+        self.client.force_login(self.alice)
         url = reverse("admin:recordings_project_change", args=[self.project.pk])
         page = self.client.get(url).content.decode()
         self.assertIn("12.0 of 10 recorded minutes this month (120%)", page)

@@ -142,10 +142,21 @@ class ExportSelectedTests(ReplayTestCase):
         self.assertEqual(entry.changes["recordings"], [None, [str(self.two.code)]])
 
     def test_storage_that_is_down_is_a_message_not_a_broken_zip(self) -> None:
-        for path in self.stored_blobs():
-            path.unlink()
+        self.take_storage_down()
         self.client.force_login(self.bob)
         response = self.post(self.one, format="json", apply="1")
         self.assertEqual(response.status_code, 302)
         messages = [str(m) for m in get_messages(response.wsgi_request)]
         self.assertIn("Could not read the recordings' blobs: try again.", messages)
+
+    def test_missing_data_is_a_message_and_marks_the_recording(self) -> None:
+        for path in self.stored_blobs():
+            path.unlink()
+        self.client.force_login(self.bob)
+        with self.assertLogs("recordings.services.storage", "ERROR"):
+            response = self.post(self.one, format="json", apply="1")
+        self.assertEqual(response.status_code, 302)
+        messages = [str(m) for m in get_messages(response.wsgi_request)]
+        self.assertIn("data is missing from storage", messages[0])
+        self.one.refresh_from_db()
+        self.assertIsNotNone(self.one.data_missing_at)

@@ -272,7 +272,8 @@ class ExportImportTests(ReplayTestCase):
                 stdout=StringIO(),
                 stderr=err,
             )
-        self.assertIn(f"{self.two.code}: could not read blob", err.getvalue())
+        self.assertIn(f"{self.two.code}: blob ", err.getvalue())
+        self.assertIn("is missing", err.getvalue())
         # The other one is whole; no half document of the failed one is left.
         self.assertEqual(self.exported(self.out), {str(self.main.code)})
         self.assertFalse((self.out / f"{self.two.code}.json").exists())

@@ -236,7 +236,7 @@ class RecordingPlayabilityTests(ReplayTestCase):
 
         self.assertGreater(recording.lost_changes, 0)
         self.assertIn("data lost", recording.problems()[0])
-        self.assertTrue(self.client.login(username="alice", password="pw"))
+        self.client.force_login(self.alice)
         detail = self.client.get(f"/api/v1/recordings/{recording.code}/").json()
         self.assertEqual(detail["lost_changes"], recording.lost_changes)
         self.assertIn("data lost", detail["problems"][0])
@@ -248,7 +248,7 @@ class RecordingPlayabilityTests(ReplayTestCase):
         send_rrweb(self.client, FIXTURE_TOKEN, "w1", whole, session_id="whole")
         send_rrweb(self.client, FIXTURE_TOKEN, "b1", broken, session_id="broken")
         lost, kept = self.compacted("broken"), self.compacted("whole")
-        self.assertTrue(self.client.login(username="alice", password="pw"))
+        self.client.force_login(self.alice)
 
         for flag, expected in (("true", lost), ("false", kept)):
             with self.subTest(api=flag):

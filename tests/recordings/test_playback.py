@@ -180,18 +180,21 @@ class StorageErrorTests(ReplayTestCase):
             path.unlink()  # gone from storage, still in the rows
         self.client.force_login(self.alice)
 
-    def test_an_export_of_a_missing_window_blob_is_a_503(self) -> None:
+    def test_an_export_of_a_missing_window_blob_is_gone(self) -> None:
         send_rrweb(self.client, FIXTURE_TOKEN, "b1", moves(0, 10), "other", "b")
         recording = Recording.objects.get(session_id="other")
         services.recording_compact(recording=recording)
         self.assertTrue(recording.chunks.get().compacted_into)
         for path in self.stored_blobs():
             path.unlink()
-        response = self.client.get(f"/api/v1/recordings/{recording.code}/export/")
-        self.assertEqual(response.status_code, 503)
-        self.assertEqual(response.json()["error"], "storage_unavailable")
+        with self.assertLogs("recordings.services.storage", "ERROR"):
+            response = self.client.get(f"/api/v1/recordings/{recording.code}/export/")
+        # Missing from storage that answers: retrying cannot help (test_missing_blob).
+        self.assertEqual(response.status_code, 410)
+        self.assertEqual(response.json()["error"], "recording_data_missing")
 
     def test_every_reader_answers_the_same_503(self) -> None:
+        self.take_storage_down()
         code = self.recording.code
         urls = [
             reverse("admin:recordings_recording_snapshots", args=[code]),

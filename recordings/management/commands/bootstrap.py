@@ -28,6 +28,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, username: str, **options: Any) -> None:
         self.stdout.write("Applying database migrations…")
         call_command("migrate", interactive=False, verbosity=0)
+        # The shared cache's table when the cache is the database (no REDIS_URL).
+        call_command("createcachetable", verbosity=0)
         project = self._demo_project()
         password = self._first_admin(username)
         self._print_banner(username, password, project)
