@@ -47,7 +47,12 @@ from recordings.services.ledger import (
     project_capture_health,
 )
 from recordings.services.people import events_ingest, person_is_excluded
-from recordings.services.purge import PurgeReport, recordings_purge_matching
+from recordings.services.purge import (
+    PurgeReport,
+    PurgeSet,
+    recordings_purge,
+    recordings_purge_set,
+)
 from recordings.services.segments import (
     NoSuchSegment,
     SegmentInfo,
@@ -102,6 +107,7 @@ __all__ = [
     "recording_segment_version",
     "recording_segments",
     "PurgeReport",
+    "PurgeSet",
     "RecordingOnHold",
     "Refusal",
     "Usage",
@@ -132,7 +138,8 @@ __all__ = [
     "recordings_signals_behind",
     "recording_ingest_batches",
     "recording_purge",
-    "recordings_purge_matching",
+    "recordings_purge",
+    "recordings_purge_set",
     "recording_rewrite_blobs",
     "recording_window_blob",
     "recordings_hold",
