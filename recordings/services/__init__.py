@@ -7,10 +7,10 @@ recording's windows as time slices a player fetches one by one), signals (what
 happened in a recording, and its markers), compaction (and the recording rules
 applied then), people (analytics events and persons) and the ingest ledger.
 Submodules import each other one way only: capture and people use the ledger,
-signals uses storage, compaction uses storage, segments, signals and the ledger
-(segments uses none), people uses compaction, admission uses people and the
-ledger, transfer (imports and export audits) uses capture, compaction and
-curation.
+signals uses storage, compaction uses storage, segments, signals, people and
+the ledger (segments uses none), admission uses people and the ledger,
+transfer (imports and export audits) uses capture, compaction and curation;
+purge (deleting a set someone confirmed) uses storage.
 """
 
 from __future__ import annotations
