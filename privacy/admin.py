@@ -6,18 +6,25 @@ import functools
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings as django_settings
+from django.contrib import admin, messages
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
-from privacy import erasure, services
+from privacy import erasure, exclusion, services
 from privacy.models import ErasureRequest, PrivacyAuditEntry, PrivacySettings
 from privacy.tasks import erasure_start
 from privacy.tasks import recordings_redact as recordings_redact_task
 from recordings import access
+from recordings import services as recording_services
+from recordings import tasks as recording_tasks
 from recordings.admin.scoped import ProjectScopedAdmin
 
 
@@ -36,7 +43,7 @@ class PrivacySettingsAdmin(ProjectScopedAdmin[PrivacySettings]):
         "updated",
     )
     list_select_related = ("project",)
-    readonly_fields = ("updated",)
+    readonly_fields = ("updated", "recorded_before_")
     fieldsets = (
         (None, {"fields": ("project",)}),
         (
@@ -77,6 +84,7 @@ class PrivacySettingsAdmin(ProjectScopedAdmin[PrivacySettings]):
                     "url_triggers",
                     "url_blocklist",
                     "excluded_people",
+                    "recorded_before_",
                 )
             },
         ),
@@ -103,6 +111,92 @@ class PrivacySettingsAdmin(ProjectScopedAdmin[PrivacySettings]):
             before = {name: None for name in before}
         services.privacy_settings_update(
             settings=obj, actor=request.user, before=before
+        )
+
+    @admin.display(description="recorded before")
+    def recorded_before_(self, obj: PrivacySettings | None) -> str:
+        # Rules apply to what comes next; deleting the past is this page's choice.
+        if obj is None or obj.pk is None:
+            return "—"
+        url = reverse("admin:privacy_privacysettings_delete_excluded", args=[obj.pk])
+        return format_html(
+            "Recording rules apply to what comes next. "
+            '<a href="{}">Delete the recordings of people these rules exclude…</a>',
+            url,
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<path:object_id>/delete-excluded/",
+                self.admin_site.admin_view(self.delete_excluded_view),
+                name="privacy_privacysettings_delete_excluded",
+            ),
+            *super().get_urls(),
+        ]
+
+    def delete_excluded_view(
+        self, request: HttpRequest, object_id: str
+    ) -> HttpResponse:
+        """Count the recordings of people the rules exclude (legal holds kept),
+        and delete exactly those once confirmed; audited."""
+        privacy = self._deleting_for(request, object_id)
+        recordings = exclusion.excluded_recordings(privacy.project)
+        found = recording_services.recordings_purge_set(recordings=recordings)
+        back = reverse("admin:privacy_privacysettings_change", args=[privacy.pk])
+        changed = False
+        if request.method == "POST":
+            changed = request.POST.get("fingerprint") != found.fingerprint
+            if not changed:
+                self._delete_excluded(request, privacy, found)
+                return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Delete the recordings of people these rules exclude",
+            "privacy": privacy,
+            "found": found,
+            "changed": changed,
+            "back": back,
+        }
+        return TemplateResponse(
+            request, "admin/privacy/privacysettings/delete_excluded.html", context
+        )
+
+    def _deleting_for(self, request: HttpRequest, object_id: str) -> PrivacySettings:
+        """The settings, if the user may change them and delete the project's
+        recordings."""
+        privacy = self.get_object(request, object_id)
+        if privacy is None:
+            raise Http404("no such privacy settings")
+        if not self.has_change_permission(request, privacy) or not access.can(
+            request.user, access.DELETE_RECORDINGS, privacy.project
+        ):
+            raise PermissionDenied
+        return privacy
+
+    def _delete_excluded(
+        self,
+        request: HttpRequest,
+        privacy: PrivacySettings,
+        found: recording_services.PurgeSet,
+    ) -> None:
+        background = found.to_delete > django_settings.REPLAYHUB_PURGE_SYNC_MAX
+        report = recording_tasks.recordings_purge_confirmed(
+            found=found,
+            actor=request.user if isinstance(request.user, User) else None,
+            details={"rules": privacy.excluded_people, "via": "admin"},
+            action=exclusion.ACTION,
+            background=background,
+        )
+        if background:
+            text = f"Deleting {found.to_delete} recording(s) in the background"
+        else:
+            text = f"Deleted {report.deleted} recording(s)"
+        self.message_user(
+            request,
+            f"{text} of people the rules exclude; {found.held} on legal hold kept.",
+            messages.SUCCESS,
         )
 
     actions = ("apply_rules_to_stored_recordings",)

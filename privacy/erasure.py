@@ -185,7 +185,8 @@ def _erase(project: Project, distinct_ids: list[str], *, dry_run: bool) -> Recei
         gone = _with_recording(recording)
         if not dry_run:
             try:
-                recording_purge(recording=recording)
+                if not recording_purge(recording=recording):
+                    continue  # deleted meanwhile (a retry, retention): not by us
             except RecordingOnHold:  # held since the query above
                 held.add(recording.session_id)
                 continue

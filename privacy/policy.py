@@ -10,13 +10,20 @@ This module imports only privacy's models and pure code, and recordings' models.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import hashlib
 import logging
 from collections.abc import Iterable
 from typing import Any
 
-from privacy.models import PrivacySettings, Tombstone, split_lines, split_selectors
+from privacy.models import (
+    PrivacyAuditEntry,
+    PrivacySettings,
+    Tombstone,
+    split_lines,
+    split_selectors,
+)
 from privacy.scrub import CompiledRules, MaskRules, compile_rules, scrub_text
 from privacy.scrub.regex import Regex, compile_regex
 from recordings.models import Project
@@ -131,6 +138,24 @@ def _regex(line: str, what: str) -> Regex | None:
     except ValueError as exc:
         logger.error("%s entry cannot be used: %s", what, exc)
         return None
+
+
+def rules_changed_since(
+    project_id: int, since: dt.datetime, fields: tuple[str, ...]
+) -> frozenset[str]:
+    """Which of these settings were saved with another value after `since`.
+
+    The privacy audit log has an entry for every change made through the admin
+    (privacy.services.privacy_settings_update), so it says when each rule came
+    into force; a rule newer than a recording does not apply to it.
+    """
+    entries = PrivacyAuditEntry.objects.filter(
+        project_id=project_id, created__gt=since, changes__has_any_keys=list(fields)
+    )
+    changed: set[str] = set()
+    for changes in entries.values_list("changes", flat=True):
+        changed.update(name for name in fields if name in changes)
+    return frozenset(changed)
 
 
 def subject_hash(project: Project, distinct_id: str) -> str:

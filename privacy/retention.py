@@ -104,7 +104,8 @@ def project_expire(
             markers = recording.markers.count()
             if not dry_run:
                 try:
-                    recording_purge(recording=recording)
+                    if not recording_purge(recording=recording):
+                        continue  # another run deleted it: its audit counts it
                 except RecordingOnHold:  # held since the query above: kept
                     expiry.held += 1
                     continue
@@ -158,17 +159,20 @@ def _batches(ids: QuerySet[Recording, int]) -> Iterable[list[int]]:
 def rows_delete(rows: QuerySet[Any], *, dry_run: bool) -> int:
     """Delete `rows` BATCH at a time (no huge statement or lock); how many went.
 
-    A dry run counts instead. Also used by erasure (privacy.erasure).
+    The count is of rows this call deleted, as the database says: a row another
+    run deleted between the select and the delete is not counted twice. A dry run
+    counts instead. Also used by erasure (privacy.erasure).
     """
     if dry_run:
         return rows.count()
     deleted = 0
+    label = rows.model._meta.label
     while True:
         ids = list(rows.values_list("pk", flat=True)[:BATCH])
         if not ids:
             return deleted
-        rows.model.objects.filter(pk__in=ids).delete()
-        deleted += len(ids)
+        _, per_model = rows.model.objects.filter(pk__in=ids).delete()
+        deleted += per_model.get(label, 0)
 
 
 def _audit(project: Project, actor: User | None, changes: dict[str, object]) -> None:

@@ -173,6 +173,13 @@ class PurgeRequestSerializer(serializers.Serializer[Any]):
         default=True,
         help_text="Only count (the default); false deletes.",
     )
+    expected = serializers.CharField(
+        required=False,
+        max_length=80,
+        help_text="The `fingerprint` of the set a dry run counted: the delete "
+        "removes that set, or nothing (409 `set_changed`) if the filter now finds "
+        "another.",
+    )
 
 
 class PurgeReportSerializer(serializers.Serializer[Any]):
@@ -184,9 +191,16 @@ class PurgeReportSerializer(serializers.Serializer[Any]):
     failed = serializers.IntegerField(
         help_text="Not deleted: storage failed; they are still there."
     )
+    gone = serializers.IntegerField(
+        help_text="Found, but deleted by someone else before this delete got to them."
+    )
     dry_run = serializers.BooleanField()
     queued = serializers.BooleanField(
-        help_text="Too many to delete in the request: a background task deletes them."
+        help_text="Too many to delete in the request: a background task deletes "
+        "exactly the recordings counted here."
+    )
+    fingerprint = serializers.CharField(
+        help_text="Names the set counted: pass it as `expected` to delete it."
     )
 
 

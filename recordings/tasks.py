@@ -7,13 +7,13 @@ from typing import Any
 
 from celery import shared_task
 from django.conf import settings
-from django.db import DatabaseError
+from django.contrib.auth.models import User
+from django.db import DatabaseError, transaction
 from django.utils.timezone import now
 
 from recordings import services
 from recordings.blobs import StorageError
 from recordings.models import Recording
-from recordings.search import parse_document
 from recordings.services.jobs import run_once
 
 
@@ -83,11 +83,39 @@ def recordings_signals_refresh() -> int:
 
 
 @shared_task(ignore_result=True)
-def recordings_purge_matching(
-    project_ids: list[int], document: dict[str, Any], now: str
+def recordings_purge(
+    recording_ids: list[int], actor_id: int | None, action: str, details: dict[str, Any]
 ) -> dict[str, int]:
-    """Delete what a filter found when asked (`now`), in these projects."""
-    found = Recording.objects.filter(project_id__in=project_ids).matching(
-        parse_document(document), now=dt.datetime.fromisoformat(now)
+    """Delete the recordings a person was shown and confirmed (never a filter:
+    one compiled here, without that person, would find another set)."""
+    actor = User.objects.filter(pk=actor_id).first() if actor_id else None
+    report = services.recordings_purge(
+        recording_ids=recording_ids, actor=actor, action=action, details=details
     )
-    return services.recordings_purge_matching(recordings=found, dry_run=False).as_dict()
+    return report.as_dict()
+
+
+# The privacy audit log's name for a delete by filter (API and admin).
+DELETE_BY_FILTER = "delete_by_filter"
+
+
+def recordings_purge_confirmed(
+    *,
+    found: services.PurgeSet,
+    actor: User | None,
+    details: dict[str, Any],
+    action: str = DELETE_BY_FILTER,
+    background: bool,
+) -> services.PurgeReport:
+    """Delete a set someone confirmed: now, or by the task once the request's
+    transaction is in. Either way only its ids; the task never sees a filter."""
+    ids = list(found.ids)
+    if not background:
+        return services.recordings_purge(
+            recording_ids=ids, actor=actor, action=action, details=details
+        )
+    actor_id = actor.pk if actor else None
+    transaction.on_commit(
+        lambda: recordings_purge.delay(ids, actor_id, action, details)
+    )
+    return services.PurgeReport.of_set(found)

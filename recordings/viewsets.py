@@ -15,11 +15,9 @@ import django_filters
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import Http404, HttpResponse
 from django.http.response import HttpResponseBase
-from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -248,6 +246,10 @@ def request_json(request: Request) -> Any:
         raise FilterRejected(FilterInvalid([problem])) from exc
 
 
+# A delete by filter whose set is no longer the one counted (`expected`).
+SET_CHANGED = "set_changed"
+
+
 class LegalHoldConflict(APIException):
     status_code = 409
     default_detail = "the recording is on legal hold"
@@ -330,7 +332,10 @@ class RecordingViewSet(
     action_errors = {
         "list": {400: ["invalid", FilterRejected.default_code]},
         "search": {400: [FilterRejected.default_code]},
-        "delete_matching": {400: ["invalid", FilterRejected.default_code]},
+        "delete_matching": {
+            400: ["invalid", FilterRejected.default_code],
+            409: [SET_CHANGED],
+        },
         "destroy": {409: [LegalHoldConflict.default_code]},
         "snapshots": {
             410: [playback.DATA_MISSING],
@@ -441,25 +446,37 @@ class RecordingViewSet(
     def delete_matching(self, request: Request) -> Response:
         """Delete every recording a filter finds in the projects where you may
         delete, except those on legal hold; with `dry_run` (the default) only
-        count them. Large sets are deleted in the background (`queued`)."""
+        count them, and get the set's `fingerprint`. Pass it back as `expected`
+        to delete that set or nothing (409 `set_changed`). Large sets are deleted
+        in the background (`queued`), exactly the recordings found here."""
         body = PurgeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         document = filter_document(body.validated_data["filter"])
         dry_run = body.validated_data["dry_run"]
         projects = self.readable_projects(access.DELETE_RECORDINGS)
-        found = self.matching(Recording.objects.filter(project__in=projects), document)
-        report = services.recordings_purge_matching(recordings=found, dry_run=True)
-        queued = not dry_run and report.matched - report.held > purge_sync_max()
-        if queued:
-            args = (
-                list(projects.values_list("pk", flat=True)),
-                body.validated_data["filter"],
-                timezone.now().isoformat(),
+        found = services.recordings_purge_set(
+            recordings=self.matching(
+                Recording.objects.filter(project__in=projects), document
             )
-            transaction.on_commit(lambda: tasks.recordings_purge_matching.delay(*args))
-        elif not dry_run:
-            report = services.recordings_purge_matching(recordings=found, dry_run=False)
-        data = {**report.as_dict(), "dry_run": dry_run, "queued": queued}
+        )
+        report = services.PurgeReport.of_set(found)
+        expected = body.validated_data.get("expected")
+        if not dry_run and expected and expected != found.fingerprint:
+            return _set_changed(report, found)
+        queued = not dry_run and found.to_delete > purge_sync_max()
+        if not dry_run:
+            report = tasks.recordings_purge_confirmed(
+                found=found,
+                actor=request.user if isinstance(request.user, User) else None,
+                details={"filter": body.validated_data["filter"], "via": "api"},
+                background=queued,
+            )
+        data = {
+            **report.as_dict(),
+            "dry_run": dry_run,
+            "queued": queued,
+            "fingerprint": found.fingerprint,
+        }
         return Response(PurgeReportSerializer(data).data)
 
     @extend_schema(responses=MarkerSerializer(many=True))
@@ -479,6 +496,15 @@ def only_management_endpoints(
     return [
         e for e in endpoints if e[0].startswith("/api/v1/") and "/ingest/" not in e[0]
     ]
+
+
+def _set_changed(report: services.PurgeReport, found: services.PurgeSet) -> Response:
+    detail = (
+        f"the filter now finds another set ({found.to_delete} to delete, "
+        f"{found.held} on legal hold): count again (dry run) and confirm that one"
+    )
+    data = {"error": SET_CHANGED, "detail": detail, **report.as_dict()}
+    return Response({**data, "fingerprint": found.fingerprint}, status=409)
 
 
 def purge_sync_max() -> int:

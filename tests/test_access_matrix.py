@@ -120,9 +120,12 @@ ADMIN_MODEL_RULES: dict[str, dict[str, Rule]] = {
     "recordings.event": INGESTED,
     "recordings.sessionledger": INGESTED,
     "recordings.person": INGESTED,
-    "privacy.privacysettings": _model_rules(
-        VIEW, access.MANAGE_PRIVACY, access.MANAGE_PRIVACY, NOBODY
-    ),
+    "privacy.privacysettings": {
+        **_model_rules(VIEW, access.MANAGE_PRIVACY, access.MANAGE_PRIVACY, NOBODY),
+        # Deleting what excluded people recorded: the project's admins (who both
+        # manage its privacy and delete its recordings).
+        "delete_excluded": Rule(access.MANAGE_PRIVACY),
+    },
     "privacy.privacyauditentry": _model_rules(
         access.MANAGE_PRIVACY, NOBODY, NOBODY, NOBODY
     ),
@@ -573,6 +576,10 @@ class AccessWriteMatrixTests(MatrixTestCase):
             lambda: not Recording.objects.filter(pk=recording.pk).exists(),
         )
         one = {"term": "session_id", "in": [recording.session_id]}
+        # The confirmation carries the fingerprint of the set its page counted.
+        counted = services.recordings_purge_set(
+            recordings=Recording.objects.filter(pk=recording.pk)
+        )
         yield Write(
             "admin delete everything matching a filter",
             DELETE_REC,
@@ -581,7 +588,7 @@ class AccessWriteMatrixTests(MatrixTestCase):
             reverse("admin:recordings_recording_delete_matching")
             + "?"
             + urlencode({"filter": json.dumps({"version": 1, "where": one})}),
-            {},
+            {"fingerprint": counted.fingerprint},
             lambda: not Recording.objects.filter(pk=recording.pk).exists(),
         )
         yield Write(

@@ -12,7 +12,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import (
     Http404,
@@ -24,7 +23,6 @@ from django.http import (
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
@@ -48,7 +46,7 @@ from recordings.admin.scoped import ProjectScopedAdmin
 from recordings.admin.tag import tag_chip
 from recordings.models import Marker, Project, Recording
 from recordings.models.recording import RecordingQuerySet
-from recordings.services import PurgeReport
+from recordings.services import PurgeReport, PurgeSet
 
 # The player's page runs only ReplayHub's own script files. The replay iframe inherits
 # this policy, so a recorded page's inline handlers, `javascript:` URLs and scripts
@@ -311,46 +309,41 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
 
         The set is the filter document's in the projects where the user may
         delete (and the one the sidebar picked), as `POST /api/v1/recordings/
-        delete/` finds it; a large one is deleted in the background, as there. The
-        search box is not part of a filter: with a search the page refuses rather
-        than delete more than the list showed.
+        delete/` finds it, with the user ("viewed by me"). The page carries the
+        set's fingerprint; a confirmation deletes exactly that set (a large one in
+        the background, by id) or, when the filter now finds another, shows the
+        new counts instead. The search box is not part of a filter: with a search
+        the page refuses rather than delete more than the list showed.
         """
         if not self.has_delete_permission(request):
             raise PermissionDenied
         finding = finding_for(request)
-        user = request.user
         projects = self._picked_project(
             request, self.projects(request, access.DELETE_RECORDINGS)
         )
-        recordings = finding.apply(Recording.objects.filter(project__in=projects), user)
-        report = services.recordings_purge_matching(recordings=recordings, dry_run=True)
+        recordings = finding.apply(
+            Recording.objects.filter(project__in=projects), request.user
+        )
+        found = services.recordings_purge_set(recordings=recordings)
         back = reverse("admin:recordings_recording_changelist") + query_string(request)
         searching = bool(request.GET.get(SEARCH_VAR))
+        changed = False
         if request.method == "POST" and not finding.problems and not searching:
-            # Above this many, the API deletes in the background too (settings).
-            if report.matched - report.held > settings.REPLAYHUB_PURGE_SYNC_MAX:
-                self._purge_later(request, finding, projects, report)
-            else:
-                report = services.recordings_purge_matching(
-                    recordings=recordings, dry_run=False
-                )
-                self._report_purge(request, report)
-            return HttpResponseRedirect(back)
-        listed = finding.apply(
-            self.get_queryset(request).filter(
-                project__in=self._picked_project(request, Project.objects.all())
-            ),
-            user,
-        )
+            changed = request.POST.get("fingerprint") != found.fingerprint
+            if not changed:
+                self._purge(request, finding, found)
+                return HttpResponseRedirect(back)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Delete the recordings matching this filter",
             "finding": finding,
             "searching": searching,
-            "report": report,
-            "to_delete": report.matched - report.held,
-            "view_only": listed.count() - report.matched,
+            "report": PurgeReport.of_set(found),
+            "to_delete": found.to_delete,
+            "fingerprint": found.fingerprint,
+            "changed": changed,
+            "view_only": self._view_only(request, finding) - found.matched,
             "shares": project_shares(recordings),
             "back": back,
         }
@@ -360,27 +353,31 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         response["Content-Security-Policy"] = LIST_CSP
         return response
 
-    def _purge_later(
-        self,
-        request: HttpRequest,
-        finding: Finding,
-        projects: QuerySet[Project],
-        report: PurgeReport,
-    ) -> None:
-        # The task finds the set again from the same document and projects, at
-        # the same moment (relative dates), once this request's transaction is in.
-        args = (
-            list(projects.values_list("pk", flat=True)),
-            finding.data if finding.given else {"version": 1},
-            timezone.now().isoformat(),
+    def _view_only(self, request: HttpRequest, finding: Finding) -> int:
+        """How many recordings the filter finds in the list (every visible project)."""
+        listed = self.get_queryset(request).filter(
+            project__in=self._picked_project(request, Project.objects.all())
         )
-        transaction.on_commit(lambda: tasks.recordings_purge_matching.delay(*args))
-        self.message_user(
-            request,
-            f"Deleting {report.matched - report.held} recording(s) matching the "
-            f"filter in the background; {report.held} on legal hold are kept.",
-            messages.SUCCESS,
+        return finding.apply(listed, request.user).count()
+
+    def _purge(self, request: HttpRequest, finding: Finding, found: PurgeSet) -> None:
+        # Above this many, the API deletes in the background too (settings).
+        background = found.to_delete > settings.REPLAYHUB_PURGE_SYNC_MAX
+        report = tasks.recordings_purge_confirmed(
+            found=found,
+            actor=request.user if isinstance(request.user, User) else None,
+            details={"filter": finding.data if finding.given else None, "via": "admin"},
+            background=background,
         )
+        if background:
+            self.message_user(
+                request,
+                f"Deleting {found.to_delete} recording(s) matching the filter in "
+                f"the background; {found.held} on legal hold are kept.",
+                messages.SUCCESS,
+            )
+        else:
+            self._report_purge(request, report)
 
     def _report_purge(self, request: HttpRequest, report: PurgeReport) -> None:
         level = messages.WARNING if report.failed else messages.SUCCESS
@@ -389,6 +386,8 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
             text += f"; kept {report.held} on legal hold"
         if report.failed:
             text += f"; {report.failed} could not be deleted (try again)"
+        if report.gone:
+            text += f"; {report.gone} had been deleted meanwhile"
         self.message_user(request, text + ".", level)
 
     @admin.display(description="plays")

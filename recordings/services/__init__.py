@@ -7,10 +7,10 @@ recording's windows as time slices a player fetches one by one), signals (what
 happened in a recording, and its markers), compaction (and the recording rules
 applied then), people (analytics events and persons) and the ingest ledger.
 Submodules import each other one way only: capture and people use the ledger,
-signals uses storage, compaction uses storage, segments, signals and the ledger
-(segments uses none), people uses compaction, admission uses people and the
-ledger, transfer (imports and export audits) uses capture, compaction and
-curation.
+signals uses storage, compaction uses storage, segments, signals, people and
+the ledger (segments uses none), admission uses people and the ledger,
+transfer (imports and export audits) uses capture, compaction and curation;
+purge (deleting a set someone confirmed) uses storage.
 """
 
 from __future__ import annotations
@@ -47,7 +47,12 @@ from recordings.services.ledger import (
     project_capture_health,
 )
 from recordings.services.people import events_ingest, person_is_excluded
-from recordings.services.purge import PurgeReport, recordings_purge_matching
+from recordings.services.purge import (
+    PurgeReport,
+    PurgeSet,
+    recordings_purge,
+    recordings_purge_set,
+)
 from recordings.services.segments import (
     NoSuchSegment,
     SegmentInfo,
@@ -103,6 +108,7 @@ __all__ = [
     "recording_segment_version",
     "recording_segments",
     "PurgeReport",
+    "PurgeSet",
     "RecordingOnHold",
     "Refusal",
     "Usage",
@@ -134,7 +140,8 @@ __all__ = [
     "recordings_signals_behind",
     "recording_ingest_batches",
     "recording_purge",
-    "recordings_purge_matching",
+    "recordings_purge",
+    "recordings_purge_set",
     "recording_rewrite_blobs",
     "recording_window_blob",
     "recordings_hold",

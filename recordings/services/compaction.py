@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
 
+from privacy.models import PrivacySettings
 from privacy.policy import (
     privacy_for,
+    rules_changed_since,
     url_triggers_for,
 )
 from privacy.rules import (
@@ -29,6 +32,7 @@ from recordings.models import (
     WindowBlob,
 )
 from recordings.services.ledger import ledger_record_refusal
+from recordings.services.people import person_is_excluded
 from recordings.services.segments import window_blob_index
 from recordings.services.signals import recording_signals_update
 from recordings.services.storage import (
@@ -80,17 +84,66 @@ def recording_compact(*, recording: Recording) -> int:
 
 
 def _excluded_by_rules(recording: Recording) -> str | None:
-    """Why the project's recording rules say not to keep this finished recording."""
+    """Why the project's recording rules say not to keep this finished recording.
+
+    Only the rules in force when its first batch arrived count: a rule saved
+    since applies to the sessions that come next, never to this one, so saving a
+    rule never deletes what was already recorded (deleting that is an explicit,
+    audited action: privacy.exclusion).
+    """
     privacy = privacy_for(recording.project)
+    newer = rules_changed_since(recording.project_id, recording.created, _RULES)
+    for rule, check in _CHECKS:
+        reason = None if rule in newer else check(recording, privacy)
+        if reason is not None:
+            return reason
+    return None
+
+
+def _too_short(recording: Recording, privacy: PrivacySettings) -> str | None:
     minimum = privacy.minimum_duration_ms
     if minimum and recording.duration_ms < minimum:
         return "below_minimum_duration"
+    return None
+
+
+def _no_trigger_url(recording: Recording, privacy: PrivacySettings) -> str | None:
     triggers = url_triggers_for(privacy)
     if triggers and not _visited_trigger_url(recording, triggers):
         return "url_trigger_not_matched"
+    return None
+
+
+def _flag_off(recording: Recording, privacy: PrivacySettings) -> str | None:
     if privacy.linked_flag and not _linked_flag_on(recording, privacy.linked_flag):
         return "linked_flag_not_on"
     return None
+
+
+def _person_excluded(recording: Recording, privacy: PrivacySettings) -> str | None:
+    """The session's person is one the rules exclude, known only after its first
+    batches (identify() comes after the page starts recording)."""
+    if not privacy.excluded_people:
+        return None
+    events = Event.objects.filter(
+        project_id=recording.project_id, session_id=recording.session_id
+    )
+    ids = {recording.distinct_id, *events.values_list("distinct_id", flat=True)}
+    ids.discard("")
+    excluded = person_is_excluded(
+        project=recording.project, distinct_ids=ids, privacy=privacy
+    )
+    return "excluded_person" if excluded else None
+
+
+# Each rule applied to a finished recording: the setting, and its check.
+_CHECKS: tuple[tuple[str, Callable[[Recording, PrivacySettings], str | None]], ...] = (
+    ("minimum_duration_ms", _too_short),
+    ("url_triggers", _no_trigger_url),
+    ("linked_flag", _flag_off),
+    ("excluded_people", _person_excluded),
+)
+_RULES = tuple(rule for rule, _ in _CHECKS)
 
 
 def _visited_trigger_url(recording: Recording, triggers: list[Regex]) -> bool:

@@ -26,9 +26,7 @@ from recordings.models import (
     Event,
     Person,
     Project,
-    Recording,
 )
-from recordings.services.compaction import recording_discard
 
 
 def events_ingest(
@@ -73,7 +71,7 @@ def events_ingest(
     with transaction.atomic():
         for chunk in _by_json_size(rows, sizes):
             created += len(Event.objects.bulk_create(chunk, ignore_conflicts=True))
-        _people_update(project, events, stored_ip, privacy)
+        _people_update(project, events, stored_ip)
     return created
 
 
@@ -131,7 +129,6 @@ def _people_update(
     project: Project,
     events: list[AnalyticsEvent],
     ip: str | None,
-    privacy: PrivacySettings,
 ) -> None:
     """Fold `$set` / `$set_once` / `$identify` into the people (idempotent on retry).
 
@@ -160,10 +157,6 @@ def _people_update(
     sizes = [_json_size(person.properties) for person in people]
     for chunk in _by_json_size(people, sizes):
         _people_write(chunk)
-    rules = privacy.excluded_people
-    for person in people:
-        if person_excluded(person.properties, rules):
-            _discard_person_recordings(project, person)
 
 
 def _people_write(people: list[Person]) -> None:
@@ -224,13 +217,6 @@ def _fold_person(person: Person, event: AnalyticsEvent) -> None:
     anon = event.anon_distinct_id
     if anon and anon != event.distinct_id and anon not in person.anon_distinct_ids:
         person.anon_distinct_ids = [*person.anon_distinct_ids, anon][-20:]
-
-
-def _discard_person_recordings(project: Project, person: Person) -> None:
-    """A person the rules exclude (e.g. internal users): drop what was recorded."""
-    ids = [person.distinct_id, *person.anon_distinct_ids]
-    for recording in Recording.objects.filter(project=project, distinct_id__in=ids):
-        recording_discard(recording=recording, reason="excluded_person")
 
 
 def person_is_excluded(

@@ -237,8 +237,11 @@ def recordings_hold(
     return sum(map(len, changed.values()))
 
 
-def recording_purge(*, recording: Recording) -> None:
+def recording_purge(*, recording: Recording) -> bool:
     """Delete a recording: its blobs first, then its rows; refused on legal hold.
+
+    True when this call deleted it, False when it was gone already (another
+    deletion got there first): audits count what was deleted, not what was found.
 
     All under the recording's row lock, so a hold placed meanwhile either is seen
     here (RecordingOnHold) or waits and finds nothing left to hold. Blobs go first
@@ -251,7 +254,7 @@ def recording_purge(*, recording: Recording) -> None:
         # row would deadlock with this.
         locked = recording_lock(recording=recording)
         if locked is None:
-            return  # deleted meanwhile
+            return False  # deleted meanwhile
         if locked.legal_hold:
             raise RecordingOnHold(locked)
         keys = stored_keys(chunk_data_keys(chunks=locked.chunks.all()))
@@ -263,6 +266,7 @@ def recording_purge(*, recording: Recording) -> None:
         recording.project_id,
         len(keys),
     )
+    return True
 
 
 T = TypeVar("T")

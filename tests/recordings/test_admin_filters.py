@@ -45,6 +45,14 @@ def where(*terms: dict[str, Any], order: str | None = None) -> dict[str, Any]:
 ERRORS = {"term": "signal", "signal": "console_errors", "gte": 1}
 
 
+def confirm(client: Any, url: str, **kwargs: Any) -> Any:
+    """Open the delete-matching page, then confirm what it counted."""
+    page = client.get(url)
+    assert page.status_code == 200, page.status_code
+    fingerprint = page.context["fingerprint"]
+    return client.post(url, {"fingerprint": fingerprint}, **kwargs)
+
+
 class FilteredListTests(ReplayTestCase):
     def setUp(self) -> None:
         super().setUp()
@@ -239,7 +247,7 @@ class DeleteMatchingTests(ReplayTestCase):
 
     def test_confirming_deletes_the_matching_recordings_but_held_ones(self) -> None:
         self.client.force_login(self.alice)
-        response = self.client.post(self.url)
+        response = confirm(self.client, self.url)
         self.assertEqual(response.status_code, 302)
         self.assertIn("filter=", response["Location"])
         self.assertEqual(self.remaining(), {"held-errors", "calm"})
@@ -266,7 +274,7 @@ class DeleteMatchingTests(ReplayTestCase):
         page = self.client.get(self.url)
         self.assertEqual(page.context["view_only"], 1)
         self.assertContains(page, "1 more matches in projects where you may only watch")
-        self.client.post(self.url)
+        confirm(self.client, self.url)
         self.assertEqual(self.remaining(), {"held-errors", "calm", "charlies-errors"})
 
     def test_a_bad_filter_deletes_nothing(self) -> None:
@@ -292,7 +300,7 @@ class DeleteMatchingTests(ReplayTestCase):
         url = with_filter(
             DELETE_MATCHING, where(ERRORS), project__id__exact=str(other.pk)
         )
-        self.client.post(url)
+        confirm(self.client, url)
         self.assertEqual(self.remaining(), {"errors", "held-errors", "calm"})
 
 
@@ -384,7 +392,7 @@ class DeleteMatchingInTheBackgroundTests(ReplayTestCase):
             override_settings(REPLAYHUB_PURGE_SYNC_MAX=2),
             self.captureOnCommitCallbacks(execute=True) as queued,
         ):
-            response = self.client.post(url, follow=True)
+            response = confirm(self.client, url, follow=True)
         self.assertEqual(len(queued), 1)
         self.assertContains(response, "Deleting 3 recording(s)")
         remaining = Recording.objects.values_list("session_id", flat=True)

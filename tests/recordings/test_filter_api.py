@@ -196,6 +196,7 @@ class DeleteByFilterTests(FilterApiCase):
         Recording.objects.filter(session_id="safari-1").update(legal_hold=True)
         safari = where({"term": "browser", "in": ["Safari"]})
         report = self.delete({"filter": safari})
+        self.assertRegex(report.pop("fingerprint"), r"^1-1-[0-9a-f]{16}$")
         self.assertEqual(
             report,
             {
@@ -203,6 +204,7 @@ class DeleteByFilterTests(FilterApiCase):
                 "deleted": 0,
                 "held": 1,
                 "failed": 0,
+                "gone": 0,
                 "dry_run": True,
                 "queued": False,
             },
