@@ -47,6 +47,7 @@ from recordings.search import (
     parse_document,
     parse_json_document,
 )
+from recordings.search.outline import outline
 from recordings.search.schema import openapi_components
 from recordings.serializers import (
     MarkerSerializer,
@@ -468,7 +469,10 @@ class RecordingViewSet(
             report = tasks.recordings_purge_confirmed(
                 found=found,
                 actor=request.user if isinstance(request.user, User) else None,
-                details={"filter": body.validated_data["filter"], "via": "api"},
+                details={
+                    "filter": outline(body.validated_data["filter"]),
+                    "via": "api",
+                },
                 background=queued,
             )
         data = {

@@ -46,6 +46,7 @@ from recordings.admin.scoped import ProjectScopedAdmin
 from recordings.admin.tag import tag_chip
 from recordings.models import Marker, Project, Recording
 from recordings.models.recording import RecordingQuerySet
+from recordings.search.outline import outline
 from recordings.services import PurgeReport, PurgeSet
 
 # The player's page runs only ReplayHub's own script files. The replay iframe inherits
@@ -366,7 +367,10 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         report = tasks.recordings_purge_confirmed(
             found=found,
             actor=request.user if isinstance(request.user, User) else None,
-            details={"filter": finding.data if finding.given else None, "via": "admin"},
+            details={
+                "filter": outline(finding.data) if finding.given else None,
+                "via": "admin",
+            },
             background=background,
         )
         if background:
