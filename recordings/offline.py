@@ -5,6 +5,10 @@ with everything inlined: the scripts and styles, the timeline document (markers
 included) and each window's events as a `<script type="application/json">` that
 watch.js reads instead of fetching. Nothing is loaded from anywhere.
 
+The recorded pages are someone else's HTML, planted by whoever holds the public
+capture token, and the file is opened from disk where no server sends headers: its
+Content-Security-Policy is a `<meta>` first in its head (`offline_csp`).
+
 Written as a stream: the memory held is about one stored blob's events, whatever
 the recording's size (recordings.playback.windows_json). The zip export of
 several recordings calls `offline_html` too.
@@ -12,9 +16,11 @@ several recordings calls `offline_html` too.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from django.contrib.staticfiles import finders
@@ -32,6 +38,24 @@ from recordings.timeline import recording_timeline
 # Static files inlined in the page, by their static path.
 SCRIPTS = ("vendor/rrweb/rrweb.umd.min.cjs", "recordings/watch.js")
 STYLES = ("vendor/rrweb/style.css", "recordings/watch.css")
+# The file's Content-Security-Policy; `{scripts}` are its own inline scripts' hashes.
+# The replay iframe is about:blank and inherits the policy (as do the frames inside
+# it), so no recorded handler, `javascript:` URL or srcdoc script ever runs, even
+# where canvas replay makes rrweb give that iframe `allow-scripts`. Nothing is
+# fetched: recorded images, fonts and media show only when inlined (data:, blob:).
+CSP_DIRECTIVES = (
+    "default-src 'none'",
+    "script-src {scripts}",
+    "style-src 'unsafe-inline'",  # the page's <style>, rrweb's and recorded styles
+    "img-src data: blob:",
+    "font-src data:",
+    "media-src data: blob:",
+    "connect-src 'none'",
+    "frame-src 'none'",  # the replay iframes are about:blank: not a navigation
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+)
 # Inside a JSON <script> element, these bytes could end it or start markup; their
 # JSON escapes mean the same (they occur only inside strings in JSON).
 _JSON_ESCAPES = ((b"&", b"\\u0026"), (b"<", b"\\u003c"), (b">", b"\\u003e"))
@@ -56,18 +80,37 @@ def offline_html(recording: Recording) -> Iterator[bytes]:
     )
     if timeline["person"]:
         timeline["person"]["recordings_url"] = ""  # the admin is not there offline
-    context = {"recording": recording, "timeline": timeline, "exported": now()}
-    yield render_to_string(
-        "recordings/offline.html", {**context, "css": _inlined(STYLES)}
-    ).encode()
+    scripts = dict(zip(("rrweb_js", "watch_js"), map(_script, SCRIPTS), strict=True))
+    context = {
+        "recording": recording,
+        "timeline": timeline,
+        "exported": now(),
+        "csp": offline_csp(scripts.values()),
+        "css": _inlined(STYLES),
+    }
+    yield render_to_string("recordings/offline.html", context).encode()
     for window_id, pieces in playback.windows_json(recording=recording):
         element = segment_id(numbers[window_id])
         yield f'<script id="{element}" type="application/json">'.encode()
         for piece in pieces:
             yield json_escaped(piece)
         yield b"</script>\n"
-    scripts = dict(zip(("rrweb_js", "watch_js"), map(_script, SCRIPTS), strict=True))
     yield render_to_string("recordings/offline_end.html", scripts).encode()
+
+
+def offline_csp(scripts: Iterable[str]) -> str:
+    """The page's policy: of scripts, only `scripts` (the inline scripts' texts)
+    run, by their hashes.
+
+    >>> offline_csp(["alert(1)"]).split("; ")[1]
+    "script-src 'sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI='"
+    """
+    hashes = " ".join(f"'sha256-{_sha256(text)}'" for text in scripts)
+    return "; ".join(CSP_DIRECTIVES).format(scripts=hashes)
+
+
+def _sha256(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
 
 def offline_response(recording: Recording) -> HttpResponseBase:

@@ -506,8 +506,18 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         return JsonResponse(_timeline(self._viewable(request, object_id)))
 
     def offline_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
-        """The recording as one HTML file that plays from disk (offline.py)."""
-        return offline.offline_response(self._viewable(request, object_id))
+        """The recording as one HTML file that plays from disk (offline.py); an
+        export, audited as one when the recording is on legal hold."""
+        recording = self._viewable(request, object_id)
+        response = offline.offline_response(recording)
+        if response.status_code == 200:  # not when storage answered 503
+            services.recordings_export_audit(
+                recordings=[recording],
+                actor=request.user if isinstance(request.user, User) else None,
+                file_format="html",
+                via="admin",
+            )
+        return response
 
     def snapshots_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         started = time.perf_counter()

@@ -141,6 +141,35 @@ class ExportSelectedTests(ReplayTestCase):
         self.assertEqual(entry.changes["legal_hold_export"][1]["via"], "api")
         self.assertEqual(entry.changes["recordings"], [None, [str(self.two.code)]])
 
+    def test_the_offline_html_download_of_a_held_recording_is_audited(self) -> None:
+        url = reverse("admin:recordings_recording_offline", args=[self.two.code])
+        self.client.force_login(self.bob)
+        self.client.get(url).getvalue()
+        self.assertFalse(PrivacyAuditEntry.objects.exists())  # not on hold
+        services.recordings_hold(recordings=[self.two], hold=True, actor=self.alice)
+        PrivacyAuditEntry.objects.all().delete()
+        page = self.client.get(url).getvalue()
+        self.assertIn(b"<!doctype html>", page)
+        (entry,) = PrivacyAuditEntry.objects.all()
+        self.assertEqual((entry.project, entry.actor), (self.project, self.bob))
+        self.assertEqual(
+            entry.changes,
+            {
+                "legal_hold_export": [None, {"format": "html", "via": "admin"}],
+                "recordings": [None, [str(self.two.code)]],
+            },
+        )
+
+    def test_an_offline_download_that_storage_refuses_is_not_audited(self) -> None:
+        services.recordings_hold(recordings=[self.two], hold=True, actor=self.alice)
+        PrivacyAuditEntry.objects.all().delete()
+        for path in self.stored_blobs():
+            path.unlink()
+        self.client.force_login(self.bob)
+        url = reverse("admin:recordings_recording_offline", args=[self.two.code])
+        self.assertEqual(self.client.get(url).status_code, 503)
+        self.assertFalse(PrivacyAuditEntry.objects.exists())
+
     def test_storage_that_is_down_is_a_message_not_a_broken_zip(self) -> None:
         self.take_storage_down()
         self.client.force_login(self.bob)
