@@ -16,7 +16,7 @@
 
 Everything it starts (gunicorn, the database `replayhub_bench`, temp dirs) is
 stopped and removed on the way out, also on Ctrl-C or a failure.
-See docs/benchmarks.md for results and how to read them.
+See docs/benchmarks/ingest.md for results and how to read them.
 """
 
 from __future__ import annotations
