@@ -5,6 +5,10 @@ before the request, so the figure is what handling that request cost. The bodies
 are small on the wire and inflate to just under the bound, as in issue 10 (a
 61 KB body carrying one 60 MiB string grew a worker by 260-330 MiB); they are
 built by streaming into the compressor, so the probe never holds them inflated.
+
+And the worker gives that memory back: under sustained hostile load a gunicorn
+worker stays under its idle size plus twice the per-request bound (issue 24; the
+last test, and bench/worker_memory.py at full scale).
 """
 
 from __future__ import annotations
