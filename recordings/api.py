@@ -202,7 +202,7 @@ class CaptureApi(APIView):
         (its parser_context holds the Request and the view), so a parsed body
         would outlive its response until Python's cyclic collector next runs a
         full pass, dozens of requests later: a worker then held many requests'
-        60 MiB documents at once (issue 24, docs/benchmarks.md). Returned
+        60 MiB documents at once (issue 24, docs/benchmarks/memory.md). Returned
         instead, the payload is freed when the view's handler returns.
         """
         stream = request.stream

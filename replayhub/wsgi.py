@@ -15,7 +15,7 @@ MMAP_THRESHOLD = 128 * 1024
 
 def fix_malloc_mmap_threshold() -> bool:
     """Keep glibc's mmap threshold at its default, so that a web worker gives the
-    memory of big requests back (issue 24; docs/benchmarks.md).
+    memory of big requests back (issue 24; docs/benchmarks/memory.md).
 
     By default glibc raises the threshold to the size of each mapped block freed,
     up to 32 MiB, and the heap trim threshold to twice that. After a few big

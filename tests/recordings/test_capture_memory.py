@@ -8,7 +8,7 @@ built by streaming into the compressor, so the probe never holds them inflated.
 
 And the worker gives that memory back: under sustained hostile load a gunicorn
 worker stays under its idle size plus twice the per-request bound (issue 24; the
-last test, and bench/worker_memory.py at full scale).
+last test, and bench/ingest/worker_memory.py at full scale).
 """
 
 from __future__ import annotations
@@ -253,13 +253,13 @@ def test_a_long_non_ascii_string_costs_a_little_more(tmp_path: Path) -> None:
 # --- a worker under sustained hostile load (issue 24) ---------------------------------
 #
 # The Procfile's gunicorn, one worker with its 4 threads, takes 40 hostile requests
-# (as in bench/worker_memory.py, which sends 200 + 200 with the default bound): small
-# gzip bodies inflating to just under the bound, to every capture endpoint, one after
-# the other and then 8 at once. The worker must stay under its idle size plus twice
-# the per-request bound (the README's "about twice the decompressed bound"), and give
-# back what the requests took: before the fixes it kept each request's parsed payload
-# until the cyclic collector's next full pass, and glibc kept freed blocks in its
-# threads' heaps (docs/benchmarks.md).
+# (as in bench/ingest/worker_memory.py, which sends 200 + 200 with the default
+# bound): small gzip bodies inflating to just under the bound, to every capture
+# endpoint, one after the other and then 8 at once. The worker must stay under its
+# idle size plus twice the per-request bound (the README's "about twice the
+# decompressed bound"), and give back what the requests took: before the fixes it
+# kept each request's parsed payload until the cyclic collector's next full pass,
+# and glibc kept freed blocks in its threads' heaps (docs/benchmarks/memory.md).
 
 PER_REQUEST = 2 * BOUND
 LOAD_TOKEN = "phc_worker_memory"

@@ -24,18 +24,19 @@ It follows the worker's resident size (RSS, psutil):
 * the peak, sampled every 20 ms while the requests run.
 
 The goal: after the requests the worker stays under its idle size plus twice the
-per-request bound. Results and the causes found: docs/benchmarks.md.
+per-request bound. Results and the causes found: docs/benchmarks/memory.md.
 
-    .venv/bin/python bench/worker_memory.py                  # PostgreSQL, 200 + 200
-    .venv/bin/python bench/worker_memory.py --sqlite --requests 40 --concurrent 16
-    .venv/bin/python bench/worker_memory.py --bound 32 --per-request 64 -v
-    .venv/bin/python bench/worker_memory.py --env MALLOC_ARENA_MAX=2
+    .venv/bin/python -m bench.ingest.worker_memory     # PostgreSQL, 200 + 200
+    .venv/bin/python -m bench.ingest.worker_memory --sqlite --requests 40 \
+        --concurrent 16
+    .venv/bin/python -m bench.ingest.worker_memory --bound 32 --per-request 64 -v
+    .venv/bin/python -m bench.ingest.worker_memory --env MALLOC_ARENA_MAX=2
 
 `--bound` sets REPLAYHUB_INGEST_MAX_DECOMPRESSED_BYTES (MiB), `--per-request`
 gives the bound instead of measuring it, `--env` adds to the server's environment,
 `--logs DIR` keeps gunicorn's logs, `-v` prints RSS after every request or round.
-PostgreSQL on 127.0.0.1:5432 (user postgres, trust) as for bench/ingest.py; the
-database `replayhub_bench_memory` is created and dropped. Blobs go to a temp dir.
+PostgreSQL on 127.0.0.1:5432 (user postgres, trust) as for bench/ingest/throughput.py;
+the database `replayhub_bench_memory` is created and dropped. Blobs go to a temp dir.
 A full run takes 5-20 minutes (each request inflates 60 MiB).
 """
 
@@ -56,7 +57,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from servers import (
+
+from bench.harness.servers import (
     base_env,
     free_port,
     gunicorn,
