@@ -40,15 +40,16 @@ from recordings.authentication import ApiKeyAuthentication
 from recordings.models import Project, Recording, RecordingQuerySet
 from recordings.parsers import MAX_BODY_DEPTH, BodyTooDeep, BoundedJSONParser
 from recordings.permissions import ProjectPermission, request_key
-from recordings.search import (
+from recordings.search.compiler import recordings_matching
+from recordings.search.language import (
     Document,
     FilterInvalid,
     Problem,
     parse_document,
     parse_json_document,
 )
-from recordings.search.outline import outline
-from recordings.search.schema import openapi_components
+from recordings.search.language.outline import outline
+from recordings.search.language.schema import openapi_components
 from recordings.serializers import (
     MarkerSerializer,
     ProjectSerializer,
@@ -369,7 +370,7 @@ class RecordingViewSet(
         self, queryset: QuerySet[Recording], document: Document
     ) -> QuerySet[Recording]:
         found = cast(RecordingQuerySet, queryset)
-        return found.matching(document, user=self.request.user)
+        return recordings_matching(found, document, user=self.request.user)
 
     def get_serializer_class(self) -> type[RecordingSerializer]:
         if self.action in ("list", "search"):

@@ -46,7 +46,7 @@ from recordings.admin.scoped import ProjectScopedAdmin
 from recordings.admin.tag import tag_chip
 from recordings.models import Marker, Project, Recording
 from recordings.models.recording import RecordingQuerySet
-from recordings.search.outline import outline
+from recordings.search.language.outline import outline
 from recordings.services import PurgeReport, PurgeSet
 
 # The player's page runs only ReplayHub's own script files. The replay iframe inherits

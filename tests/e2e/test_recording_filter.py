@@ -18,7 +18,7 @@ from django.contrib.auth.models import User
 
 from recordings import access
 from recordings.models import Project, Recording
-from recordings.search import parse_document
+from recordings.search.language import parse_document
 from recordings.services import curation
 from tests.e2e.browser import log_in
 from tests.finding import (

@@ -17,7 +17,8 @@ from playlists.models import Playlist, PlaylistPin, ShareLink, ShareLinkView
 from privacy.models import PrivacySettings
 from recordings import access, services
 from recordings.models import Comment, Recording, RecordingView
-from recordings.search import parse_document
+from recordings.search.compiler import recordings_matching
+from recordings.search.language import parse_document
 from tests.base import ReplayTestCase
 
 T0 = now() - dt.timedelta(hours=2)
@@ -43,9 +44,8 @@ class CurationCase(ReplayTestCase):
 
     def found(self, where: dict[str, Any], user: Any = None) -> set[str]:
         document = parse_document({"version": 1, "where": where})
-        qs = Recording.objects.for_project(self.project).matching(
-            document, user=user or self.alice
-        )
+        scoped = Recording.objects.for_project(self.project)
+        qs = recordings_matching(scoped, document, user=user or self.alice)
         return set(qs.values_list("session_id", flat=True))
 
 

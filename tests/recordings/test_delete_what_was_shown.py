@@ -19,7 +19,7 @@ from playlists.services import playlist_create, playlist_pin
 from privacy.models import PrivacyAuditEntry
 from recordings import services, tasks
 from recordings.models import Recording
-from recordings.search.outline import outline
+from recordings.search.language.outline import outline
 from replayhub.celery import app
 from tests.access import rrweb_events
 from tests.base import ReplayTestCase

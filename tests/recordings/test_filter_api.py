@@ -17,8 +17,8 @@ from hypothesis.extra.django import TestCase as HypothesisTestCase
 
 from recordings import access
 from recordings.models import ApiKey, Event, Project, Recording
-from recordings.search import DOCUMENT_SCHEMA, parse_document
-from recordings.search.document import MARKER_KINDS, ORDERS, SIGNALS
+from recordings.search.language import DOCUMENT_SCHEMA, parse_document
+from recordings.search.language.document import MARKER_KINDS, ORDERS, SIGNALS
 from replayhub.celery import app
 from tests.base import ReplayTestCase
 

@@ -15,7 +15,8 @@ from django.utils import timezone
 from recordings import archives, playback, services
 from recordings.blobs import StorageError
 from recordings.models import Project, Recording, RecordingQuerySet
-from recordings.search import FilterInvalid, parse_json_document
+from recordings.search.compiler import recordings_matching
+from recordings.search.language import FilterInvalid, parse_json_document
 from recordings.serializers import RecordingExportSerializer
 
 VIA = "manage.py export_recordings"
@@ -101,7 +102,7 @@ class Command(BaseCommand):
                 f"{p.pointer or '/'} {p.message}" for p in exc.problems
             )
             raise CommandError(f"the filter is not valid: {problems}") from exc
-        return recordings.matching(document, user=None, now=timezone.now())
+        return recordings_matching(recordings, document, user=None, now=timezone.now())
 
     def export_all(
         self, ids: list[int], target: archives.ExportTarget
