@@ -55,7 +55,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
         "project lookup (cached per process)",
     ),
     (
-        "recordings.services",
+        "recordings.api",
         "recording_ingest_batches",
         "services: Python (plan, fold, rows, SQL params)",
     ),

@@ -132,18 +132,19 @@ def capture_recordings(count: int) -> None:
 def per_compaction_and_backfill(count: int) -> None:
     from django.core.management import call_command
 
-    from recordings import services
     from recordings.models import Recording
+    from recordings.services.compaction import recording_compact
+    from recordings.services.signals import recording_signals_update
 
     capture_recordings(count)
     ids = list(Recording.objects.order_by("pk").values_list("pk", flat=True))
     started = time.perf_counter()
     for recording in Recording.objects.filter(pk__in=ids):
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
     compaction = time.perf_counter() - started
     started = time.perf_counter()
     for recording in Recording.objects.filter(pk__in=ids):
-        services.recording_signals_update(recording=recording)
+        recording_signals_update(recording=recording)
     signals = time.perf_counter() - started
     started = time.perf_counter()
     call_command("recompute_signals", stdout=io.StringIO())

@@ -47,7 +47,6 @@ from guardian.shortcuts import (
     remove_perm,
 )
 
-from recordings import services
 from recordings.models import (
     API_KEY_PREFIX,
     ApiKey,
@@ -57,6 +56,7 @@ from recordings.models import (
     hash_api_key,
     new_api_key,
 )
+from recordings.services.storage import RecordingOnHold, recording_purge
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -219,9 +219,9 @@ def project_delete(*, project: Project) -> None:
     """
     held = project.recordings.filter(legal_hold=True).first()
     if held is not None:
-        raise services.RecordingOnHold(held)
+        raise RecordingOnHold(held)
     for recording in project.recordings.all():
-        services.recording_purge(recording=recording)
+        recording_purge(recording=recording)
     project.delete()
 
 

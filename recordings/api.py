@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recordings import geo, services
+from recordings import geo
 from recordings.blobs import StorageError
 from recordings.ingest import storable
 from recordings.ingest.events import parse_event_request
@@ -39,7 +39,15 @@ from recordings.ingest.parse import (
     peek_sessions,
 )
 from recordings.models import Project
-from recordings.services import Admitted, ClientInfo, Refusal
+from recordings.services.admission import (
+    Admitted,
+    Refusal,
+    capture_admit,
+    events_not_erased,
+)
+from recordings.services.capture import ClientInfo, recording_ingest_batches
+from recordings.services.ledger import ledger_record_refusal
+from recordings.services.people import events_ingest
 from recordings.throttles import IngestRateLimit
 
 logger = logging.getLogger(__name__)
@@ -210,7 +218,7 @@ class CaptureApi(APIView):
 
     def admit(self, token: str, sessions: list[SessionRef]) -> Admitted:
         """The project the batches are for, if it takes them now; else refuse."""
-        admitted = services.capture_admit(
+        admitted = capture_admit(
             token=token,
             sessions=sessions,
             opted_out=_opted_out(self.request),
@@ -222,7 +230,7 @@ class CaptureApi(APIView):
 
     def store(self, admitted: Admitted, batches: list[SnapshotBatch]) -> None:
         try:
-            services.recording_ingest_batches(
+            recording_ingest_batches(
                 project=admitted.project,
                 batches=batches,
                 privacy=admitted.privacy,
@@ -230,7 +238,7 @@ class CaptureApi(APIView):
             )
         except IngestError as exc:
             refs = [_ref(batch) for batch in batches]
-            services.ledger_record_refusal(
+            ledger_record_refusal(
                 project=admitted.project, sessions=refs, reason=exc.code
             )
             raise CaptureRefused.from_ingest_error(exc) from exc
@@ -240,7 +248,7 @@ class CaptureApi(APIView):
             # transaction, and logged, never raised, when the database is what
             # failed (ledger_record_refusal): the client gets the 503 either way.
             refs = [_ref(batch) for batch in batches]
-            services.ledger_record_refusal(
+            ledger_record_refusal(
                 project=admitted.project, sessions=refs, reason=TEMPORARILY_UNAVAILABLE
             )
             raise
@@ -254,7 +262,7 @@ def refuse_unparsable(payload: Any, exc: IngestError) -> CaptureRefused:
         Project.objects.for_token(tokens.pop()).first() if len(tokens) == 1 else None
     )
     if project is not None:
-        services.ledger_record_refusal(project=project, sessions=refs, reason=exc.code)
+        ledger_record_refusal(project=project, sessions=refs, reason=exc.code)
     return CaptureRefused.from_ingest_error(exc)
 
 
@@ -320,9 +328,9 @@ class EventCaptureApi(CaptureApi):
         within_limits(check_events, events)
         admitted = self.admit(_single_token({e.token for e in events}), [])
         try:
-            services.events_ingest(
+            events_ingest(
                 project=admitted.project,
-                events=services.events_not_erased(admitted=admitted, events=events),
+                events=events_not_erased(admitted=admitted, events=events),
                 ip=client_ip(request),
                 max_event_bytes=request_limits().event_bytes,
                 privacy=admitted.privacy,

@@ -24,14 +24,16 @@ from django.utils.http import urlencode
 from recordings import blobs
 from recordings.blobs import BlobMissing, StorageError
 from recordings.models import Event, Person, Recording
-from recordings.services import (
+from recordings.services.segments import (
     NoSuchSegment,
-    events_by_key,
-    recording_data_missing,
-    recording_events,
     recording_segment_read,
     recording_segment_version,
     recording_segments,
+)
+from recordings.services.storage import (
+    events_by_key,
+    recording_data_missing,
+    recording_events,
     recording_window_blob,
 )
 from recordings.services.transfer import (

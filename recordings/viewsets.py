@@ -35,7 +35,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from recordings import access, playback, services, tasks
+from recordings import access, playback, tasks
 from recordings.authentication import ApiKeyAuthentication
 from recordings.models import Project, Recording, RecordingQuerySet
 from recordings.parsers import MAX_BODY_DEPTH, BodyTooDeep, BoundedJSONParser
@@ -59,6 +59,9 @@ from recordings.serializers import (
     RecordingExportSerializer,
     RecordingSerializer,
 )
+from recordings.services.purge import PurgeReport, PurgeSet, recordings_purge_set
+from recordings.services.storage import RecordingOnHold, recording_purge
+from recordings.services.transfer import recordings_export_audit
 
 _UUID = "[0-9a-fA-F-]{32,36}"
 
@@ -382,8 +385,8 @@ class RecordingViewSet(
 
     def perform_destroy(self, instance: Recording) -> None:
         try:
-            services.recording_purge(recording=instance)
-        except services.RecordingOnHold as exc:
+            recording_purge(recording=instance)
+        except RecordingOnHold as exc:
             raise LegalHoldConflict(str(exc)) from exc
 
     @extend_schema(
@@ -424,7 +427,7 @@ class RecordingViewSet(
         response = playback.export_response(recording=recording, meta=meta)
         if response.status_code == 200:  # not when storage answered 503 or 410
             user = request.user if isinstance(request.user, User) else None
-            services.recordings_export_audit(
+            recordings_export_audit(
                 recordings=[recording], actor=user, file_format="json", via="api"
             )
         return response
@@ -456,12 +459,12 @@ class RecordingViewSet(
         document = filter_document(body.validated_data["filter"])
         dry_run = body.validated_data["dry_run"]
         projects = self.readable_projects(access.DELETE_RECORDINGS)
-        found = services.recordings_purge_set(
+        found = recordings_purge_set(
             recordings=self.matching(
                 Recording.objects.filter(project__in=projects), document
             )
         )
-        report = services.PurgeReport.of_set(found)
+        report = PurgeReport.of_set(found)
         expected = body.validated_data.get("expected")
         if not dry_run and expected and expected != found.fingerprint:
             return _set_changed(report, found)
@@ -503,7 +506,7 @@ def only_management_endpoints(
     ]
 
 
-def _set_changed(report: services.PurgeReport, found: services.PurgeSet) -> Response:
+def _set_changed(report: PurgeReport, found: PurgeSet) -> Response:
     detail = (
         f"the filter now finds another set ({found.to_delete} to delete, "
         f"{found.held} on legal hold): count again (dry run) and confirm that one"

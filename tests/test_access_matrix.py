@@ -29,7 +29,7 @@ from django.utils.timezone import now
 from playlists import services as playlists
 from playlists.models import Playlist, PlaylistPin, ShareLink
 from privacy.models import ErasureRequest, PrivacyAuditEntry, PrivacySettings
-from recordings import access, services
+from recordings import access
 from recordings.models import (
     ApiKey,
     Comment,
@@ -41,6 +41,8 @@ from recordings.models import (
     SessionLedger,
     Tag,
 )
+from recordings.services.curation import recordings_tag, tag_get_or_create
+from recordings.services.purge import recordings_purge_set
 from tests.access import Principal, Tenant, make_principals, make_tenant
 from tests.base import ReplayTestCase
 
@@ -399,8 +401,8 @@ def _curate(tenant: Tenant) -> None:
     Comment.objects.create(
         recording=recording, author=None, text=f"{marker} comment", offset_ms=0
     )
-    tag = services.tag_get_or_create(project=tenant.project, name=f"{marker}-tag")
-    services.recordings_tag(recordings=[recording], tag=tag, user=None)
+    tag = tag_get_or_create(project=tenant.project, name=f"{marker}-tag")
+    recordings_tag(recordings=[recording], tag=tag, user=None)
     for name in ("playlist", "pinned"):
         Playlist.objects.create(project=tenant.project, name=f"{marker} {name}")
     pinned = Playlist.objects.get(name=f"{marker} pinned")
@@ -577,7 +579,7 @@ class AccessWriteMatrixTests(MatrixTestCase):
         )
         one = {"term": "session_id", "in": [recording.session_id]}
         # The confirmation carries the fingerprint of the set its page counted.
-        counted = services.recordings_purge_set(
+        counted = recordings_purge_set(
             recordings=Recording.objects.filter(pk=recording.pk)
         )
         yield Write(

@@ -15,9 +15,11 @@ from django.urls import URLPattern, path
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import now
 
-from recordings import access, sdk, services
+from recordings import access, sdk
 from recordings.admin.scoped import ProjectScopedAdmin
 from recordings.models import Project
+from recordings.services.ledger import project_capture_health
+from recordings.services.usage import project_cap_enforce, project_usage
 
 _ADD_PROJECT = "recordings.add_project"
 
@@ -116,7 +118,7 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
             assert isinstance(request.user, User)
             access.project_create(project=obj, creator=request.user)
         # A raised (or lowered) cap takes effect now, not at the next beat check.
-        services.project_cap_enforce(project=obj, now=now())
+        project_cap_enforce(project=obj, now=now())
 
     def get_deleted_objects(
         self, objs: Any, request: HttpRequest
@@ -200,7 +202,7 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
     def usage_(self, obj: Project) -> str:
         if obj.pk is None:
             return "–"
-        usage = services.project_usage(project=obj, now=now())
+        usage = project_usage(project=obj, now=now())
         if obj.over_cap_since is None:
             return usage.describe()
         return format_html(
@@ -214,7 +216,7 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
     def capture_health_(self, obj: Project) -> str:
         if obj.pk is None:
             return "–"
-        rows = services.project_capture_health(project=obj, days=30)
+        rows = project_capture_health(project=obj, days=30)
         if not rows:
             return "No sessions yet."
         return format_html(

@@ -27,7 +27,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from recordings import access, offline, playback, services, tasks, timeline
+from recordings import access, offline, playback, tasks, timeline
 from recordings.admin import curation, export
 from recordings.admin.finding import (
     FilteredChangeList,
@@ -47,7 +47,9 @@ from recordings.admin.tag import tag_chip
 from recordings.models import Marker, Project, Recording
 from recordings.models.recording import RecordingQuerySet
 from recordings.search.language.outline import outline
-from recordings.services import PurgeReport, PurgeSet
+from recordings.services.purge import PurgeReport, PurgeSet, recordings_purge_set
+from recordings.services.storage import recording_purge, recordings_hold
+from recordings.services.transfer import recordings_export_audit
 
 # The player's page runs only ReplayHub's own script files. The replay iframe inherits
 # this policy, so a recorded page's inline handlers, `javascript:` URLs and scripts
@@ -325,7 +327,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         recordings = finding.apply(
             Recording.objects.filter(project__in=projects), request.user
         )
-        found = services.recordings_purge_set(recordings=recordings)
+        found = recordings_purge_set(recordings=recordings)
         back = reverse("admin:recordings_recording_changelist") + query_string(request)
         searching = bool(request.GET.get(SEARCH_VAR))
         changed = False
@@ -511,7 +513,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         recording = self._viewable(request, object_id)
         response = offline.offline_response(recording)
         if response.status_code == 200:  # not when storage answered 503
-            services.recordings_export_audit(
+            recordings_export_audit(
                 recordings=[recording],
                 actor=request.user if isinstance(request.user, User) else None,
                 file_format="html",
@@ -556,7 +558,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         )
 
     def delete_model(self, request: HttpRequest, obj: Recording) -> None:
-        services.recording_purge(recording=obj)
+        recording_purge(recording=obj)
 
     def delete_queryset(
         self, request: HttpRequest, queryset: QuerySet[Recording]
@@ -566,7 +568,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         for recording in queryset:
             if not self.has_delete_permission(request, recording):
                 raise PermissionDenied
-            services.recording_purge(recording=recording)
+            recording_purge(recording=recording)
 
     def get_deleted_objects(
         self, objs: Any, request: HttpRequest
@@ -602,9 +604,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         if not all(self.has_delete_permission(request, r) for r in recordings):
             raise PermissionDenied
         actor = request.user if isinstance(request.user, User) else None
-        changed = services.recordings_hold(
-            recordings=recordings, hold=hold, actor=actor
-        )
+        changed = recordings_hold(recordings=recordings, hold=hold, actor=actor)
         verb = "placed on" if hold else "lifted from"
         self.message_user(
             request, f"Legal hold {verb} {changed} recording(s).", messages.SUCCESS

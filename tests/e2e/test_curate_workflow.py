@@ -22,7 +22,7 @@ from django.test import Client
 from playlists.models import Playlist, PlaylistPin, ShareLink
 from recordings import access
 from recordings.models import Comment, Project, Recording
-from recordings.services import recording_signals_update
+from recordings.services.signals import recording_signals_update
 from tests.access import rrweb_events
 from tests.e2e.browser import log_in, wait_for
 

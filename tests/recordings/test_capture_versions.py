@@ -17,10 +17,10 @@ from unittest import mock
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from recordings import services
 from recordings.ingest.parse import SnapshotBatch
 from recordings.models import Project, Recording, SessionLedger, SnapshotChunk
 from recordings.services import capture_sql
+from recordings.services.capture import IngestResult, recording_ingest_batches
 from tests.base import ReplayTestCase
 
 SESSION = "01a202a4-57be-7561-8ae1-39f845ed8af5"
@@ -84,10 +84,8 @@ class CaptureVersionTests(ReplayTestCase):
         super().setUp()
         self.project = Project.objects.create(name="Shop")
 
-    def ingest(self, *batches: SnapshotBatch) -> list[services.IngestResult]:
-        return services.recording_ingest_batches(
-            project=self.project, batches=list(batches)
-        )
+    def ingest(self, *batches: SnapshotBatch) -> list[IngestResult]:
+        return recording_ingest_batches(project=self.project, batches=list(batches))
 
     @contextmanager
     def meanwhile(self, other: Callable[[], object]) -> Iterator[list[int]]:

@@ -12,9 +12,10 @@ from django.urls import reverse
 from django.utils.timezone import now
 
 from privacy.models import PrivacyAuditEntry
-from recordings import access, services
+from recordings import access
 from recordings.access import Role
 from recordings.models import ApiKey, Recording
+from recordings.services.storage import recording_events, recordings_hold
 from tests.access import make_tenant
 from tests.base import ReplayTestCase
 
@@ -64,9 +65,7 @@ class ManagementApiTests(TenantsTestCase):
         url = f"/api/v1/recordings/{recording.code}/snapshots/"
         response = self.get(url, self.key_for(self.bob))
         self.assertEqual(response.status_code, 200)
-        self.assertEqual(
-            response.json(), services.recording_events(recording=recording)
-        )
+        self.assertEqual(response.json(), recording_events(recording=recording))
 
     def test_export_is_a_download_of_metadata_and_every_window(self) -> None:
         recording = self.own.recording
@@ -78,7 +77,7 @@ class ManagementApiTests(TenantsTestCase):
         self.assertEqual(doc["recording"]["session_id"], "zqalpha-session")
         self.assertEqual(
             doc["windows"]["zqalpha-window"],
-            services.recording_events(recording=recording),
+            recording_events(recording=recording),
         )
         self.assertEqual((doc["format"], doc["version"]), ("replayhub-recording", 1))
         self.assertEqual(len(doc["markers"]), recording.markers.count())
@@ -89,7 +88,7 @@ class ManagementApiTests(TenantsTestCase):
 
     def test_an_export_of_a_held_recording_by_key_is_audited(self) -> None:
         recording = self.own.recording
-        services.recordings_hold(recordings=[recording], hold=True, actor=None)
+        recordings_hold(recordings=[recording], hold=True, actor=None)
         url = f"/api/v1/recordings/{recording.code}/export/"
         self.get(url, self.key_for(self.bob)).getvalue()
         entry = PrivacyAuditEntry.objects.filter(

@@ -9,10 +9,12 @@ from typing import Any
 
 from django.urls import reverse
 
-from recordings import access, offline, services, timeline
+from recordings import access, offline, timeline
 from recordings.models import Comment, Event, Marker, Person, Project, Recording
 from recordings.offline import offline_html
-from recordings.services import recording_events
+from recordings.services.compaction import recording_compact
+from recordings.services.segments import recording_segments
+from recordings.services.storage import recording_events
 from recordings.timeline import gaps, recording_timeline
 from tests.access import rrweb_events
 from tests.base import ReplayTestCase
@@ -155,10 +157,10 @@ class TimelineViewTests(TwoTabs):
 
     def test_a_compacted_window_is_listed_in_its_segments(self) -> None:
         recording = Recording.objects.get(pk=self.recording.pk)
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
         self.client.force_login(self.bob)
         window = self.client.get(self.url("timeline")).json()["windows"][0]
-        listed = services.recording_segments(recording=recording)[0].segments
+        listed = recording_segments(recording=recording)[0].segments
         self.assertEqual(len(window["segments"]), len(listed))
         events: list[Any] = []
         for segment in window["segments"]:
@@ -167,7 +169,7 @@ class TimelineViewTests(TwoTabs):
             body = body[1:] if body[:1] in "[," else body
             body = body[:-1] if body.endswith("]") else body
             events += json.loads("[" + body + "]")
-        stored = services.recording_events(recording=recording, window_id="tab-a")
+        stored = recording_events(recording=recording, window_id="tab-a")
         self.assertEqual(events, stored)
 
     def test_it_returns_404_to_outsiders(self) -> None:
@@ -201,7 +203,7 @@ class TimelineViewTests(TwoTabs):
         self.assertIn('id="replayhub-timeline"', body)
 
     def test_the_offline_file_is_a_503_when_storage_fails(self) -> None:
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         for path in self.stored_blobs():
             path.unlink()  # gone from storage, still in the rows
         self.client.force_login(self.bob)

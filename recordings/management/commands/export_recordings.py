@@ -12,12 +12,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from recordings import archives, playback, services
+from recordings import archives, playback
 from recordings.blobs import StorageError
 from recordings.models import Project, Recording, RecordingQuerySet
 from recordings.search.compiler import recordings_matching
 from recordings.search.language import FilterInvalid, parse_json_document
 from recordings.serializers import RecordingExportSerializer
+from recordings.services.transfer import recordings_export_audit
 
 VIA = "manage.py export_recordings"
 
@@ -61,7 +62,7 @@ class Command(BaseCommand):
         target.close(_manifest(entries, failed))
         # Recordings on legal hold are evidence: their export is audited.
         exported = Recording.objects.filter(code__in=[e.code for e in entries])
-        services.recordings_export_audit(
+        recordings_export_audit(
             recordings=exported.select_related("project"),
             actor=None,
             file_format="json",

@@ -10,9 +10,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recordings import archives, services
+from recordings import archives
 from recordings.blobs import StorageError
 from recordings.models import Project
+from recordings.services.transfer import ImportRefused, recording_import
 
 
 class Command(BaseCommand):
@@ -51,12 +52,12 @@ class Command(BaseCommand):
         try:
             header, windows = archives.document_read(document.handle)
             target = project or _exported_project(header)
-            recording = services.recording_import(
+            recording = recording_import(
                 project=target, document=header, windows=windows
             )
         except ValueError as exc:  # raised before any window is read
             return self.failed(document, f"not an export document: {exc}")
-        except (services.ImportRefused, CommandError) as exc:
+        except (ImportRefused, CommandError) as exc:
             return self.failed(document, str(exc))
         except StorageError as exc:
             return self.failed(document, f"stored, not compacted yet: {exc}")
