@@ -22,7 +22,7 @@ from django.urls import reverse
 from playlists import services
 from playlists.models import ShareLink, hash_share_token
 from recordings import playback
-from recordings.api import client_ip
+from recordings.client_address import client_ip
 from recordings.models import Recording
 
 # As the admin's player page (recordings.admin.recording.PLAYER_CSP): only our own

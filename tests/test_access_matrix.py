@@ -164,6 +164,7 @@ OTHER_RULES: dict[str, Rule] = {
     "admin:autocomplete": Rule(VIEW, any_project=True),
     "admin:view_on_site": Rule(NOBODY),
     "admin/(?P<url>.*)$": Rule(MEMBER),  # the admin's catch-all: redirects or 404
+    "health": Rule(PUBLIC),  # replayhub's own readiness check
     "": Rule(PUBLIC),  # / redirects to the admin
     # Capture and the SDK: public by design, the token only lets a browser send.
     **{
@@ -181,7 +182,6 @@ OTHER_RULES: dict[str, Rule] = {
             "events-batch",
             "ingest-rrweb",
             "demo",
-            "health",
             "api-schema",
             "api-docs",
         )

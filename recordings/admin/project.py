@@ -15,8 +15,9 @@ from django.urls import URLPattern, path
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import now
 
-from recordings import access, sdk
+from recordings import access
 from recordings.admin.scoped import ProjectScopedAdmin
+from recordings.capture import sdk_config
 from recordings.models import Project
 from recordings.services.ledger import project_capture_health
 from recordings.services.usage import project_cap_enforce, project_usage
@@ -196,7 +197,9 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
     def snippet_(self, obj: Project) -> str:
         if obj.pk is None:
             return "Save the project to get its snippet."
-        return format_html('<pre class="replayhub-snippet">{}</pre>', sdk.snippet(obj))
+        return format_html(
+            '<pre class="replayhub-snippet">{}</pre>', sdk_config.snippet(obj)
+        )
 
     @admin.display(description="usage")
     def usage_(self, obj: Project) -> str:

@@ -31,8 +31,8 @@ from recordings.models import (
     SnapshotChunk,
     WindowBlob,
 )
+from recordings.services.exclusions import person_is_excluded
 from recordings.services.ledger import ledger_record_refusal
-from recordings.services.people import person_is_excluded
 from recordings.services.segments import window_blob_index
 from recordings.services.signals import recording_signals_update
 from recordings.services.storage import (

@@ -20,7 +20,7 @@ from django.db import IntegrityError, models, transaction
 
 from privacy.models import PrivacyAuditEntry
 from recordings import blobs
-from recordings.ingest.parse import IngestError
+from recordings.ingest.parse import IngestError, ms_to_datetime
 from recordings.models import (
     Comment,
     Event,
@@ -31,7 +31,6 @@ from recordings.models import (
     RecordingTag,
     SnapshotChunk,
 )
-from recordings.services.capture import ms_to_datetime
 from recordings.services.compaction import recording_compact_windows
 from recordings.services.curation import tag_get_or_create
 

@@ -368,7 +368,7 @@ class S3CaptureTests(ReplayTestCase):
         with (
             self.settings(REPLAYHUB_INGEST_ROW_MAX_BYTES=0),
             with_recordings_storage(unreachable_s3_storage(self.bucket)),
-            self.assertLogs("recordings.api", "ERROR"),
+            self.assertLogs("recordings.capture.endpoints", "ERROR"),
         ):
             response = captured(FIXTURE).send(self.client)
         self.assertEqual(response.status_code, 503, response.content)

@@ -63,9 +63,9 @@ SERVER_MADE = {
     (Recording, "browser_version"),
     (Recording, "os"),
     (Recording, "device_type"),
-    (Recording, "country"),  # a checked ISO code (recordings/geo.py), or ""
-    # A header, not a body field: cut and cleaned in recordings/api.py, tried in
-    # tests/recordings/test_client_environment.py.
+    (Recording, "country"),  # a checked ISO code (recordings/capture/geo.py), or ""
+    # A header, not a body field: cut and cleaned in recordings/capture/endpoints.py,
+    # tried in tests/recordings/test_client_environment.py.
     (Recording, "user_agent"),
 }
 

@@ -13,7 +13,7 @@ from django.test import override_settings
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
-from recordings.api import USER_AGENT_MAX
+from recordings.capture.endpoints import USER_AGENT_MAX
 from recordings.models import Recording
 from recordings.services.compaction import recording_compact
 from tests.base import ReplayTestCase
@@ -85,7 +85,7 @@ class ClientEnvironmentTests(ReplayTestCase):
     def test_an_unreadable_database_costs_no_batch(self) -> None:
         with (
             override_settings(REPLAYHUB_GEOIP_DATABASE="/nonexistent/country.mmdb"),
-            self.assertLogs("recordings.geo", "ERROR"),
+            self.assertLogs("recordings.capture.geo", "ERROR"),
         ):
             self.assertEqual(self.send().country, "")
 

@@ -69,7 +69,7 @@ class IngestLedgerTests(ReplayTestCase):
         with (
             # Only batches too big for rows (here: all) meet storage on capture.
             self.settings(STORAGES=storages, REPLAYHUB_INGEST_ROW_MAX_BYTES=0),
-            self.assertLogs("recordings.api", "ERROR"),
+            self.assertLogs("recordings.capture.endpoints", "ERROR"),
         ):
             response = self.request.send(self.client)
         self.assertEqual(response.status_code, 503, response.content)

@@ -129,7 +129,7 @@ class HungStorageTests(ReplayTestCase):
         # Its blob write, then the clean-up of what it wrote: two bounded calls.
         with (
             self.settings(REPLAYHUB_INGEST_ROW_MAX_BYTES=0),
-            self.assertLogs("recordings.api", "ERROR"),
+            self.assertLogs("recordings.capture.endpoints", "ERROR"),
         ):
             response = self.timed_while_hung(
                 lambda: captured("04-s-gzip-fullsnapshot").send(self.client), calls=2

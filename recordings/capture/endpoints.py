@@ -7,7 +7,6 @@ could not store a batch, so that the client tries again.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,8 +22,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recordings import geo
 from recordings.blobs import StorageError
+from recordings.capture import geo
+from recordings.capture.admission import (
+    Admitted,
+    Refusal,
+    capture_admit,
+    events_not_erased,
+)
+from recordings.capture.people import events_ingest
+from recordings.capture.store import ClientInfo, recording_ingest_batches
+from recordings.capture.throttles import IngestRateLimit
+from recordings.client_address import client_ip
 from recordings.ingest import storable
 from recordings.ingest.events import parse_event_request
 from recordings.ingest.limits import RequestLimits, check_events, check_snapshot_batches
@@ -39,16 +48,7 @@ from recordings.ingest.parse import (
     peek_sessions,
 )
 from recordings.models import Project
-from recordings.services.admission import (
-    Admitted,
-    Refusal,
-    capture_admit,
-    events_not_erased,
-)
-from recordings.services.capture import ClientInfo, recording_ingest_batches
 from recordings.services.ledger import ledger_record_refusal
-from recordings.services.people import events_ingest
-from recordings.throttles import IngestRateLimit
 
 logger = logging.getLogger(__name__)
 
@@ -351,21 +351,6 @@ def client_info(request: HttpRequest) -> ClientInfo:
 
 # Recording.user_agent's length.
 USER_AGENT_MAX = 512
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The sender's address: REMOTE_ADDR, or the first X-Forwarded-For entry when
-    REPLAYHUB_TRUST_X_FORWARDED_FOR says a proxy in front sets that header."""
-    candidates = [request.META.get("REMOTE_ADDR", "")]
-    if settings.REPLAYHUB_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        candidates.insert(0, forwarded.split(",")[0])
-    for candidate in candidates:
-        try:
-            return str(ipaddress.ip_address(candidate.strip()))
-        except ValueError:
-            continue  # empty, or not an address: never store what a client made up
-    return ""
 
 
 class FlagsApi(CaptureApi):
