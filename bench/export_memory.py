@@ -9,8 +9,8 @@ of exporting it:
 
 * before: the export as it was (every window's events read into memory, then one
   `blobs.dumps` of the document, as recordings/viewsets.py did up to issue 11);
-* after: the streamed export (recordings.playback), consumed chunk by chunk as the
-  server sends it, through the API with Django's test client (after one warm-up
+* after: the streamed export (recordings.playback.responses), consumed chunk by chunk
+  as the server sends it, through the API with Django's test client (after one warm-up
   request, so that the first request's imports and caches are not counted).
 
 With --compacted the recording is compacted first (one blob for its window, as

@@ -285,7 +285,8 @@ User.objects.create_superuser({USER!r}, "bench@example.org", {PASSWORD!r})
 DESCRIBE = """
 import json, sys
 from django.urls import reverse
-from recordings import blobs, playback
+from recordings import blobs
+from recordings.playback import responses
 from recordings.services.storage import recording_events
 from recordings.models import Recording, WindowBlob
 out = {}
@@ -297,7 +298,7 @@ for session_id in sys.argv[1:]:
     out[session_id] = {
         "code": str(r.code),
         "player": reverse("admin:recordings_recording_play", args=[r.code]),
-        "timeline": playback.segments_timeline(recording=r, events_url=url),
+        "timeline": responses.segments_timeline(recording=r, events_url=url),
         "events": len(events),
         "stored": blobs.size(index.key),
         "unsegmented": len(blobs.encode_events(events)),

@@ -35,11 +35,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from recordings import access, playback, tasks
+from recordings import access, tasks
 from recordings.authentication import ApiKeyAuthentication
 from recordings.models import Project, Recording, RecordingQuerySet
 from recordings.parsers import MAX_BODY_DEPTH, BodyTooDeep, BoundedJSONParser
 from recordings.permissions import ProjectPermission, request_key
+from recordings.playback import responses
+from recordings.playback.transfer import recordings_export_audit
 from recordings.search.compiler import recordings_matching
 from recordings.search.language import (
     Document,
@@ -61,7 +63,6 @@ from recordings.serializers import (
 )
 from recordings.services.purge import PurgeReport, PurgeSet, recordings_purge_set
 from recordings.services.storage import RecordingOnHold, recording_purge
-from recordings.services.transfer import recordings_export_audit
 
 _UUID = "[0-9a-fA-F-]{32,36}"
 
@@ -343,10 +344,10 @@ class RecordingViewSet(
         },
         "destroy": {409: [LegalHoldConflict.default_code]},
         "snapshots": {
-            410: [playback.DATA_MISSING],
-            503: [playback.STORAGE_UNAVAILABLE],
+            410: [responses.DATA_MISSING],
+            503: [responses.STORAGE_UNAVAILABLE],
         },
-        "export": {410: [playback.DATA_MISSING], 503: [playback.STORAGE_UNAVAILABLE]},
+        "export": {410: [responses.DATA_MISSING], 503: [responses.STORAGE_UNAVAILABLE]},
     }
 
     def get_queryset(self) -> QuerySet[Recording]:
@@ -402,7 +403,7 @@ class RecordingViewSet(
         """The recording's rrweb events in time order, as the player takes them."""
         recording = self.get_object()
         window = request.query_params.get("window") or None
-        return playback.events_response(recording=recording, window_id=window)
+        return responses.events_response(recording=recording, window_id=window)
 
     @extend_schema(
         responses={
@@ -424,7 +425,7 @@ class RecordingViewSet(
         privacy audit log."""
         recording = self.get_object()
         meta = RecordingExportSerializer(recording, context={"request": request}).data
-        response = playback.export_response(recording=recording, meta=meta)
+        response = responses.export_response(recording=recording, meta=meta)
         if response.status_code == 200:  # not when storage answered 503 or 410
             user = request.user if isinstance(request.user, User) else None
             recordings_export_audit(

@@ -21,13 +21,13 @@ from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from recordings import archives, playback
 from recordings.blobs import BlobMissing, StorageError
 from recordings.models import Recording
-from recordings.offline import offline_html
+from recordings.playback import archives, responses
+from recordings.playback.offline import offline_html
+from recordings.playback.transfer import recordings_export_audit
 from recordings.serializers import RecordingExportSerializer
 from recordings.services.storage import recording_data_missing
-from recordings.services.transfer import recordings_export_audit
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class ExportFormat(NamedTuple):
 
 def _json_pieces(recording: Recording) -> Iterable[bytes]:
     meta = RecordingExportSerializer(recording).data
-    return playback.export_chunks(recording=recording, meta=meta)
+    return responses.export_chunks(recording=recording, meta=meta)
 
 
 # The formats the action offers, by the value its page posts. A format is one

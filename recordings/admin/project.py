@@ -20,6 +20,7 @@ from recordings.admin.scoped import ProjectScopedAdmin
 from recordings.capture import sdk_config
 from recordings.models import Project
 from recordings.services.ledger import project_capture_health
+from recordings.services.projects import project_create, project_delete, role_grant
 from recordings.services.usage import project_cap_enforce, project_usage
 
 _ADD_PROJECT = "recordings.add_project"
@@ -117,7 +118,7 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
             super().save_model(request, obj, form, change)
         else:
             assert isinstance(request.user, User)
-            access.project_create(project=obj, creator=request.user)
+            project_create(project=obj, creator=request.user)
         # A raised (or lowered) cap takes effect now, not at the next beat check.
         project_cap_enforce(project=obj, now=now())
 
@@ -136,7 +137,7 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
         return deleted, counts, set(), [*protected, *held]
 
     def delete_model(self, request: HttpRequest, obj: Project) -> None:
-        access.project_delete(project=obj)
+        project_delete(project=obj)
 
     def delete_queryset(
         self, request: HttpRequest, queryset: QuerySet[Project]
@@ -144,7 +145,7 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
         for project in queryset:
             if not self.has_delete_permission(request, project):
                 raise PermissionDenied
-            access.project_delete(project=project)
+            project_delete(project=project)
 
     def get_urls(self) -> list[URLPattern]:
         members = self.admin_site.admin_view(self.members_view)
@@ -166,7 +167,7 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
         form = MemberForm(request.POST or None, known_to=request.user)
         if request.method == "POST" and form.is_valid():
             principal, role = form.cleaned_data["principal"], form.cleaned_data["role"]
-            access.role_grant(project=project, principal=principal, role=role)
+            role_grant(project=project, principal=principal, role=role)
             what = f"the {role.label.split(':')[0].lower()} role" if role else "no role"
             # In the project's history page, like any other change to it.
             self.log_change(request, project, f"Gave {principal} {what}.")

@@ -17,7 +17,6 @@ from django.utils.timezone import now
 from privacy import erasure, policy
 from privacy.models import ErasureRequest, PrivacyAuditEntry, Tombstone
 from privacy.tasks import erasures_resume as erasures_resume_task
-from recordings import access
 from recordings.access import Role
 from recordings.models import (
     Event,
@@ -36,6 +35,7 @@ from recordings.services.curation import (
     recordings_tag,
     tag_get_or_create,
 )
+from recordings.services.projects import role_grant
 from replayhub.celery import app
 from tests.access import rrweb_events
 from tests.base import ReplayTestCase
@@ -333,7 +333,7 @@ class ErasureAdminTests(ErasureTestCase):
     def login(self, role: Role) -> User:
         """alice for the admin role; bob, given `role`, for a lesser one."""
         user = self.alice if role == Role.ADMIN else self.bob
-        access.role_grant(project=self.project, principal=user, role=role)
+        role_grant(project=self.project, principal=user, role=role)
         user.is_staff = True  # as the users these replace had; it opens nothing
         user.save()
         self.client.force_login(user)

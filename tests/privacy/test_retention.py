@@ -15,7 +15,6 @@ from django.utils.timezone import now
 from privacy import retention
 from privacy.models import PrivacyAuditEntry, PrivacySettings
 from privacy.tasks import projects_expire as projects_expire_task
-from recordings import access
 from recordings.access import Role
 from recordings.models import (
     Event,
@@ -26,6 +25,7 @@ from recordings.models import (
     SnapshotChunk,
 )
 from recordings.services.compaction import recording_compact
+from recordings.services.projects import project_delete, role_grant
 from recordings.services.storage import (
     RecordingOnHold,
     recording_purge,
@@ -192,7 +192,7 @@ class LegalHoldTests(RetentionTestCase):
     def login(self, role: Role) -> User:
         """alice for the admin role; bob, given `role`, for a lesser one."""
         user = self.alice if role == Role.ADMIN else self.bob
-        access.role_grant(project=self.project, principal=user, role=role)
+        role_grant(project=self.project, principal=user, role=role)
         user.is_staff = True  # as the users these replace had; it opens nothing
         user.save()
         self.client.force_login(user)
@@ -225,7 +225,7 @@ class LegalHoldTests(RetentionTestCase):
         self.assertContains(page, "on legal hold")
         self.assertTrue(Project.objects.filter(pk=self.project.pk).exists())
         with self.assertRaises(RecordingOnHold):
-            access.project_delete(project=self.project)
+            project_delete(project=self.project)
         self.assertTrue(Recording.objects.filter(pk=self.old.pk).exists())
 
     def test_a_project_admin_places_and_lifts_holds_with_an_audit_entry(self) -> None:
@@ -261,7 +261,7 @@ class LegalHoldTests(RetentionTestCase):
 
     def test_an_admin_of_one_project_cannot_hold_anothers_recording(self) -> None:
         user = self.login(Role.ADMIN)
-        access.role_grant(project=self.other, principal=user, role=Role.VIEWER)
+        role_grant(project=self.other, principal=user, role=Role.VIEWER)
         url = reverse("admin:recordings_recording_changelist")
         pks = [self.old.pk, self.other_old.pk]
         response = self.client.post(

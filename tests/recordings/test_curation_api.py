@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from recordings import access
 from recordings.access import Role
 from recordings.models import ApiKey, Comment, Tag
+from recordings.services.api_keys import api_key_create
 from recordings.services.curation import comment_create
 from tests.recordings.test_management_api import TenantsTestCase
 
@@ -42,7 +42,7 @@ class CommentApiTests(CurationApiCase):
 
     def test_a_read_only_key_may_not_comment(self) -> None:
         key = ApiKey(user=self.bob, name="ci", access="read")
-        secret = access.api_key_create(key=key, projects=[self.project])
+        secret = api_key_create(key=key, projects=[self.project])
         headers = {"Authorization": f"Bearer {secret}"}
         self.assertEqual(
             self.client.get(self.comments, headers=headers).status_code, 200

@@ -18,7 +18,6 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from privacy.models import PrivacyAuditEntry
-from recordings import archives, playback
 from recordings.models import (
     Comment,
     Event,
@@ -28,6 +27,8 @@ from recordings.models import (
     Recording,
     Tag,
 )
+from recordings.playback import archives, responses
+from recordings.playback.transfer import EVENT_FIELDS, MARKER_FIELDS, PERSON_FIELDS
 from recordings.services.compaction import recording_compact
 from recordings.services.curation import recordings_tag, tag_get_or_create
 from recordings.services.storage import (
@@ -35,7 +36,6 @@ from recordings.services.storage import (
     recording_purge,
     recordings_hold,
 )
-from recordings.services.transfer import EVENT_FIELDS, MARKER_FIELDS, PERSON_FIELDS
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, full_session, send_rrweb, session_events
 
@@ -443,7 +443,7 @@ class DocumentReadTests(ReplayTestCase):
         send_rrweb(self.client, FIXTURE_TOKEN, "b", events[150:], "s", "w-2")
         recording = Recording.objects.get()
         meta = {"code": str(recording.code), "note": "ünïcode ✓", "n": 12345}
-        self.data = b"".join(playback.export_chunks(recording=recording, meta=meta))
+        self.data = b"".join(responses.export_chunks(recording=recording, meta=meta))
 
     def read(self, data: bytes) -> tuple[dict[str, Any], list[Any]]:
         header, windows = archives.document_read(io.BytesIO(data))

@@ -12,11 +12,12 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from recordings import archives, blobs, playback
+from recordings import blobs
 from recordings.models import Recording
+from recordings.playback import archives, responses
+from recordings.playback.transfer import MARKER_FIELDS
 from recordings.services.compaction import recording_compact
 from recordings.services.storage import events_by_key, recording_events
-from recordings.services.transfer import MARKER_FIELDS
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, send_rrweb, session_events
 
@@ -74,7 +75,7 @@ class ExportTests(ReplayTestCase):
         return blobs.dumps(document)
 
     def streamed(self, recording: Recording, meta: Any) -> bytes:
-        return b"".join(playback.export_chunks(recording=recording, meta=meta))
+        return b"".join(responses.export_chunks(recording=recording, meta=meta))
 
     def test_it_streams_the_document_it_built_whole(self) -> None:
         # Batches overlap in time, tie across batches, and window b starts first.
@@ -134,7 +135,7 @@ class ExportTests(ReplayTestCase):
         sizes: list[int] = []
 
         def zipped() -> None:
-            pieces = playback.export_chunks(recording=recording, meta={})
+            pieces = responses.export_chunks(recording=recording, meta={})
             stream = archives.zip_stream([("a.json", pieces), ("b.json", [b"{}"])])
             sizes.append(sum(len(piece) for piece in stream))
 
@@ -162,7 +163,7 @@ class ExportTests(ReplayTestCase):
         sizes: list[int] = []
 
         def export() -> None:
-            chunks = playback.export_chunks(recording=recording, meta={})
+            chunks = responses.export_chunks(recording=recording, meta={})
             sizes.append(sum(len(chunk) for chunk in chunks))
 
         export()  # warm up

@@ -15,8 +15,9 @@ from django.urls import reverse
 
 from privacy import services as privacy_services
 from privacy.models import PrivacySettings
-from recordings import blobs, playback
+from recordings import blobs
 from recordings.models import Recording, WindowBlob
+from recordings.playback import responses
 from recordings.services.compaction import recording_compact
 from recordings.services.segments import recording_segments, window_segments
 from recordings.services.storage import recording_events, recording_purge
@@ -183,7 +184,7 @@ class SegmentedWindowTests(ReplayTestCase):
 
     def test_the_timeline_lists_every_segment_with_its_url(self) -> None:
         index, _blob = self.compact()
-        timeline = playback.segments_timeline(
+        timeline = responses.segments_timeline(
             recording=self.recording, events_url=self.url
         )
         (window,) = timeline
@@ -219,7 +220,7 @@ class SegmentedWindowTests(ReplayTestCase):
 
     def exported_windows(self) -> Any:
         """The export's windows (compaction adds markers to the rest of it)."""
-        exported = b"".join(playback.export_chunks(recording=self.recording, meta={}))
+        exported = b"".join(responses.export_chunks(recording=self.recording, meta={}))
         return json.loads(exported)["windows"]
 
     def test_the_export_is_the_same_document_as_before_segments(self) -> None:

@@ -9,13 +9,15 @@ from typing import Any
 
 from django.urls import reverse
 
-from recordings import access, offline, timeline
+from recordings import access
 from recordings.models import Comment, Event, Marker, Person, Project, Recording
-from recordings.offline import offline_html
+from recordings.playback import offline, timeline
+from recordings.playback.offline import offline_html
+from recordings.playback.timeline import gaps, recording_timeline
 from recordings.services.compaction import recording_compact
+from recordings.services.projects import role_grant
 from recordings.services.segments import recording_segments
 from recordings.services.storage import recording_events
-from recordings.timeline import gaps, recording_timeline
 from tests.access import rrweb_events
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, send_rrweb
@@ -175,7 +177,7 @@ class TimelineViewTests(TwoTabs):
     def test_it_returns_404_to_outsiders(self) -> None:
         # charlie uses ReplayHub, on a project of his own: not this one.
         other = Project.objects.create(name="Charlie's shop")
-        access.role_grant(project=other, principal=self.charlie, role=access.Role.ADMIN)
+        role_grant(project=other, principal=self.charlie, role=access.Role.ADMIN)
         self.client.force_login(self.charlie)
         for name in ("timeline", "offline", "play"):
             with self.subTest(name):

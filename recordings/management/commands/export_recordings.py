@@ -12,13 +12,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from recordings import archives, playback
 from recordings.blobs import StorageError
 from recordings.models import Project, Recording, RecordingQuerySet
+from recordings.playback import archives, responses
+from recordings.playback.transfer import recordings_export_audit
 from recordings.search.compiler import recordings_matching
 from recordings.search.language import FilterInvalid, parse_json_document
 from recordings.serializers import RecordingExportSerializer
-from recordings.services.transfer import recordings_export_audit
 
 VIA = "manage.py export_recordings"
 
@@ -126,7 +126,7 @@ class Command(BaseCommand):
         self, recording: Recording, target: archives.ExportTarget, scratch: Path
     ) -> archives.ManifestEntry:
         meta = RecordingExportSerializer(recording).data
-        pieces = playback.export_chunks(recording=recording, meta=meta)
+        pieces = responses.export_chunks(recording=recording, meta=meta)
         written = archives.document_write(pieces, scratch)
         name = f"{recording.code}.json"
         target.add(name, written.path)

@@ -10,10 +10,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recordings import archives
 from recordings.blobs import StorageError
 from recordings.models import Project
-from recordings.services.transfer import ImportRefused, recording_import
+from recordings.playback import archives
+from recordings.playback.transfer import ImportRefused, recording_import
 
 
 class Command(BaseCommand):

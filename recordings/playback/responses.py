@@ -24,6 +24,14 @@ from django.utils.http import urlencode
 from recordings import blobs
 from recordings.blobs import BlobMissing, StorageError
 from recordings.models import Event, Person, Recording
+from recordings.playback.transfer import (
+    COMMENT_FIELDS,
+    EVENT_FIELDS,
+    EXPORT_FORMAT,
+    EXPORT_VERSION,
+    MARKER_FIELDS,
+    PERSON_FIELDS,
+)
 from recordings.services.segments import (
     NoSuchSegment,
     recording_segment_read,
@@ -35,14 +43,6 @@ from recordings.services.storage import (
     recording_data_missing,
     recording_events,
     recording_window_blob,
-)
-from recordings.services.transfer import (
-    COMMENT_FIELDS,
-    EVENT_FIELDS,
-    EXPORT_FORMAT,
-    EXPORT_VERSION,
-    MARKER_FIELDS,
-    PERSON_FIELDS,
 )
 
 logger = logging.getLogger(__name__)
