@@ -5,7 +5,7 @@ and the backfill's rate.
 
 1. Per 1,000 events: the real recordings of the shared fixtures (every
    `sessions/*.rrweb.json` and the plain rrweb flows) through
-   `recordings.ingest.signals.signals_of`, against the baseline of what reading
+   `recordings.ingest.signal_scan.signals_of`, against the baseline of what reading
    them costs anyway: inflating and parsing the same events from their stored
    gzip (`blobs.decode`), measured in the same run.
 2. Per compaction and the backfill: on a scratch PostgreSQL database (127.0.0.1,
@@ -68,7 +68,7 @@ def best_of(repeat: int, work: Callable[[], object]) -> float:
 
 def per_thousand_events(repeat: int) -> None:
     from recordings import blobs
-    from recordings.ingest.signals import signals_of
+    from recordings.ingest.signal_scan import signals_of
 
     recordings = fixture_recordings()
     events = sum(len(r) for r in recordings)
@@ -134,7 +134,7 @@ def per_compaction_and_backfill(count: int) -> None:
 
     from recordings.models import Recording
     from recordings.services.compaction import recording_compact
-    from recordings.services.signals import recording_signals_update
+    from recordings.services.recording_signals import recording_signals_update
 
     capture_recordings(count)
     ids = list(Recording.objects.order_by("pk").values_list("pk", flat=True))

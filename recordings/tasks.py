@@ -1,4 +1,4 @@
-"""Celery tasks: load by id, call one service; retry policy in the decorator."""
+"""Celery tasks: load by id, call one service; one retry policy (task_policy)."""
 
 from __future__ import annotations
 
@@ -8,26 +8,19 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils.timezone import now
 
-from recordings.blobs import StorageError
 from recordings.models import Recording
-from recordings.services import compaction, purge, signals, storage, usage
+from recordings.services import compaction, purge, recording_signals, storage, usage
 from recordings.services.jobs import run_once
+from recordings.services.task_policy import for_row, retrying_task
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(StorageError, DatabaseError),
-    retry_backoff=30,
-    retry_jitter=True,
-    max_retries=5,
-)
-def recording_compact(recording_id: int) -> None:
-    recording = Recording.objects.filter(pk=recording_id).first()
-    if recording is not None:
-        compaction.recording_compact(recording=recording)
+@retrying_task()
+@for_row(Recording)
+def recording_compact(recording: Recording) -> None:
+    compaction.recording_compact(recording=recording)
 
 
 @shared_task(ignore_result=True)
@@ -57,24 +50,17 @@ def projects_cap_enforce() -> int:
     return usage.projects_cap_enforce(now=now())
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(StorageError, DatabaseError),
-    retry_backoff=30,
-    retry_jitter=True,
-    max_retries=5,
-)
-def recording_signals_update(recording_id: int) -> None:
-    recording = Recording.objects.filter(pk=recording_id).first()
-    if recording is not None:
-        signals.recording_signals_update(recording=recording)
+@retrying_task()
+@for_row(Recording)
+def recording_signals_update(recording: Recording) -> None:
+    recording_signals.recording_signals_update(recording=recording)
 
 
 @shared_task(ignore_result=True)
 @run_once
 def recordings_signals_refresh() -> int:
     """Sweeper: recompute the signals of live recordings that are behind."""
-    ids = signals.recordings_signals_behind(
+    ids = recording_signals.recordings_signals_behind(
         now=now(), refresh_minutes=settings.REPLAYHUB_SIGNALS_REFRESH_MINUTES
     )
     for recording_id in ids:

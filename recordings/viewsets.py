@@ -492,7 +492,7 @@ class RecordingViewSet(
     @action(detail=True)
     def markers(self, request: Request, code: str) -> Response:
         """The recording's markers in time order: rage and dead clicks, errors,
-        page changes, custom events... (recordings/ingest/signals.py)."""
+        page changes, custom events... (recordings/ingest/signal_scan.py)."""
         recording = self.get_object()
         markers = recording.markers.in_time_order()
         return Response(MarkerSerializer(markers, many=True).data)

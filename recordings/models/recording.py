@@ -39,6 +39,27 @@ def live_key(chunk_id: int) -> str:
 
 # Columns a list of recordings leaves unread (RecordingQuerySet.for_list).
 LIST_DEFERRED = ("urls", "feature_flags", "user_agent")
+# The signals (recordings/ingest/signal_scan.py) a recording keeps as columns of the
+# same name: written by services/recording_signals.py, listed by the API
+# (serializers.SIGNAL_FIELDS, with the signals kept otherwise).
+SIGNAL_COLUMNS = (
+    "rage_click_count",
+    "dead_click_count",
+    "mouse_thrash_count",
+    "u_turn_count",
+    "error_click_count",
+    "active_ms",
+    "mouse_activity_count",
+    "scroll_count",
+    "console_log_count",
+    "console_warn_count",
+    "network_request_count",
+    "network_4xx_count",
+    "network_5xx_count",
+    "slowest_request_ms",
+    "page_count",
+    "window_count",
+)
 
 
 class RecordingQuerySet(models.QuerySet["Recording"]):
@@ -124,7 +145,7 @@ class Recording(models.Model):
         help_text="Kept past the project's retention and cannot be deleted until "
         "the hold is lifted.",
     )
-    # What happened in the recording (recordings/ingest/signals.py), computed from
+    # What happened in the recording (recordings/ingest/signal_scan.py), computed from
     # its windows in order at compaction, every few minutes while it is live, and
     # by `manage.py recompute_signals`.
     rage_click_count = models.PositiveIntegerField(default=0)

@@ -258,7 +258,7 @@ class AnyPageUrl(Expression):
     the row itself.
 
     `urls` holds the pages the signals found, as its page-change markers do
-    (recordings/ingest/signals.py), so the term needs no subquery: a page of 50
+    (recordings/ingest/signal_scan.py), so the term needs no subquery: a page of 50
     newest stops after 50 matches, and a count is one pass over the table, where
     an EXISTS on the markers in an OR became a hash of every matching marker
     (docs/benchmarks.md, "Filters at a million"). The text is a parameter; the

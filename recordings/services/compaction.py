@@ -33,8 +33,8 @@ from recordings.models import (
 )
 from recordings.services.exclusions import person_is_excluded
 from recordings.services.ledger import ledger_record_refusal
+from recordings.services.recording_signals import recording_signals_update
 from recordings.services.segments import window_blob_index
-from recordings.services.signals import recording_signals_update
 from recordings.services.storage import (
     RecordingOnHold,
     blob_events_read,

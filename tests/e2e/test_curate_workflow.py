@@ -23,7 +23,7 @@ from playlists.models import Playlist, PlaylistPin, ShareLink
 from recordings import access
 from recordings.models import Comment, Project, Recording
 from recordings.services.projects import role_grant
-from recordings.services.signals import recording_signals_update
+from recordings.services.recording_signals import recording_signals_update
 from tests.access import rrweb_events
 from tests.e2e.browser import log_in, wait_for
 

@@ -51,8 +51,9 @@ SERVER_MADE = {
     (SessionLedger, "last_refusal"),
     (SessionLedger, "events_dropped"),  # "type 42": from numbers, kinds capped
     (Recording, "window_checks"),  # written by compaction
-    # Signals (services/signals.py), computed from the stored events: cut to their
-    # columns and cleaned of NULs there (tests/recordings/test_recording_signals.py).
+    # Signals (services/recording_signals.py), computed from the stored events: cut
+    # to their columns and cleaned of NULs there
+    # (tests/recordings/test_recording_signals.py).
     (Recording, "slowest_request_url"),
     (Recording, "last_url"),
     (Recording, "urls"),

@@ -12,10 +12,10 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils.timezone import now
 
-from recordings.ingest.signals import AnalyticsEvent, signals_of
+from recordings.ingest.signal_scan import AnalyticsEvent, signals_of
 from recordings.models import Event, Marker, Recording
 from recordings.services.compaction import recording_compact
-from recordings.services.signals import (
+from recordings.services.recording_signals import (
     recording_signals_update,
     recordings_signals_behind,
 )
@@ -274,7 +274,7 @@ class RecomputeCommandTests(ReplayTestCase):
 
 
 def test_the_model_knows_every_kind_of_marker_the_core_makes() -> None:
-    from recordings.ingest.signals import Kind
+    from recordings.ingest.signal_scan import Kind
 
     assert set(Marker.Kind.values) == set(Kind.ALL)
 

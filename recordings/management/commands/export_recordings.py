@@ -13,7 +13,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from recordings.blobs import StorageError
-from recordings.models import Project, Recording, RecordingQuerySet
+from recordings.management.arguments import project_named
+from recordings.models import Recording, RecordingQuerySet
 from recordings.playback import archives, responses
 from recordings.playback.transfer import recordings_export_audit
 from recordings.search.compiler import recordings_matching
@@ -83,7 +84,7 @@ class Command(BaseCommand):
     def selected(self, options: dict[str, Any]) -> RecordingQuerySet:
         recordings = Recording.objects.all()
         if options["project"]:
-            projects = [_project(value) for value in options["project"]]
+            projects = [project_named(value) for value in options["project"]]
             recordings = recordings.filter(project__in=projects)
         if options["code"]:
             codes = [_code(value) for value in options["code"]]
@@ -146,16 +147,6 @@ class Command(BaseCommand):
         # On a terminal the bar redraws in place; in a log, a line per recording.
         ending = "\r" if sys.stderr.isatty() and done < total else "\n"
         self.stderr.write(archives.progress_bar(done, total, started), ending=ending)
-
-
-def _project(value: str) -> Project:
-    try:
-        found = Project.objects.filter(code=uuid.UUID(value)).first()
-    except ValueError:
-        found = Project.objects.filter(name=value).first()
-    if found is None:
-        raise CommandError(f"no project {value!r} (give its code or its name)")
-    return found
 
 
 def _code(value: str) -> uuid.UUID:

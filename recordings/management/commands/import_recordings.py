@@ -11,6 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recordings.blobs import StorageError
+from recordings.management.arguments import project_named
 from recordings.models import Project
 from recordings.playback import archives
 from recordings.playback.transfer import ImportRefused, recording_import
@@ -33,7 +34,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, source: str, **options: Any) -> None:
-        project = _project(options["project"]) if options["project"] else None
+        project = project_named(options["project"]) if options["project"] else None
         counts = {"imported": 0, "skipped": 0, "failed": 0}
         started = time.monotonic()
         try:
@@ -75,16 +76,6 @@ class Command(BaseCommand):
         # On a terminal the bar redraws in place; in a log, a line per document.
         ending = "\r" if sys.stderr.isatty() and done < total else "\n"
         self.stderr.write(line, ending=ending)
-
-
-def _project(value: str) -> Project:
-    try:
-        found = Project.objects.filter(code=uuid.UUID(value)).first()
-    except ValueError:
-        found = Project.objects.filter(name=value).first()
-    if found is None:
-        raise CommandError(f"no project {value!r} (give its code or its name)")
-    return found
 
 
 def _exported_project(data: Any) -> Project:

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recordings.blobs import StorageError
 from recordings.models import Project, Recording
-from recordings.services.signals import recording_signals_update
+from recordings.services.recording_signals import recording_signals_update
 
 BAR_WIDTH = 30
 
