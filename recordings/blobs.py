@@ -271,7 +271,7 @@ def encode_events(events: Iterable[dict[str, Any]]) -> bytes:
 # single event bigger than the bound is a segment of its own. Each cut costs
 # compression (deflate starts again with no history) and a request, so later
 # segments are cut mostly by size: 1 MiB of JSON parses in about 10 ms, never a
-# long task. bench/playback.py and docs/benchmarks.md give the figures.
+# long task. bench/playback/player.py and docs/benchmarks/playback.md give the figures.
 FIRST_SEGMENT_MS = 30_000
 FIRST_SEGMENT_BYTES = 256 * 1024
 SEGMENT_MS = 300_000

@@ -353,7 +353,7 @@ class RecordingViewSet(
     def get_queryset(self) -> QuerySet[Recording]:
         # The ids, not a subquery: with `project_id IN (1, 2)` PostgreSQL walks the
         # (project, -started_at) index for the newest first; with guardian's
-        # subquery it sorted every recording (docs/benchmarks.md).
+        # subquery it sorted every recording (docs/benchmarks/query.md).
         projects = list(
             self.readable_projects(access.VIEW_RECORDINGS).values_list("pk", flat=True)
         )

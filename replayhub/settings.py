@@ -255,7 +255,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env
     # ReplayHub's queries are short; PostgreSQL's JIT compiles any whose estimated
     # cost is high, and a filter's estimate is often far off (no statistics inside
     # JSON): 50-500 ms of compiling for a query that runs in less
-    # (docs/benchmarks.md, "Filters at a million").
+    # (docs/benchmarks/query.md).
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -482,7 +482,7 @@ REPLAYHUB_DEMO_API_HOST = env("REPLAYHUB_DEMO_API_HOST")
 REPLAYHUB_DEMO_PAGE = envbool("REPLAYHUB_DEMO_PAGE", not PRODUCTION)
 # A request's batches of one window bigger than this (JSON bytes, before gzip) go to
 # blob storage as one blob; smaller ones (nearly all) are committed in their chunk
-# rows and reach storage only at compaction; default 8 MiB (docs/benchmarks.md)
+# rows and reach storage only at compaction; default 8 MiB (docs/benchmarks/ingest.md)
 REPLAYHUB_INGEST_ROW_MAX_BYTES = envint(
     "REPLAYHUB_INGEST_ROW_MAX_BYTES", 8 * 1024 * 1024
 )

@@ -534,7 +534,8 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
                 as_stored=_accepts_gzip(request),
             )
             add_never_cache_headers(response)  # as admin_view does for other pages
-        # The view's own time, for the browser's Resource Timing (bench/playback.py).
+        # The view's own time, for the browser's Resource Timing
+        # (bench/playback/player.py).
         elapsed = (time.perf_counter() - started) * 1000
         response["Server-Timing"] = f"view;dur={elapsed:.1f}"
         return response

@@ -204,16 +204,27 @@ class CaptureApi(APIView):
         return response
 
     def payload(self, request: Request) -> Any:
-        if request.stream is not None:
-            return request.data
-        if not request.META.get("wsgi.input_terminated"):
-            raise CaptureRefused("empty_body", "the request has no body")
-        # No Content-Length: a chunked body, as some proxies forward them. Django
-        # then reads nothing (a LimitedStream of length 0) and DRF has no stream,
-        # but a server that sets wsgi.input_terminated (gunicorn does) ends
-        # wsgi.input with the body, so it is read there: same parser, same bounds.
+        """The decoded body, parsed here rather than through `request.data`.
+
+        DRF keeps `request.data` on its Request, which sits in reference cycles
+        (its parser_context holds the Request and the view), so a parsed body
+        would outlive its response until Python's cyclic collector next runs a
+        full pass, dozens of requests later: a worker then held many requests'
+        60 MiB documents at once (issue 24, docs/benchmarks/memory.md). Returned
+        instead, the payload is freed when the view's handler returns.
+        """
+        stream = request.stream
+        if stream is None:
+            if not request.META.get("wsgi.input_terminated"):
+                raise CaptureRefused("empty_body", "the request has no body")
+            # No Content-Length: a chunked body, as some proxies forward them.
+            # Django then reads nothing (a LimitedStream of length 0) and DRF has
+            # no stream, but a server that sets wsgi.input_terminated (gunicorn
+            # does) ends wsgi.input with the body, so it is read there: same
+            # parser, same bounds.
+            stream = request.META["wsgi.input"]
         return CaptureBodyParser().parse(
-            request.META["wsgi.input"], request.content_type, request.parser_context
+            stream, request.content_type, request.parser_context
         )
 
     def admit(self, token: str, sessions: list[SessionRef]) -> Admitted:

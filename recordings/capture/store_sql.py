@@ -2,7 +2,7 @@
 
 `recording_ingest_batches` (services.py) is the only caller. Raw SQL, because on
 this path the ORM spent more time building statements and model objects than the
-database spent running them (docs/benchmarks.md). Column lists come from the
+database spent running them (docs/benchmarks/ingest.md). Column lists come from the
 models, so a field added later (with a Python default) is written too.
 
 The session's ledger row is its version: `session_commit` writes only if the

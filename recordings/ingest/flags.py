@@ -3,7 +3,7 @@
 posthog-js puts `$feature/<flag>: <value>` on every analytics event for each flag
 it has evaluated. The filter language's `feature_flag` term asks whether any event
 of the session had a flag at a value; reading every event of every session for
-that is the slowest term at a million recordings (docs/benchmarks.md). So the
+that is the slowest term at a million recordings (docs/benchmarks/query.md). So the
 signals computation, which reads the session's events anyway, folds them into one
 small object on the recording:
 

@@ -250,7 +250,8 @@ class Recording(models.Model):
             ),
             # Every index of this table costs capture an entry per batch (its
             # update of last_batch_at is not HOT): the filter language (issue 13)
-            # adds only the two below (bench/query.py, docs/benchmarks.md).
+            # adds only the two below (bench/query/million.py,
+            # docs/benchmarks/query.md).
             # The filter language's "longest" order and its duration range.
             models.Index(
                 fields=("project", "duration_ms"), name="recordings_rec_duration_idx"

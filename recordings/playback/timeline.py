@@ -117,7 +117,8 @@ def _windows(
 
 
 def _markers(recording: Recording) -> list[dict[str, Any]]:
-    # Rows, not model objects: a long recording has thousands (docs/benchmarks.md).
+    # Rows, not model objects: a long recording has thousands
+    # (docs/benchmarks/playback.md).
     labels = dict(Marker.Kind.choices)
     rows = recording.markers.in_time_order().values_list(
         "timestamp", "kind", "label", "window_id"

@@ -100,7 +100,7 @@ class Probe(Exists):
     cheaper, and for a URL or a property condition it cannot estimate (no
     statistics inside JSON) it often first gathers every matching row of the
     whole table, seconds at a million recordings, before the first page of 50
-    newest can start (docs/benchmarks.md, "Filters at a million"). OFFSET 0 in
+    newest can start (docs/benchmarks/query.md). OFFSET 0 in
     the subquery keeps it a per-row probe, which stops as soon as the page is
     full. A query of every match (a count) keeps the plain EXISTS: there the
     semi-join is what is fast. Other databases run it as written.
@@ -261,7 +261,7 @@ class AnyPageUrl(Expression):
     (recordings/ingest/signal_scan.py), so the term needs no subquery: a page of 50
     newest stops after 50 matches, and a count is one pass over the table, where
     an EXISTS on the markers in an OR became a hash of every matching marker
-    (docs/benchmarks.md, "Filters at a million"). The text is a parameter; the
+    (docs/benchmarks/query.md). The text is a parameter; the
     comparison is Django's own for the lookup (`UPPER(..) LIKE UPPER(..)` for
     contains and starts_with, with LIKE's wildcards escaped), so it agrees with
     the first and last URL's.

@@ -164,8 +164,7 @@ class ExportSelectedTests(ReplayTestCase):
     def test_an_offline_download_that_storage_refuses_is_not_audited(self) -> None:
         recordings_hold(recordings=[self.two], hold=True, actor=self.alice)
         PrivacyAuditEntry.objects.all().delete()
-        for path in self.stored_blobs():
-            path.unlink()
+        self.take_storage_down()
         self.client.force_login(self.bob)
         url = reverse("admin:recordings_recording_offline", args=[self.two.code])
         self.assertEqual(self.client.get(url).status_code, 503)

@@ -4,8 +4,8 @@ It reads the body, gunzips it, parses the JSON with orjson (so that it could fin
 token and uuids), expands nothing else, and writes the body as received (gzip) to
 a file named by the first `$snapshot` uuid. No framework, no database, no checks.
 
-Run by bench/ingest.py under the same gunicorn flags as ReplayHub:
-    gunicorn --pythonpath bench floor_app:application
+Run by bench/ingest/throughput.py under the same gunicorn flags as ReplayHub:
+    gunicorn --pythonpath . bench.ingest.floor_app:application
 with FLOOR_DATA_DIR naming the directory to write to.
 """
 

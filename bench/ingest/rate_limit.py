@@ -6,7 +6,7 @@ IngestRateLimit.retry_after() on a fresh SQLite file (WAL, as settings.py opens
 it): alone, and with PROCESSES processes asking at once as gunicorn's workers do,
 next to the per-process count in local memory it replaced.
 
-    .venv/bin/python bench/rate_limit.py [--calls 5000] [--processes 2]
+    .venv/bin/python -m bench.ingest.rate_limit [--calls 5000] [--processes 2]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def say(text: str) -> None:
@@ -72,10 +72,12 @@ def child(cache: str, calls: int, start: float) -> None:
 
 def measure(cache: str, calls: int, processes: int, env: dict[str, str]) -> str:
     start = time.time() + 4  # after every process has imported Django
-    command = [sys.executable, __file__, "--child", cache, "--calls", str(calls)]
+    command = [sys.executable, "-m", "bench.ingest.rate_limit", "--child", cache]
+    command += ["--calls", str(calls)]
     runs = [
         subprocess.Popen(
             [*command, "--start", str(start)],
+            cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             text=True,

@@ -1,15 +1,15 @@
-"""The URLs of rung `django` (bench/ladder_django.py): one DRF view on `/s/`."""
+"""The URLs of rung `django` (bench/ingest/ladder_django.py): one DRF view on `/s/`."""
 
 from __future__ import annotations
 
 from django.db import connection
 from django.urls import path
-from ladder_app import INSERT_WITH_DATA_SQL, encoded, scrubbed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bench.ingest.ladder_app import INSERT_WITH_DATA_SQL, encoded, scrubbed
 from recordings.capture.endpoints import (
     OK_BODY,
     CaptureBodyParser,

@@ -22,8 +22,8 @@ parsing one such batch takes about 3.5 MiB by itself.
 Both documents are checked to be the same bytes. Figures are given in MiB and as a
 ratio of the export's size.
 
-    .venv/bin/python bench/export_memory.py               # 100 copies, loose chunks
-    .venv/bin/python bench/export_memory.py --copies 20 --compacted
+    .venv/bin/python -m bench.playback.export_memory      # 100 copies, loose chunks
+    .venv/bin/python -m bench.playback.export_memory --copies 20 --compacted
 
 SQLite and blobs in a temp dir; nothing else is needed.
 """
@@ -41,7 +41,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
-from corpus import FIXTURES, ensure_repo_importable
+
+from bench.harness.corpus import FIXTURES, ensure_repo_importable
 
 TOKEN = "phc_bench_export_memory"
 FIXTURE_GLOB = "idle-rotation.0.*.rrweb.json"

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The shared fixtures: REPLAYHUB_FIXTURES (as for the tests), else shared/ beside
 # the work tree (/work/main and /work/shared).
 FIXTURES = (
@@ -43,7 +43,7 @@ WIRE_GZIP_LEVEL = 6
 
 
 def ensure_repo_importable() -> None:
-    """Let `import recordings...` work when run as `python bench/ingest.py`."""
+    """Let `import recordings...` work wherever the benchmark was started from."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
 

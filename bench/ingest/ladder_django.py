@@ -1,7 +1,7 @@
-"""Rung `django` of bench/ceiling.py: rung `inrow`'s work inside ReplayHub's stack.
+"""Rung `django` of bench/ingest/ceiling.py: `inrow`'s work inside ReplayHub's stack.
 
 Run as ReplayHub is (gunicorn replayhub.wsgi, the Procfile's flags) with
-DJANGO_SETTINGS_MODULE=ladder_django: ReplayHub's settings, middleware and
+DJANGO_SETTINGS_MODULE=bench.ingest.ladder_django: ReplayHub's settings, middleware and
 database connection handling, and one DRF view on `/s/` with the capture
 endpoints' policy (no authentication, ReplayHub's body parser). The view does
 only what rung `inrow` does: parse, firewall, encode, one committed
@@ -16,4 +16,4 @@ from __future__ import annotations
 
 from replayhub.settings import *  # noqa: F403 - ReplayHub's settings, one changed
 
-ROOT_URLCONF = "ladder_django_urls"
+ROOT_URLCONF = "bench.ingest.ladder_django_urls"

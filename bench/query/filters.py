@@ -1,5 +1,6 @@
-"""The filters bench/query.py measures: each a filter document (docs/filter-language.md)
-and the best SQL written by hand for the same question, on the same indexes.
+"""The filters bench/query/million.py measures: each a filter document
+(docs/filter-language.md) and the best SQL written by hand for the same question, on
+the same indexes.
 
 The hand-written side asks exactly what the document means (the language's
 definition, not a shortcut the generated data would allow): `url` is a page
@@ -14,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from query_data import FEEDBACK_POSITIVE, FLAG, HOST
+from bench.query.data import FEEDBACK_POSITIVE, FLAG, HOST
 
 PAGE_SIZE = 50
 # What the language's orders mean, as hand-written ORDER BY clauses.

@@ -1,4 +1,4 @@
-"""The data of bench/query.py: recordings, people, analytics events and markers.
+"""The data of bench/query/million.py: recordings, people, analytics events and markers.
 
 Made up, seeded, in the shapes of the shared fixtures: the analytics events carry
 the properties posthog-js 1.449.2 sent in `09a-i-v0-e-exception` (its debug and
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from corpus import FIXTURES
 
+from bench.harness.corpus import FIXTURES
 from recordings.ingest.flags import feature_flags_of
 
 DAYS = 90

@@ -17,7 +17,8 @@ from typing import Any
 
 import orjson
 import zstandard
-from corpus import (
+
+from bench.harness.corpus import (
     FIXTURES,
     MAIN_SESSION_GLOB,
     ensure_repo_importable,

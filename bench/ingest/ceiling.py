@@ -1,22 +1,23 @@
 """The ceiling: how close to the floor can a durable, firewalled `/s/` server get here?
 
-    .venv/bin/python bench/ceiling.py [--duration 10] [--rounds 3] [--concurrency 8]
-                                      [--rungs parse,firewall,write,blob,row,log]
+    .venv/bin/python -m bench.ingest.ceiling [--duration 10] [--rounds 3]
+        [--concurrency 8] [--rungs parse,firewall,write,blob,row,log]
 
-Issue 3 asks ReplayHub for at least half the floor's throughput (bench/ingest.py).
-This runs, in one go and under the same gunicorn command and load as that
-benchmark, the floor, then bare WSGI apps (bench/ladder_app.py) that each add one
-piece of the work ReplayHub's promises require of every request (parse, the
-privacy firewall, writing the blob, fsyncing it, a committed row; or a
-group-committed log instead of blob and row), then ReplayHub itself. It prints
-each one's throughput and its ratio to the floor, so a person can see which
-promise costs what, and the best any Python server could do on this machine.
+Issue 3 asks ReplayHub for at least half the floor's throughput
+(bench/ingest/throughput.py). This runs, in one go and under the same gunicorn
+command and load as that benchmark, the floor, then bare WSGI apps
+(bench/ingest/ladder_app.py) that each add one piece of the work ReplayHub's
+promises require of every request (parse, the privacy firewall, writing the
+blob, fsyncing it, a committed row; or a group-committed log instead of blob
+and row), then ReplayHub itself. It prints each one's throughput and its ratio
+to the floor, so a person can see which promise costs what, and the best any
+Python server could do on this machine.
 
 No framework in the rungs, no ledger, no recording counters, no reads: each is
 cheaper than any real server could be. Rung `django` is `inrow` inside ReplayHub's
-own Django + DRF stack (bench/ladder_django.py): what the framework costs alone.
-Needs PostgreSQL on 127.0.0.1:5432 (rung
-`row` and ReplayHub) and the shared fixtures, like bench/ingest.py.
+own Django + DRF stack (bench/ingest/ladder_django.py): what the framework costs
+alone. Needs PostgreSQL on 127.0.0.1:5432 (rung `row` and ReplayHub) and the
+shared fixtures, like bench/ingest/throughput.py.
 """
 
 from __future__ import annotations
@@ -29,8 +30,22 @@ from pathlib import Path
 from statistics import median
 
 import psycopg
-from corpus import ROOT, load_templates
-from ingest import (
+
+from bench.harness.corpus import ROOT, load_templates
+from bench.harness.loadgen import RunResult
+from bench.harness.servers import (
+    DB_NAME_PREFIX,
+    FLOOR_APP,
+    base_env,
+    floor_command,
+    free_port,
+    log,
+    prepare_replayhub,
+    procfile_web_command,
+    run_cleanly,
+    scratch_database,
+)
+from bench.ingest.throughput import (
     Options,
     Side,
     SideResult,
@@ -42,18 +57,6 @@ from ingest import (
     replayhub_env,
     replayhub_side,
     say,
-)
-from loadgen import RunResult
-from servers import (
-    DB_NAME_PREFIX,
-    base_env,
-    floor_command,
-    free_port,
-    log,
-    prepare_replayhub,
-    procfile_web_command,
-    run_cleanly,
-    scratch_database,
 )
 
 LADDER = ("parse", "firewall", "write", "blob", "row", "log", "inrow", "django")
@@ -120,19 +123,19 @@ def rung_side(rung: str, opts: Options, env: dict[str, str], tmp: Path) -> Side:
     flags = _gunicorn_env(free_port(), opts.workers)
     command = floor_command(procfile_web_command(flags))
     command = [
-        "ladder_app:application" if word == "floor_app:application" else word
+        "bench.ingest.ladder_app:application" if word == FLOOR_APP else word
         for word in command
     ]
     return Side(rung, command, env, data_dir, database=opts.db_name)
 
 
 def django_rung_side(opts: Options, env: dict[str, str], tmp: Path) -> Side:
-    """Rung `inrow` as a DRF view in ReplayHub's stack (bench/ladder_django.py),
+    """Rung `inrow` as a DRF view in ReplayHub's stack (bench/ingest/ladder_django.py),
     under ReplayHub's own gunicorn command."""
     flags = _gunicorn_env(free_port(), opts.workers)
     command = procfile_web_command(flags)
-    command = [command[0], "--pythonpath", str(ROOT / "bench"), *command[1:]]
-    side_env = env | {"DJANGO_SETTINGS_MODULE": "ladder_django"}
+    command = [command[0], "--pythonpath", str(ROOT), *command[1:]]
+    side_env = env | {"DJANGO_SETTINGS_MODULE": "bench.ingest.ladder_django"}
     return Side("django", command, side_env, tmp / "django", database=opts.db_name)
 
 

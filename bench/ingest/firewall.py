@@ -4,9 +4,9 @@ Runs the real `/s/` bodies of the 72-second main session through ReplayHub's own
 parser, then through privacy/scrub/ with the default rules and with every switch
 on (mask all text, card numbers, a custom pattern), and prints the time per batch of
 each step, the firewall's share, and (for scale) the in-process ingest cost per
-request measured by bench/profile_ingest.py.
+request measured by bench/ingest/profile_ingest.py.
 
-    .venv/bin/python bench/firewall.py [--rounds 200]
+    .venv/bin/python -m bench.ingest.firewall [--rounds 200]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from corpus import ensure_repo_importable, session_request_bodies
+from bench.harness.corpus import ensure_repo_importable, session_request_bodies
 
 ensure_repo_importable()
 

@@ -21,8 +21,9 @@ from pathlib import Path
 from types import FrameType
 
 import psycopg
-from corpus import ROOT
 from psycopg import sql
+
+from bench.harness.corpus import ROOT
 
 VENV_BIN = ROOT / ".venv" / "bin"
 PYTHON = VENV_BIN / "python"
@@ -30,6 +31,8 @@ ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_URL_TEMPLATE = "postgres://postgres@127.0.0.1:5432/{name}"
 # A guard against dropping a database that is not ours.
 DB_NAME_PREFIX = "replayhub_bench"
+# The floor (bench/ingest/floor_app.py) as gunicorn names it, run from the repository.
+FLOOR_APP = "bench.ingest.floor_app:application"
 # Settings that would send ReplayHub to other services than the local ones.
 ENV_TO_DROP = ("DATABASE_URL", "REDIS_URL", "REPLAYHUB_S3_BUCKET", "DEBUG")
 READY_TIMEOUT_S = 60.0
@@ -92,8 +95,8 @@ def floor_command(web_command: list[str]) -> list[str]:
     app = "replayhub.wsgi"
     if app not in web_command:
         raise RuntimeError(f"expected {app!r} in the Procfile web line")
-    command = ["floor_app:application" if word == app else word for word in web_command]
-    return [command[0], "--pythonpath", str(ROOT / "bench"), *command[1:]]
+    command = [FLOOR_APP if word == app else word for word in web_command]
+    return [command[0], "--pythonpath", str(ROOT), *command[1:]]
 
 
 @dataclass

@@ -12,12 +12,13 @@ bodies and 30 analytics bodies as sent (small, so the fixed cost of a request, a
 blob fsync and a commit, dominates); per MB, its real content in bulk (its rrweb
 events 80 times in one `$snapshot`, its analytics events 16 times in one body).
 
-    .venv/bin/python bench/capture_cost.py                # PostgreSQL scratch db
-    .venv/bin/python bench/capture_cost.py --sqlite --repeat 1
-    .venv/bin/python bench/capture_cost.py --shapes s-snapshots-2000,e-identify-2000
+    .venv/bin/python -m bench.ingest.capture_cost          # PostgreSQL scratch db
+    .venv/bin/python -m bench.ingest.capture_cost --sqlite --repeat 1
+    .venv/bin/python -m bench.ingest.capture_cost \
+        --shapes s-snapshots-2000,e-identify-2000
 
-PostgreSQL on 127.0.0.1:5432 (user postgres, trust) as for bench/ingest.py; the
-database `replayhub_bench_cost` is created and dropped. Blobs go to a temp dir.
+PostgreSQL on 127.0.0.1:5432 (user postgres, trust) as for bench/ingest/throughput.py;
+the database `replayhub_bench_cost` is created and dropped. Blobs go to a temp dir.
 Only this process's time is measured (the database server's CPU is not counted,
 its round trips are).
 """
@@ -38,7 +39,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from corpus import (
+
+from bench.harness.corpus import (
     FULL_SESSION,
     WIRE_GZIP_LEVEL,
     ensure_repo_importable,
@@ -395,7 +397,7 @@ def database(sqlite: bool) -> Iterator[None]:
         os.environ.pop("DATABASE_URL", None)
         yield
         return
-    from servers import scratch_database
+    from bench.harness.servers import scratch_database
 
     with scratch_database(DB_NAME) as url:
         os.environ["DATABASE_URL"] = url
@@ -454,7 +456,7 @@ def main() -> None:
     for baseline in [*BASELINES.values(), *PER_REQUEST.values()]:
         if baseline not in shapes:
             shapes.insert(0, baseline)
-    from servers import run_cleanly
+    from bench.harness.servers import run_cleanly
 
     raise SystemExit(run_cleanly(lambda: run(shapes, args.repeat, args.sqlite)))
 

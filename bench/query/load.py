@@ -1,4 +1,4 @@
-"""Load bench/query.py's data into a migrated database with COPY, in minutes.
+"""Load bench/query/million.py's data into a migrated database with COPY, in minutes.
 
 The tables' plain indexes are dropped for the load and built again after it (one
 sort per index instead of a million random inserts), foreign keys are not
@@ -23,7 +23,9 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg import Copy, sql
-from query_data import (
+
+from bench.harness.servers import log
+from bench.query.data import (
     EVENT_COLUMNS,
     MARKER_COLUMNS,
     PEOPLE_PER_RECORDING,
@@ -37,7 +39,6 @@ from query_data import (
     plan_people,
     recording_values,
 )
-from servers import log
 
 TABLES = (
     "recordings_recording",

@@ -1,7 +1,8 @@
 """What computing a recording's signals costs: per 1,000 events, per compaction,
 and the backfill's rate.
 
-    .venv/bin/python bench/signals.py [--repeat 20] [--recordings 200]
+    .venv/bin/python -m bench.storage.compaction_signals [--repeat 20]
+        [--recordings 200]
 
 1. Per 1,000 events: the real recordings of the shared fixtures (every
    `sessions/*.rrweb.json` and the plain rrweb flows) through
@@ -32,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from corpus import FIXTURES, ensure_repo_importable
-from servers import DB_NAME_PREFIX, scratch_database
+
+from bench.harness.corpus import FIXTURES, ensure_repo_importable
+from bench.harness.servers import DB_NAME_PREFIX, scratch_database
 
 TOKEN = "phc_bench_signals"
 

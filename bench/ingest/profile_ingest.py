@@ -8,9 +8,9 @@ middleware, DRF, parsing, services, database, blob storage), twice:
    to split a request's wall time into parse / JSON / DB / blob work;
 3. under cProfile, to list the top functions by cumulative and by own time.
 
-bench/ingest.py runs this against its PostgreSQL database. Run alone it uses
+bench/ingest/throughput.py runs this against its PostgreSQL database. Run alone it uses
 whatever DATABASE_URL says, or a fresh SQLite file in a temp directory:
-    .venv/bin/python bench/profile_ingest.py [--requests 300]
+    .venv/bin/python -m bench.ingest.profile_ingest [--requests 300]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from corpus import (
+from bench.harness.corpus import (
     ROOT,
     auto_sessions,
     ensure_repo_importable,

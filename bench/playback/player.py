@@ -25,9 +25,9 @@ Timing responseStart - requestStart), body bytes of the data requests, the tab's
 heap once loaded (CDP Performance.getMetrics JSHeapUsedSize) and the longest main
 thread block while loading (Long Tasks API; none means under 50 ms).
 
-    .venv/bin/python bench/playback.py                    # 1, 10, 30 min + dashboard
-    .venv/bin/python bench/playback.py --minutes 1 10 --repeats 1 --no-dashboard
-    .venv/bin/python bench/playback.py --minutes 30
+    .venv/bin/python -m bench.playback.player           # 1, 10, 30 min + dashboard
+    .venv/bin/python -m bench.playback.player --minutes 1 10 --repeats 1 --no-dashboard
+    .venv/bin/python -m bench.playback.player --minutes 30
 
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust) and Debian's chromium.
 """
@@ -50,9 +50,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from corpus import FIXTURES, ROOT
 from playwright.sync_api import Browser, sync_playwright
-from servers import (
+
+from bench.harness.corpus import FIXTURES, ROOT
+from bench.harness.servers import (
     PYTHON,
     base_env,
     free_port,

@@ -1,6 +1,6 @@
 """Rungs between the floor and ReplayHub: bare WSGI apps that each do a bit more.
 
-bench/ceiling.py runs this app once per rung, under the Procfile's gunicorn
+bench/ingest/ceiling.py runs this app once per rung, under the Procfile's gunicorn
 flags, to show how far from the floor a server gets with only the work that
 ReplayHub's promises require of every `/s/` request, and no framework at all.
 LADDER_RUNG picks what the app does per request (each rung adds to the one
@@ -64,7 +64,7 @@ DATABASE_URL = os.environ.get("LADDER_DATABASE_URL", "")
 # ReplayHub's default decompression bound (REPLAYHUB_MAX_DECOMPRESSED_BYTES).
 MAX_DECOMPRESSED = 64 * 1024 * 1024
 RULES = compile_rules(MaskRules())
-# The table is created by bench/ceiling.py before any rung starts.
+# The table is created by bench/ingest/ceiling.py before any rung starts.
 INSERT_SQL = (
     "INSERT INTO ladder_chunk (batch_id, session_id, events, bytes) "
     "VALUES (%s, %s, %s, %s) ON CONFLICT (batch_id) DO NOTHING"

@@ -1,22 +1,22 @@
 """Ingest benchmark: ReplayHub's `/s/` against the floor, on PostgreSQL.
 
-    .venv/bin/python bench/ingest.py [--duration 20] [--concurrency 8]
-                                     [--bodies N] [--quick]
+    .venv/bin/python -m bench.ingest.throughput [--duration 20] [--concurrency 8]
+        [--bodies N] [--quick]
 
 1. Stored bytes per recorded minute of the real 72-second session: ReplayHub's
    gzip blobs against zstd (no server needed).
 2. Builds N distinct realistic `/s/` bodies from the real posthog-js captures.
-3. The floor: a bare WSGI app (bench/floor_app.py) under the Procfile's gunicorn
+3. The floor: a bare WSGI app (bench/ingest/floor_app.py) under the Procfile's gunicorn
    flags that only gunzips, parses and writes each body; loaded for --duration s.
 4. ReplayHub under the same gunicorn flags on a scratch PostgreSQL database,
    loaded with the same bodies for --duration s.
-5. An in-process profile of ReplayHub's ingest path (bench/profile_ingest.py).
+5. An in-process profile of ReplayHub's ingest path (bench/ingest/profile_ingest.py).
 6. A table: batches/s, MB/s (compressed bytes sent), latency, errors, peak RSS
    of the gunicorn tree, CPU per batch, and the ReplayHub/floor ratio.
 
 Everything it starts (gunicorn, the database `replayhub_bench`, temp dirs) is
 stopped and removed on the way out, also on Ctrl-C or a failure.
-See docs/benchmarks.md for results and how to read them.
+See docs/benchmarks/ingest.md for results and how to read them.
 """
 
 from __future__ import annotations
@@ -37,9 +37,17 @@ from pathlib import Path
 
 import psutil
 import psycopg
-from corpus import ROOT, Template, generate_bodies, load_templates
-from loadgen import Clients, RssSampler, RunResult, UsageMeter, summarise, tree_rss
-from servers import (
+
+from bench.harness.corpus import ROOT, Template, generate_bodies, load_templates
+from bench.harness.loadgen import (
+    Clients,
+    RssSampler,
+    RunResult,
+    UsageMeter,
+    summarise,
+    tree_rss,
+)
+from bench.harness.servers import (
     DB_NAME_PREFIX,
     PYTHON,
     backend_pids,
@@ -53,10 +61,10 @@ from servers import (
     run_cleanly,
     scratch_database,
 )
-from storage import format_storage, storage_rows
+from bench.storage.bytes_per_minute import format_storage, storage_rows
 
 GOAL_RATIO = (
-    0.35  # issue 16 (issue 3 asked 0.5; bench/ceiling.py showed it out of reach)
+    0.35  # issue 16 (issue 3 asked 0.5; bench/ingest/ceiling.py showed it out of reach)
 )
 # Assumed top rate when sizing the body list: no body is ever sent twice.
 AUTO_BODIES_PER_SECOND = 2000
@@ -290,7 +298,8 @@ def run_profile(env: Mapping[str, str], token: str, requests: int) -> None:
     subprocess.run(
         [
             str(PYTHON),
-            str(ROOT / "bench" / "profile_ingest.py"),
+            "-m",
+            "bench.ingest.profile_ingest",
             "--token",
             token,
             "--requests",

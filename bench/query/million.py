@@ -1,14 +1,14 @@
 """Filters at a million (issue 13): the filter language against hand-written SQL.
 
-    .venv/bin/python bench/query.py [--recordings 1000000] [--repeat 20]
-                                    [--keep-db] [--reuse-db] [--only TEXT]
+    .venv/bin/python -m bench.query.million [--recordings 1000000] [--repeat 20]
+        [--keep-db] [--reuse-db] [--only TEXT]
 
 1. A scratch PostgreSQL database (`replayhub_bench_query`), migrated, loaded with
    COPY: N recordings of one project (plus N/50 of another, so the project
    condition is real), their people, analytics events and markers
-   (bench/query_data.py, bench/query_load.py). `--reuse-db` uses the one a
+   (bench/query/data.py, bench/query/load.py). `--reuse-db` uses the one a
    `--keep-db` run left.
-2. For each filter of bench/query_filters.py, the first page of 50 and the count,
+2. For each filter of bench/query/filters.py, the first page of 50 and the count,
    through the ORM compiler (`recordings_matching`) and through the
    hand-written SQL, alternately, --repeat times each: p50, p95 and the ratios.
    First, once, the ORM's first page and count are checked against the
@@ -36,11 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from corpus import ensure_repo_importable
 from psycopg import sql
-from query_filters import PAGE_SIZE, Context, Filter, all_filters
-from query_load import Loader, LoadStats
-from servers import (
+
+from bench.harness.corpus import ensure_repo_importable
+from bench.harness.servers import (
     ADMIN_DSN,
     DB_NAME_PREFIX,
     DB_URL_TEMPLATE,
@@ -49,6 +48,8 @@ from servers import (
     manage,
     run_cleanly,
 )
+from bench.query.filters import PAGE_SIZE, Context, Filter, all_filters
+from bench.query.load import Loader, LoadStats
 
 DB_NAME = f"{DB_NAME_PREFIX}_query"
 SEED = 13

@@ -1,0 +1,1 @@
+"""What the benchmarks share: request bodies, servers and databases, load."""

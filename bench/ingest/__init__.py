@@ -1,0 +1,1 @@
+"""Capture benchmarks: the `/s/` path against the floor, its rungs and its costs."""

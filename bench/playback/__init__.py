@@ -1,0 +1,1 @@
+"""Playback benchmarks: the admin player's first frame, the export's memory."""

@@ -1,0 +1,1 @@
+"""The filter language at a million recordings, against hand-written SQL."""

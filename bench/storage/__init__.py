@@ -1,0 +1,1 @@
+"""Storage benchmarks: bytes per recorded minute, signals at compaction."""
