@@ -11,7 +11,7 @@ class PlaylistsConfig(AppConfig):
         # The filter language's `in_playlist` term: recordings never import this
         # app, so it lends the compiler its meaning of "in a playlist".
         from playlists.search import compile_in_playlist
-        from recordings.models.search import EXTENSIONS
-        from recordings.search.document import InPlaylist
+        from recordings.search.compiler import EXTENSIONS
+        from recordings.search.language.document import InPlaylist
 
         EXTENSIONS[InPlaylist] = compile_in_playlist

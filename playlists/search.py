@@ -1,4 +1,4 @@
-"""The filter language's `in_playlist` term, compiled for recordings.models.search."""
+"""The filter language's `in_playlist` term, compiled for recordings.search.compiler."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from django.db.models import Q
 
 from playlists.access import playlists_visible_to
 from playlists.services import playlist_q
-from recordings.models.search import MATCHES_NOTHING, Compiler
-from recordings.search.document import InPlaylist
+from recordings.search.compiler import MATCHES_NOTHING, Compiler
+from recordings.search.language.document import InPlaylist
 
 
 def compile_in_playlist(compiler: Compiler, term: InPlaylist) -> Q:

@@ -30,9 +30,9 @@ from playlists.models import (
 from privacy.policy import privacy_for
 from recordings.ingest.storable import clean_text
 from recordings.models import Project, Recording, RecordingQuerySet
-from recordings.models.search import ORDERINGS, document_q
-from recordings.search import FilterInvalid, parse_document
-from recordings.search.document import (
+from recordings.search.compiler import ORDERINGS, document_q
+from recordings.search.language import FilterInvalid, parse_document
+from recordings.search.language.document import (
     Commented,
     Document,
     Group,

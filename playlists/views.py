@@ -21,9 +21,9 @@ from django.urls import reverse
 
 from playlists import services
 from playlists.models import ShareLink, hash_share_token
-from recordings import playback
-from recordings.api import client_ip
+from recordings.client_address import client_ip
 from recordings.models import Recording
+from recordings.playback import responses
 
 # As the admin's player page (recordings.admin.recording.PLAYER_CSP): only our own
 # script files run, and the replay iframe inherits it; nobody may frame the page.
@@ -183,7 +183,7 @@ def _events(
     state = _usable(request, link)
     if state != "ok":
         return HttpResponse(f"This link is {state}.", status=410)
-    return playback.events_response(
+    return responses.events_response(
         recording=recording,
         window_id=request.GET.get("window") or None,
         as_stored="gzip" in request.headers.get("Accept-Encoding", "").lower(),

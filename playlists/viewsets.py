@@ -38,7 +38,7 @@ from recordings import access
 from recordings.curation_viewsets import RecordingNestedViewSet, invalid
 from recordings.models import Project, Recording
 from recordings.permissions import ProjectPermission, acting_user
-from recordings.search import FilterInvalid, Problem
+from recordings.search.language import FilterInvalid, Problem
 from recordings.serializers import RecordingSerializer
 from recordings.viewsets import FilterRejected, ScopedViewSet
 

@@ -23,9 +23,9 @@ from privacy.models import ErasureRequest, PrivacyAuditEntry, PrivacySettings
 from privacy.tasks import erasure_start
 from privacy.tasks import recordings_redact as recordings_redact_task
 from recordings import access
-from recordings import services as recording_services
 from recordings import tasks as recording_tasks
 from recordings.admin.scoped import ProjectScopedAdmin
+from recordings.services.purge import PurgeSet, recordings_purge_set
 
 
 @admin.register(PrivacySettings)
@@ -142,7 +142,7 @@ class PrivacySettingsAdmin(ProjectScopedAdmin[PrivacySettings]):
         and delete exactly those once confirmed; audited."""
         privacy = self._deleting_for(request, object_id)
         recordings = exclusion.excluded_recordings(privacy.project)
-        found = recording_services.recordings_purge_set(recordings=recordings)
+        found = recordings_purge_set(recordings=recordings)
         back = reverse("admin:privacy_privacysettings_change", args=[privacy.pk])
         changed = False
         if request.method == "POST":
@@ -179,7 +179,7 @@ class PrivacySettingsAdmin(ProjectScopedAdmin[PrivacySettings]):
         self,
         request: HttpRequest,
         privacy: PrivacySettings,
-        found: recording_services.PurgeSet,
+        found: PurgeSet,
     ) -> None:
         background = found.to_delete > django_settings.REPLAYHUB_PURGE_SYNC_MAX
         report = recording_tasks.recordings_purge_confirmed(

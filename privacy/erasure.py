@@ -28,7 +28,7 @@ from privacy.models import ErasureRequest, PrivacyAuditEntry, Tombstone
 from privacy.policy import subject_hash
 from privacy.retention import rows_delete
 from recordings.models import Event, Person, Project, Recording, SessionLedger
-from recordings.services import RecordingOnHold, recording_purge
+from recordings.services.storage import RecordingOnHold, recording_purge
 
 logger = logging.getLogger(__name__)
 

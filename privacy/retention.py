@@ -24,7 +24,7 @@ from django.db.models import QuerySet
 from privacy.models import PrivacyAuditEntry
 from privacy.policy import privacy_for
 from recordings.models import Event, Project, Recording, SessionLedger
-from recordings.services import RecordingOnHold, recording_purge
+from recordings.services.storage import RecordingOnHold, recording_purge
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from privacy.policy import mask_rules_for, privacy_for, scrub_json
 from privacy.rules import drop_ip
 from privacy.scrub import CompiledRules, ScrubReport, ScrubState, scrub_events
 from recordings.models import Event, Person, Project, Recording
-from recordings.services import BlobRewrite, recording_rewrite_blobs
+from recordings.services.storage import BlobRewrite, recording_rewrite_blobs
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Celery tasks: load by id, call one service; retry policy in the decorator."""
+"""Celery tasks: load by id, call one service; one retry policy (task_policy)."""
 
 from __future__ import annotations
 
@@ -7,38 +7,24 @@ import datetime as dt
 from celery import shared_task
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import DatabaseError
 from django.utils.timezone import now
 
 from privacy import erasure, retention, services
 from privacy.models import ErasureRequest
-from recordings.blobs import StorageError
 from recordings.models import Project
 from recordings.services.jobs import run_once
+from recordings.services.task_policy import for_row, retrying_task
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(StorageError, DatabaseError),
-    retry_backoff=30,
-    retry_jitter=True,
-    max_retries=5,
-)
-def recordings_redact(project_id: int, actor_id: int | None = None) -> None:
+@retrying_task()
+@for_row(Project)
+def recordings_redact(project: Project, actor_id: int | None = None) -> None:
     # A retry starts over: blobs already redacted are unchanged, so not rewritten.
-    project = Project.objects.filter(pk=project_id).first()
-    if project is not None:
-        actor = User.objects.filter(pk=actor_id).first() if actor_id else None
-        services.recordings_redact(project=project, actor=actor)
+    actor = User.objects.filter(pk=actor_id).first() if actor_id else None
+    services.recordings_redact(project=project, actor=actor)
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(StorageError, DatabaseError),
-    retry_backoff=60,
-    retry_jitter=True,
-    max_retries=5,
-)
+@retrying_task(backoff=60)
 @run_once
 def projects_expire() -> int:
     """Beat: delete what every project keeps past its retention; recordings deleted.
@@ -49,18 +35,11 @@ def projects_expire() -> int:
     return sum(expiry.recordings for expiry in expired.values())
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(StorageError, DatabaseError),
-    retry_backoff=30,
-    retry_jitter=True,
-    max_retries=8,
-)
-def erasure_run(request_id: int, final: bool = True) -> None:
+@retrying_task(max_retries=8)
+@for_row(ErasureRequest)
+def erasure_run(request: ErasureRequest, final: bool = True) -> None:
     """One pass of an erasure; the final one closes it with its receipt."""
-    request = ErasureRequest.objects.filter(pk=request_id).first()
-    if request is not None:
-        erasure.erasure_run(request=request, final=final)
+    erasure.erasure_run(request=request, final=final)
 
 
 def erasure_start(request_id: int) -> None:

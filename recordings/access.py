@@ -23,39 +23,30 @@ they used to keep out, so nobody got in through the change.
 
 An API key acts for its user on its own projects only, and never past the user's
 current roles (`key_projects_for`, per request); a project the user loses also
-leaves their keys for good (`api_keys_narrow`), so a role given back later does not
-reopen an old key.
+leaves their keys for good (`api_keys_narrow`, recordings.services.api_keys), so a
+role given back later does not reopen an old key. The workflows that change roles,
+projects and keys are recordings.services.projects and recordings.services.api_keys.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
-from django.core.exceptions import PermissionDenied
-from django.db import models, transaction
-from django.utils.timezone import now
+from django.db import models
 from guardian.shortcuts import (
-    assign_perm,
     get_groups_with_perms,
     get_objects_for_user,
     get_perms,
     get_users_with_perms,
-    remove_perm,
 )
 
-from recordings import services
 from recordings.models import (
-    API_KEY_PREFIX,
     ApiKey,
     Project,
     ProjectGroupObjectPermission,
     ProjectUserObjectPermission,
-    hash_api_key,
-    new_api_key,
 )
 
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -90,7 +81,7 @@ ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
 _ROLES_STRONGEST_FIRST = (Role.ADMIN, Role.EDITOR, Role.VIEWER)
 
 
-def _qualified(codename: str) -> str:
+def qualified(codename: str) -> str:
     return f"recordings.{codename}"
 
 
@@ -99,7 +90,7 @@ def projects_for(user: AnyUser, codename: str) -> models.QuerySet[Project]:
     if not user.is_active:
         return Project.objects.none()
     return get_objects_for_user(
-        user, _qualified(codename), klass=Project, accept_global_perms=False
+        user, qualified(codename), klass=Project, accept_global_perms=False
     )
 
 
@@ -110,38 +101,13 @@ def may_use_replayhub(user: AnyUser) -> bool:
     if user.is_superuser or projects_for(user, VIEW_PROJECT).exists():
         return True
     # Someone a superuser allowed to create projects, before they have made one.
-    return user.has_perm(_qualified(ADD_PROJECT))
+    return user.has_perm(qualified(ADD_PROJECT))
 
 
 def can(user: AnyUser, codename: str, project: Project) -> bool:
     if not isinstance(user, User) or not user.is_active:
         return False
-    return user.has_perm(_qualified(codename), project)
-
-
-def role_grant(*, project: Project, principal: User | Group, role: Role | None) -> None:
-    """Give `principal` exactly `role` on `project` (None takes every role away).
-
-    Only this project's permissions change: no user flag is touched, so a role here
-    never reopens access a superuser closed (`may_use_replayhub` follows the roles).
-    """
-    wanted = set(ROLE_PERMISSIONS[role]) if role else set()
-    with transaction.atomic():
-        for codename in set(_ADMIN) - wanted:
-            remove_perm(_qualified(codename), principal, project)
-        for codename in wanted:
-            assign_perm(_qualified(codename), principal, project)
-        if role is None:
-            for user in _key_holders(principal, project):
-                api_keys_narrow(user=user)
-
-
-def _key_holders(principal: User | Group, project: Project) -> models.QuerySet[User]:
-    """The users behind `principal` whose API keys reach `project`."""
-    holders = User.objects.filter(api_keys__projects=project).distinct()
-    if isinstance(principal, User):
-        return holders.filter(pk=principal.pk)
-    return holders.filter(groups=principal)
+    return user.has_perm(qualified(codename), project)
 
 
 def role_from_perms(codenames: set[str]) -> Role | None:
@@ -200,111 +166,6 @@ def principals_known_to(
         User.objects.filter(pk__in=users.values("user")),
         Group.objects.filter(pk__in=groups.values("group")),
     )
-
-
-def project_create(*, project: Project, creator: User) -> Project:
-    """Save a new project; its creator becomes its admin."""
-    with transaction.atomic():
-        project.save()
-        if not creator.is_superuser:
-            role_grant(project=project, principal=creator, role=Role.ADMIN)
-    return project
-
-
-def project_delete(*, project: Project) -> None:
-    """Delete a project with everything in it, its blobs included.
-
-    Refused (RecordingOnHold) before anything is deleted when a recording is on
-    legal hold.
-    """
-    held = project.recordings.filter(legal_hold=True).first()
-    if held is not None:
-        raise services.RecordingOnHold(held)
-    for recording in project.recordings.all():
-        services.recording_purge(recording=recording)
-    project.delete()
-
-
-def api_key_create(*, key: ApiKey, projects: Iterable[Project]) -> str:
-    """Save a new key for `key.user`, limited to `projects`; return its secret.
-
-    The secret is returned only this once. Only projects the user can see may be in
-    the scope: a key never reaches further than its owner.
-    """
-    projects = list(projects)
-    allowed = set(projects_for(key.user, VIEW_PROJECT).values_list("pk", flat=True))
-    outside = [p.name for p in projects if p.pk not in allowed]
-    if outside:
-        raise PermissionDenied(f"no access to project(s): {', '.join(outside)}")
-    secret = new_api_key()
-    key.prefix = secret[: len(API_KEY_PREFIX) + 6]
-    key.key_hash = hash_api_key(secret)
-    with transaction.atomic():
-        key.save()
-        key.projects.set(projects)
-    return secret
-
-
-def api_key_revoke(*, key: ApiKey) -> None:
-    if key.revoked is None:
-        key.revoked = now()
-        key.save(update_fields=["revoked"])
-
-
-# last_used is for people deciding which keys to revoke: minute precision is enough,
-# and it spares a write on every request.
-_TOUCH_EVERY = dt.timedelta(minutes=1)
-
-
-def api_key_touch(*, key: ApiKey) -> None:
-    at = now()
-    if key.last_used is None or at - key.last_used >= _TOUCH_EVERY:
-        ApiKey.objects.filter(pk=key.pk).update(last_used=at)
-        key.last_used = at
-
-
-def api_key_lookup(secret: str) -> ApiKey | None:
-    """The key with this secret, revoked or not (the caller says which is refused)."""
-    if not secret.startswith(API_KEY_PREFIX):
-        return None
-    return (
-        ApiKey.objects.select_related("user")
-        .filter(key_hash=hash_api_key(secret))
-        .first()
-    )
-
-
-def _reachable(user: User) -> models.QuerySet[Project]:
-    """Projects `user` holds a role on, directly or through a group, active or not.
-
-    Unlike `projects_for`, a suspension is not a lost role: keys keep their scope
-    and work again when a superuser reactivates the person.
-    """
-    if user.is_superuser:
-        return Project.objects.all()
-    perm = {
-        "permission__codename": VIEW_PROJECT,
-        "permission__content_type__app_label": "recordings",
-    }
-    direct = ProjectUserObjectPermission.objects.filter(user=user, **perm)
-    grouped = ProjectGroupObjectPermission.objects.filter(group__user=user, **perm)
-    return Project.objects.filter(
-        models.Q(pk__in=direct.values("content_object"))
-        | models.Q(pk__in=grouped.values("content_object"))
-    )
-
-
-def api_keys_narrow(*, user: User) -> int:
-    """Take every project `user` can no longer reach out of their keys, for good.
-
-    Requests never reach past the user's current roles anyway (`key_projects_for`);
-    this makes the loss stick, so giving the role back later does not silently
-    reopen an old key, and the key's page lists only what it can still reach.
-    Returns how many (key, project) pairs went.
-    """
-    scopes = ApiKey.projects.through.objects.filter(apikey__user=user)
-    deleted, _ = scopes.exclude(project__in=_reachable(user)).delete()
-    return deleted
 
 
 def key_projects_for(

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 
 from recordings import access
 from recordings.models import ApiKey
+from recordings.services.api_keys import api_key_lookup, api_key_touch
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -23,7 +24,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         if len(parts) != 2:
             raise AuthenticationFailed("Send the key as 'Authorization: Bearer <key>'.")
-        key = access.api_key_lookup(parts[1].decode(errors="replace"))
+        key = api_key_lookup(parts[1].decode(errors="replace"))
         if key is None:
             raise AuthenticationFailed("Unknown API key.")
         if key.revoked is not None:
@@ -35,7 +36,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         if not access.may_use_replayhub(key.user):
             # The same rule as the admin's sign-in: a key dies with its user's roles.
             raise AuthenticationFailed("This API key's user holds no role any more.")
-        access.api_key_touch(key=key)
+        api_key_touch(key=key)
         return key.user, key
 
     def authenticate_header(self, request: Request) -> str:

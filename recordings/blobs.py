@@ -25,6 +25,8 @@ from django.core.files.storage import FileSystemStorage, Storage, storages
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
+from recordings.ingest.rrweb import FULL_SNAPSHOT
+
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
@@ -274,8 +276,6 @@ FIRST_SEGMENT_MS = 30_000
 FIRST_SEGMENT_BYTES = 256 * 1024
 SEGMENT_MS = 300_000
 SEGMENT_BYTES = 1024 * 1024
-# rrweb's FullSnapshot: nothing can be drawn before it.
-_FULL_SNAPSHOT = 2
 # The gzip header zlib writes (no name, no time) and the empty final deflate block
 # that closes a stream cut at a full flush.
 GZIP_HEADER_BYTES = 10
@@ -348,7 +348,7 @@ def encode_segmented(events: list[dict[str, Any]]) -> tuple[bytes, list[Segment]
     items = [dumps(event) for event in events]
     times = [int(event["timestamp"]) for event in events]
     snapshot = next(
-        (i for i, event in enumerate(events) if event.get("type") == _FULL_SNAPSHOT),
+        (i for i, event in enumerate(events) if event.get("type") == FULL_SNAPSHOT),
         None,
     )
     ends = segment_ends(times, [len(item) + 1 for item in items], snapshot) or [0]

@@ -20,7 +20,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from recordings import access, services
+from recordings import access
 from recordings.models import Comment, Project, Recording, Tag
 from recordings.permissions import acting_user
 from recordings.serializers import (
@@ -28,6 +28,13 @@ from recordings.serializers import (
     CommentSerializer,
     TagRequestSerializer,
     TagSerializer,
+)
+from recordings.services.curation import (
+    comment_create,
+    comment_edit,
+    recording_untag,
+    recordings_tag,
+    tag_get_or_create,
 )
 from recordings.viewsets import ScopedViewSet
 
@@ -76,7 +83,7 @@ class RecordingCommentViewSet(
     def perform_create(self, serializer: Any) -> None:
         data = serializer.validated_data
         try:
-            serializer.instance = services.comment_create(
+            serializer.instance = comment_create(
                 recording=self.recording(),
                 author=acting_user(self.request),
                 text=data["text"],
@@ -122,7 +129,7 @@ class CommentViewSet(
         body = CommentEditSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            services.comment_edit(comment=comment, text=body.validated_data["text"])
+            comment_edit(comment=comment, text=body.validated_data["text"])
         except DjangoValidationError as exc:
             raise invalid(exc) from exc
         return Response(CommentSerializer(comment).data)
@@ -185,14 +192,12 @@ class RecordingTagViewSet(mixins.ListModelMixin, RecordingNestedViewSet):
         body = TagRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            tag = services.tag_get_or_create(
+            tag = tag_get_or_create(
                 project=recording.project, name=body.validated_data["name"]
             )
         except DjangoValidationError as exc:
             raise invalid(exc) from exc
-        services.recordings_tag(
-            recordings=[recording], tag=tag, user=acting_user(request)
-        )
+        recordings_tag(recordings=[recording], tag=tag, user=acting_user(request))
         return Response(TagSerializer(tag).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={204: None})
@@ -202,6 +207,6 @@ class RecordingTagViewSet(mixins.ListModelMixin, RecordingNestedViewSet):
         tag = get_object_or_404(
             Tag.objects.filter(project=recording.project), name__iexact=name
         )
-        if not services.recording_untag(recording=recording, tag=tag):
+        if not recording_untag(recording=recording, tag=tag):
             raise Http404("the recording does not have this tag")
         return Response(status=status.HTTP_204_NO_CONTENT)

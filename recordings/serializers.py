@@ -11,6 +11,7 @@ from rest_framework import serializers
 from recordings import access
 from recordings.models import Comment, Marker, Project, Recording, Tag
 from recordings.models.curation import COMMENT_MAX
+from recordings.models.recording import SIGNAL_COLUMNS
 
 
 class ProjectSerializer(serializers.ModelSerializer[Project]):
@@ -36,26 +37,13 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
         return role.value if role else None
 
 
-# What happened in the recording (recordings/ingest/signals.py): every signal.
+# What happened in the recording (recordings/ingest/signal_scan.py): every signal,
+# the counted columns first, then those kept otherwise (a property, cleaned URLs, the
+# environment and where from).
 SIGNAL_FIELDS = (
-    "rage_click_count",
-    "dead_click_count",
-    "mouse_thrash_count",
-    "u_turn_count",
-    "error_click_count",
-    "active_ms",
+    *SIGNAL_COLUMNS,
     "inactive_ms",
-    "mouse_activity_count",
-    "scroll_count",
-    "console_log_count",
-    "console_warn_count",
-    "network_request_count",
-    "network_4xx_count",
-    "network_5xx_count",
-    "slowest_request_ms",
     "slowest_request_url",
-    "page_count",
-    "window_count",
     "last_url",
     "urls",
     "browser",

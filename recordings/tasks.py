@@ -1,4 +1,4 @@
-"""Celery tasks: load by id, call one service; retry policy in the decorator."""
+"""Celery tasks: load by id, call one service; one retry policy (task_policy)."""
 
 from __future__ import annotations
 
@@ -8,33 +8,26 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils.timezone import now
 
-from recordings import services
-from recordings.blobs import StorageError
 from recordings.models import Recording
+from recordings.services import compaction, purge, recording_signals, storage, usage
 from recordings.services.jobs import run_once
+from recordings.services.task_policy import for_row, retrying_task
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(StorageError, DatabaseError),
-    retry_backoff=30,
-    retry_jitter=True,
-    max_retries=5,
-)
-def recording_compact(recording_id: int) -> None:
-    recording = Recording.objects.filter(pk=recording_id).first()
-    if recording is not None:
-        services.recording_compact(recording=recording)
+@retrying_task()
+@for_row(Recording)
+def recording_compact(recording: Recording) -> None:
+    compaction.recording_compact(recording=recording)
 
 
 @shared_task(ignore_result=True)
 @run_once
 def recordings_compact() -> int:
     """Sweeper: fan out one compaction per idle recording with loose chunks."""
-    ids = services.recordings_to_compact(
+    ids = compaction.recordings_to_compact(
         now=now(), idle_minutes=settings.REPLAYHUB_COMPACT_IDLE_MINUTES
     )
     for recording_id in ids:
@@ -47,34 +40,27 @@ def recordings_compact() -> int:
 def orphan_blobs_delete() -> int:
     """Sweeper: delete blobs no chunk points at (a crash between write and commit)."""
     grace = dt.timedelta(minutes=settings.REPLAYHUB_ORPHAN_BLOB_GRACE_MINUTES)
-    return services.orphan_blobs_delete(written_before=now() - grace)
+    return storage.orphan_blobs_delete(written_before=now() - grace)
 
 
 @shared_task(ignore_result=True)
 @run_once
 def projects_cap_enforce() -> int:
     """Beat: stop capture for projects at their monthly cap, resume the others."""
-    return services.projects_cap_enforce(now=now())
+    return usage.projects_cap_enforce(now=now())
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(StorageError, DatabaseError),
-    retry_backoff=30,
-    retry_jitter=True,
-    max_retries=5,
-)
-def recording_signals_update(recording_id: int) -> None:
-    recording = Recording.objects.filter(pk=recording_id).first()
-    if recording is not None:
-        services.recording_signals_update(recording=recording)
+@retrying_task()
+@for_row(Recording)
+def recording_signals_update(recording: Recording) -> None:
+    recording_signals.recording_signals_update(recording=recording)
 
 
 @shared_task(ignore_result=True)
 @run_once
 def recordings_signals_refresh() -> int:
     """Sweeper: recompute the signals of live recordings that are behind."""
-    ids = services.recordings_signals_behind(
+    ids = recording_signals.recordings_signals_behind(
         now=now(), refresh_minutes=settings.REPLAYHUB_SIGNALS_REFRESH_MINUTES
     )
     for recording_id in ids:
@@ -89,7 +75,7 @@ def recordings_purge(
     """Delete the recordings a person was shown and confirmed (never a filter:
     one compiled here, without that person, would find another set)."""
     actor = User.objects.filter(pk=actor_id).first() if actor_id else None
-    report = services.recordings_purge(
+    report = purge.recordings_purge(
         recording_ids=recording_ids, actor=actor, action=action, details=details
     )
     return report.as_dict()
@@ -101,21 +87,21 @@ DELETE_BY_FILTER = "delete_by_filter"
 
 def recordings_purge_confirmed(
     *,
-    found: services.PurgeSet,
+    found: purge.PurgeSet,
     actor: User | None,
     details: dict[str, Any],
     action: str = DELETE_BY_FILTER,
     background: bool,
-) -> services.PurgeReport:
+) -> purge.PurgeReport:
     """Delete a set someone confirmed: now, or by the task once the request's
     transaction is in. Either way only its ids; the task never sees a filter."""
     ids = list(found.ids)
     if not background:
-        return services.recordings_purge(
+        return purge.recordings_purge(
             recording_ids=ids, actor=actor, action=action, details=details
         )
     actor_id = actor.pk if actor else None
     transaction.on_commit(
         lambda: recordings_purge.delay(ids, actor_id, action, details)
     )
-    return services.PurgeReport.of_set(found)
+    return purge.PurgeReport.of_set(found)

@@ -10,7 +10,8 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import BaseRouter
 
-from recordings import api, curation_viewsets, views, viewsets
+from recordings import curation_viewsets, viewsets
+from recordings.capture import endpoints, sdk_views
 
 app_name = "recordings"
 
@@ -39,23 +40,23 @@ def register(router: BaseRouter) -> None:
 
 urlpatterns = [
     # posthog-js start-up: remote config (script, then JSON fallback) and flags.
-    path("array/<str:token>/config.js", views.remote_config_js, name="config-js"),
-    path("array/<str:token>/config", views.remote_config_json, name="config-json"),
-    path("flags/", api.FlagsApi.as_view(), name="flags"),
-    path("decide/", api.FlagsApi.as_view(), name="decide"),
+    path("array/<str:token>/config.js", sdk_views.remote_config_js, name="config-js"),
+    path("array/<str:token>/config", sdk_views.remote_config_json, name="config-json"),
+    path("flags/", endpoints.FlagsApi.as_view(), name="flags"),
+    path("decide/", endpoints.FlagsApi.as_view(), name="decide"),
     # posthog-js bundles: /static/array.js, /static/<version>/lazy-recorder.js, ...
     re_path(
         r"^static/(?P<version>\d+\.\d+\.\d+[^/]*)/(?P<name>[^/]+)$",
-        views.posthog_asset,
+        sdk_views.posthog_asset,
         name="posthog-asset-versioned",
     ),
-    re_path(r"^static/(?P<name>[^/]+)$", views.posthog_asset, name="posthog-asset"),
+    re_path(r"^static/(?P<name>[^/]+)$", sdk_views.posthog_asset, name="posthog-asset"),
     # Recording and event capture.
-    path("s/", api.SnapshotCaptureApi.as_view(), name="snapshots"),
-    path("e/", api.EventCaptureApi.as_view(), name="events"),
-    path("i/v0/e/", api.EventCaptureApi.as_view(), name="events-v0"),
-    path("batch/", api.EventCaptureApi.as_view(), name="events-batch"),
-    path("api/v1/ingest/rrweb/", api.IngestApi.as_view(), name="ingest-rrweb"),
+    path("s/", endpoints.SnapshotCaptureApi.as_view(), name="snapshots"),
+    path("e/", endpoints.EventCaptureApi.as_view(), name="events"),
+    path("i/v0/e/", endpoints.EventCaptureApi.as_view(), name="events-v0"),
+    path("batch/", endpoints.EventCaptureApi.as_view(), name="events-batch"),
+    path("api/v1/ingest/rrweb/", endpoints.IngestApi.as_view(), name="ingest-rrweb"),
     # The management API's OpenAPI schema (of every app's viewsets), and its docs.
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
@@ -63,7 +64,6 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="recordings:api-schema"),
         name="api-docs",
     ),
-    # The page a new user records themselves on, and the health check.
-    path("demo/", views.demo, name="demo"),
-    path("healthz", views.health, name="health"),
+    # The page a new user records themselves on (the health check is replayhub's).
+    path("demo/", sdk_views.demo, name="demo"),
 ]

@@ -35,20 +35,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from recordings import access, playback, services, tasks
+from recordings import access, tasks
 from recordings.authentication import ApiKeyAuthentication
 from recordings.models import Project, Recording, RecordingQuerySet
 from recordings.parsers import MAX_BODY_DEPTH, BodyTooDeep, BoundedJSONParser
 from recordings.permissions import ProjectPermission, request_key
-from recordings.search import (
+from recordings.playback import responses
+from recordings.playback.transfer import recordings_export_audit
+from recordings.search.compiler import recordings_matching
+from recordings.search.language import (
     Document,
     FilterInvalid,
     Problem,
     parse_document,
     parse_json_document,
 )
-from recordings.search.outline import outline
-from recordings.search.schema import openapi_components
+from recordings.search.language.outline import outline
+from recordings.search.language.schema import openapi_components
 from recordings.serializers import (
     MarkerSerializer,
     ProjectSerializer,
@@ -58,6 +61,8 @@ from recordings.serializers import (
     RecordingExportSerializer,
     RecordingSerializer,
 )
+from recordings.services.purge import PurgeReport, PurgeSet, recordings_purge_set
+from recordings.services.storage import RecordingOnHold, recording_purge
 
 _UUID = "[0-9a-fA-F-]{32,36}"
 
@@ -339,10 +344,10 @@ class RecordingViewSet(
         },
         "destroy": {409: [LegalHoldConflict.default_code]},
         "snapshots": {
-            410: [playback.DATA_MISSING],
-            503: [playback.STORAGE_UNAVAILABLE],
+            410: [responses.DATA_MISSING],
+            503: [responses.STORAGE_UNAVAILABLE],
         },
-        "export": {410: [playback.DATA_MISSING], 503: [playback.STORAGE_UNAVAILABLE]},
+        "export": {410: [responses.DATA_MISSING], 503: [responses.STORAGE_UNAVAILABLE]},
     }
 
     def get_queryset(self) -> QuerySet[Recording]:
@@ -369,7 +374,7 @@ class RecordingViewSet(
         self, queryset: QuerySet[Recording], document: Document
     ) -> QuerySet[Recording]:
         found = cast(RecordingQuerySet, queryset)
-        return found.matching(document, user=self.request.user)
+        return recordings_matching(found, document, user=self.request.user)
 
     def get_serializer_class(self) -> type[RecordingSerializer]:
         if self.action in ("list", "search"):
@@ -381,8 +386,8 @@ class RecordingViewSet(
 
     def perform_destroy(self, instance: Recording) -> None:
         try:
-            services.recording_purge(recording=instance)
-        except services.RecordingOnHold as exc:
+            recording_purge(recording=instance)
+        except RecordingOnHold as exc:
             raise LegalHoldConflict(str(exc)) from exc
 
     @extend_schema(
@@ -398,7 +403,7 @@ class RecordingViewSet(
         """The recording's rrweb events in time order, as the player takes them."""
         recording = self.get_object()
         window = request.query_params.get("window") or None
-        return playback.events_response(recording=recording, window_id=window)
+        return responses.events_response(recording=recording, window_id=window)
 
     @extend_schema(
         responses={
@@ -420,10 +425,10 @@ class RecordingViewSet(
         privacy audit log."""
         recording = self.get_object()
         meta = RecordingExportSerializer(recording, context={"request": request}).data
-        response = playback.export_response(recording=recording, meta=meta)
+        response = responses.export_response(recording=recording, meta=meta)
         if response.status_code == 200:  # not when storage answered 503 or 410
             user = request.user if isinstance(request.user, User) else None
-            services.recordings_export_audit(
+            recordings_export_audit(
                 recordings=[recording], actor=user, file_format="json", via="api"
             )
         return response
@@ -455,12 +460,12 @@ class RecordingViewSet(
         document = filter_document(body.validated_data["filter"])
         dry_run = body.validated_data["dry_run"]
         projects = self.readable_projects(access.DELETE_RECORDINGS)
-        found = services.recordings_purge_set(
+        found = recordings_purge_set(
             recordings=self.matching(
                 Recording.objects.filter(project__in=projects), document
             )
         )
-        report = services.PurgeReport.of_set(found)
+        report = PurgeReport.of_set(found)
         expected = body.validated_data.get("expected")
         if not dry_run and expected and expected != found.fingerprint:
             return _set_changed(report, found)
@@ -487,7 +492,7 @@ class RecordingViewSet(
     @action(detail=True)
     def markers(self, request: Request, code: str) -> Response:
         """The recording's markers in time order: rage and dead clicks, errors,
-        page changes, custom events... (recordings/ingest/signals.py)."""
+        page changes, custom events... (recordings/ingest/signal_scan.py)."""
         recording = self.get_object()
         markers = recording.markers.in_time_order()
         return Response(MarkerSerializer(markers, many=True).data)
@@ -502,7 +507,7 @@ def only_management_endpoints(
     ]
 
 
-def _set_changed(report: services.PurgeReport, found: services.PurgeSet) -> Response:
+def _set_changed(report: PurgeReport, found: PurgeSet) -> Response:
     detail = (
         f"the filter now finds another set ({found.to_delete} to delete, "
         f"{found.held} on legal hold): count again (dry run) and confirm that one"

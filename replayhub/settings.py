@@ -263,7 +263,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # REDIS_URL (redis://host:6379/0) for the cache; else a table in the database
 # (`manage.py createcachetable`, which bootstrap runs): either way one cache that
 # every web process shares. The ingest rate limit counts in Redis, or without it
-# in its own table (recordings/throttles.py)
+# in its own table (recordings/capture/throttles.py)
 REDIS_URL = env("REDIS_URL")
 CACHES: dict[str, dict[str, Any]] = {
     "default": (
@@ -543,7 +543,7 @@ AXES_COOLOFF_TIME = dt.timedelta(minutes=REPLAYHUB_LOGIN_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # The address capture uses too: REMOTE_ADDR, or X-Forwarded-For's first entry when
 # REPLAYHUB_TRUST_X_FORWARDED_FOR says a proxy sets it
-AXES_CLIENT_IP_CALLABLE = "recordings.api.client_ip"
+AXES_CLIENT_IP_CALLABLE = "recordings.client_address.client_ip"
 AXES_LOCKOUT_CALLABLE = "recordings.admin_site.login_locked_out"
 # Failures only: no table of every successful sign-in and its address
 AXES_DISABLE_ACCESS_LOG = True

@@ -11,6 +11,7 @@ from rest_framework.routers import SimpleRouter
 
 import playlists.urls
 import recordings.urls
+from replayhub.health import health
 
 Routes = list[URLPattern | URLResolver]
 
@@ -31,6 +32,7 @@ def app_routes(urls: ModuleType) -> tuple[Routes, str]:
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("healthz", health, name="health"),
     path("", include(app_routes(recordings.urls))),
     path("", include(app_routes(playlists.urls))),
 ]

@@ -22,6 +22,8 @@ from privacy.services import privacy_settings_update
 from recordings import access
 from recordings.access import Role
 from recordings.models import ApiKey, Event, Person, Project, Recording
+from recordings.services.api_keys import api_key_create, api_key_revoke
+from recordings.services.projects import role_grant
 from tests.base import ReplayTestCase
 from tests.fixtures import fixtures_dir
 
@@ -149,7 +151,7 @@ def _key(
 ) -> Principal:
     assert principal.user is not None
     key = ApiKey(user=principal.user, name=f"{principal.name} key", access=access_)
-    principal.secret = access.api_key_create(key=key, projects=projects)
+    principal.secret = api_key_create(key=key, projects=projects)
     principal.key = key
     return principal
 
@@ -195,11 +197,11 @@ def _extra_principals(case: ReplayTestCase) -> list[Principal]:
     staffed_admin = case.make_teammate("admin-user", Role.ADMIN, is_staff=True)
     editor = case.make_teammate("editor-user", Role.EDITOR, is_staff=True)
     group = Group.objects.create(name="editors")
-    access.role_grant(project=own, principal=group, role=Role.EDITOR)
+    role_grant(project=own, principal=group, role=Role.EDITOR)
     member = _user("group-member", staff=False)
     member.groups.add(group)
     former = case.make_teammate("former-admin", Role.ADMIN, is_staff=True)
-    access.role_grant(project=own, principal=former, role=None)
+    role_grant(project=own, principal=former, role=None)
     ex_admin = case.make_teammate("ex-admin", Role.ADMIN, is_staff=True)
     ex_admin.is_active = False
     ex_admin.save()
@@ -216,18 +218,18 @@ def _extra_principals(case: ReplayTestCase) -> list[Principal]:
 def _key_principals(own: Project, other: Project) -> list[Principal]:
     def admin_user(name: str) -> User:
         user = _user(name)
-        access.role_grant(project=own, principal=user, role=Role.ADMIN)
+        role_grant(project=own, principal=user, role=Role.ADMIN)
         return user
 
     viewer = _user("key-viewer")
-    access.role_grant(project=own, principal=viewer, role=Role.VIEWER)
+    role_grant(project=own, principal=viewer, role=Role.VIEWER)
     revoked = _key(
         Principal("revoked key", admin_user("key-revoked"), role=Role.ADMIN),
         [own],
         "write",
     )
     assert revoked.key is not None
-    access.api_key_revoke(key=revoked.key)
+    api_key_revoke(key=revoked.key)
     expired = _key(
         Principal("expired key", admin_user("key-expired"), role=Role.ADMIN),
         [own],
@@ -239,7 +241,7 @@ def _key_principals(own: Project, other: Project) -> list[Principal]:
     # Keys that worked until their user lost the last role, or was suspended.
     former_user = admin_user("key-former")
     former = _key(Principal("former admin's key", former_user), [own], "write")
-    access.role_grant(project=own, principal=former_user, role=None)
+    role_grant(project=own, principal=former_user, role=None)
     suspended = _key(
         Principal(
             "suspended admin's key", admin_user("key-suspended"), role=Role.ADMIN

@@ -13,6 +13,7 @@ from django.test import TestCase, override_settings
 
 from recordings import access
 from recordings.models import Project, SnapshotChunk
+from recordings.services.projects import role_grant
 
 
 def temp_blob_storage(location: Path) -> dict[str, Any]:
@@ -56,16 +57,14 @@ class ReplayTestCase(TestCase):
         return project
 
     def grant_personas(self, project: Project) -> None:
-        grant = access.role_grant
+        grant = role_grant
         grant(project=project, principal=self.alice, role=access.Role.ADMIN)
         grant(project=project, principal=self.bob, role=access.Role.VIEWER)
 
     def make_charlies_project(self, name: str) -> Project:
         """charlie's own project: he is its admin, alice and bob are not on it."""
         project = Project.objects.create(name=name)
-        access.role_grant(
-            project=project, principal=self.charlie, role=access.Role.ADMIN
-        )
+        role_grant(project=project, principal=self.charlie, role=access.Role.ADMIN)
         return project
 
     def make_teammate(self, username: str, role: access.Role, **fields: Any) -> User:
@@ -73,7 +72,7 @@ class ReplayTestCase(TestCase):
         user = User.objects.create_user(
             username, f"{username}@example.org", "pw", **fields
         )
-        access.role_grant(project=self.project, principal=user, role=role)
+        role_grant(project=self.project, principal=user, role=role)
         return user
 
     def make_root(self) -> User:

@@ -29,7 +29,7 @@ from django.utils.timezone import now
 from playlists import services as playlists
 from playlists.models import Playlist, PlaylistPin, ShareLink
 from privacy.models import ErasureRequest, PrivacyAuditEntry, PrivacySettings
-from recordings import access, services
+from recordings import access
 from recordings.models import (
     ApiKey,
     Comment,
@@ -41,6 +41,8 @@ from recordings.models import (
     SessionLedger,
     Tag,
 )
+from recordings.services.curation import recordings_tag, tag_get_or_create
+from recordings.services.purge import recordings_purge_set
 from tests.access import Principal, Tenant, make_principals, make_tenant
 from tests.base import ReplayTestCase
 
@@ -162,6 +164,7 @@ OTHER_RULES: dict[str, Rule] = {
     "admin:autocomplete": Rule(VIEW, any_project=True),
     "admin:view_on_site": Rule(NOBODY),
     "admin/(?P<url>.*)$": Rule(MEMBER),  # the admin's catch-all: redirects or 404
+    "health": Rule(PUBLIC),  # replayhub's own readiness check
     "": Rule(PUBLIC),  # / redirects to the admin
     # Capture and the SDK: public by design, the token only lets a browser send.
     **{
@@ -179,7 +182,6 @@ OTHER_RULES: dict[str, Rule] = {
             "events-batch",
             "ingest-rrweb",
             "demo",
-            "health",
             "api-schema",
             "api-docs",
         )
@@ -399,8 +401,8 @@ def _curate(tenant: Tenant) -> None:
     Comment.objects.create(
         recording=recording, author=None, text=f"{marker} comment", offset_ms=0
     )
-    tag = services.tag_get_or_create(project=tenant.project, name=f"{marker}-tag")
-    services.recordings_tag(recordings=[recording], tag=tag, user=None)
+    tag = tag_get_or_create(project=tenant.project, name=f"{marker}-tag")
+    recordings_tag(recordings=[recording], tag=tag, user=None)
     for name in ("playlist", "pinned"):
         Playlist.objects.create(project=tenant.project, name=f"{marker} {name}")
     pinned = Playlist.objects.get(name=f"{marker} pinned")
@@ -577,7 +579,7 @@ class AccessWriteMatrixTests(MatrixTestCase):
         )
         one = {"term": "session_id", "in": [recording.session_id]}
         # The confirmation carries the fingerprint of the set its page counted.
-        counted = services.recordings_purge_set(
+        counted = recordings_purge_set(
             recordings=Recording.objects.filter(pk=recording.pk)
         )
         yield Write(

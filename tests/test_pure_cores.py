@@ -9,7 +9,7 @@ _CHECK = (
     "import sys\n"
     "import privacy.scrub, recordings.ingest.parse, recordings.ingest.rrweb\n"
     "import recordings.ingest.stats, recordings.ingest.images\n"
-    "import recordings.ingest.playability, recordings.search\n"
+    "import recordings.ingest.playability, recordings.search.language\n"
     "print(sorted(m for m in sys.modules if m.split('.')[0] == 'django'))\n"
 )
 

@@ -10,7 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bench.ingest.ladder_app import INSERT_WITH_DATA_SQL, encoded, scrubbed
-from recordings.api import OK_BODY, CaptureBodyParser, decompression_budget
+from recordings.capture.endpoints import (
+    OK_BODY,
+    CaptureBodyParser,
+    decompression_budget,
+)
 from recordings.ingest.parse import parse_snapshot_request
 
 

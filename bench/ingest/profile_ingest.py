@@ -43,29 +43,33 @@ from bench.harness.corpus import (
 # nested stage) to the label; attributes the code no longer has are skipped.
 BLOB_ENCODE = "events to JSON (blob + kept as sent) and gzip-6"
 STAGES: tuple[tuple[str, str, str], ...] = (
-    ("recordings.api", "decode_body", "decode body (outer gunzip + orjson.loads)"),
     (
-        "recordings.api",
+        "recordings.capture.endpoints",
+        "decode_body",
+        "decode body (outer gunzip + orjson.loads)",
+    ),
+    (
+        "recordings.capture.endpoints",
         "parse_snapshot_request",
         "parse $snapshots (cv gunzip + orjson, checks)",
     ),
     (
-        "recordings.services.admission",
+        "recordings.capture.admission",
         "project_for_token",
         "project lookup (cached per process)",
     ),
     (
-        "recordings.services",
+        "recordings.capture.endpoints",
         "recording_ingest_batches",
         "services: Python (plan, fold, rows, SQL params)",
     ),
-    ("recordings.services.capture", "scrub_events", "privacy firewall (scrub_events)"),
+    ("recordings.capture.store", "scrub_events", "privacy firewall (scrub_events)"),
     (
-        "recordings.services.capture",
+        "recordings.capture.store",
         "drop_blocked_pages",
         "privacy firewall (scrub_events)",
     ),
-    ("recordings.services.capture", "summarize", "batch stats (summarize)"),
+    ("recordings.capture.store", "summarize", "batch stats (summarize)"),
     ("recordings.blobs", "encode_events", BLOB_ENCODE),
     ("recordings.blobs", "dumps", BLOB_ENCODE),
     ("recordings.blobs", "compress", BLOB_ENCODE),

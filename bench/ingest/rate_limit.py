@@ -37,12 +37,12 @@ def setup(cache: str) -> int:
     from django.conf import settings
 
     if cache == "locmem":  # the old per-process count, in the cache
-        import recordings.throttles
+        import recordings.capture.throttles
 
         settings.CACHES["default"] = {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache"
         }
-        recordings.throttles._cache_counts_atomically = lambda: True
+        recordings.capture.throttles._cache_counts_atomically = lambda: True
     from recordings.models import Project
 
     project, _ = Project.objects.get_or_create(
@@ -54,8 +54,8 @@ def setup(cache: str) -> int:
 def child(cache: str, calls: int, start: float) -> None:
     """One web process: its calls' median, 99th percentile and mean, in µs."""
     pk = setup(cache)
+    from recordings.capture.throttles import IngestRateLimit
     from recordings.models import Project
-    from recordings.throttles import IngestRateLimit
 
     project = Project.objects.get(pk=pk)
     limiter = IngestRateLimit()

@@ -9,8 +9,8 @@ of exporting it:
 
 * before: the export as it was (every window's events read into memory, then one
   `blobs.dumps` of the document, as recordings/viewsets.py did up to issue 11);
-* after: the streamed export (recordings.playback), consumed chunk by chunk as the
-  server sends it, through the API with Django's test client (after one warm-up
+* after: the streamed export (recordings.playback.responses), consumed chunk by chunk
+  as the server sends it, through the API with Django's test client (after one warm-up
   request, so that the first request's imports and caches are not counted).
 
 With --compacted the recording is compacted first (one blob for its window, as
@@ -113,14 +113,13 @@ def peak(work: Callable[[], bytes]) -> tuple[int, bytes]:
 
 def export_before(recording: Any) -> bytes:
     """The export as recordings/viewsets.py built it before issue 11."""
-    from recordings import blobs, services
+    from recordings import blobs
     from recordings.serializers import RecordingSerializer
+    from recordings.services.storage import recording_events
 
     windows: dict[str, Any] = {}
     for window in recording.window_ids():
-        windows[window] = services.recording_events(
-            recording=recording, window_id=window
-        )
+        windows[window] = recording_events(recording=recording, window_id=window)
     meta = RecordingSerializer(recording, context={"request": _api_request()}).data
     return blobs.dumps({"recording": meta, "windows": windows})
 
@@ -163,11 +162,11 @@ def run(copies: int, compacted: bool) -> None:
         setup_django(data_dir)
         import hashlib
 
-        from recordings import services
+        from recordings.services.compaction import recording_compact
 
         recording = capture(copies)
         if compacted:
-            services.recording_compact(recording=recording)
+            recording_compact(recording=recording)
             recording.refresh_from_db()  # its metadata is exported too
         chunk = len(orjson.dumps(fixture_events()))
         before, document = peak(lambda: export_before(recording))

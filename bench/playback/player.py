@@ -286,18 +286,20 @@ User.objects.create_superuser({USER!r}, "bench@example.org", {PASSWORD!r})
 DESCRIBE = """
 import json, sys
 from django.urls import reverse
-from recordings import blobs, playback, services
+from recordings import blobs
+from recordings.playback import responses
+from recordings.services.storage import recording_events
 from recordings.models import Recording, WindowBlob
 out = {}
 for session_id in sys.argv[1:]:
     r = Recording.objects.get(session_id=session_id)
     url = reverse("admin:recordings_recording_snapshots", args=[r.code])
     index = WindowBlob.objects.get(recording=r)
-    events = services.recording_events(recording=r)
+    events = recording_events(recording=r)
     out[session_id] = {
         "code": str(r.code),
         "player": reverse("admin:recordings_recording_play", args=[r.code]),
-        "timeline": playback.segments_timeline(recording=r, events_url=url),
+        "timeline": responses.segments_timeline(recording=r, events_url=url),
         "events": len(events),
         "stored": blobs.size(index.key),
         "unsegmented": len(blobs.encode_events(events)),

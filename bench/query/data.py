@@ -3,7 +3,7 @@
 Made up, seeded, in the shapes of the shared fixtures: the analytics events carry
 the properties posthog-js 1.449.2 sent in `09a-i-v0-e-exception` (its debug and
 server-side-config keys left out), with the per-session and per-event ones
-replaced; markers have the kinds, labels and details recordings/ingest/signals.py
+replaced; markers have the kinds, labels and details recordings/ingest/signal_scan.py
 makes; a recording's counts are those of its markers, as compaction leaves them.
 
 The site is a SaaS product with a shop-like checkout and an LLM assistant; its

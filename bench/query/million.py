@@ -9,7 +9,7 @@
    (bench/query/data.py, bench/query/load.py). `--reuse-db` uses the one a
    `--keep-db` run left.
 2. For each filter of bench/query/filters.py, the first page of 50 and the count,
-   through the ORM compiler (`Recording.objects.matching`) and through the
+   through the ORM compiler (`recordings_matching`) and through the
    hand-written SQL, alternately, --repeat times each: p50, p95 and the ratios.
    First, once, the ORM's first page and count are checked against the
    hand-written ones: a difference is a bug in one of them, printed loudly.
@@ -218,11 +218,12 @@ def context(meta: dict[str, str]) -> Context:
 def orm_queryset(document: dict[str, Any], ctx: Context) -> Any:
     """What the admin and the API run: the document parsed, then compiled."""
     from recordings.models import Recording
-    from recordings.search import parse_document
+    from recordings.search.compiler import recordings_matching
+    from recordings.search.language import parse_document
 
     parsed = parse_document(document)  # raises FilterInvalid: the API's 400
     scoped: Any = Recording.objects.filter(project_id=ctx.project_id)
-    return scoped.matching(parsed, user=None, now=ctx.now)
+    return recordings_matching(scoped, parsed, user=None, now=ctx.now)
 
 
 def orm_page(document: dict[str, Any], ctx: Context) -> list[int]:

@@ -6,7 +6,7 @@ and the backfill's rate.
 
 1. Per 1,000 events: the real recordings of the shared fixtures (every
    `sessions/*.rrweb.json` and the plain rrweb flows) through
-   `recordings.ingest.signals.signals_of`, against the baseline of what reading
+   `recordings.ingest.signal_scan.signals_of`, against the baseline of what reading
    them costs anyway: inflating and parsing the same events from their stored
    gzip (`blobs.decode`), measured in the same run.
 2. Per compaction and the backfill: on a scratch PostgreSQL database (127.0.0.1,
@@ -70,7 +70,7 @@ def best_of(repeat: int, work: Callable[[], object]) -> float:
 
 def per_thousand_events(repeat: int) -> None:
     from recordings import blobs
-    from recordings.ingest.signals import signals_of
+    from recordings.ingest.signal_scan import signals_of
 
     recordings = fixture_recordings()
     events = sum(len(r) for r in recordings)
@@ -134,18 +134,19 @@ def capture_recordings(count: int) -> None:
 def per_compaction_and_backfill(count: int) -> None:
     from django.core.management import call_command
 
-    from recordings import services
     from recordings.models import Recording
+    from recordings.services.compaction import recording_compact
+    from recordings.services.recording_signals import recording_signals_update
 
     capture_recordings(count)
     ids = list(Recording.objects.order_by("pk").values_list("pk", flat=True))
     started = time.perf_counter()
     for recording in Recording.objects.filter(pk__in=ids):
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
     compaction = time.perf_counter() - started
     started = time.perf_counter()
     for recording in Recording.objects.filter(pk__in=ids):
-        services.recording_signals_update(recording=recording)
+        recording_signals_update(recording=recording)
     signals = time.perf_counter() - started
     started = time.perf_counter()
     call_command("recompute_signals", stdout=io.StringIO())

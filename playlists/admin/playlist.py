@@ -41,8 +41,12 @@ from recordings.models import (
     ProjectUserObjectPermission,
     Recording,
 )
-from recordings.models.moments import first_moments
-from recordings.search import FilterInvalid, decode_json_document, parse_document
+from recordings.search.language import (
+    FilterInvalid,
+    decode_json_document,
+    parse_document,
+)
+from recordings.search.moments import first_moments
 
 # The playlist's page lists this many of its recordings.
 PAGE_RECORDINGS = 100

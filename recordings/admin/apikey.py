@@ -13,6 +13,7 @@ from django.utils.timezone import now
 
 from recordings import access
 from recordings.models import ApiKey
+from recordings.services.api_keys import api_key_create, api_key_revoke
 
 
 @admin.register(ApiKey)
@@ -84,7 +85,7 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     ) -> None:
         assert isinstance(request.user, User) and not change
         obj.user = request.user
-        secret = access.api_key_create(key=obj, projects=form.cleaned_data["projects"])
+        secret = api_key_create(key=obj, projects=form.cleaned_data["projects"])
         self.message_user(
             request,
             f"Your new API key is {secret} — copy it now, it is not shown again. "
@@ -111,5 +112,5 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         keys = [key for key in queryset if self._own(request, key)]
         for key in keys:
-            access.api_key_revoke(key=key)
+            api_key_revoke(key=key)
         self.message_user(request, f"{len(keys)} API key(s) revoked.")

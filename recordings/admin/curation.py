@@ -22,7 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from recordings import access, services
+from recordings import access
 from recordings.models import (
     Comment,
     Project,
@@ -30,6 +30,14 @@ from recordings.models import (
     RecordingTag,
     RecordingView,
     Tag,
+)
+from recordings.services.curation import (
+    comment_create,
+    comment_edit,
+    recording_untag,
+    recording_view_record,
+    recordings_tag,
+    tag_get_or_create,
 )
 
 TAG_NAME_MAX = 50
@@ -76,10 +84,8 @@ def tag_selected(
     if request.POST.get("apply") and name:
         tagged = 0
         for project, group in _by_project(recordings).items():
-            tag = services.tag_get_or_create(project=project, name=name)
-            tagged += services.recordings_tag(
-                recordings=group, tag=tag, user=_user(request)
-            )
+            tag = tag_get_or_create(project=project, name=name)
+            tagged += recordings_tag(recordings=group, tag=tag, user=_user(request))
         model_admin.message_user(
             request, f"Tagged {tagged} recording(s) “{name}”.", messages.SUCCESS
         )
@@ -116,7 +122,7 @@ def _by_project(recordings: list[Recording]) -> dict[Project, list[Recording]]:
 def player_context(request: HttpRequest, recording: Recording) -> dict[str, Any]:
     """Tags, comments and watchers for the player page (the view is recorded)."""
     user = _user(request)
-    services.recording_view_record(recording=recording, user=user)
+    recording_view_record(recording=recording, user=user)
     project = recording.project
     is_admin = access.can(user, access.CHANGE_PROJECT, project)
     comments = [
@@ -192,7 +198,7 @@ def comments_post(request: HttpRequest, recording: Recording) -> HttpResponse:
         if not access.can(user, access.COMMENT, recording.project):
             raise PermissionDenied
         try:
-            comment = services.comment_create(
+            comment = comment_create(
                 recording=recording,
                 author=user,
                 text=request.POST.get("text", ""),
@@ -209,7 +215,7 @@ def comments_post(request: HttpRequest, recording: Recording) -> HttpResponse:
         Comment, recording=recording, pk=_seconds(request.POST.get("comment", "")) or 0
     )
     if op == "edit" and comment.author_id == user.pk:
-        services.comment_edit(comment=comment, text=request.POST.get("text", ""))
+        comment_edit(comment=comment, text=request.POST.get("text", ""))
     elif op == "delete" and (
         comment.author_id == user.pk
         or access.can(user, access.CHANGE_PROJECT, recording.project)
@@ -233,10 +239,10 @@ def tags_post(request: HttpRequest, recording: Recording) -> HttpResponse:
             project=recording.project,
             pk=_seconds(request.POST.get("tag", "")) or 0,
         )
-        services.recording_untag(recording=recording, tag=tag)
+        recording_untag(recording=recording, tag=tag)
     else:
         name = " ".join(request.POST.get("name", "").split())[:TAG_NAME_MAX]
         if name:
-            tag = services.tag_get_or_create(project=recording.project, name=name)
-            services.recordings_tag(recordings=[recording], tag=tag, user=user)
+            tag = tag_get_or_create(project=recording.project, name=name)
+            recordings_tag(recordings=[recording], tag=tag, user=user)
     return HttpResponseRedirect(_back(recording, request, None))

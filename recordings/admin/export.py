@@ -21,11 +21,13 @@ from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from recordings import archives, playback, services
 from recordings.blobs import BlobMissing, StorageError
 from recordings.models import Recording
-from recordings.offline import offline_html
+from recordings.playback import archives, responses
+from recordings.playback.offline import offline_html
+from recordings.playback.transfer import recordings_export_audit
 from recordings.serializers import RecordingExportSerializer
+from recordings.services.storage import recording_data_missing
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class ExportFormat(NamedTuple):
 
 def _json_pieces(recording: Recording) -> Iterable[bytes]:
     meta = RecordingExportSerializer(recording).data
-    return playback.export_chunks(recording=recording, meta=meta)
+    return responses.export_chunks(recording=recording, meta=meta)
 
 
 # The formats the action offers, by the value its page posts. A format is one
@@ -99,7 +101,7 @@ def _zip_response(
         # that is down is a message rather than a broken download.
         first = next(stream)
     except BlobMissing as exc:
-        services.recording_data_missing(missing=exc)
+        recording_data_missing(missing=exc)
         model_admin.message_user(
             request,
             "Some of the selected recordings' data is missing from storage (the "
@@ -113,7 +115,7 @@ def _zip_response(
         )
         return None
     user = request.user if isinstance(request.user, User) else None
-    services.recordings_export_audit(
+    recordings_export_audit(
         recordings=recordings,
         actor=user,
         file_format=chosen.suffix,

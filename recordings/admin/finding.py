@@ -33,15 +33,15 @@ from recordings.models import (
     RecordingQuerySet,
     Tag,
 )
-from recordings.models.moments import first_moments
-from recordings.models.search import ORDERINGS
-from recordings.search import (
+from recordings.search.compiler import ORDERINGS, recordings_matching
+from recordings.search.language import (
     Document,
     FilterInvalid,
     Problem,
     decode_json_document,
     parse_document,
 )
+from recordings.search.moments import first_moments
 
 FILTER_VAR = "filter"
 
@@ -106,7 +106,8 @@ class Finding:
             return recordings.none()
         if self.document is None:
             return recordings
-        return cast(RecordingQuerySet, recordings).matching(self.document, user=user)
+        found = cast(RecordingQuerySet, recordings)
+        return recordings_matching(found, self.document, user=user)
 
 
 def finding_read(raw: str) -> Finding:

@@ -15,9 +15,13 @@ from django.urls import URLPattern, path
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import now
 
-from recordings import access, sdk, services
+from recordings import access
 from recordings.admin.scoped import ProjectScopedAdmin
+from recordings.capture import sdk_config
 from recordings.models import Project
+from recordings.services.ledger import project_capture_health
+from recordings.services.projects import project_create, project_delete, role_grant
+from recordings.services.usage import project_cap_enforce, project_usage
 
 _ADD_PROJECT = "recordings.add_project"
 
@@ -114,9 +118,9 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
             super().save_model(request, obj, form, change)
         else:
             assert isinstance(request.user, User)
-            access.project_create(project=obj, creator=request.user)
+            project_create(project=obj, creator=request.user)
         # A raised (or lowered) cap takes effect now, not at the next beat check.
-        services.project_cap_enforce(project=obj, now=now())
+        project_cap_enforce(project=obj, now=now())
 
     def get_deleted_objects(
         self, objs: Any, request: HttpRequest
@@ -133,7 +137,7 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
         return deleted, counts, set(), [*protected, *held]
 
     def delete_model(self, request: HttpRequest, obj: Project) -> None:
-        access.project_delete(project=obj)
+        project_delete(project=obj)
 
     def delete_queryset(
         self, request: HttpRequest, queryset: QuerySet[Project]
@@ -141,7 +145,7 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
         for project in queryset:
             if not self.has_delete_permission(request, project):
                 raise PermissionDenied
-            access.project_delete(project=project)
+            project_delete(project=project)
 
     def get_urls(self) -> list[URLPattern]:
         members = self.admin_site.admin_view(self.members_view)
@@ -163,7 +167,7 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
         form = MemberForm(request.POST or None, known_to=request.user)
         if request.method == "POST" and form.is_valid():
             principal, role = form.cleaned_data["principal"], form.cleaned_data["role"]
-            access.role_grant(project=project, principal=principal, role=role)
+            role_grant(project=project, principal=principal, role=role)
             what = f"the {role.label.split(':')[0].lower()} role" if role else "no role"
             # In the project's history page, like any other change to it.
             self.log_change(request, project, f"Gave {principal} {what}.")
@@ -194,13 +198,15 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
     def snippet_(self, obj: Project) -> str:
         if obj.pk is None:
             return "Save the project to get its snippet."
-        return format_html('<pre class="replayhub-snippet">{}</pre>', sdk.snippet(obj))
+        return format_html(
+            '<pre class="replayhub-snippet">{}</pre>', sdk_config.snippet(obj)
+        )
 
     @admin.display(description="usage")
     def usage_(self, obj: Project) -> str:
         if obj.pk is None:
             return "–"
-        usage = services.project_usage(project=obj, now=now())
+        usage = project_usage(project=obj, now=now())
         if obj.over_cap_since is None:
             return usage.describe()
         return format_html(
@@ -214,7 +220,7 @@ class ProjectAdmin(ProjectScopedAdmin[Project]):
     def capture_health_(self, obj: Project) -> str:
         if obj.pk is None:
             return "–"
-        rows = services.project_capture_health(project=obj, days=30)
+        rows = project_capture_health(project=obj, days=30)
         if not rows:
             return "No sessions yet."
         return format_html(

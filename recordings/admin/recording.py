@@ -27,7 +27,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from recordings import access, offline, playback, services, tasks, timeline
+from recordings import access, tasks
 from recordings.admin import curation, export
 from recordings.admin.finding import (
     FilteredChangeList,
@@ -46,8 +46,11 @@ from recordings.admin.scoped import ProjectScopedAdmin
 from recordings.admin.tag import tag_chip
 from recordings.models import Marker, Project, Recording
 from recordings.models.recording import RecordingQuerySet
-from recordings.search.outline import outline
-from recordings.services import PurgeReport, PurgeSet
+from recordings.playback import offline, responses, timeline
+from recordings.playback.transfer import recordings_export_audit
+from recordings.search.language.outline import outline
+from recordings.services.purge import PurgeReport, PurgeSet, recordings_purge_set
+from recordings.services.storage import recording_purge, recordings_hold
 
 # The player's page runs only ReplayHub's own script files. The replay iframe inherits
 # this policy, so a recorded page's inline handlers, `javascript:` URLs and scripts
@@ -67,7 +70,7 @@ def _timeline(recording: Recording) -> dict[str, Any]:
     def segment_url(window_id: str) -> str:
         return f"{snapshots}?{urlencode({'window': window_id})}"
 
-    windows = playback.segments_timeline(recording=recording, events_url=snapshots)
+    windows = responses.segments_timeline(recording=recording, events_url=snapshots)
     return timeline.recording_timeline(
         recording=recording,
         segment_url=segment_url,
@@ -325,7 +328,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         recordings = finding.apply(
             Recording.objects.filter(project__in=projects), request.user
         )
-        found = services.recordings_purge_set(recordings=recordings)
+        found = recordings_purge_set(recordings=recordings)
         back = reverse("admin:recordings_recording_changelist") + query_string(request)
         searching = bool(request.GET.get(SEARCH_VAR))
         changed = False
@@ -502,7 +505,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         return response
 
     def timeline_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """The player's timeline document (recordings/timeline.py)."""
+        """The player's timeline document (recordings/playback/timeline.py)."""
         return JsonResponse(_timeline(self._viewable(request, object_id)))
 
     def offline_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
@@ -511,7 +514,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         recording = self._viewable(request, object_id)
         response = offline.offline_response(recording)
         if response.status_code == 200:  # not when storage answered 503
-            services.recordings_export_audit(
+            recordings_export_audit(
                 recordings=[recording],
                 actor=request.user if isinstance(request.user, User) else None,
                 file_format="html",
@@ -525,7 +528,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         if "segment" in request.GET:
             response = self._segment(request, recording)
         else:
-            response = playback.events_response(
+            response = responses.events_response(
                 recording=recording,
                 window_id=request.GET.get("window") or None,
                 as_stored=_accepts_gzip(request),
@@ -539,7 +542,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
 
     def _segment(self, request: HttpRequest, recording: Recording) -> HttpResponse:
         """`?window=<id>&segment=<n>[&v=<version>]`: one segment of a window
-        (playback.segments_timeline lists them)."""
+        (responses.segments_timeline lists them)."""
         window_id = request.GET.get("window")
         number = request.GET["segment"]
         if window_id is None or not number.isdigit() or len(number) > 6:
@@ -547,7 +550,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
                 {"error": "invalid_segment", "detail": "give window and segment"},
                 status=400,
             )
-        return playback.segment_response(
+        return responses.segment_response(
             recording=recording,
             window_id=window_id,
             number=int(number),
@@ -557,7 +560,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         )
 
     def delete_model(self, request: HttpRequest, obj: Recording) -> None:
-        services.recording_purge(recording=obj)
+        recording_purge(recording=obj)
 
     def delete_queryset(
         self, request: HttpRequest, queryset: QuerySet[Recording]
@@ -567,7 +570,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         for recording in queryset:
             if not self.has_delete_permission(request, recording):
                 raise PermissionDenied
-            services.recording_purge(recording=recording)
+            recording_purge(recording=recording)
 
     def get_deleted_objects(
         self, objs: Any, request: HttpRequest
@@ -603,9 +606,7 @@ class RecordingAdmin(ProjectScopedAdmin[Recording]):
         if not all(self.has_delete_permission(request, r) for r in recordings):
             raise PermissionDenied
         actor = request.user if isinstance(request.user, User) else None
-        changed = services.recordings_hold(
-            recordings=recordings, hold=hold, actor=actor
-        )
+        changed = recordings_hold(recordings=recordings, hold=hold, actor=actor)
         verb = "placed on" if hold else "lifted from"
         self.message_user(
             request, f"Legal hold {verb} {changed} recording(s).", messages.SUCCESS

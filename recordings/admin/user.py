@@ -18,7 +18,7 @@ from django.forms import Field as FormField
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from recordings import access
+from recordings.services.api_keys import api_keys_narrow
 
 SUSPEND_HELP = (
     "Untick to suspend this person: their admin sessions and API keys stop working "
@@ -60,7 +60,7 @@ class ReplayUserAdmin(UserAdmin[User]):
     ) -> None:
         super().save_related(request, form, formsets, change)
         # Left a group or lost superuser status: their keys lose those projects.
-        access.api_keys_narrow(user=form.instance)
+        api_keys_narrow(user=form.instance)
 
     # Whoever edits people decides who gets in: superusers alone, whatever model-wide
     # permissions someone else was given.

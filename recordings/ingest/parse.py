@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import json
 import re
@@ -726,3 +727,17 @@ def _preview(value: Any) -> str:
     if small_int or isinstance(value, float) or value is None:
         return repr(value)
     return f"a {type(value).__name__}"
+
+
+# rrweb timestamps are epoch milliseconds; anything outside these years is a broken
+# client clock or garbage, and would not fit a database datetime anyway.
+_MIN_TS_MS = int(storable.EARLIEST.timestamp() * 1000)  # 2000-01-01
+_MAX_TS_MS = int(storable.LATEST.timestamp() * 1000)  # 2100-01-01
+
+
+def ms_to_datetime(ms: int | float) -> dt.datetime:
+    if not _MIN_TS_MS <= ms <= _MAX_TS_MS:
+        raise IngestError(
+            "invalid_timestamp", f"event timestamp {ms!r} is out of range"
+        )
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)

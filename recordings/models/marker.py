@@ -18,7 +18,7 @@ class MarkerQuerySet(models.QuerySet["Marker"]):
 class Marker(models.Model):
     """One moment of a recording: a rage click, an error, a page change...
 
-    Computed from the recording (recordings/ingest/signals.py) and replaced whole
+    Computed from the recording (recordings/ingest/signal_scan.py) and replaced whole
     each time its signals are; deleted with the recording.
     """
 

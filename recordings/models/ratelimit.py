@@ -1,6 +1,6 @@
 """Ingest rate windows: batches a project sent per minute, counted in the database.
 
-Used by the rate limit (recordings/throttles.py) when there is no Redis: the web
+Used by the rate limit (recordings/capture/throttles.py) when there is no Redis: the web
 processes of the embedded default share no memory, but they share the database.
 """
 

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import TYPE_CHECKING
 
 from django.db import models
 from django.urls import reverse
 from django.utils.timezone import now
-from django.utils.timezone import now as timezone_now
 
 from recordings.models.project import Project
-
-if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-    from django.contrib.auth.models import AnonymousUser
-
-    from recordings.search import Document
 
 # A stretch this long with no data inside a recording is worth a warning. posthog-js
 # flushes every few seconds while anything happens on the page; a page where nothing
@@ -47,6 +39,27 @@ def live_key(chunk_id: int) -> str:
 
 # Columns a list of recordings leaves unread (RecordingQuerySet.for_list).
 LIST_DEFERRED = ("urls", "feature_flags", "user_agent")
+# The signals (recordings/ingest/signal_scan.py) a recording keeps as columns of the
+# same name: written by services/recording_signals.py, listed by the API
+# (serializers.SIGNAL_FIELDS, with the signals kept otherwise).
+SIGNAL_COLUMNS = (
+    "rage_click_count",
+    "dead_click_count",
+    "mouse_thrash_count",
+    "u_turn_count",
+    "error_click_count",
+    "active_ms",
+    "mouse_activity_count",
+    "scroll_count",
+    "console_log_count",
+    "console_warn_count",
+    "network_request_count",
+    "network_4xx_count",
+    "network_5xx_count",
+    "slowest_request_ms",
+    "page_count",
+    "window_count",
+)
 
 
 class RecordingQuerySet(models.QuerySet["Recording"]):
@@ -68,23 +81,6 @@ class RecordingQuerySet(models.QuerySet["Recording"]):
 
     def newest_first(self) -> RecordingQuerySet:
         return self.order_by("-started_at")
-
-    def matching(
-        self,
-        document: Document,
-        *,
-        user: AbstractBaseUser | AnonymousUser | None = None,
-        now: dt.datetime | None = None,
-    ) -> RecordingQuerySet:
-        """The recordings a filter document finds, in its order (one query).
-
-        `user` is who asks (terms such as "viewed by me" need it); `now` the
-        moment relative dates count from (default: now).
-        """
-        from recordings.models.search import ORDERINGS, document_q
-
-        found = self.filter(document_q(document.where, now or timezone_now(), user))
-        return found.order_by(*ORDERINGS[document.order])
 
 
 class Recording(models.Model):
@@ -149,7 +145,7 @@ class Recording(models.Model):
         help_text="Kept past the project's retention and cannot be deleted until "
         "the hold is lifted.",
     )
-    # What happened in the recording (recordings/ingest/signals.py), computed from
+    # What happened in the recording (recordings/ingest/signal_scan.py), computed from
     # its windows in order at compaction, every few minutes while it is live, and
     # by `manage.py recompute_signals`.
     rage_click_count = models.PositiveIntegerField(default=0)
@@ -318,7 +314,7 @@ class Recording(models.Model):
     def longest_gap_ms(self) -> int:
         """The compacted windows' longest unexplained gap; before that, the live one.
 
-        The filter language's `gap` problem asks the same (models/search.py)."""
+        The filter language's `gap` problem asks the same (search/compiler.py)."""
         return self.checked_gap_ms if self.window_checks else self.max_gap_ms
 
     def window_ids(self) -> list[str]:

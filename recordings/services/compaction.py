@@ -31,10 +31,10 @@ from recordings.models import (
     SnapshotChunk,
     WindowBlob,
 )
+from recordings.services.exclusions import person_is_excluded
 from recordings.services.ledger import ledger_record_refusal
-from recordings.services.people import person_is_excluded
+from recordings.services.recording_signals import recording_signals_update
 from recordings.services.segments import window_blob_index
-from recordings.services.signals import recording_signals_update
 from recordings.services.storage import (
     RecordingOnHold,
     blob_events_read,
@@ -274,7 +274,7 @@ def _mark_compacted(recording: Recording) -> None:
 def recording_compact_windows(*, recording: Recording) -> int:
     """Merge each window's loose chunks into its blob, and nothing else: no
     recording rules, no signals update. For a recording whose signals and markers
-    come with it (an import, services/transfer.py); returns windows written."""
+    come with it (an import, playback/transfer.py); returns windows written."""
     loose = recording.chunks.filter(compacted_into="")
     windows = sorted(set(loose.values_list("window_id", flat=True)))
     written = sum(_compact_window(recording, window_id) for window_id in windows)

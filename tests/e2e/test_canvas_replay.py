@@ -19,6 +19,7 @@ from django.contrib.auth.models import User
 
 from recordings import access
 from recordings.models import Project, Recording
+from recordings.services.projects import role_grant
 from tests.e2e.browser import log_in, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -85,7 +86,7 @@ def test_a_canvas_drawing_replays_in_the_admin_player(
 ) -> None:
     project = Project.objects.create(name="Canvas shop")
     bob = User.objects.create_user("bob", "bob@example.org", "correct horse")
-    access.role_grant(project=project, principal=bob, role=access.Role.VIEWER)
+    role_grant(project=project, principal=bob, role=access.Role.VIEWER)
 
     events = record_canvas_page(browser, f"{origins['shop']}/canvas")
     assert any(e["type"] == 3 and e["data"].get("source") == 9 for e in events)

@@ -11,6 +11,7 @@ from django.test import Client
 
 from recordings import access
 from recordings.models import Comment, Project
+from recordings.services.projects import role_grant
 from tests.access import make_tenant
 from tests.e2e.browser import log_in, wait_for
 
@@ -24,7 +25,7 @@ def test_a_viewer_comments_at_the_current_moment(
     project = Project.objects.create(name="Moment shop")
     tenant = make_tenant(Client(HTTP_HOST="ingest.test"), "moment", project)
     bob = User.objects.create_user("bob", "bob@example.org", "correct horse")
-    access.role_grant(project=project, principal=bob, role=access.Role.VIEWER)
+    role_grant(project=project, principal=bob, role=access.Role.VIEWER)
     recording = tenant.recording
 
     context = browser.new_context()

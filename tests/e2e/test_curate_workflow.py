@@ -22,7 +22,8 @@ from django.test import Client
 from playlists.models import Playlist, PlaylistPin, ShareLink
 from recordings import access
 from recordings.models import Comment, Project, Recording
-from recordings.services import recording_signals_update
+from recordings.services.projects import role_grant
+from recordings.services.recording_signals import recording_signals_update
 from tests.access import rrweb_events
 from tests.e2e.browser import log_in, wait_for
 
@@ -108,7 +109,7 @@ def test_filter_save_pin_comment_share_and_revoke(
 ) -> None:
     project = Project.objects.create(name="Curated shop")
     alice = User.objects.create_user("alice", "alice@example.org", PASSWORD)
-    access.role_grant(project=project, principal=alice, role=access.Role.ADMIN)
+    role_grant(project=project, principal=alice, role=access.Role.ADMIN)
     recordings = {
         flow: capture(project, flow, agent) for flow, agent in SESSIONS.items()
     }

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from privacy.models import PrivacySettings
-from recordings import services
 from recordings.models import Project, Recording
+from recordings.services.storage import recording_events
 from tests.e2e.browser import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -54,7 +54,7 @@ def test_the_masking_options_reach_the_sdk(
     recording = wait_for(
         lambda: Recording.objects.filter(project=project).first(), 20, "a recording"
     )
-    events = services.recording_events(recording=recording)
+    events = recording_events(recording=recording)
     tags = {e["data"]["tag"]: e["data"]["payload"] for e in events if e["type"] == 5}
     # posthog-js records the config it received and the rrweb options it used.
     masking = tags["$remote_config_received"]["masking"]

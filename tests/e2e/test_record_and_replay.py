@@ -17,6 +17,7 @@ from django.utils.timezone import now
 
 from recordings import access
 from recordings.models import Project, Recording
+from recordings.services.projects import role_grant
 from tests.e2e.browser import log_in, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -68,7 +69,7 @@ def test_a_recorded_session_replays_in_the_admin(
     project = Project.objects.create(name="E2E shop", is_demo=True)
     # A viewer, not a superuser: watching is what the viewer role is for.
     bob = User.objects.create_user("bob", "bob@example.org", "correct horse")
-    access.role_grant(project=project, principal=bob, role=access.Role.VIEWER)
+    role_grant(project=project, principal=bob, role=access.Role.VIEWER)
     elsewhere = Project.objects.create(name="Someone else's shop")
     Recording.objects.create(
         project=elsewhere,

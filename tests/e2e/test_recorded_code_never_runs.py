@@ -27,7 +27,8 @@ from django.test import Client
 from playlists import services as playlists
 from recordings import access
 from recordings.models import Project, Recording
-from recordings.offline import offline_html
+from recordings.playback.offline import offline_html
+from recordings.services.projects import role_grant
 from tests.e2e.browser import log_in, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -228,7 +229,7 @@ def test_the_admin_player_runs_no_recorded_code(
 ) -> None:
     recording = planted_recording()
     bob = User.objects.create_user("bob", "bob@example.org", "correct horse")
-    access.role_grant(project=recording.project, principal=bob, role=access.Role.VIEWER)
+    role_grant(project=recording.project, principal=bob, role=access.Role.VIEWER)
     page = context.new_page()
     log_in(page, origins["admin"], "bob", "correct horse")
     page.goto(f"{origins['admin']}/admin/recordings/recording/{recording.code}/play/")

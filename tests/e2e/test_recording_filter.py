@@ -18,8 +18,9 @@ from django.contrib.auth.models import User
 
 from recordings import access
 from recordings.models import Project, Recording
-from recordings.search import parse_document
+from recordings.search.language import parse_document
 from recordings.services import curation
+from recordings.services.projects import role_grant
 from tests.e2e.browser import log_in
 from tests.finding import (
     FEEDBACK,
@@ -98,7 +99,7 @@ def test_an_event_filter_built_with_the_mouse_finds_and_is_shared_by_its_url(
     project = Project.objects.create(name="LLM app")
     for name, role in (("alice", access.Role.ADMIN), ("bob", access.Role.VIEWER)):
         user = User.objects.create_user(name, f"{name}@example.org", PASSWORD)
-        access.role_grant(project=project, principal=user, role=role)
+        role_grant(project=project, principal=user, role=role)
     sessions = make_llm_sessions(project)
     server = live_server.url
 
@@ -141,7 +142,7 @@ def test_the_quick_filters_write_ranges_and_choices_into_the_url(
 ) -> None:
     project = Project.objects.create(name="Shop")
     alice = User.objects.create_user("alice", "alice@example.org", PASSWORD)
-    access.role_grant(project=project, principal=alice, role=access.Role.ADMIN)
+    role_grant(project=project, principal=alice, role=access.Role.ADMIN)
     make_recording(
         project,
         "long-chrome",
@@ -275,7 +276,7 @@ def test_the_quick_filters_offer_tags_and_what_i_have_not_seen(
 ) -> None:
     project = Project.objects.create(name="Shop")
     alice = User.objects.create_user("alice", "alice@example.org", PASSWORD)
-    access.role_grant(project=project, principal=alice, role=access.Role.ADMIN)
+    role_grant(project=project, principal=alice, role=access.Role.ADMIN)
     seen = make_recording(project, "bug-seen")
     unseen = make_recording(project, "bug-unseen")
     make_recording(project, "untagged")
@@ -311,7 +312,7 @@ def test_every_kind_of_condition_is_read_from_the_url_and_written_back(
     parse_document(EVERY_KIND)  # a valid document, as the list applies it
     project = Project.objects.create(name="Shop")
     alice = User.objects.create_user("alice", "alice@example.org", PASSWORD)
-    access.role_grant(project=project, principal=alice, role=access.Role.ADMIN)
+    role_grant(project=project, principal=alice, role=access.Role.ADMIN)
     server = live_server.url
 
     context, page, errors = person(browser, server, "alice")

@@ -22,8 +22,8 @@ import orjson
 import pytest
 from django.conf import settings
 
-from recordings import services
 from recordings.models import Marker, Project, Recording
+from recordings.services.compaction import recording_compact
 from tests.e2e.browser import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -137,7 +137,7 @@ def shop_server(recorder: str) -> Iterator[str]:
 
 
 def assert_signals_found(recording: Recording, *, network: bool) -> None:
-    services.recording_compact(recording=recording)
+    recording_compact(recording=recording)
     recording.refresh_from_db()
     assert recording.signals_at is not None
     assert recording.rage_click_count == 1, recording.rage_click_count

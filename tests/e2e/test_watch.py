@@ -19,7 +19,8 @@ from django.test import Client
 
 from recordings import access
 from recordings.models import Event, Marker, Project, Recording
-from recordings.offline import offline_html
+from recordings.playback.offline import offline_html
+from recordings.services.projects import role_grant
 from tests.access import rrweb_events
 from tests.e2e.browser import log_in, wait_for
 
@@ -78,7 +79,7 @@ def two_tab_recording() -> tuple[Recording, int]:
 
 def viewer(project: Project) -> None:
     bob = User.objects.create_user("bob", "bob@example.org", "correct horse")
-    access.role_grant(project=project, principal=bob, role=access.Role.VIEWER)
+    role_grant(project=project, principal=bob, role=access.Role.VIEWER)
 
 
 def open_player(

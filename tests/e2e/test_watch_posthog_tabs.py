@@ -16,7 +16,8 @@ from django.contrib.auth.models import User
 
 from recordings import access
 from recordings.models import Project, Recording
-from recordings.timeline import recording_timeline
+from recordings.playback.timeline import recording_timeline
+from recordings.services.projects import role_grant
 from tests.e2e.browser import log_in, wait_for
 from tests.e2e.test_signals import DESKTOP_CHROME, POSTHOG, shop_server
 
@@ -42,7 +43,7 @@ def test_posthog_tabs_switch_on_one_timeline(
 ) -> None:
     project = Project.objects.create(name="Tabs shop")
     bob = User.objects.create_user("bob", "bob@example.org", "correct horse")
-    access.role_grant(project=project, principal=bob, role=access.Role.VIEWER)
+    role_grant(project=project, principal=bob, role=access.Role.VIEWER)
     recorder = POSTHOG % {"api_host": origins["ingest"], "token": project.token}
     context = browser.new_context(user_agent=DESKTOP_CHROME)
     with shop_server(recorder) as url:

@@ -1,10 +1,11 @@
 """Capture keeps its promise while things break under it.
 
-The promise (recordings/api.py): a batch answered 200 is stored; when storage or the
-database fails the answer is 503 + Retry-After and nothing is half-written; a retried
-batch is stored once. Each test runs a real ReplayHub under gunicorn, drives it with
-concurrent clients that retry like posthog-js (same `$snapshot` uuids, new bytes),
-breaks something mid-stream, and then reads the database and the blob directory back.
+The promise (recordings/capture/endpoints.py): a batch answered 200 is stored; when
+storage or the database fails the answer is 503 + Retry-After and nothing is
+half-written; a retried batch is stored once. Each test runs a real ReplayHub under
+gunicorn, drives it with concurrent clients that retry like posthog-js (same `$snapshot`
+uuids, new bytes), breaks something mid-stream, and then reads the database and the blob
+directory back.
 """
 
 from __future__ import annotations

@@ -15,9 +15,18 @@ from playlists import access as playlist_access
 from playlists import services as playlists
 from playlists.models import Playlist, PlaylistPin, ShareLink, ShareLinkView
 from privacy.models import PrivacySettings
-from recordings import access, services
+from recordings import access
 from recordings.models import Comment, Recording, RecordingView
-from recordings.search import parse_document
+from recordings.search.compiler import recordings_matching
+from recordings.search.language import parse_document
+from recordings.services.curation import (
+    comment_create,
+    comment_edit,
+    recording_view_record,
+    recordings_tag,
+    tag_get_or_create,
+)
+from recordings.services.storage import recording_purge
 from tests.base import ReplayTestCase
 
 T0 = now() - dt.timedelta(hours=2)
@@ -43,23 +52,22 @@ class CurationCase(ReplayTestCase):
 
     def found(self, where: dict[str, Any], user: Any = None) -> set[str]:
         document = parse_document({"version": 1, "where": where})
-        qs = Recording.objects.for_project(self.project).matching(
-            document, user=user or self.alice
-        )
+        scoped = Recording.objects.for_project(self.project)
+        qs = recordings_matching(scoped, document, user=user or self.alice)
         return set(qs.values_list("session_id", flat=True))
 
 
 class TagCommentViewTermsTest(CurationCase):
     def test_tags(self) -> None:
-        bug = services.tag_get_or_create(project=self.project, name=" checkout  bug ")
+        bug = tag_get_or_create(project=self.project, name=" checkout  bug ")
         self.assertEqual(bug.name, "checkout bug")
-        same = services.tag_get_or_create(project=self.project, name="Checkout Bug")
+        same = tag_get_or_create(project=self.project, name="Checkout Bug")
         self.assertEqual(same.pk, bug.pk)
-        added = services.recordings_tag(
+        added = recordings_tag(
             recordings=[self.recs["a"], self.recs["b"]], tag=bug, user=self.editor
         )
         self.assertEqual(added, 2)
-        again = services.recordings_tag(recordings=[self.recs["a"]], tag=bug, user=None)
+        again = recordings_tag(recordings=[self.recs["a"]], tag=bug, user=None)
         self.assertEqual(again, 0)
         self.assertEqual(
             self.found({"term": "tag", "in": ["checkout bug"]}), {"a", "b"}
@@ -68,23 +76,23 @@ class TagCommentViewTermsTest(CurationCase):
         self.assertEqual(self.found(none_of), {"c", "d"})
         # Another project's tag of the same name does not count here.
         other = self.make_charlies_project("other")
-        their = services.tag_get_or_create(project=other, name="mobile")
-        services.recordings_tag(recordings=[self.recs["c"]], tag=their, user=None)
+        their = tag_get_or_create(project=other, name="mobile")
+        recordings_tag(recordings=[self.recs["c"]], tag=their, user=None)
         self.assertEqual(self.found({"term": "tag", "in": ["mobile"]}), set())
 
     def test_comments(self) -> None:
-        services.comment_create(
+        comment_create(
             recording=self.recs["a"],
             author=self.bob,
             text="Card declined here",
             offset_ms=5_000,
         )
-        late = services.comment_create(
+        late = comment_create(
             recording=self.recs["b"], author=self.alice, text="odd", offset_ms=10**9
         )
         self.assertEqual(late.offset_ms, 60_000)  # clamped to the recording
         with self.assertRaises(ValidationError):
-            services.comment_create(
+            comment_create(
                 recording=self.recs["c"], author=self.bob, text="   ", offset_ms=0
             )
         self.assertEqual(self.found({"term": "commented"}), {"a", "b"})
@@ -92,13 +100,13 @@ class TagCommentViewTermsTest(CurationCase):
         self.assertEqual(
             self.found({"term": "commented", "contains": "DECLINED"}), {"a"}
         )
-        edited = services.comment_edit(comment=late, text="odd, see ticket 42")
+        edited = comment_edit(comment=late, text="odd, see ticket 42")
         self.assertIsNotNone(edited.edited)
 
     def test_viewed_by_me_only(self) -> None:
-        services.recording_view_record(recording=self.recs["a"], user=self.bob)
-        services.recording_view_record(recording=self.recs["a"], user=self.bob)
-        services.recording_view_record(recording=self.recs["b"], user=self.alice)
+        recording_view_record(recording=self.recs["a"], user=self.bob)
+        recording_view_record(recording=self.recs["a"], user=self.bob)
+        recording_view_record(recording=self.recs["b"], user=self.alice)
         view = RecordingView.objects.get(recording=self.recs["a"], user=self.bob)
         self.assertEqual(view.count, 2)
         self.assertEqual(self.found({"term": "viewed"}, self.bob), {"a"})
@@ -280,18 +288,16 @@ class ShareLinkTest(CurationCase):
 class DeletionTest(CurationCase):
     def test_deleting_a_recording_deletes_what_hangs_on_it(self) -> None:
         recording = self.recs["a"]
-        services.comment_create(
-            recording=recording, author=self.bob, text="x", offset_ms=0
-        )
-        tag = services.tag_get_or_create(project=self.project, name="t")
-        services.recordings_tag(recordings=[recording], tag=tag, user=None)
-        services.recording_view_record(recording=recording, user=self.bob)
+        comment_create(recording=recording, author=self.bob, text="x", offset_ms=0)
+        tag = tag_get_or_create(project=self.project, name="t")
+        recordings_tag(recordings=[recording], tag=tag, user=None)
+        recording_view_record(recording=recording, user=self.bob)
         playlist = playlists.playlist_create(
             project=self.project, owner=self.editor, name="p"
         )
         playlists.playlist_pin(playlist=playlist, recordings=[recording], user=None)
         playlists.share_link_create(target=recording, user=self.editor)
-        services.recording_purge(recording=recording)
+        recording_purge(recording=recording)
         self.assertFalse(Comment.objects.exists())
         self.assertFalse(RecordingView.objects.exists())
         self.assertFalse(PlaylistPin.objects.exists())

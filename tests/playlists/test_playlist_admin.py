@@ -16,6 +16,7 @@ from playlists import services as playlists
 from playlists.models import Playlist, PlaylistVisit
 from recordings import access
 from recordings.models import Marker, Recording
+from recordings.services.projects import role_grant
 from tests.base import ReplayTestCase
 
 T0 = now() - dt.timedelta(hours=2)
@@ -146,7 +147,7 @@ class PlaylistFormTests(PlaylistAdminCase):
     def test_it_offers_only_projects_where_the_user_may_create(self) -> None:
         self.make_charlies_project("charlie's")
         viewing = self.make_project("alice's second")
-        access.role_grant(project=viewing, principal=self.erin, role=access.Role.VIEWER)
+        role_grant(project=viewing, principal=self.erin, role=access.Role.VIEWER)
         self.client.force_login(self.erin)
         response = self.client.get(reverse("admin:playlists_playlist_add"))
         choices = response.context["adminform"].form.fields["project"].queryset

@@ -11,9 +11,9 @@ from playlists import access as playlist_access
 from playlists import services as playlists
 from playlists.models import Playlist, PlaylistVisit, ShareLink
 from privacy.models import PrivacySettings
-from recordings import access
 from recordings.access import Role
 from recordings.models import ApiKey, Recording
+from recordings.services.api_keys import api_key_create
 from tests.recordings.test_management_api import TenantsTestCase
 
 ONE_SESSION = {"version": 1, "where": {"term": "session_id", "in": ["zqalpha-session"]}}
@@ -34,7 +34,7 @@ class PlaylistApiCase(TenantsTestCase):
         self, user: Any, access_: str = "read", projects: Any = None
     ) -> dict[str, str]:
         key = ApiKey(user=user, name="ci", access=access_)
-        secret = access.api_key_create(key=key, projects=projects or [self.project])
+        secret = api_key_create(key=key, projects=projects or [self.project])
         self.client.logout()
         return {"Authorization": f"Bearer {secret}"}
 

@@ -12,7 +12,7 @@ from django.utils.timezone import now
 from playlists import services as playlists
 from playlists.models import ShareLink, ShareLinkView
 from privacy.models import PrivacySettings
-from recordings import services
+from recordings.services.storage import recording_events
 from tests.recordings.test_management_api import TenantsTestCase
 
 UA = "Mozilla/5.0 (share-page test)"
@@ -72,7 +72,7 @@ class SharePageTests(TenantsTestCase):
             self.assertEqual(response["Referrer-Policy"], "no-referrer")
             self.assertEqual(
                 response.json(),
-                services.recording_events(recording=self.own.recording),
+                recording_events(recording=self.own.recording),
             )
         self.assertEqual(ShareLinkView.objects.count(), 1)
         self.assertEqual(ShareLink.objects.get().view_count, 1)

@@ -16,6 +16,7 @@ from playlists import services as playlists
 from playlists.models import Playlist, ShareLink, ShareLinkView
 from recordings import access
 from recordings.models import Recording
+from recordings.services.projects import role_grant
 from tests.access import rrweb_events
 from tests.base import ReplayTestCase
 
@@ -136,7 +137,7 @@ class ACreatorWhoCannotSeeItAnyMoreTests(PersonalFilterLinkCase):
 
     def test_a_creator_who_left_the_project(self) -> None:
         token = self.share(NOT_VIEWED)
-        access.role_grant(project=self.project, principal=self.erin, role=None)
+        role_grant(project=self.project, principal=self.erin, role=None)
         self.assertShowsNothing(token)
 
     def test_a_creator_the_playlist_is_no_longer_shared_with(self) -> None:
@@ -150,7 +151,7 @@ class ACreatorWhoCannotSeeItAnyMoreTests(PersonalFilterLinkCase):
         self.share(NOT_VIEWED)
         link = ShareLink.objects.get(playlist=self.playlist)
         self.assertEqual(playlists.share_link_state(link), "ok")
-        access.role_grant(project=self.project, principal=self.erin, role=None)
+        role_grant(project=self.project, principal=self.erin, role=None)
         self.assertEqual(playlists.share_link_state(link), "creator lost access")
         self.client.force_login(self.alice)
         rows = self.client.get("/api/v1/share-links/").json()["results"]

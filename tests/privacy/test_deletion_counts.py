@@ -13,8 +13,8 @@ from django.utils.timezone import now
 
 from privacy import erasure, retention
 from privacy.models import PrivacyAuditEntry, PrivacySettings
-from recordings import services
 from recordings.models import Event, Project, Recording, SessionLedger
+from recordings.services.storage import recording_purge
 from tests.base import ReplayTestCase
 
 OLD = dt.timedelta(days=40)
@@ -50,7 +50,7 @@ def expired_session(project: Project, session: str, *, events: int = 1) -> Recor
 def vanishing_purge(*, recording: Recording) -> bool:
     """What another run does between a deletion's select and its delete."""
     Recording.objects.filter(pk=recording.pk).delete()
-    return services.recording_purge(recording=recording)
+    return recording_purge(recording=recording)
 
 
 class VanishedRecordingTests(ReplayTestCase):
@@ -60,8 +60,8 @@ class VanishedRecordingTests(ReplayTestCase):
         self.gone = expired_session(self.project, "gone")
 
     def test_purging_a_recording_already_gone_says_so(self) -> None:
-        self.assertIs(services.recording_purge(recording=self.gone), True)
-        self.assertIs(services.recording_purge(recording=self.gone), False)
+        self.assertIs(recording_purge(recording=self.gone), True)
+        self.assertIs(recording_purge(recording=self.gone), False)
 
     def test_retention_does_not_count_a_recording_deleted_meanwhile(self) -> None:
         with mock.patch("privacy.retention.recording_purge", vanishing_purge):

@@ -17,7 +17,6 @@ from django.utils.timezone import now
 from privacy import erasure, policy
 from privacy.models import ErasureRequest, PrivacyAuditEntry, Tombstone
 from privacy.tasks import erasures_resume as erasures_resume_task
-from recordings import access, services
 from recordings.access import Role
 from recordings.models import (
     Event,
@@ -29,6 +28,14 @@ from recordings.models import (
     SnapshotChunk,
     WindowBlob,
 )
+from recordings.services.compaction import recording_compact
+from recordings.services.curation import (
+    comment_create,
+    recording_view_record,
+    recordings_tag,
+    tag_get_or_create,
+)
+from recordings.services.projects import role_grant
 from replayhub.celery import app
 from tests.access import rrweb_events
 from tests.base import ReplayTestCase
@@ -61,7 +68,7 @@ class ErasureTestCase(ReplayTestCase):
         # (their bytes in their chunk rows).
         for session in ("jane-anon-session", "bob-session", "other-jane-session"):
             recording = Recording.objects.get(session_id=session)
-            services.recording_compact(recording=recording)
+            recording_compact(recording=recording)
         Person.objects.create(
             project=self.project,
             distinct_id=JANE,
@@ -326,7 +333,7 @@ class ErasureAdminTests(ErasureTestCase):
     def login(self, role: Role) -> User:
         """alice for the admin role; bob, given `role`, for a lesser one."""
         user = self.alice if role == Role.ADMIN else self.bob
-        access.role_grant(project=self.project, principal=user, role=role)
+        role_grant(project=self.project, principal=user, role=role)
         user.is_staff = True  # as the users these replace had; it opens nothing
         user.save()
         self.client.force_login(user)
@@ -392,15 +399,15 @@ class ErasureOfCurationTests(ErasureTestCase):
         jane = Recording.objects.get(session_id="jane-session")
         bobs = Recording.objects.get(session_id="bob-session")
         for recording in (jane, bobs):
-            services.comment_create(
+            comment_create(
                 recording=recording,
                 author=self.alice,
                 text=f"{recording.distinct_id} could not pay",
                 offset_ms=0,
             )
-            services.recording_view_record(recording=recording, user=self.bob)
-        tag = services.tag_get_or_create(project=self.project, name="payments")
-        services.recordings_tag(recordings=[jane, bobs], tag=tag, user=self.alice)
+            recording_view_record(recording=recording, user=self.bob)
+        tag = tag_get_or_create(project=self.project, name="payments")
+        recordings_tag(recordings=[jane, bobs], tag=tag, user=self.alice)
         playlist = playlists.playlist_create(
             project=self.project, owner=self.alice, name="Payments"
         )

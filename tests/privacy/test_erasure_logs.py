@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from recordings import services
 from recordings.models import Recording
+from recordings.services.compaction import recording_compact
 from tests.access import rrweb_events
 from tests.privacy.test_erasure import JANE, JANE_ANON, ErasureTestCase
 
@@ -73,7 +73,7 @@ class ErasureLogTests(ErasureTestCase):
     ) -> None:
         self.send_eventful_batch()
         jane = Recording.objects.get(session_id="jane-session")
-        services.recording_compact(recording=jane)
+        recording_compact(recording=jane)
         codes = set(
             Recording.objects.filter(session_id__in=JANES).values_list(
                 "code", flat=True

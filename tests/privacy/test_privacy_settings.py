@@ -9,7 +9,7 @@ from django.urls import reverse
 from privacy.models import PrivacyAuditEntry, PrivacySettings
 from privacy.policy import privacy_for
 from privacy.scrub import REDACTED
-from recordings import sdk
+from recordings.capture import sdk_config
 from recordings.models import Recording
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, captured, send_rrweb
@@ -17,7 +17,7 @@ from tests.capture import FIXTURE_TOKEN, captured, send_rrweb
 
 class RemoteConfigFromPrivacyTests(ReplayTestCase):
     def test_defaults_mask_inputs_and_keep_network_payloads_off(self) -> None:
-        recording = sdk.remote_config(self.project)["sessionRecording"]
+        recording = sdk_config.remote_config(self.project)["sessionRecording"]
         self.assertEqual(
             recording["masking"],
             {
@@ -65,7 +65,7 @@ class RemoteConfigFromPrivacyTests(ReplayTestCase):
 
     def test_a_sample_rate_of_zero_is_sent_as_zero(self) -> None:
         PrivacySettings.objects.create(project=self.project, sample_rate=0)
-        recording = sdk.remote_config(self.project)["sessionRecording"]
+        recording = sdk_config.remote_config(self.project)["sessionRecording"]
         self.assertEqual(recording["sampleRate"], "0.000")
 
 

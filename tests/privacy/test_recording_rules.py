@@ -6,8 +6,9 @@ from typing import Any
 import privacy.rules
 from privacy.models import PrivacySettings
 from privacy.rules import person_excluded
-from recordings import services
 from recordings.models import Recording, SessionLedger
+from recordings.services.compaction import recording_compact
+from recordings.services.storage import recording_events
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, captured, decoded, send_rrweb
 
@@ -65,7 +66,7 @@ class ExcludedPersonTests(ReplayTestCase):
         response = captured("05-s-gzip-incremental-console-network").send(self.client)
         self.assertEqual(response.status_code, 403)
         self.assertEqual(response.json()["error"], "excluded_person")
-        services.recording_compact(recording=Recording.objects.get())
+        recording_compact(recording=Recording.objects.get())
         self.assertFalse(Recording.objects.exists())
         self.assertEqual(self.stored_blobs(), [])
         ledger = SessionLedger.objects.get()
@@ -120,7 +121,7 @@ class UrlBlocklistTests(ReplayTestCase):
         self.send("3", [click(t + 120)])  # still on the checkout page
         self.send("4", [*page("https://shop.test/thanks", t + 200), click(t + 210)])
         recording = Recording.objects.get()
-        stored = services.recording_events(recording=recording)
+        stored = recording_events(recording=recording)
         hrefs = [e["data"]["href"] for e in stored if e["type"] == 4]
         self.assertEqual(hrefs, ["https://shop.test/home", "https://shop.test/thanks"])
         self.assertEqual(

@@ -17,8 +17,9 @@ from privacy.models import PrivacyAuditEntry, PrivacySettings
 from privacy.scrub import REDACTED
 from privacy.tasks import recordings_redact as recordings_redact_task
 from recordings import blobs
-from recordings import services as recording_services
 from recordings.models import Person, Project, Recording, SnapshotChunk
+from recordings.services.compaction import recording_compact
+from recordings.services.storage import recording_events, recording_window_blob
 from replayhub.celery import app
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, full_session, send_rrweb
@@ -44,7 +45,7 @@ class RedactionTests(ReplayTestCase):
             {"event": "$set", "properties": {"$set": {"email": EMAIL}}},
         )
         self.recording = Recording.objects.get(session_id=MAIN_SESSION)
-        self.before = recording_services.recording_events(recording=self.recording)
+        self.before = recording_events(recording=self.recording)
 
     def send_event(self, *events: dict[str, Any]) -> None:
         batch = [
@@ -83,7 +84,7 @@ class RedactionTests(ReplayTestCase):
 
     def assert_still_plays(self) -> None:
         self.recording.refresh_from_db()
-        after = recording_services.recording_events(recording=self.recording)
+        after = recording_events(recording=self.recording)
         self.assertEqual(len(after), len(self.before))
         self.assertEqual(
             [e["timestamp"] for e in after], [e["timestamp"] for e in self.before]
@@ -131,17 +132,13 @@ class RedactionTests(ReplayTestCase):
         self.assertEqual(PrivacyAuditEntry.objects.filter(pk=entry.pk).count(), 1)
 
     def test_compacted_recordings_are_redacted(self) -> None:
-        self.assertEqual(
-            recording_services.recording_compact(recording=self.recording), 1
-        )
+        self.assertEqual(recording_compact(recording=self.recording), 1)
         self.add_rule(scrub_patterns=EMAIL_PATTERN)
         entry = services.recordings_redact(project=self.project, actor=None)
         self.assert_no_email_stored()
         self.assert_still_plays()
         window = self.recording.window_ids()[0]
-        blob = recording_services.recording_window_blob(
-            recording=self.recording, window_id=window
-        )
+        blob = recording_window_blob(recording=self.recording, window_id=window)
         assert blob is not None
         self.assertEqual(len(orjson.loads(gzip.decompress(blob))), len(self.before))
         self.assertEqual(entry.changes["retroactive_redaction"][1]["blobs"], 1)

@@ -25,8 +25,9 @@ from django.test import Client
 from privacy import services as privacy_services
 from privacy.models import PrivacySettings
 from recordings import blobs
-from recordings import services as recording_services
 from recordings.models import Project, Recording, SnapshotChunk
+from recordings.services.compaction import recording_compact
+from recordings.services.storage import recording_events, recording_purge
 from tests.base import temp_blob_storage
 from tests.capture import send_rrweb
 
@@ -101,9 +102,7 @@ def compaction_stopped_at_its_write(recording: Recording) -> Iterator[Worker]:
         put_chunk(key, data)
 
     with mock.patch.object(blobs, "put_chunk", put_stopping_at_window):
-        compaction = Worker(
-            lambda: recording_services.recording_compact(recording=recording)
-        )
+        compaction = Worker(lambda: recording_compact(recording=recording))
         compaction.start()
         try:
             assert stopped.wait(timeout=30)
@@ -163,7 +162,7 @@ def test_a_redaction_during_a_compaction_leaves_no_unredacted_blob(
     recording.refresh_from_db()
     assert recording.compacted
     assert recording.size_bytes == sum(p.stat().st_size for p in storage.rglob("*.gz"))
-    events = recording_services.recording_events(recording=recording)
+    events = recording_events(recording=recording)
     assert [event["timestamp"] for event in events] == [T0, T0 + 1, T0 + 2]
 
 
@@ -174,9 +173,7 @@ def test_a_purge_during_a_compaction_waits_for_it(recording: Recording) -> None:
     # while holding that lock: a deadlock, which PostgreSQL breaks with an error.
     # (SQLite has one write lock: the purge waits for it either way.)
     with compaction_stopped_at_its_write(recording):
-        purge, waited = started(
-            lambda: recording_services.recording_purge(recording=recording)
-        )
+        purge, waited = started(lambda: recording_purge(recording=recording))
     purge.join(timeout=30)
 
     assert waited
@@ -200,5 +197,5 @@ def test_a_batch_arriving_during_a_compaction_waits_and_stays_loose(
     assert list(loose.values_list("batch_id", flat=True)) == ["3"]
     recording.refresh_from_db()
     assert not recording.compacted
-    events = recording_services.recording_events(recording=recording)
+    events = recording_events(recording=recording)
     assert [event["timestamp"] for event in events] == [T0, T0 + 1, T0 + 2, T0 + 3]

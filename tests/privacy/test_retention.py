@@ -15,7 +15,6 @@ from django.utils.timezone import now
 from privacy import retention
 from privacy.models import PrivacyAuditEntry, PrivacySettings
 from privacy.tasks import projects_expire as projects_expire_task
-from recordings import access, services
 from recordings.access import Role
 from recordings.models import (
     Event,
@@ -24,6 +23,13 @@ from recordings.models import (
     Recording,
     SessionLedger,
     SnapshotChunk,
+)
+from recordings.services.compaction import recording_compact
+from recordings.services.projects import project_delete, role_grant
+from recordings.services.storage import (
+    RecordingOnHold,
+    recording_purge,
+    recordings_hold,
 )
 from replayhub.celery import app
 from tests.access import rrweb_events
@@ -51,7 +57,7 @@ class RetentionTestCase(ReplayTestCase):
         self.held = self.record(self.project, "held-session", age_days=40)
         self.fresh = self.record(self.project, "fresh-session", age_days=2)
         self.other_old = self.record(self.other, "other-session", age_days=40)
-        services.recordings_hold(recordings=[self.held], hold=True, actor=None)
+        recordings_hold(recordings=[self.held], hold=True, actor=None)
         PrivacyAuditEntry.objects.all().delete()  # only what the tests do counts
 
     def record(self, project: Project, session: str, *, age_days: int) -> Recording:
@@ -59,7 +65,7 @@ class RetentionTestCase(ReplayTestCase):
         compacted into its blob, as any recording is long before it expires."""
         events = rrweb_events("signup")
         send_rrweb(self.client, project.token, f"{session}-1", events, session)
-        services.recording_compact(recording=Recording.objects.get(session_id=session))
+        recording_compact(recording=Recording.objects.get(session_id=session))
         then = now() - age_days * DAY
         Recording.objects.filter(session_id=session).update(last_batch_at=then)
         SessionLedger.objects.filter(session_id=session).update(last_seen=then)
@@ -109,7 +115,7 @@ class ExpiryTests(RetentionTestCase):
         self.assertTrue(Marker.objects.filter(recording=self.held).exists())
 
     def test_a_hold_placed_during_the_run_keeps_that_recording(self) -> None:
-        real_purge = services.recording_purge
+        real_purge = recording_purge
 
         def hold_first(*, recording: Recording) -> None:
             Recording.objects.filter(pk=recording.pk).update(legal_hold=True)
@@ -186,15 +192,15 @@ class LegalHoldTests(RetentionTestCase):
     def login(self, role: Role) -> User:
         """alice for the admin role; bob, given `role`, for a lesser one."""
         user = self.alice if role == Role.ADMIN else self.bob
-        access.role_grant(project=self.project, principal=user, role=role)
+        role_grant(project=self.project, principal=user, role=role)
         user.is_staff = True  # as the users these replace had; it opens nothing
         user.save()
         self.client.force_login(user)
         return user
 
     def test_a_held_recording_cannot_be_purged(self) -> None:
-        with self.assertRaises(services.RecordingOnHold):
-            services.recording_purge(recording=self.held)
+        with self.assertRaises(RecordingOnHold):
+            recording_purge(recording=self.held)
         self.assertTrue(Recording.objects.filter(pk=self.held.pk).exists())
         self.assertTrue(self.blob_names(self.held))
 
@@ -218,8 +224,8 @@ class LegalHoldTests(RetentionTestCase):
         page = self.client.post(url, {"post": "yes"})
         self.assertContains(page, "on legal hold")
         self.assertTrue(Project.objects.filter(pk=self.project.pk).exists())
-        with self.assertRaises(services.RecordingOnHold):
-            access.project_delete(project=self.project)
+        with self.assertRaises(RecordingOnHold):
+            project_delete(project=self.project)
         self.assertTrue(Recording.objects.filter(pk=self.old.pk).exists())
 
     def test_a_project_admin_places_and_lifts_holds_with_an_audit_entry(self) -> None:
@@ -255,7 +261,7 @@ class LegalHoldTests(RetentionTestCase):
 
     def test_an_admin_of_one_project_cannot_hold_anothers_recording(self) -> None:
         user = self.login(Role.ADMIN)
-        access.role_grant(project=self.other, principal=user, role=Role.VIEWER)
+        role_grant(project=self.other, principal=user, role=Role.VIEWER)
         url = reverse("admin:recordings_recording_changelist")
         pks = [self.old.pk, self.other_old.pk]
         response = self.client.post(
@@ -270,7 +276,7 @@ class LegalHoldTests(RetentionTestCase):
         PrivacySettings.objects.filter(project=self.project).update(
             minimum_duration_ms=10**9
         )
-        services.recording_compact(recording=self.held)
-        services.recording_compact(recording=self.old)
+        recording_compact(recording=self.held)
+        recording_compact(recording=self.old)
         self.assertTrue(Recording.objects.filter(pk=self.held.pk).exists())
         self.assertFalse(Recording.objects.filter(pk=self.old.pk).exists())

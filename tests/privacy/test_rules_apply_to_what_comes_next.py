@@ -17,8 +17,9 @@ from playlists.services import playlist_create, playlist_pin
 from privacy.models import PrivacyAuditEntry, PrivacySettings
 from privacy.policy import privacy_for
 from privacy.services import privacy_settings_update
-from recordings import services
 from recordings.models import Recording, SessionLedger
+from recordings.services.compaction import recording_compact
+from recordings.services.storage import recording_events
 from tests.access import rrweb_events
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, captured, decoded, send_rrweb
@@ -83,10 +84,10 @@ class RuleSavedLaterTests(RulesCase):
         response = captured("05-s-gzip-incremental-console-network").send(self.client)
         self.assertEqual(response.status_code, 403)
         self.assertEqual(response.json()["error"], "excluded_person")
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         self.assertTrue(Recording.objects.filter(pk=self.recording.pk).exists())
         self.assertEqual(self.playlist.pins.count(), 1)
-        self.assertTrue(services.recording_events(recording=self.recording))
+        self.assertTrue(recording_events(recording=self.recording))
         ledger = SessionLedger.objects.get()
         self.assertEqual(ledger.refusals["excluded_person"], 2)  # the batches only
         self.assertEqual(self.deletions(), [])
@@ -96,7 +97,7 @@ class RuleSavedLaterTests(RulesCase):
         later = "later-session"
         send_rrweb(self.client, FIXTURE_TOKEN, "later-1", rrweb_events("signup"), later)
         for recording in Recording.objects.all():
-            services.recording_compact(recording=recording)
+            recording_compact(recording=recording)
         left = Recording.objects.values_list("session_id", flat=True)
         self.assertEqual(list(left), [self.recording.session_id])
         self.assertEqual(self.playlist.pins.count(), 1)

@@ -22,8 +22,8 @@ from privacy import scrub
 from privacy.models import PrivacySettings
 from privacy.scrub import MaskRules, ScrubReport, ScrubState, compile_rules
 from privacy.scrub.iframes import is_cross_origin_frame
-from recordings import services
 from recordings.models import Recording
+from recordings.services.storage import recording_events
 from tests.base import ReplayTestCase
 from tests.capture import send_rrweb
 
@@ -376,7 +376,7 @@ class CrossOriginFrameIngestTests(ReplayTestCase):
         grown = {"parentId": 103, "nextId": None, "node": txt(150, "JANE again")}
         self.send("3", [mutation(adds=[grown])])
         recording = Recording.objects.get()
-        return dumped(services.recording_events(recording=recording))
+        return dumped(recording_events(recording=recording))
 
     def test_it_stores_no_cross_origin_frame_whatever_the_client_sent(self) -> None:
         stored = self.record_checkout()

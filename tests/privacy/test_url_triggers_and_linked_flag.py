@@ -14,8 +14,9 @@ import pytest
 
 from privacy.models import PrivacySettings
 from privacy.rules import flag_active, page_urls, url_triggered
-from recordings import services
 from recordings.models import Project, Recording, SessionLedger
+from recordings.services.compaction import recording_compact
+from recordings.services.storage import recording_events
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, full_session, send_rrweb
 
@@ -136,7 +137,7 @@ class RecordingRuleTests(ReplayTestCase):
         self.assertEqual(ledger.refusals, {reason: 1})
 
     def assert_kept(self, recording: Recording) -> None:
-        self.assertEqual(services.recording_compact(recording=recording), 1)
+        self.assertEqual(recording_compact(recording=recording), 1)
         recording.refresh_from_db()
         self.assertTrue(recording.compacted)
 
@@ -152,7 +153,7 @@ class RecordingRuleTests(ReplayTestCase):
     def test_a_session_that_never_reached_a_trigger_page_is_discarded(self) -> None:
         self.rules(url_triggers="/thank-you")
         recording = self.send_session("/s/", "/e/", "/i/v0/e/")
-        self.assertEqual(services.recording_compact(recording=recording), 0)
+        self.assertEqual(recording_compact(recording=recording), 0)
         self.assert_discarded(MAIN_SESSION, "url_trigger_not_matched")
 
     def test_the_pages_before_the_trigger_page_are_kept_with_it(self) -> None:
@@ -160,7 +161,7 @@ class RecordingRuleTests(ReplayTestCase):
         self.send_rrweb("1", page("https://shop.test/cart", T0))
         recording = self.send_rrweb("2", page("https://shop.test/checkout", T0 + 100))
         self.assert_kept(recording)
-        hrefs = list(page_urls(services.recording_events(recording=recording)))
+        hrefs = list(page_urls(recording_events(recording=recording)))
         self.assertEqual(
             hrefs, ["https://shop.test/cart", "https://shop.test/checkout"]
         )
@@ -185,7 +186,7 @@ class RecordingRuleTests(ReplayTestCase):
         self.rules(linked_flag="beta")
         # posthog-js puts `$active_feature_flags: []` on every event of the fixtures.
         recording = self.send_session("/s/", "/e/", "/i/v0/e/")
-        self.assertEqual(services.recording_compact(recording=recording), 0)
+        self.assertEqual(recording_compact(recording=recording), 0)
         self.assert_discarded(MAIN_SESSION, "linked_flag_not_on")
 
     def test_a_session_whose_events_show_the_flag_on_is_kept(self) -> None:
@@ -198,7 +199,7 @@ class RecordingRuleTests(ReplayTestCase):
         self.rules(linked_flag="beta")
         recording = self.send_rrweb("1", page("https://shop.test/", T0))
         self.send_event("another", **{"$active_feature_flags": ["beta"]})
-        self.assertEqual(services.recording_compact(recording=recording), 0)
+        self.assertEqual(recording_compact(recording=recording), 0)
         self.assert_discarded("s", "linked_flag_not_on")
 
     def test_without_rules_everything_is_kept(self) -> None:

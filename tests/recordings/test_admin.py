@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.urls import reverse
 from django.utils.html import escape
 
-from recordings import services
 from recordings.models import Recording, SnapshotChunk
+from recordings.services.compaction import recording_compact
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, captured, decoded
 
@@ -88,7 +88,7 @@ class RecordingAdminTests(ReplayTestCase):
         self.assertEqual(self.client.get(events_url).status_code, 302)
 
     def test_deleting_a_recording_deletes_its_blobs(self) -> None:
-        services.recording_compact(recording=self.recording)  # its window blob
+        recording_compact(recording=self.recording)  # its window blob
         self.assertTrue(self.stored_blobs())
         self.client.force_login(self.alice)
         url = reverse("admin:recordings_recording_delete", args=[self.recording.code])

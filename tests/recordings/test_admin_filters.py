@@ -15,6 +15,7 @@ from django.urls import reverse
 from recordings import access
 from recordings.models import Recording, Tag
 from recordings.models.recording import LIST_DEFERRED
+from recordings.services.projects import role_grant
 from replayhub.celery import app
 from tests.base import ReplayTestCase
 from tests.finding import (
@@ -266,9 +267,7 @@ class DeleteMatchingTests(ReplayTestCase):
 
     def test_it_deletes_only_where_the_user_may_delete(self) -> None:
         watched = self.make_charlies_project("Charlie's shop")
-        access.role_grant(
-            project=watched, principal=self.alice, role=access.Role.VIEWER
-        )
+        role_grant(project=watched, principal=self.alice, role=access.Role.VIEWER)
         make_recording(watched, "charlies-errors", console_error_count=5)
         self.client.force_login(self.alice)
         page = self.client.get(self.url)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from recordings import access
 from recordings.access import Role
 from recordings.models import ApiKey, Recording
+from recordings.services.api_keys import api_key_create
+from recordings.services.projects import role_grant
 from tests.access import make_tenant
 from tests.base import ReplayTestCase
 
@@ -17,13 +18,11 @@ class ApiErrorCodeTests(ReplayTestCase):
         super().setUp()
         self.own = make_tenant(self.client, "zqalpha")
         self.other = make_tenant(self.client, "zqomega")
-        access.role_grant(
-            project=self.own.project, principal=self.alice, role=Role.ADMIN
-        )
+        role_grant(project=self.own.project, principal=self.alice, role=Role.ADMIN)
 
     def send(self, method: str, url: str, access_: str = "write") -> Any:
         key = ApiKey(user=self.alice, name="ci", access=access_)
-        secret = access.api_key_create(key=key, projects=[self.own.project])
+        secret = api_key_create(key=key, projects=[self.own.project])
         headers = {"Authorization": f"Bearer {secret}"}
         return self.client.generic(method, url, headers=headers)
 

@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils.timezone import now
 
-from recordings import services
 from recordings.models import Project, Recording, SessionLedger
+from recordings.services.usage import month_start, project_usage, projects_cap_enforce
 from recordings.tasks import projects_cap_enforce as projects_cap_enforce_task
 from tests.access import rrweb_events
 from tests.base import ReplayTestCase
@@ -57,11 +57,11 @@ class BillingCapTests(ReplayTestCase):
         self.recorded(self.project, "b", 4.5)
         last_month = self.recorded(self.project, "old", 60)
         Recording.objects.filter(pk=last_month.pk).update(
-            created=services.usage.month_start(now()) - dt.timedelta(seconds=1)
+            created=month_start(now()) - dt.timedelta(seconds=1)
         )
         self.recorded(self.other, "c", 60)
 
-        usage = services.project_usage(project=self.project, now=now())
+        usage = project_usage(project=self.project, now=now())
 
         self.assertAlmostEqual(usage.minutes, 7.5)
         self.assertFalse(usage.over)
@@ -86,10 +86,10 @@ class BillingCapTests(ReplayTestCase):
 
     def test_it_resumes_when_the_month_ends(self) -> None:
         self.recorded(self.project, "a", 12)
-        services.projects_cap_enforce(now=now())
-        next_month = services.usage.month_start(now()) + dt.timedelta(days=32)
+        projects_cap_enforce(now=now())
+        next_month = month_start(now()) + dt.timedelta(days=32)
 
-        self.assertEqual(services.projects_cap_enforce(now=next_month), 1)
+        self.assertEqual(projects_cap_enforce(now=next_month), 1)
 
         self.refresh()
         self.assertIsNone(self.project.over_cap_since)
@@ -97,7 +97,7 @@ class BillingCapTests(ReplayTestCase):
 
     def test_raising_the_cap_in_the_admin_resumes_at_once(self) -> None:
         self.recorded(self.project, "a", 12)
-        services.projects_cap_enforce(now=now())
+        projects_cap_enforce(now=now())
         self.client.force_login(self.alice)
         url = reverse("admin:recordings_project_change", args=[self.project.pk])
         page = self.client.get(url).content.decode()
@@ -115,7 +115,7 @@ class BillingCapTests(ReplayTestCase):
     def test_a_project_without_a_cap_is_never_stopped(self) -> None:
         Project.objects.filter(pk=self.project.pk).update(monthly_minutes_cap=None)
         self.recorded(self.project, "a", 10_000)
-        services.projects_cap_enforce(now=now())
+        projects_cap_enforce(now=now())
         self.refresh()
         self.assertIsNone(self.project.over_cap_since)
 

@@ -23,7 +23,6 @@ from django.test import SimpleTestCase, override_settings
 from django.urls import reverse
 
 import recordings.blobs
-from recordings import services
 from recordings.blobs import (
     AtomicFileSystemStorage,
     StorageError,
@@ -35,6 +34,8 @@ from recordings.blobs import (
     put_chunk,
 )
 from recordings.models import Recording, SnapshotChunk
+from recordings.services.compaction import recording_compact
+from recordings.services.storage import recording_events
 from tests.base import ReplayTestCase, temp_blob_storage
 from tests.capture import FIXTURE_TOKEN, captured, decoded, full_session
 from tests.s3 import create_bucket, s3_client, s3_storage, unreachable_s3_storage
@@ -301,20 +302,20 @@ class S3CaptureTests(ReplayTestCase):
             Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}
         )
         recording = self.send_session()
-        played = services.recording_events(recording=recording)
+        played = recording_events(recording=recording)
         self.assertGreater(recording.chunks.count(), 10)
         # Live: every batch is committed in its row; nothing went to the bucket.
         self.assertEqual(self.objects_put(), 0)
         self.assertEqual(len(self.stored_rows()), recording.chunks.count())
 
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
         windows = recording.window_ids()
         self.assertEqual(self.objects_put(), len(windows))
         self.assertEqual(len(self.bucket_keys()), len(windows))
         self.assertEqual(self.stored_rows(), [])
         self.assertEqual(self.stored_blobs(), [])  # nothing went to the local disk
         recording.refresh_from_db()
-        self.assertEqual(services.recording_events(recording=recording), played)
+        self.assertEqual(recording_events(recording=recording), played)
         self.client.force_login(self.alice)
         url = reverse("admin:recordings_recording_snapshots", args=[recording.code])
         response = self.client.get(url)
@@ -347,7 +348,7 @@ class S3CaptureTests(ReplayTestCase):
                 [e for c in sharing for e in expected[c.batch_id]],
             )
         recording = Recording.objects.get()
-        played = services.recording_events(recording=recording)
+        played = recording_events(recording=recording)
         in_bucket = [e for batch in expected.values() for e in batch]
         self.assertEqual(played, sorted(in_bucket, key=lambda e: e["timestamp"]))
 
@@ -367,7 +368,7 @@ class S3CaptureTests(ReplayTestCase):
         with (
             self.settings(REPLAYHUB_INGEST_ROW_MAX_BYTES=0),
             with_recordings_storage(unreachable_s3_storage(self.bucket)),
-            self.assertLogs("recordings.api", "ERROR"),
+            self.assertLogs("recordings.capture.endpoints", "ERROR"),
         ):
             response = captured(FIXTURE).send(self.client)
         self.assertEqual(response.status_code, 503, response.content)
@@ -390,7 +391,7 @@ class S3CaptureTests(ReplayTestCase):
     ) -> None:
         self.assertEqual(captured(FIXTURE).send(self.client).status_code, 200)
         recording = Recording.objects.get()
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
         self.client.force_login(self.alice)
         url = reverse("admin:recordings_recording_snapshots", args=[recording.code])
         with with_recordings_storage(unreachable_s3_storage(self.bucket)):

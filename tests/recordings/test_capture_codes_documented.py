@@ -19,9 +19,9 @@ from django.conf import settings
 ROOT = Path(settings.BASE_DIR)
 CAPTURE_MODULES = [
     *sorted((ROOT / "recordings" / "ingest").glob("*.py")),
-    ROOT / "recordings" / "api.py",
-    ROOT / "recordings" / "services" / "admission.py",
-    ROOT / "recordings" / "services" / "capture.py",
+    ROOT / "recordings" / "capture" / "endpoints.py",
+    ROOT / "recordings" / "capture" / "admission.py",
+    ROOT / "recordings" / "capture" / "store.py",
 ]
 REFUSALS = {"IngestError", "CaptureRefused", "PayloadTooLarge", "Refusal"}
 CODE_PARAMETERS = {"code", "error_code", "missing_code"}

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from recordings import services
 from recordings.models import Project, Recording, SessionLedger, SnapshotChunk
+from recordings.services.storage import recording_events
 from tests.capture import FIXTURE_TOKEN, captured
 
 SESSION = "concurrent-session"
@@ -64,7 +64,7 @@ def test_concurrent_batches_of_one_session_lose_no_update(live_server: Any) -> N
     per_request = len(json.loads(gzip.decompress(bodies[0])))
     assert chunks.count() == BATCHES * per_request  # the 8 resends stored nothing
     assert recording.event_count == sum(c.event_count for c in chunks)
-    stored = services.recording_events(recording=recording)
+    stored = recording_events(recording=recording)
     assert len(stored) == recording.event_count
     clicks = sum(
         1

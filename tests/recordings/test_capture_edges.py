@@ -25,10 +25,11 @@ from typing import Any
 
 from django.db import DatabaseError, models, transaction
 
-from recordings import services
 from recordings.ingest import storable
 from recordings.models import Event, Person, Recording, SessionLedger
 from recordings.models import SnapshotChunk as Chunk
+from recordings.services.compaction import recording_compact
+from recordings.services.storage import recording_events
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, decoded, posthog_dir
 from tests.fixtures import fixtures_dir
@@ -50,8 +51,9 @@ SERVER_MADE = {
     (SessionLedger, "last_refusal"),
     (SessionLedger, "events_dropped"),  # "type 42": from numbers, kinds capped
     (Recording, "window_checks"),  # written by compaction
-    # Signals (services/signals.py), computed from the stored events: cut to their
-    # columns and cleaned of NULs there (tests/recordings/test_recording_signals.py).
+    # Signals (services/recording_signals.py), computed from the stored events: cut
+    # to their columns and cleaned of NULs there
+    # (tests/recordings/test_recording_signals.py).
     (Recording, "slowest_request_url"),
     (Recording, "last_url"),
     (Recording, "urls"),
@@ -62,9 +64,9 @@ SERVER_MADE = {
     (Recording, "browser_version"),
     (Recording, "os"),
     (Recording, "device_type"),
-    (Recording, "country"),  # a checked ISO code (recordings/geo.py), or ""
-    # A header, not a body field: cut and cleaned in recordings/api.py, tried in
-    # tests/recordings/test_client_environment.py.
+    (Recording, "country"),  # a checked ISO code (recordings/capture/geo.py), or ""
+    # A header, not a body field: cut and cleaned in recordings/capture/endpoints.py,
+    # tried in tests/recordings/test_client_environment.py.
     (Recording, "user_agent"),
 }
 
@@ -573,7 +575,7 @@ class CaptureEdgeTests(ReplayTestCase):
             # The blob keeps the events as the privacy rules left them, NUL and all.
             session_id = row_lookup(Recording, payload, field.endpoint)["session_id"]
             recording = Recording.objects.get(session_id=session_id)
-            stored_events = services.recording_events(recording=recording)
+            stored_events = recording_events(recording=recording)
             hrefs = [e["data"]["href"] for e in stored_events if e["type"] == 4]
             sent = [m["data"]["href"] for m in metas(payload)]
             self.assertEqual(sorted(hrefs), sorted(sent))
@@ -694,8 +696,8 @@ class CaptureEdgeTests(ReplayTestCase):
             with self.subTest(url):
                 self.assertEqual(self.client.get(url).status_code, 200)
         recording = Recording.objects.get(session_id=batch["session_id"])
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
         recording.refresh_from_db()
         self.assertTrue(recording.compacted)
-        stored = services.recording_events(recording=recording)
+        stored = recording_events(recording=recording)
         self.assertEqual(len(stored), len(batch["events"]))

@@ -1,7 +1,7 @@
 """Two requests of one session that overlap: the second to commit starts over.
 
 Capture reads a session's ledger, scrubs and writes blobs, then commits only if
-the ledger is still as read (recordings/services/capture_sql.py). Here the overlap
+the ledger is still as read (recordings/capture/store_sql.py). Here the overlap
 is made deterministic: while the first request writes its blobs (the storage
 boundary), a second request of the same session is stored in full.
 """
@@ -17,10 +17,10 @@ from unittest import mock
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from recordings import services
+from recordings.capture import store_sql
+from recordings.capture.store import IngestResult, recording_ingest_batches
 from recordings.ingest.parse import SnapshotBatch
 from recordings.models import Project, Recording, SessionLedger, SnapshotChunk
-from recordings.services import capture_sql
 from tests.base import ReplayTestCase
 
 SESSION = "01a202a4-57be-7561-8ae1-39f845ed8af5"
@@ -84,16 +84,14 @@ class CaptureVersionTests(ReplayTestCase):
         super().setUp()
         self.project = Project.objects.create(name="Shop")
 
-    def ingest(self, *batches: SnapshotBatch) -> list[services.IngestResult]:
-        return services.recording_ingest_batches(
-            project=self.project, batches=list(batches)
-        )
+    def ingest(self, *batches: SnapshotBatch) -> list[IngestResult]:
+        return recording_ingest_batches(project=self.project, batches=list(batches))
 
     @contextmanager
     def meanwhile(self, other: Callable[[], object]) -> Iterator[list[int]]:
         """Run `other` (another request) between the next request's read and its
         commit; yields the number of chunk rows of each commit attempt."""
-        real = capture_sql.session_commit
+        real = store_sql.session_commit
         calls: list[int] = []
 
         def session_commit(read: Any, ledger: Any, recording: Any, chunks: Any) -> Any:
@@ -103,7 +101,7 @@ class CaptureVersionTests(ReplayTestCase):
             return real(read, ledger, recording, chunks)
 
         # Where capture looks it up (the name it imported).
-        target = "recordings.services.capture.session_commit"
+        target = "recordings.capture.store.session_commit"
         with mock.patch(target, session_commit):
             yield calls
 

@@ -13,9 +13,9 @@ from django.test import override_settings
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
-from recordings import services
-from recordings.api import USER_AGENT_MAX
+from recordings.capture.endpoints import USER_AGENT_MAX
 from recordings.models import Recording
+from recordings.services.compaction import recording_compact
 from tests.base import ReplayTestCase
 from tests.capture import session_events
 
@@ -48,7 +48,7 @@ class ClientEnvironmentTests(ReplayTestCase):
     ) -> None:
         recording = self.send(**{"User-Agent": FIREFOX_ON_WINDOWS})
         self.assertEqual(recording.user_agent, FIREFOX_ON_WINDOWS)
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
         recording.refresh_from_db()
         self.assertEqual(recording.browser, "Firefox")
         self.assertTrue(recording.browser_version.startswith("133"))
@@ -85,7 +85,7 @@ class ClientEnvironmentTests(ReplayTestCase):
     def test_an_unreadable_database_costs_no_batch(self) -> None:
         with (
             override_settings(REPLAYHUB_GEOIP_DATABASE="/nonexistent/country.mmdb"),
-            self.assertLogs("recordings.geo", "ERROR"),
+            self.assertLogs("recordings.capture.geo", "ERROR"),
         ):
             self.assertEqual(self.send().country, "")
 

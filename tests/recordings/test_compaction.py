@@ -12,9 +12,10 @@ from django.urls import reverse
 from django.utils.timezone import now
 
 from privacy.models import PrivacySettings
-from recordings import services
 from recordings.models import Project, Recording, SessionLedger, SnapshotChunk
 from recordings.services import storage
+from recordings.services.compaction import recording_compact
+from recordings.services.storage import recording_events, recording_purge
 from recordings.tasks import recordings_compact as recordings_compact_task
 from replayhub.celery import app
 from tests.base import ReplayTestCase
@@ -34,7 +35,7 @@ class CompactionTests(ReplayTestCase):
         self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
         send_full_session_snapshots(self.client)
         self.recording = Recording.objects.get(session_id=MAIN_SESSION)
-        self.before = services.recording_events(recording=self.recording)
+        self.before = recording_events(recording=self.recording)
         self.loose_rows = len(self.stored_rows())
 
     def make_idle(self, minutes: int = 60) -> None:
@@ -47,7 +48,7 @@ class CompactionTests(ReplayTestCase):
     def test_it_merges_a_window_into_one_blob_with_the_same_events(self) -> None:
         self.assertGreater(self.loose_rows, 10)
         self.assertEqual(self.stored_blobs(), [])  # live: all in the rows
-        windows = services.recording_compact(recording=self.recording)
+        windows = recording_compact(recording=self.recording)
         self.recording.refresh_from_db()
         self.assertEqual(windows, 1)
         self.assertTrue(self.recording.compacted)
@@ -59,9 +60,7 @@ class CompactionTests(ReplayTestCase):
         blobs = self.stored_blobs()
         session_blobs = [b for b in blobs if MAIN_SESSION in str(b)]
         self.assertEqual(len(session_blobs), 1)
-        self.assertEqual(
-            services.recording_events(recording=self.recording), self.before
-        )
+        self.assertEqual(recording_events(recording=self.recording), self.before)
         self.assertEqual(self.recording.size_bytes, session_blobs[0].stat().st_size)
 
     def test_the_sweeper_compacts_only_idle_recordings(self) -> None:
@@ -76,7 +75,7 @@ class CompactionTests(ReplayTestCase):
         self.assertEqual(recordings_compact_task.apply().get(), 0)  # nothing left
 
     def test_playback_of_a_compacted_window_is_the_stored_gzip(self) -> None:
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         (window,) = self.recording.window_ids()
         self.client.force_login(self.alice)
         url = reverse(
@@ -95,7 +94,7 @@ class CompactionTests(ReplayTestCase):
     def test_a_late_retry_is_still_recognised_and_new_data_is_merged_later(
         self,
     ) -> None:
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         chunks = SnapshotChunk.objects.count()
         first = next(r for r in full_session() if r.path == "/s/")
         self.assertEqual(first.send(self.client).status_code, 200)  # an old retry
@@ -106,7 +105,7 @@ class CompactionTests(ReplayTestCase):
     def test_a_batch_arriving_after_compaction_plays_and_is_merged_next_time(
         self,
     ) -> None:
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         payload = orjson.loads(gzip.decompress(captured("04-s-gzip-fullsnapshot").body))
         for item in payload:
             item["uuid"] += "-late"
@@ -117,7 +116,7 @@ class CompactionTests(ReplayTestCase):
         )
         self.recording.refresh_from_db()
         self.assertFalse(self.recording.compacted)
-        grown = services.recording_events(recording=self.recording)
+        grown = recording_events(recording=self.recording)
         self.assertGreater(len(grown), len(self.before))
         self.make_idle()
         out = StringIO()
@@ -125,13 +124,13 @@ class CompactionTests(ReplayTestCase):
         self.assertIn("1 recording(s) to compact", out.getvalue())
         self.recording.refresh_from_db()
         self.assertTrue(self.recording.compacted)
-        self.assertEqual(services.recording_events(recording=self.recording), grown)
+        self.assertEqual(recording_events(recording=self.recording), grown)
         session_blobs = [b for b in self.stored_blobs() if MAIN_SESSION in str(b)]
         self.assertEqual(len(session_blobs), 1)
 
     def test_purging_a_compacted_recording_leaves_no_blob(self) -> None:
-        services.recording_compact(recording=self.recording)
-        services.recording_purge(recording=self.recording)
+        recording_compact(recording=self.recording)
+        recording_purge(recording=self.recording)
         self.assertEqual([b for b in self.stored_blobs() if MAIN_SESSION in str(b)], [])
 
 
@@ -146,7 +145,7 @@ class RecordingRulesAtCompactionTests(ReplayTestCase):
         PrivacySettings.objects.update_or_create(
             project=self.project, defaults={"minimum_duration_ms": 60_000}
         )
-        self.assertEqual(services.recording_compact(recording=self.recording), 0)
+        self.assertEqual(recording_compact(recording=self.recording), 0)
         self.assertFalse(Recording.objects.exists())
         self.assertEqual(self.stored_blobs(), [])
         ledger = SessionLedger.objects.get(session_id=self.recording.session_id)
@@ -156,7 +155,7 @@ class RecordingRulesAtCompactionTests(ReplayTestCase):
         PrivacySettings.objects.update_or_create(
             project=self.project, defaults={"minimum_duration_ms": 1_000}
         )
-        self.assertEqual(services.recording_compact(recording=self.recording), 1)
+        self.assertEqual(recording_compact(recording=self.recording), 1)
         self.assertTrue(Recording.objects.get().compacted)
 
 
@@ -165,7 +164,7 @@ class PlaybackDuringCompactionTests(ReplayTestCase):
         self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
         send_full_session_snapshots(self.client)
         recording = Recording.objects.get(session_id=MAIN_SESSION)
-        before = services.recording_events(recording=recording)
+        before = recording_events(recording=recording)
         real = storage.chunk_data_keys
         moved: list[bool] = []
 
@@ -173,10 +172,10 @@ class PlaybackDuringCompactionTests(ReplayTestCase):
             keys = real(**kwargs)
             if not moved:  # compaction commits between the key read and the reads
                 moved.append(True)
-                services.recording_compact(recording=recording)
+                recording_compact(recording=recording)
             return keys
 
         with mock.patch.object(storage, "chunk_data_keys", keys_then_compaction):
-            during = services.recording_events(recording=recording)
+            during = recording_events(recording=recording)
         self.assertEqual(moved, [True])
         self.assertEqual(during, before)

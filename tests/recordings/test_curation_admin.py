@@ -15,8 +15,14 @@ from django.utils.timezone import now
 from playlists import access as playlist_access
 from playlists import services as playlists
 from playlists.models import PlaylistPin, ShareLink
-from recordings import access, services
+from recordings import access
 from recordings.models import Comment, Recording, RecordingTag, RecordingView, Tag
+from recordings.services.curation import (
+    comment_create,
+    recording_view_record,
+    recordings_tag,
+    tag_get_or_create,
+)
 from tests.base import ReplayTestCase
 
 T0 = now() - dt.timedelta(hours=2)
@@ -60,10 +66,10 @@ class CurationAdminCase(ReplayTestCase):
 
 class RecordingListTests(CurationAdminCase):
     def test_it_shows_tag_chips_and_only_my_views(self) -> None:
-        bug = services.tag_get_or_create(project=self.project, name="bug")
-        services.recordings_tag(recordings=self.recs[:1], tag=bug, user=self.alice)
-        services.recording_view_record(recording=self.recs[1], user=self.bob)
-        services.recording_view_record(recording=self.recs[2], user=self.alice)
+        bug = tag_get_or_create(project=self.project, name="bug")
+        recordings_tag(recordings=self.recs[:1], tag=bug, user=self.alice)
+        recording_view_record(recording=self.recs[1], user=self.bob)
+        recording_view_record(recording=self.recs[2], user=self.alice)
         self.client.force_login(self.alice)
         response = self.client.get(reverse(LIST))
         self.assertContains(response, 'class="replayhub-tag"', count=1)
@@ -71,14 +77,14 @@ class RecordingListTests(CurationAdminCase):
         self.assertEqual(rows, {"s0": False, "s1": False, "s2": True})
 
     def test_the_list_queries_do_not_grow_with_tags(self) -> None:
-        bug = services.tag_get_or_create(project=self.project, name="bug")
-        services.recordings_tag(recordings=self.recs, tag=bug, user=self.alice)
+        bug = tag_get_or_create(project=self.project, name="bug")
+        recordings_tag(recordings=self.recs, tag=bug, user=self.alice)
         self.client.force_login(self.alice)
         self.client.get(reverse(LIST))
         with CaptureQueriesContext(connection) as few:
             self.client.get(reverse(LIST))
-        more = services.tag_get_or_create(project=self.project, name="more")
-        services.recordings_tag(recordings=self.recs, tag=more, user=self.alice)
+        more = tag_get_or_create(project=self.project, name="more")
+        recordings_tag(recordings=self.recs, tag=more, user=self.alice)
         for k in range(3, 8):
             Recording.objects.create(
                 project=self.project, session_id=f"s{k}", started_at=T0, ended_at=T0
@@ -178,10 +184,10 @@ class PlayerPageTests(CurationAdminCase):
         self.assertFalse(Comment.objects.exists())
 
     def test_people_edit_only_their_own_comments(self) -> None:
-        alices = services.comment_create(
+        alices = comment_create(
             recording=self.recs[0], author=self.alice, text="alice's", offset_ms=0
         )
-        bobs = services.comment_create(
+        bobs = comment_create(
             recording=self.recs[0], author=self.bob, text="bob's", offset_ms=0
         )
         self.client.force_login(self.bob)
@@ -199,7 +205,7 @@ class PlayerPageTests(CurationAdminCase):
         self.assertIsNotNone(bobs.edited)
 
     def test_project_admins_delete_any_comment(self) -> None:
-        bobs = services.comment_create(
+        bobs = comment_create(
             recording=self.recs[0], author=self.bob, text="bob's", offset_ms=0
         )
         self.client.force_login(self.alice)
@@ -227,7 +233,7 @@ class PlayerPageTests(CurationAdminCase):
         self.assertFalse(Tag.objects.exists())
 
     def test_who_watched_shows_only_when_the_project_says(self) -> None:
-        services.recording_view_record(recording=self.recs[0], user=self.bob)
+        recording_view_record(recording=self.recs[0], user=self.bob)
         self.client.force_login(self.alice)
         page = self.client.get(self.play_url(self.recs[0]))
         self.assertNotContains(page, "replayhub-watchers")

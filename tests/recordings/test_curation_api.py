@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from recordings import access, services
 from recordings.access import Role
 from recordings.models import ApiKey, Comment, Tag
+from recordings.services.api_keys import api_key_create
+from recordings.services.curation import comment_create
 from tests.recordings.test_management_api import TenantsTestCase
 
 
@@ -41,7 +42,7 @@ class CommentApiTests(CurationApiCase):
 
     def test_a_read_only_key_may_not_comment(self) -> None:
         key = ApiKey(user=self.bob, name="ci", access="read")
-        secret = access.api_key_create(key=key, projects=[self.project])
+        secret = api_key_create(key=key, projects=[self.project])
         headers = {"Authorization": f"Bearer {secret}"}
         self.assertEqual(
             self.client.get(self.comments, headers=headers).status_code, 200
@@ -53,10 +54,10 @@ class CommentApiTests(CurationApiCase):
 
     def test_authors_edit_their_own_and_admins_delete_any(self) -> None:
         recording = self.own.recording
-        bobs = services.comment_create(
+        bobs = comment_create(
             recording=recording, author=self.bob, text="bob's", offset_ms=0
         )
-        alices = services.comment_create(
+        alices = comment_create(
             recording=recording, author=self.alice, text="alice's", offset_ms=0
         )
         self.client.force_login(self.bob)

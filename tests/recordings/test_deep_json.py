@@ -18,7 +18,7 @@ from playlists import services as playlists
 from playlists.models import Playlist
 from recordings.models import Comment, Recording
 from recordings.parsers import MAX_BODY_DEPTH
-from recordings.search.document import MAX_NESTING
+from recordings.search.language.document import MAX_NESTING
 from tests.base import ReplayTestCase
 from tests.finding import make_recording
 

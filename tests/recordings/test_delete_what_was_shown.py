@@ -17,9 +17,12 @@ from django.urls import reverse
 
 from playlists.services import playlist_create, playlist_pin
 from privacy.models import PrivacyAuditEntry
-from recordings import services, tasks
+from recordings import tasks
 from recordings.models import Recording
-from recordings.search.outline import outline
+from recordings.search.language.outline import outline
+from recordings.services.curation import recording_view_record
+from recordings.services.purge import recordings_purge_set
+from recordings.services.storage import recording_purge, recordings_hold
 from replayhub.celery import app
 from tests.access import rrweb_events
 from tests.base import ReplayTestCase
@@ -105,7 +108,7 @@ class ApiDeleteTests(DeleteWhatWasShownCase):
 
     def test_a_hold_placed_since_the_count_changes_the_set(self) -> None:
         counted = self.delete().json()
-        services.recordings_hold(recordings=self.recordings[-1:], hold=True, actor=None)
+        recordings_hold(recordings=self.recordings[-1:], hold=True, actor=None)
         response = self.delete(dry_run=False, expected=counted["fingerprint"])
         self.assertEqual(response.status_code, 409)
         self.assertEqual(response.json()["held"], 1)
@@ -113,12 +116,12 @@ class ApiDeleteTests(DeleteWhatWasShownCase):
 
 class PurgeByIdTests(DeleteWhatWasShownCase):
     def test_it_deletes_only_the_ids_it_was_given(self) -> None:
-        found = services.recordings_purge_set(
+        found = recordings_purge_set(
             recordings=Recording.objects.filter(pk__in=[r.pk for r in self.recordings])
         )
         gone, held = self.recordings[0], self.recordings[1]
-        services.recording_purge(recording=gone)
-        services.recordings_hold(recordings=[held], hold=True, actor=None)
+        recording_purge(recording=gone)
+        recordings_hold(recordings=[held], hold=True, actor=None)
         PrivacyAuditEntry.objects.all().delete()
         send_rrweb(self.client, self.project.token, "x", rrweb_events("signup"), "new")
         report = tasks.recordings_purge(list(found.ids), self.alice.pk, "test", {})
@@ -136,7 +139,7 @@ class AdminDeleteTests(DeleteWhatWasShownCase):
     def setUp(self) -> None:
         super().setUp()
         for recording in self.kept:
-            services.recording_view_record(recording=recording, user=self.alice)
+            recording_view_record(recording=recording, user=self.alice)
         self.filter = {"version": 1, "where": {"not": {"term": "viewed", "by": "me"}}}
         query = urlencode({"filter": json.dumps(self.filter)})
         self.url = f"{reverse(DELETE_MATCHING)}?{query}"

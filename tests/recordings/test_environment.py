@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from recordings.ingest.environment import Environment, environment_of
-from recordings.ingest.signals import AnalyticsEvent
+from recordings.ingest.signal_scan import AnalyticsEvent
 from tests.capture import session_events
 from tests.fixtures import fixtures_dir
 

@@ -16,9 +16,10 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from privacy.models import PrivacyAuditEntry
-from recordings import services
 from recordings.admin import export
 from recordings.models import Recording
+from recordings.services.compaction import recording_compact
+from recordings.services.storage import recording_events, recordings_hold
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, send_rrweb, session_events
 
@@ -33,7 +34,7 @@ class ExportSelectedTests(ReplayTestCase):
         send_rrweb(self.client, FIXTURE_TOKEN, "a1", events, "one", "tab")
         send_rrweb(self.client, FIXTURE_TOKEN, "b1", events[:50], "two", "tab")
         for recording in Recording.objects.all():
-            services.recording_compact(recording=recording)
+            recording_compact(recording=recording)
         self.one = Recording.objects.get(session_id="one")
         self.two = Recording.objects.get(session_id="two")
         PrivacyAuditEntry.objects.all().delete()
@@ -69,7 +70,7 @@ class ExportSelectedTests(ReplayTestCase):
         self.assertEqual(document["recording"]["code"], str(self.one.code))
         self.assertEqual(
             document["windows"],
-            {"tab": services.recording_events(recording=self.one, window_id="tab")},
+            {"tab": recording_events(recording=self.one, window_id="tab")},
         )
         self.assertEqual(len(document["markers"]), self.one.markers.count())
         self.assertFalse(PrivacyAuditEntry.objects.exists())  # nothing on hold
@@ -111,7 +112,7 @@ class ExportSelectedTests(ReplayTestCase):
             export.export_selected(model_admin, request, Recording.objects.all())
 
     def test_exporting_recordings_on_hold_is_audited(self) -> None:
-        services.recordings_hold(recordings=[self.two], hold=True, actor=self.alice)
+        recordings_hold(recordings=[self.two], hold=True, actor=self.alice)
         PrivacyAuditEntry.objects.all().delete()
         self.client.force_login(self.bob)
         self.files(self.post(self.one, self.two, format="json", apply="1"))
@@ -131,7 +132,7 @@ class ExportSelectedTests(ReplayTestCase):
         self.client.force_login(self.bob)
         self.client.get(url).getvalue()
         self.assertFalse(PrivacyAuditEntry.objects.exists())  # not on hold
-        services.recordings_hold(recordings=[self.two], hold=True, actor=self.alice)
+        recordings_hold(recordings=[self.two], hold=True, actor=self.alice)
         PrivacyAuditEntry.objects.all().delete()
         document = json.loads(self.client.get(url).getvalue())
         self.assertEqual(document["format"], "replayhub-recording")
@@ -146,7 +147,7 @@ class ExportSelectedTests(ReplayTestCase):
         self.client.force_login(self.bob)
         self.client.get(url).getvalue()
         self.assertFalse(PrivacyAuditEntry.objects.exists())  # not on hold
-        services.recordings_hold(recordings=[self.two], hold=True, actor=self.alice)
+        recordings_hold(recordings=[self.two], hold=True, actor=self.alice)
         PrivacyAuditEntry.objects.all().delete()
         page = self.client.get(url).getvalue()
         self.assertIn(b"<!doctype html>", page)
@@ -161,7 +162,7 @@ class ExportSelectedTests(ReplayTestCase):
         )
 
     def test_an_offline_download_that_storage_refuses_is_not_audited(self) -> None:
-        services.recordings_hold(recordings=[self.two], hold=True, actor=self.alice)
+        recordings_hold(recordings=[self.two], hold=True, actor=self.alice)
         PrivacyAuditEntry.objects.all().delete()
         self.take_storage_down()
         self.client.force_login(self.bob)

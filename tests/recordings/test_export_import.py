@@ -18,7 +18,6 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from privacy.models import PrivacyAuditEntry
-from recordings import archives, playback, services
 from recordings.models import (
     Comment,
     Event,
@@ -28,7 +27,15 @@ from recordings.models import (
     Recording,
     Tag,
 )
-from recordings.services.transfer import EVENT_FIELDS, MARKER_FIELDS, PERSON_FIELDS
+from recordings.playback import archives, responses
+from recordings.playback.transfer import EVENT_FIELDS, MARKER_FIELDS, PERSON_FIELDS
+from recordings.services.compaction import recording_compact
+from recordings.services.curation import recordings_tag, tag_get_or_create
+from recordings.services.storage import (
+    recording_events,
+    recording_purge,
+    recordings_hold,
+)
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, full_session, send_rrweb, session_events
 
@@ -46,7 +53,7 @@ def state(recording: Recording) -> dict[str, Any]:
         if f.name not in NOT_COMPARED
     }
     windows = {
-        window: services.recording_events(recording=recording, window_id=window)
+        window: recording_events(recording=recording, window_id=window)
         for window in recording.window_ids()
     }
     events = Event.objects.filter(
@@ -86,15 +93,15 @@ class ExportImportTests(ReplayTestCase):
         send_rrweb(self.client, FIXTURE_TOKEN, "t1", events[:half], "two", "tab-1")
         send_rrweb(self.client, FIXTURE_TOKEN, "t2", events[half:], "two", "tab-2")
         for recording in Recording.objects.all():
-            services.recording_compact(recording=recording)
+            recording_compact(recording=recording)
         self.main = Recording.objects.get(session_id=MAIN_SESSION)
         self.two = Recording.objects.get(session_id="two")
         Comment.objects.create(
             recording=self.main, author=self.alice, text="look here", offset_ms=1200
         )
-        tag = services.tag_get_or_create(project=self.project, name="checkout")
-        services.recordings_tag(recordings=[self.main], tag=tag, user=self.alice)
-        services.recordings_hold(recordings=[self.two], hold=True, actor=self.alice)
+        tag = tag_get_or_create(project=self.project, name="checkout")
+        recordings_tag(recordings=[self.main], tag=tag, user=self.alice)
+        recordings_hold(recordings=[self.two], hold=True, actor=self.alice)
         self.out = self.blob_dir.parent / f"{self.blob_dir.name}-export"
 
     def assert_same(self, after: dict[str, Any], before: dict[str, Any]) -> None:
@@ -123,8 +130,8 @@ class ExportImportTests(ReplayTestCase):
     def empty_installation(self) -> None:
         """Every recording, blob, event, person and tag of the project gone."""
         for recording in Recording.objects.all():
-            services.recordings_hold(recordings=[recording], hold=False, actor=None)
-            services.recording_purge(recording=recording)
+            recordings_hold(recordings=[recording], hold=False, actor=None)
+            recording_purge(recording=recording)
         Event.objects.all().delete()
         Person.objects.all().delete()
         Tag.objects.all().delete()
@@ -356,7 +363,7 @@ class PlainReaderTests(ReplayTestCase):
         events = session_events("idle-rotation.0")
         send_rrweb(self.client, FIXTURE_TOKEN, "t1", events[:100], "two", "tab-1")
         send_rrweb(self.client, FIXTURE_TOKEN, "t2", events[100:], "two", "tab-2")
-        services.recording_compact(recording=Recording.objects.get())
+        recording_compact(recording=Recording.objects.get())
 
     def read_plainly(self, code: str) -> dict[str, list[Any]]:
         windows: dict[str, list[Any]] = {}
@@ -391,7 +398,7 @@ class PlainReaderTests(ReplayTestCase):
         send_rrweb(self.client, FIXTURE_TOKEN, "l2", events[40:], "live", "w")
         for recording in Recording.objects.all():  # compacted ones and a live one
             expected = {
-                window: services.recording_events(recording=recording, window_id=window)
+                window: recording_events(recording=recording, window_id=window)
                 for window in recording.window_ids()
             }
             self.assertEqual(self.read_plainly(str(recording.code)), expected)
@@ -421,7 +428,7 @@ class PlainReaderTests(ReplayTestCase):
                 for entry in entries
                 for event in namespace["segment_events"](blob, entry)
             ]
-            expected = services.recording_events(recording=recording, window_id=window)
+            expected = recording_events(recording=recording, window_id=window)
             self.assertEqual(events, expected)
 
 
@@ -436,7 +443,7 @@ class DocumentReadTests(ReplayTestCase):
         send_rrweb(self.client, FIXTURE_TOKEN, "b", events[150:], "s", "w-2")
         recording = Recording.objects.get()
         meta = {"code": str(recording.code), "note": "ünïcode ✓", "n": 12345}
-        self.data = b"".join(playback.export_chunks(recording=recording, meta=meta))
+        self.data = b"".join(responses.export_chunks(recording=recording, meta=meta))
 
     def read(self, data: bytes) -> tuple[dict[str, Any], list[Any]]:
         header, windows = archives.document_read(io.BytesIO(data))

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
 
-from recordings import access
 from recordings.models import ApiKey, Event, Project, Recording
-from recordings.search import DOCUMENT_SCHEMA, parse_document
-from recordings.search.document import MARKER_KINDS, ORDERS, SIGNALS
+from recordings.search.language import DOCUMENT_SCHEMA, parse_document
+from recordings.search.language.document import MARKER_KINDS, ORDERS, SIGNALS
+from recordings.services.api_keys import api_key_create
 from replayhub.celery import app
 from tests.base import ReplayTestCase
 
@@ -57,7 +57,7 @@ class FilterApiCase(ReplayTestCase):
 
     def key_for(self, user: User, access_: str = "read", *projects: Project) -> str:
         key = ApiKey(user=user, name="ci", access=access_)
-        return access.api_key_create(key=key, projects=list(projects) or [self.project])
+        return api_key_create(key=key, projects=list(projects) or [self.project])
 
     def search(self, body: Any, user: User | None = None) -> Any:
         self.client.force_login(user or self.alice)

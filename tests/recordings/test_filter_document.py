@@ -6,8 +6,12 @@ import datetime as dt
 
 from django.test import SimpleTestCase
 
-from recordings.search import FilterInvalid, parse_document, parse_json_document
-from recordings.search.document import (
+from recordings.search.language import (
+    FilterInvalid,
+    parse_document,
+    parse_json_document,
+)
+from recordings.search.language.document import (
     MAX_DOCUMENT_BYTES,
     ColumnRange,
     Condition,

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 from django.urls import reverse
 
 from recordings.models import Marker, Recording
-from recordings.models.moments import LEAD_MS, first_moments
-from recordings.search import parse_document
+from recordings.search.language import parse_document
+from recordings.search.moments import LEAD_MS, first_moments
 from tests.recordings.test_admin_filters import with_filter
 from tests.recordings.test_filter_terms import MS, T0, FilterCase, S
 

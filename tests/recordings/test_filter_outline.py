@@ -6,8 +6,8 @@ from __future__ import annotations
 import doctest
 import json
 
-from recordings.search import outline as outline_module
-from recordings.search.outline import outline
+from recordings.search.language import outline as outline_module
+from recordings.search.language.outline import outline
 
 PERSONAL = {
     "version": 1,

@@ -19,7 +19,7 @@ from django.urls import reverse
 from playlists import services as playlists
 from playlists.models import Playlist, PlaylistPin
 from recordings.models import Recording
-from recordings.search import FilterInvalid, parse_document
+from recordings.search.language import FilterInvalid, parse_document
 from tests.base import ReplayTestCase
 from tests.finding import make_recording
 

@@ -12,7 +12,8 @@ from typing import Any
 from recordings.ingest.flags import feature_flags_of
 from recordings.models import Event, Marker, Person, Project, Recording
 from recordings.models.recording import GAP_WARNING_MS, OVERSIZED_EVENT_BYTES
-from recordings.search import parse_document
+from recordings.search.compiler import recordings_matching
+from recordings.search.language import parse_document
 from tests.base import ReplayTestCase
 
 NOW = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
@@ -72,7 +73,8 @@ class FilterCase(ReplayTestCase):
         if where is not None:
             body["where"] = where
         document = parse_document(body)
-        found = Recording.objects.for_project(self.project).matching(document, now=NOW)
+        scoped = Recording.objects.for_project(self.project)
+        found = recordings_matching(scoped, document, now=NOW)
         return list(found.values_list("session_id", flat=True))
 
     def assertFinds(self, where: dict[str, Any], expected: set[str]) -> None:
@@ -571,7 +573,7 @@ class ProbeTest(FilterCase):
             "where": [{"key": "model", "op": "equals", "value": "x"}],
         }
         document = parse_document({"version": 1, "where": term})
-        found = Recording.objects.matching(document, now=NOW)
+        found = recordings_matching(Recording.objects.all(), document, now=NOW)
         if not sliced:
             return str(found.order_by().query)
         from django.db import connection
@@ -594,7 +596,8 @@ class ProbeTest(FilterCase):
         document = parse_document(
             {"version": 1, "where": {"term": "url", "op": "contains", "value": "x"}}
         )
-        sql = str(Recording.objects.matching(document, now=NOW).query)
+        found = recordings_matching(Recording.objects.all(), document, now=NOW)
+        sql = str(found.query)
         self.assertNotIn("recordings_marker", sql)
         self.rec("a", first_url="https://x.test/")
         self.assertEqual(

@@ -4,8 +4,8 @@ from typing import Any
 
 import orjson
 
-from recordings import services
 from recordings.models import Event, Project, Recording
+from recordings.services.storage import recording_events
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, full_session, session_events
 
@@ -33,7 +33,7 @@ class FullSessionTests(ReplayTestCase):
     def test_it_stores_the_whole_session_as_one_playable_recording(self) -> None:
         expected = session_events("main.0")
         recording = Recording.objects.get(session_id=MAIN_SESSION)
-        played = services.recording_events(recording=recording)
+        played = recording_events(recording=recording)
         # The client masked typed inputs already; what it left is a checkbox's
         # fixed "on", which the server (mask all inputs, the default) keeps too.
         self.assertEqual(canonical(played), canonical(expected))

@@ -8,8 +8,8 @@ from django.db import OperationalError, connection
 from django.urls import reverse
 
 from privacy.policy import privacy_for
-from recordings import services
 from recordings.models import Project, Recording, SessionLedger
+from recordings.services.ledger import project_capture_health
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, captured
 from tests.s3 import unreachable_s3_storage
@@ -69,7 +69,7 @@ class IngestLedgerTests(ReplayTestCase):
         with (
             # Only batches too big for rows (here: all) meet storage on capture.
             self.settings(STORAGES=storages, REPLAYHUB_INGEST_ROW_MAX_BYTES=0),
-            self.assertLogs("recordings.api", "ERROR"),
+            self.assertLogs("recordings.capture.endpoints", "ERROR"),
         ):
             response = self.request.send(self.client)
         self.assertEqual(response.status_code, 503, response.content)
@@ -146,7 +146,7 @@ class IngestLedgerTests(ReplayTestCase):
         self.send(payload)
         health = {
             h.lib_version: h
-            for h in services.project_capture_health(project=self.project, days=30)
+            for h in project_capture_health(project=self.project, days=30)
         }
         self.assertEqual((health["1.449.2"].total, health["1.449.2"].missing), (1, 0))
         self.assertEqual((health["1.200.0"].total, health["1.200.0"].missing), (1, 1))

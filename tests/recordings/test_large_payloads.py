@@ -4,9 +4,9 @@ import base64
 import json
 from typing import Any
 
-from recordings import services
 from recordings.ingest.images import PLACEHOLDER_IMAGE
 from recordings.models import Recording
+from recordings.services.storage import recording_events
 from tests.base import ReplayTestCase
 
 T0 = 1_790_000_000_000
@@ -65,7 +65,7 @@ class LargePayloadTests(ReplayTestCase):
 
     def stored_image(self, session_id: str) -> str:
         recording = Recording.objects.get(session_id=session_id)
-        (_, snapshot) = services.recording_events(recording=recording)
+        (_, snapshot) = recording_events(recording=recording)
         src: str = snapshot["data"]["node"]["childNodes"][0]["childNodes"][0][
             "childNodes"
         ][0]["attributes"]["src"]

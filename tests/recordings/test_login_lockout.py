@@ -14,8 +14,8 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils.timezone import now
 
-from recordings import access
 from recordings.models import ApiKey
+from recordings.services.api_keys import api_key_create
 from tests.base import ReplayTestCase
 
 if TYPE_CHECKING:  # the test client's response type exists only in the stubs
@@ -133,7 +133,7 @@ class LoginLockoutTests(ReplayTestCase):
 
     def test_api_keys_and_signed_in_sessions_are_not_affected(self) -> None:
         key = ApiKey(user=self.alice, name="ci", access=ApiKey.Access.READ)
-        secret = access.api_key_create(key=key, projects=[self.project])
+        secret = api_key_create(key=key, projects=[self.project])
         self.fail_sign_in("alice", LIMIT)
         headers = {"Authorization": f"Bearer {secret}"}
         response = self.client.get(

@@ -12,9 +12,11 @@ from django.urls import reverse
 from django.utils.timezone import now
 
 from privacy.models import PrivacyAuditEntry
-from recordings import access, services
 from recordings.access import Role
 from recordings.models import ApiKey, Recording
+from recordings.services.api_keys import api_key_create, api_key_revoke, api_keys_narrow
+from recordings.services.projects import role_grant
+from recordings.services.storage import recording_events, recordings_hold
 from tests.access import make_tenant
 from tests.base import ReplayTestCase
 
@@ -34,7 +36,7 @@ class TenantsTestCase(ReplayTestCase):
 class ManagementApiTests(TenantsTestCase):
     def key_for(self, user: User, access_: str = "read", **fields: Any) -> str:
         key = ApiKey(user=user, name="ci", access=access_, **fields)
-        return access.api_key_create(key=key, projects=[self.own.project])
+        return api_key_create(key=key, projects=[self.own.project])
 
     def get(self, url: str, secret: str) -> Any:
         return self.client.get(url, headers={"Authorization": f"Bearer {secret}"})
@@ -64,9 +66,7 @@ class ManagementApiTests(TenantsTestCase):
         url = f"/api/v1/recordings/{recording.code}/snapshots/"
         response = self.get(url, self.key_for(self.bob))
         self.assertEqual(response.status_code, 200)
-        self.assertEqual(
-            response.json(), services.recording_events(recording=recording)
-        )
+        self.assertEqual(response.json(), recording_events(recording=recording))
 
     def test_export_is_a_download_of_metadata_and_every_window(self) -> None:
         recording = self.own.recording
@@ -78,7 +78,7 @@ class ManagementApiTests(TenantsTestCase):
         self.assertEqual(doc["recording"]["session_id"], "zqalpha-session")
         self.assertEqual(
             doc["windows"]["zqalpha-window"],
-            services.recording_events(recording=recording),
+            recording_events(recording=recording),
         )
         self.assertEqual((doc["format"], doc["version"]), ("replayhub-recording", 1))
         self.assertEqual(len(doc["markers"]), recording.markers.count())
@@ -89,7 +89,7 @@ class ManagementApiTests(TenantsTestCase):
 
     def test_an_export_of_a_held_recording_by_key_is_audited(self) -> None:
         recording = self.own.recording
-        services.recordings_hold(recordings=[recording], hold=True, actor=None)
+        recordings_hold(recordings=[recording], hold=True, actor=None)
         url = f"/api/v1/recordings/{recording.code}/export/"
         self.get(url, self.key_for(self.bob)).getvalue()
         entry = PrivacyAuditEntry.objects.filter(
@@ -126,7 +126,7 @@ class ManagementApiTests(TenantsTestCase):
     def test_a_revoked_or_expired_or_unknown_key_gets_401(self) -> None:
         secret = self.key_for(self.bob)
         key = ApiKey.objects.get(user=self.bob)
-        access.api_key_revoke(key=key)
+        api_key_revoke(key=key)
         response = self.get("/api/v1/projects/", secret)
         self.assertEqual(response.status_code, 401)
         self.assertIn("revoked", response.json()["detail"])
@@ -146,18 +146,16 @@ class ManagementApiTests(TenantsTestCase):
     def test_a_key_cannot_be_made_for_a_project_its_user_cannot_see(self) -> None:
         key = ApiKey(user=self.bob, name="sneaky")
         with self.assertRaises(PermissionDenied):
-            access.api_key_create(key=key, projects=[self.other.project])
+            api_key_create(key=key, projects=[self.other.project])
         self.assertFalse(ApiKey.objects.filter(name="sneaky").exists())
 
     def test_losing_the_role_takes_the_keys_reach_away(self) -> None:
         secret = self.key_for(self.bob)
-        access.role_grant(
-            project=self.other.project, principal=self.bob, role=Role.VIEWER
-        )
-        access.role_grant(project=self.own.project, principal=self.bob, role=None)
+        role_grant(project=self.other.project, principal=self.bob, role=Role.VIEWER)
+        role_grant(project=self.own.project, principal=self.bob, role=None)
         self.assertEqual(self.get("/api/v1/recordings/", secret).json()["results"], [])
         # With no role left anywhere the key is refused outright.
-        access.role_grant(project=self.other.project, principal=self.bob, role=None)
+        role_grant(project=self.other.project, principal=self.bob, role=None)
         self.assertEqual(self.get("/api/v1/recordings/", secret).status_code, 401)
 
     def test_only_a_hash_of_the_key_is_stored(self) -> None:
@@ -206,12 +204,10 @@ class ApiKeyScopeTests(TenantsTestCase):
     def setUp(self) -> None:
         super().setUp()
         # bob watches charlie's project too, and holds a key for both.
-        access.role_grant(
-            project=self.other.project, principal=self.bob, role=Role.VIEWER
-        )
+        role_grant(project=self.other.project, principal=self.bob, role=Role.VIEWER)
         key = ApiKey(user=self.bob, name="ci")
         projects = [self.own.project, self.other.project]
-        self.secret = access.api_key_create(key=key, projects=projects)
+        self.secret = api_key_create(key=key, projects=projects)
         self.key = key
 
     def listed(self) -> list[str]:
@@ -223,40 +219,38 @@ class ApiKeyScopeTests(TenantsTestCase):
         return sorted(p.name for p in self.key.projects.all())
 
     def test_a_removed_role_leaves_the_key_and_does_not_come_back(self) -> None:
-        access.role_grant(project=self.own.project, principal=self.bob, role=None)
+        role_grant(project=self.own.project, principal=self.bob, role=None)
         self.assertEqual(self.listed(), ["zqomega project"])
         self.assertEqual(self.scope(), ["zqomega project"])
-        access.role_grant(project=self.own.project, principal=self.bob, role=Role.ADMIN)
+        role_grant(project=self.own.project, principal=self.bob, role=Role.ADMIN)
         self.assertEqual(self.listed(), ["zqomega project"])
         recording = f"/api/v1/recordings/{self.own.recording.code}/"
         headers = {"Authorization": f"Bearer {self.secret}"}
         self.assertEqual(self.client.get(recording, headers=headers).status_code, 404)
 
     def test_a_downgrade_keeps_the_project_in_the_key(self) -> None:
-        access.role_grant(project=self.own.project, principal=self.bob, role=Role.ADMIN)
-        access.role_grant(
-            project=self.own.project, principal=self.bob, role=Role.EDITOR
-        )
+        role_grant(project=self.own.project, principal=self.bob, role=Role.ADMIN)
+        role_grant(project=self.own.project, principal=self.bob, role=Role.EDITOR)
         self.assertEqual(self.scope(), ["zqalpha project", "zqomega project"])
 
     def test_a_group_losing_its_role_narrows_its_members_keys(self) -> None:
         group = Group.objects.create(name="support")
         self.charlie.groups.add(group)
-        access.role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
+        role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
         key = ApiKey(user=self.charlie, name="charlie's")
-        access.api_key_create(key=key, projects=[self.own.project])
-        access.role_grant(project=self.own.project, principal=group, role=None)
+        api_key_create(key=key, projects=[self.own.project])
+        role_grant(project=self.own.project, principal=group, role=None)
         self.assertFalse(key.projects.exists())
         self.assertEqual(self.scope(), ["zqalpha project", "zqomega project"])
 
     def test_leaving_a_group_in_the_user_admin_narrows_the_keys(self) -> None:
         root = self.make_root()
         group = Group.objects.create(name="support")
-        access.role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
-        access.role_grant(project=self.own.project, principal=self.bob, role=None)
+        role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
+        role_grant(project=self.own.project, principal=self.bob, role=None)
         self.bob.groups.add(group)
         key = ApiKey(user=self.bob, name="via group")
-        access.api_key_create(key=key, projects=[self.own.project])
+        api_key_create(key=key, projects=[self.own.project])
         self.client.force_login(root)
         joined = self.bob.date_joined
         response = self.client.post(
@@ -272,7 +266,7 @@ class ApiKeyScopeTests(TenantsTestCase):
         self.assertFalse(key.projects.exists())
 
     def test_the_key_list_names_only_projects_the_key_still_reaches(self) -> None:
-        access.role_grant(project=self.own.project, principal=self.bob, role=None)
+        role_grant(project=self.own.project, principal=self.bob, role=None)
         self.client.force_login(self.bob)
         page = self.client.get(reverse("admin:recordings_apikey_changelist"))
         self.assertContains(page, "zqomega project")
@@ -283,7 +277,7 @@ class ApiKeyScopeTests(TenantsTestCase):
     def test_a_suspension_keeps_the_scope_for_when_the_person_comes_back(self) -> None:
         self.bob.is_active = False
         self.bob.save()
-        self.assertEqual(access.api_keys_narrow(user=self.bob), 0)
+        self.assertEqual(api_keys_narrow(user=self.bob), 0)
         self.bob.is_active = True
         self.bob.save()
         self.assertEqual(self.listed(), ["zqalpha project", "zqomega project"])

@@ -15,8 +15,8 @@ from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
 
-from recordings import services
 from recordings.models import Recording, WindowBlob
+from recordings.services.compaction import recording_compact
 from tests.base import ReplayTestCase, temp_blob_storage
 from tests.capture import FIXTURE_TOKEN, captured
 from tests.s3 import create_bucket, s3_client, s3_storage
@@ -44,7 +44,7 @@ class MissingBlobContract(_Contract):
         response = captured("04-s-gzip-fullsnapshot").send(self.client)
         self.assertEqual(response.status_code, 200, response.content)
         self.recording = Recording.objects.get()
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         (self.window,) = self.recording.window_ids()
         self.key = WindowBlob.objects.get(recording=self.recording).key
         self.client.force_login(self.alice)

@@ -12,7 +12,7 @@ import hashlib
 from html.parser import HTMLParser
 
 from recordings.models import Recording
-from recordings.offline import offline_html
+from recordings.playback.offline import offline_html
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, send_rrweb, session_events
 

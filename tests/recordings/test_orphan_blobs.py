@@ -20,8 +20,10 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils.timezone import now
 
-from recordings import blobs, services
+from recordings import blobs
 from recordings.models import Project, Recording, SnapshotChunk
+from recordings.services.compaction import recording_compact
+from recordings.services.storage import orphan_blobs_delete, recording_events
 from recordings.tasks import orphan_blobs_delete as orphan_blobs_delete_task
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, full_session, send_full_session_snapshots
@@ -52,7 +54,7 @@ class OrphanBlobTests(ReplayTestCase):
 
     def sweep(self, grace_minutes: int = 60) -> int:
         before = now() - dt.timedelta(minutes=grace_minutes)
-        return services.orphan_blobs_delete(written_before=before)
+        return orphan_blobs_delete(written_before=before)
 
     def test_it_deletes_old_orphans_and_keeps_everything_a_row_points_at(
         self,
@@ -63,7 +65,7 @@ class OrphanBlobTests(ReplayTestCase):
         self.assertFalse(old.exists() or elsewhere.exists())
         self.assertEqual(self.stored_blobs(), self.kept)
         recording = Recording.objects.get(session_id=SESSION)
-        self.assertTrue(services.recording_events(recording=recording))
+        self.assertTrue(recording_events(recording=recording))
 
     def test_it_keeps_young_orphans_whose_commit_may_be_under_way(self) -> None:
         young = self.orphan("being-committed", age_s=60)
@@ -72,7 +74,7 @@ class OrphanBlobTests(ReplayTestCase):
 
     def test_it_keeps_compacted_windows(self) -> None:
         recording = Recording.objects.get(session_id=SESSION)
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
         (window,) = {chunk.compacted_into for chunk in SnapshotChunk.objects.all()}
         path = self.blob_dir / window
         os.utime(path, (time.time() - DAY, time.time() - DAY))
@@ -162,6 +164,6 @@ class S3OrphanBlobTests(ReplayTestCase):
         self.assertEqual(stored, sorted({orphan, *(c.blob_key for c in chunks)}))
         self.assertLess(blobs.written_at(orphan), now() + dt.timedelta(minutes=1))
         later = now() + dt.timedelta(minutes=1)  # every blob counts as old
-        self.assertEqual(services.orphan_blobs_delete(written_before=later), 1)
+        self.assertEqual(orphan_blobs_delete(written_before=later), 1)
         left = sorted(blobs.folder_blobs(folder))
         self.assertEqual(left, sorted({chunk.blob_key for chunk in chunks}))

@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 from django.test import SimpleTestCase
 from django.utils.timezone import now
 
-from recordings import services
 from recordings.ingest.parse import decode_body, expand_event, parse_snapshot_request
 from recordings.ingest.playability import check_window
 from recordings.models import GAP_WARNING_MS, Recording
+from recordings.services.compaction import recording_compact
 from tests.base import ReplayTestCase
 from tests.capture import (
     FIXTURE_TOKEN,
@@ -211,7 +211,7 @@ class RecordingPlayabilityTests(ReplayTestCase):
 
     def compacted(self, session_id: str) -> Recording:
         recording = Recording.objects.get(session_id=session_id)
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
         recording.refresh_from_db()
         return recording
 

@@ -12,9 +12,12 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from recordings import archives, blobs, playback, services
+from recordings import blobs
 from recordings.models import Recording
-from recordings.services.transfer import MARKER_FIELDS
+from recordings.playback import archives, responses
+from recordings.playback.transfer import MARKER_FIELDS
+from recordings.services.compaction import recording_compact
+from recordings.services.storage import events_by_key, recording_events
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, send_rrweb, session_events
 
@@ -55,7 +58,7 @@ class ExportTests(ReplayTestCase):
     def built_whole(self, recording: Recording, meta: Any) -> bytes:
         """The export as the API built it before it streamed."""
         windows = {
-            window: services.recording_events(recording=recording, window_id=window)
+            window: recording_events(recording=recording, window_id=window)
             for window in recording.window_ids()
         }
         document = {
@@ -72,7 +75,7 @@ class ExportTests(ReplayTestCase):
         return blobs.dumps(document)
 
     def streamed(self, recording: Recording, meta: Any) -> bytes:
-        return b"".join(playback.export_chunks(recording=recording, meta=meta))
+        return b"".join(responses.export_chunks(recording=recording, meta=meta))
 
     def test_it_streams_the_document_it_built_whole(self) -> None:
         # Batches overlap in time, tie across batches, and window b starts first.
@@ -86,7 +89,7 @@ class ExportTests(ReplayTestCase):
         expected = self.built_whole(recording, meta)
         self.assertEqual(self.streamed(recording, meta), expected)
 
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
         recording.refresh_from_db()
         self.assertTrue(recording.compacted)  # each window sent as stored
         self.assertEqual(
@@ -112,7 +115,7 @@ class ExportTests(ReplayTestCase):
         )
         doc = json.loads(response.getvalue())
         self.assertEqual(doc["recording"]["session_id"], "sess")
-        events = services.recording_events(recording=recording)
+        events = recording_events(recording=recording)
         self.assertEqual(doc["windows"], {"a": events})
 
     def test_it_holds_about_one_batch_in_memory_whatever_the_size(self) -> None:
@@ -120,19 +123,19 @@ class ExportTests(ReplayTestCase):
         exported = self.peak_of_export(recording)
         # Building it whole held every batch's events: about 30 times one batch.
         self.assertLess(exported, 3 * one_batch)
-        services.recording_compact(recording=recording)  # one blob of 30 batches
+        recording_compact(recording=recording)  # one blob of 30 batches
         recording.refresh_from_db()
         self.assertLess(self.peak_of_export(recording), 3 * one_batch)
 
     def test_the_zip_of_exports_holds_about_one_batch_too(self) -> None:
         # The admin's "Export selected" zips documents as they stream.
         recording, one_batch, _size = self.long_recording(copies=30)
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
         recording.refresh_from_db()
         sizes: list[int] = []
 
         def zipped() -> None:
-            pieces = playback.export_chunks(recording=recording, meta={})
+            pieces = responses.export_chunks(recording=recording, meta={})
             stream = archives.zip_stream([("a.json", pieces), ("b.json", [b"{}"])])
             sizes.append(sum(len(piece) for piece in stream))
 
@@ -152,15 +155,15 @@ class ExportTests(ReplayTestCase):
             self.send(f"copy-{copy}", "w", moved)
         recording = Recording.objects.get()
         keys = [recording.chunks.order_by("first_timestamp")[0].data_key]
-        list(services.events_by_key(keys=keys))  # warm up, as the export is
-        one_batch = peak_bytes(lambda: list(services.events_by_key(keys=keys)))
+        list(events_by_key(keys=keys))  # warm up, as the export is
+        one_batch = peak_bytes(lambda: list(events_by_key(keys=keys)))
         return recording, one_batch, copies * len(blobs.dumps(events))
 
     def peak_of_export(self, recording: Recording) -> int:
         sizes: list[int] = []
 
         def export() -> None:
-            chunks = playback.export_chunks(recording=recording, meta={})
+            chunks = responses.export_chunks(recording=recording, meta={})
             sizes.append(sum(len(chunk) for chunk in chunks))
 
         export()  # warm up
@@ -175,7 +178,7 @@ class StorageErrorTests(ReplayTestCase):
         self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
         send_rrweb(self.client, FIXTURE_TOKEN, "a1", moves(0, 10), "sess", "a")
         self.recording = Recording.objects.get()
-        services.recording_compact(recording=self.recording)  # now in storage
+        recording_compact(recording=self.recording)  # now in storage
         for path in self.stored_blobs():
             path.unlink()  # gone from storage, still in the rows
         self.client.force_login(self.alice)
@@ -183,7 +186,7 @@ class StorageErrorTests(ReplayTestCase):
     def test_an_export_of_a_missing_window_blob_is_gone(self) -> None:
         send_rrweb(self.client, FIXTURE_TOKEN, "b1", moves(0, 10), "other", "b")
         recording = Recording.objects.get(session_id="other")
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
         self.assertTrue(recording.chunks.get().compacted_into)
         for path in self.stored_blobs():
             path.unlink()

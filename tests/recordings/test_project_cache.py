@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils.timezone import now
 
 from privacy.models import PrivacySettings
+from recordings.capture import admission
 from recordings.models import Project, Recording
-from recordings.services import admission
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, captured
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 from recordings import access
 from recordings.access import Role
 from recordings.models import ApiKey, Project
+from recordings.services.projects import role_grant
 from tests.access import make_tenant
 from tests.base import ReplayTestCase
 
@@ -31,10 +32,10 @@ class ProjectRoleTests(ReplayTestCase):
 
     def test_a_role_grants_exactly_its_permissions_and_can_be_changed(self) -> None:
         project = self.own.project
-        access.role_grant(project=project, principal=self.bob, role=Role.ADMIN)
+        role_grant(project=project, principal=self.bob, role=Role.ADMIN)
         self.assertEqual(access.role_of(self.bob, project), Role.ADMIN)
         self.assertTrue(access.can(self.bob, access.MANAGE_PRIVACY, project))
-        access.role_grant(project=project, principal=self.bob, role=Role.VIEWER)
+        role_grant(project=project, principal=self.bob, role=Role.VIEWER)
         self.assertEqual(access.role_of(self.bob, project), Role.VIEWER)
         self.assertFalse(access.can(self.bob, access.MANAGE_PRIVACY, project))
         self.assertFalse(access.can(self.bob, access.CURATE, project))
@@ -42,14 +43,14 @@ class ProjectRoleTests(ReplayTestCase):
         self.assertFalse(
             access.can(self.bob, access.VIEW_RECORDINGS, self.other.project)
         )
-        access.role_grant(project=project, principal=self.bob, role=None)
+        role_grant(project=project, principal=self.bob, role=None)
         self.assertIsNone(access.role_of(self.bob, project))
         self.assertFalse(access.projects_for(self.bob, access.VIEW_PROJECT).exists())
 
     def test_a_group_role_reaches_its_members(self) -> None:
         group = Group.objects.create(name="support")
         self.charlie.groups.add(group)
-        access.role_grant(project=self.own.project, principal=group, role=Role.EDITOR)
+        role_grant(project=self.own.project, principal=group, role=Role.EDITOR)
         self.assertTrue(access.can(self.charlie, access.CURATE, self.own.project))
         self.assertEqual(
             list(access.projects_for(self.charlie, access.VIEW_RECORDINGS)),
@@ -75,9 +76,9 @@ class ProjectRoleTests(ReplayTestCase):
         # alice also administers a team project where charlie and "support" are.
         team = Project.objects.create(name="zqteam project")
         group = Group.objects.create(name="support")
-        access.role_grant(project=team, principal=self.alice, role=Role.ADMIN)
-        access.role_grant(project=team, principal=self.charlie, role=Role.VIEWER)
-        access.role_grant(project=team, principal=group, role=Role.VIEWER)
+        role_grant(project=team, principal=self.alice, role=Role.ADMIN)
+        role_grant(project=team, principal=self.charlie, role=Role.VIEWER)
+        role_grant(project=team, principal=group, role=Role.VIEWER)
         self.client.force_login(self.alice)
         url = reverse("admin:recordings_project_members", args=[self.own.project.pk])
         response = self.client.post(
@@ -106,9 +107,7 @@ class ProjectRoleTests(ReplayTestCase):
         self.assertContains(response, "There is no user called")
 
     def test_an_editor_cannot_give_roles(self) -> None:
-        access.role_grant(
-            project=self.own.project, principal=self.bob, role=Role.EDITOR
-        )
+        role_grant(project=self.own.project, principal=self.bob, role=Role.EDITOR)
         self.client.force_login(self.bob)
         url = reverse("admin:recordings_project_members", args=[self.own.project.pk])
         response = self.client.post(
@@ -150,7 +149,7 @@ class ProjectRoleTests(ReplayTestCase):
         self,
     ) -> None:
         viewer_of = Project.objects.create(name="zqviewed project")
-        access.role_grant(project=viewer_of, principal=self.alice, role=Role.VIEWER)
+        role_grant(project=viewer_of, principal=self.alice, role=Role.VIEWER)
         self.client.force_login(self.alice)
         response = self.client.get(reverse("admin:privacy_privacysettings_add"))
         choices = list(response.context["adminform"].form.fields["project"].queryset)
@@ -231,7 +230,7 @@ class MemberNamesTests(ReplayTestCase):
         # Someone on no project at all (charlie now runs one).
         User.objects.create_user("loner")
         omega = Group.objects.create(name="omega-team")
-        access.role_grant(project=self.other.project, principal=omega, role=Role.VIEWER)
+        role_grant(project=self.other.project, principal=omega, role=Role.VIEWER)
         Group.objects.create(name="roleless-group")
         self.url = reverse(
             "admin:recordings_project_members", args=[self.own.project.pk]

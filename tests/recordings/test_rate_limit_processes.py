@@ -29,7 +29,7 @@ import sys, time
 import django
 django.setup()
 from recordings.models import Project
-from recordings.throttles import IngestRateLimit
+from recordings.capture.throttles import IngestRateLimit
 project = Project.objects.get(pk=int(sys.argv[1]))
 limiter = IngestRateLimit()
 print("ready", flush=True)

@@ -12,9 +12,14 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils.timezone import now
 
-from recordings import services
-from recordings.ingest.signals import AnalyticsEvent, signals_of
+from recordings.ingest.signal_scan import AnalyticsEvent, signals_of
 from recordings.models import Event, Marker, Recording
+from recordings.services.compaction import recording_compact
+from recordings.services.recording_signals import (
+    recording_signals_update,
+    recordings_signals_behind,
+)
+from recordings.services.storage import recording_events
 from recordings.tasks import recordings_signals_refresh as refresh_task
 from replayhub.celery import app
 from tests.base import ReplayTestCase
@@ -39,9 +44,7 @@ class RealSessionSignalsTests(ReplayTestCase):
     def found_now(self) -> Any:
         """What the pure core finds in what is stored, computed here apart."""
         windows = {
-            window: services.recording_events(
-                recording=self.recording, window_id=window
-            )
+            window: recording_events(recording=self.recording, window_id=window)
             for window in self.recording.window_ids()
         }
         events = Event.objects.filter(session_id=MAIN_SESSION).order_by("timestamp")
@@ -72,7 +75,7 @@ class RealSessionSignalsTests(ReplayTestCase):
             },
         )
         self.assertIsNone(self.recording.feature_flags)
-        services.recording_signals_update(recording=self.recording)
+        recording_signals_update(recording=self.recording)
         recording = Recording.objects.get(pk=self.recording.pk)
         self.assertEqual(
             recording.feature_flags,
@@ -84,7 +87,7 @@ class RealSessionSignalsTests(ReplayTestCase):
 
     def test_compaction_stores_what_happened(self) -> None:
         self.assertIsNone(self.recording.signals_at)
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         recording = Recording.objects.get(pk=self.recording.pk)
         found = self.found_now()
         # The fixture's flow: one 5-click rage click, a fetch answered 500.
@@ -120,7 +123,7 @@ class RealSessionSignalsTests(ReplayTestCase):
         self.assertTrue(recording.viewport_width)
 
     def test_the_markers_are_the_moments_found_in_time_order(self) -> None:
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         recording = Recording.objects.get(pk=self.recording.pk)
         found = self.found_now()
         stored = list(recording.markers.in_time_order())
@@ -138,14 +141,14 @@ class RealSessionSignalsTests(ReplayTestCase):
         self.assertEqual(failed.details["status"], 500)
 
     def test_computing_again_replaces_the_markers(self) -> None:
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         count = Marker.objects.count()
         self.assertGreater(count, 0)
-        services.recording_signals_update(recording=self.recording)
+        recording_signals_update(recording=self.recording)
         self.assertEqual(Marker.objects.count(), count)
 
     def test_the_api_shows_every_signal_and_serves_the_markers(self) -> None:
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         code = self.recording.code
         self.client.force_login(self.bob)  # a viewer
         detail = self.client.get(f"/api/v1/recordings/{code}/").json()
@@ -182,14 +185,14 @@ class RealSessionSignalsTests(ReplayTestCase):
         self.assertEqual(len(kinds), self.recording.markers.count())
 
     def test_an_outsider_gets_404_for_the_markers(self) -> None:
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         self.make_charlies_project("Charlie's shop")  # he uses ReplayHub, elsewhere
         self.client.force_login(self.charlie)
         answer = self.client.get(f"/api/v1/recordings/{self.recording.code}/markers/")
         self.assertEqual(answer.status_code, 404)
 
     def test_the_player_page_lists_the_markers_and_the_list_shows_signals(self) -> None:
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         self.client.force_login(self.bob)
         page = self.client.get(self.recording.player_url())
         self.assertContains(page, "replayhub-marker-rage_click")
@@ -217,7 +220,7 @@ class LiveSignalsTests(ReplayTestCase):
         self.addCleanup(setattr, app.conf, "task_always_eager", False)
 
     def behind(self, at: dt.datetime) -> list[int]:
-        return services.recordings_signals_behind(now=at, refresh_minutes=3)
+        return recordings_signals_behind(now=at, refresh_minutes=3)
 
     def test_the_sweeper_brings_a_live_recording_up_to_date(self) -> None:
         self.assertEqual(self.behind(now()), [self.recording.pk])
@@ -237,7 +240,7 @@ class LiveSignalsTests(ReplayTestCase):
         self.assertEqual(self.behind(later), [self.recording.pk])
 
     def test_a_compacted_recording_is_not_swept(self) -> None:
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         self.assertEqual(self.behind(now() + dt.timedelta(hours=1)), [])
 
 
@@ -271,7 +274,7 @@ class RecomputeCommandTests(ReplayTestCase):
 
 
 def test_the_model_knows_every_kind_of_marker_the_core_makes() -> None:
-    from recordings.ingest.signals import Kind
+    from recordings.ingest.signal_scan import Kind
 
     assert set(Marker.Kind.values) == set(Kind.ALL)
 
@@ -298,7 +301,7 @@ class OddInputTests(ReplayTestCase):
         ]
         send_rrweb(self.client, self.project.token, "b1", events, "odd")
         recording = Recording.objects.get(session_id="odd")
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
         recording.refresh_from_db()
         self.assertEqual(recording.last_url, "https://shop.test/a\ufffdb")
         self.assertEqual(recording.urls[0]["url"], "https://shop.test/a\ufffdb")

@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from recordings import services
 from recordings.models import Recording, SnapshotChunk
+from recordings.services.storage import recording_events
 from tests.base import ReplayTestCase
 from tests.fixtures import fixtures_dir
 
@@ -41,7 +41,7 @@ class RrwebIngestTests(ReplayTestCase):
         self.assertEqual(recording.distinct_id, "jane")
         self.assertEqual(recording.lib, "rrweb")
         self.assertEqual(recording.event_count, len(events))
-        played = services.recording_events(recording=recording)
+        played = recording_events(recording=recording)
         self.assertEqual(
             sorted(e["timestamp"] for e in played),
             sorted(e["timestamp"] for e in events),
@@ -116,4 +116,4 @@ class DeepDomTests(ReplayTestCase):
         )
         self.assertEqual(response.status_code, 200, response.content)
         recording = Recording.objects.get(session_id="deep")
-        self.assertEqual(services.recording_events(recording=recording), events)
+        self.assertEqual(recording_events(recording=recording), events)

@@ -5,7 +5,7 @@ import re
 from typing import Any
 from unittest import mock
 
-from recordings import sdk, views
+from recordings.capture import sdk_config, sdk_views
 from recordings.models import Project
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, captured
@@ -38,7 +38,7 @@ class RemoteConfigTests(ReplayTestCase):
         response = captured("02-remote-config-json").send(self.client)
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response["Access-Control-Allow-Origin"], "*")
-        self.assertEqual(response.json(), sdk.remote_config(self.project))
+        self.assertEqual(response.json(), sdk_config.remote_config(self.project))
 
     def test_a_disabled_project_tells_the_sdk_to_stop(self) -> None:
         Project.objects.filter(pk=self.project.pk).update(recording_enabled=False)
@@ -58,7 +58,7 @@ class RemoteConfigTests(ReplayTestCase):
                 script = self.client.get(f"/array/{token}/config.js")
                 self.assertEqual(script.status_code, 404)
                 self.assertEqual(script["Content-Type"], "text/javascript")
-                self.assertEqual(script.content, views.UNKNOWN_TOKEN_JS.encode())
+                self.assertEqual(script.content, sdk_views.UNKNOWN_TOKEN_JS.encode())
                 self.assertEqual(script["Access-Control-Allow-Origin"], "*")
                 config = self.client.get(f"/array/{token}/config")
                 self.assertEqual(config.status_code, 404)
@@ -74,7 +74,7 @@ class RemoteConfigTests(ReplayTestCase):
 
 class PosthogAssetTests(ReplayTestCase):
     def test_it_serves_the_lazy_bundles_with_cors(self) -> None:
-        version = sdk.posthog_version()
+        version = sdk_config.posthog_version()
         self.assertTrue(version)
         for url in (
             f"/static/{version}/lazy-recorder.js",
@@ -89,11 +89,11 @@ class PosthogAssetTests(ReplayTestCase):
                 self.assertEqual(response["Content-Type"], "text/javascript")
                 self.assertEqual(response["Access-Control-Allow-Origin"], "*")
                 name = url.split("?")[0].rsplit("/", 1)[1]
-                disk = (sdk.posthog_dist() / name).read_bytes()
+                disk = (sdk_config.posthog_dist() / name).read_bytes()
                 self.assertEqual(response.getvalue(), disk)
 
     def test_versioned_bundles_are_cached_for_good(self) -> None:
-        version = sdk.posthog_version()
+        version = sdk_config.posthog_version()
         response = self.client.get(f"/static/{version}/lazy-recorder.js")
         self.assertIn("immutable", response["Cache-Control"])
 

@@ -15,9 +15,12 @@ from django.urls import reverse
 
 from privacy import services as privacy_services
 from privacy.models import PrivacySettings
-from recordings import blobs, playback, services
+from recordings import blobs
 from recordings.models import Recording, WindowBlob
-from recordings.services.segments import window_segments
+from recordings.playback import responses
+from recordings.services.compaction import recording_compact
+from recordings.services.segments import recording_segments, window_segments
+from recordings.services.storage import recording_events, recording_purge
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, send_full_session_snapshots, send_rrweb
 from tests.recordings.test_blobs import with_recordings_storage
@@ -101,7 +104,7 @@ class SegmentedWindowTests(ReplayTestCase):
         self.project = self.make_project("Shop", token=FIXTURE_TOKEN)
         send_full_session_snapshots(self.client)
         self.recording = Recording.objects.get(session_id=MAIN_SESSION)
-        self.before = services.recording_events(recording=self.recording)
+        self.before = recording_events(recording=self.recording)
         (self.window,) = self.recording.window_ids()
         self.url = reverse(
             "admin:recordings_recording_snapshots", args=[self.recording.code]
@@ -109,7 +112,7 @@ class SegmentedWindowTests(ReplayTestCase):
         self.client.force_login(self.alice)
 
     def compact(self) -> tuple[WindowBlob, bytes]:
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         index = WindowBlob.objects.get(recording=self.recording)
         return index, (self.blob_dir / index.key).read_bytes()
 
@@ -176,12 +179,12 @@ class SegmentedWindowTests(ReplayTestCase):
         self.assertGreater(self.recording.chunks.count(), 2)
         for state in ("live", "compacted"):
             with self.subTest(state), self.assertNumQueries(2):
-                services.recording_segments(recording=self.recording)
+                recording_segments(recording=self.recording)
             self.compact()
 
     def test_the_timeline_lists_every_segment_with_its_url(self) -> None:
         index, _blob = self.compact()
-        timeline = playback.segments_timeline(
+        timeline = responses.segments_timeline(
             recording=self.recording, events_url=self.url
         )
         (window,) = timeline
@@ -203,7 +206,7 @@ class SegmentedWindowTests(ReplayTestCase):
 
     def test_only_the_current_version_is_cached_for_good(self) -> None:
         self.compact()
-        (window,) = services.recording_segments(recording=self.recording)
+        (window,) = recording_segments(recording=self.recording)
         stale = self.get_segment(0, v="0123456789abcdef")
         self.assertEqual(stale["Cache-Control"], "private, no-cache")
         current = self.get_segment(0, v=window.version)
@@ -217,7 +220,7 @@ class SegmentedWindowTests(ReplayTestCase):
 
     def exported_windows(self) -> Any:
         """The export's windows (compaction adds markers to the rest of it)."""
-        exported = b"".join(playback.export_chunks(recording=self.recording, meta={}))
+        exported = b"".join(responses.export_chunks(recording=self.recording, meta={}))
         return json.loads(exported)["windows"]
 
     def test_the_export_is_the_same_document_as_before_segments(self) -> None:
@@ -245,7 +248,7 @@ class SegmentedWindowTests(ReplayTestCase):
         old_blob = blobs.encode_events(self.before)
         (self.blob_dir / index.key).write_bytes(old_blob)
         index.delete()
-        (window,) = services.recording_segments(recording=self.recording)
+        (window,) = recording_segments(recording=self.recording)
         self.assertIsNone(window.version)
         self.assertEqual([s.index for s in window.segments], [0])
         response = self.get_segment(0)
@@ -255,7 +258,7 @@ class SegmentedWindowTests(ReplayTestCase):
         self.assertEqual(self.get_segment(1).status_code, 404)
 
     def test_a_live_window_is_one_segment_of_all_its_events(self) -> None:
-        (window,) = services.recording_segments(recording=self.recording)
+        (window,) = recording_segments(recording=self.recording)
         self.assertIsNone(window.version)
         (segment,) = window.segments
         self.assertEqual(segment.first_ms, self.before[0]["timestamp"])
@@ -290,7 +293,7 @@ class SegmentedWindowTests(ReplayTestCase):
             set(self.recording.chunks.values_list("compacted_into", flat=True)),
             {index.key},
         )
-        after = services.recording_events(recording=self.recording)
+        after = recording_events(recording=self.recording)
         self.assertNotEqual(after, self.before)
         self.assertEqual(len(after), len(self.before))
         played: list[dict[str, Any]] = []
@@ -309,13 +312,13 @@ class SegmentedWindowTests(ReplayTestCase):
             session_id=MAIN_SESSION,
             window_id=self.window,
         )
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         (index,) = WindowBlob.objects.filter(recording=self.recording)
         self.assertNotEqual(index.key, old.key)
 
     def test_deleting_the_recording_deletes_its_index(self) -> None:
         self.compact()
-        services.recording_purge(recording=self.recording)
+        recording_purge(recording=self.recording)
         self.assertFalse(WindowBlob.objects.exists())
 
 
@@ -338,8 +341,8 @@ class S3SegmentTests(ReplayTestCase):
     def test_segments_are_ranged_reads_of_the_stored_object(self) -> None:
         send_full_session_snapshots(self.client)
         recording = Recording.objects.get(session_id=MAIN_SESSION)
-        before = services.recording_events(recording=recording)
-        services.recording_compact(recording=recording)
+        before = recording_events(recording=recording)
+        recording_compact(recording=recording)
         index = WindowBlob.objects.get(recording=recording)
         key = f"{self.location}/{index.key}"
         stored = s3_client().get_object(Bucket=self.bucket, Key=key)["Body"].read()

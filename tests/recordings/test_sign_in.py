@@ -18,6 +18,8 @@ from django.urls import reverse
 from recordings import access
 from recordings.access import Role
 from recordings.models import ApiKey, Recording
+from recordings.services.api_keys import api_key_create
+from recordings.services.projects import role_grant
 from tests.access import make_tenant
 from tests.base import ReplayTestCase
 
@@ -46,7 +48,7 @@ class SignInTestCase(ReplayTestCase):
 
     def key_for(self, user: User) -> str:
         key = ApiKey(user=user, name="ci", access=ApiKey.Access.WRITE)
-        return access.api_key_create(key=key, projects=[self.own.project])
+        return api_key_create(key=key, projects=[self.own.project])
 
     def admin_lets_in(self, user: User) -> bool:
         self.client.force_login(user)
@@ -90,7 +92,7 @@ class SignInTests(SignInTestCase):
 
     def test_it_lets_a_group_member_in_without_staff_status(self) -> None:
         group = Group.objects.create(name="support")
-        access.role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
+        role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
         self.assertFalse(self.admin_lets_in(self.charlie))
         self.charlie.groups.add(group)
         self.assertTrue(self.admin_lets_in(self.charlie))
@@ -120,7 +122,7 @@ class SignInTests(SignInTestCase):
     def test_losing_the_last_role_ends_the_session_and_the_keys(self) -> None:
         secret = self.key_for(self.alice)
         self.assertTrue(self.api_key_lets_in(secret))
-        access.role_grant(project=self.own.project, principal=self.alice, role=None)
+        role_grant(project=self.own.project, principal=self.alice, role=None)
         self.assertFalse(self.admin_lets_in(self.alice))
         self.assertFalse(self.api_session_lets_in(self.alice))
         self.assertFalse(self.api_key_lets_in(secret))
@@ -141,9 +143,9 @@ class SignInTests(SignInTestCase):
         self.give_staff_status(self.charlie)  # and no role
         # bob, with staff status, was alice's admin until she took his role away.
         self.give_staff_status(self.bob)
-        access.role_grant(project=self.own.project, principal=self.bob, role=Role.ADMIN)
+        role_grant(project=self.own.project, principal=self.bob, role=Role.ADMIN)
         former_key = self.key_for(self.bob)
-        access.role_grant(project=self.own.project, principal=self.bob, role=None)
+        role_grant(project=self.own.project, principal=self.bob, role=None)
         root = self.make_root()
         root.is_staff = False
         root.save()
@@ -213,9 +215,7 @@ class SuspensionTests(SignInTestCase):
     ) -> None:
         # charlie runs the other project and was suspended by a superuser.
         charlie = self.charlie
-        access.role_grant(
-            project=self.other.project, principal=charlie, role=Role.ADMIN
-        )
+        role_grant(project=self.other.project, principal=charlie, role=Role.ADMIN)
         charlie.is_active = False
         charlie.save()
         self.client.force_login(self.alice)
@@ -239,7 +239,7 @@ class UpgradeTests(SignInTestCase):
         )
         self.give_staff_status(self.bob)  # alice's viewer
         group = Group.objects.create(name="support")
-        access.role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
+        role_grant(project=self.own.project, principal=group, role=Role.VIEWER)
         # Kept: a role held only through a group, and a second role-less person
         # besides charlie, as before the personas.
         in_group = User.objects.create_user("in-group")

@@ -17,7 +17,7 @@ from recordings.ingest.frustration import (
     THRASH_SPAN_MS,
 )
 from recordings.ingest.parse import decode_body
-from recordings.ingest.signals import (
+from recordings.ingest.signal_scan import (
     ERROR_CLICK_MS,
     SDK_MATCH_MS,
     U_TURN_MS,

@@ -15,9 +15,10 @@ from typing import Any, ClassVar, TypeVar
 from django.conf import settings
 from django.urls import reverse
 
-from recordings import services
 from recordings.blobs import StorageError
 from recordings.models import Recording, SnapshotChunk
+from recordings.services.compaction import recording_compact
+from recordings.services.storage import recording_events
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, captured
 from tests.s3 import MotoServer, create_bucket, s3_storage
@@ -75,7 +76,7 @@ class HungStorageTests(ReplayTestCase):
 
     def test_playback_answers_503_with_retry_after_within_seconds(self) -> None:
         recording = self.recording()
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
         (window,) = recording.window_ids()
         url = reverse("admin:recordings_recording_snapshots", args=[recording.code])
 
@@ -94,7 +95,7 @@ class HungStorageTests(ReplayTestCase):
 
     def test_compaction_fails_fast_and_leaves_everything_as_it_was(self) -> None:
         recording = self.recording()
-        before = services.recording_events(recording=recording)
+        before = recording_events(recording=recording)
         rows = SnapshotChunk.objects.order_by("pk").values_list(
             "blob_key", "compacted_into"
         )
@@ -102,15 +103,15 @@ class HungStorageTests(ReplayTestCase):
 
         def compact() -> None:
             with self.assertRaises(StorageError):
-                services.recording_compact(recording=recording)
+                recording_compact(recording=recording)
 
         self.timed_while_hung(compact)
         recording.refresh_from_db()
         self.assertFalse(recording.compacted)
         self.assertEqual(list(rows), chunks)
-        self.assertEqual(services.recording_events(recording=recording), before)
-        self.assertEqual(services.recording_compact(recording=recording), 1)  # retry
-        self.assertEqual(services.recording_events(recording=recording), before)
+        self.assertEqual(recording_events(recording=recording), before)
+        self.assertEqual(recording_compact(recording=recording), 1)  # retry
+        self.assertEqual(recording_events(recording=recording), before)
 
     def test_capture_stores_live_batches_while_the_store_hangs(self) -> None:
         # Live batches are committed in their rows: the store is not on the way.
@@ -128,7 +129,7 @@ class HungStorageTests(ReplayTestCase):
         # Its blob write, then the clean-up of what it wrote: two bounded calls.
         with (
             self.settings(REPLAYHUB_INGEST_ROW_MAX_BYTES=0),
-            self.assertLogs("recordings.api", "ERROR"),
+            self.assertLogs("recordings.capture.endpoints", "ERROR"),
         ):
             response = self.timed_while_hung(
                 lambda: captured("04-s-gzip-fullsnapshot").send(self.client), calls=2

@@ -9,11 +9,15 @@ from typing import Any
 
 from django.urls import reverse
 
-from recordings import access, offline, services, timeline
+from recordings import access
 from recordings.models import Comment, Event, Marker, Person, Project, Recording
-from recordings.offline import offline_html
-from recordings.services import recording_events
-from recordings.timeline import gaps, recording_timeline
+from recordings.playback import offline, timeline
+from recordings.playback.offline import offline_html
+from recordings.playback.timeline import gaps, recording_timeline
+from recordings.services.compaction import recording_compact
+from recordings.services.projects import role_grant
+from recordings.services.segments import recording_segments
+from recordings.services.storage import recording_events
 from tests.access import rrweb_events
 from tests.base import ReplayTestCase
 from tests.capture import FIXTURE_TOKEN, send_rrweb
@@ -155,10 +159,10 @@ class TimelineViewTests(TwoTabs):
 
     def test_a_compacted_window_is_listed_in_its_segments(self) -> None:
         recording = Recording.objects.get(pk=self.recording.pk)
-        services.recording_compact(recording=recording)
+        recording_compact(recording=recording)
         self.client.force_login(self.bob)
         window = self.client.get(self.url("timeline")).json()["windows"][0]
-        listed = services.recording_segments(recording=recording)[0].segments
+        listed = recording_segments(recording=recording)[0].segments
         self.assertEqual(len(window["segments"]), len(listed))
         events: list[Any] = []
         for segment in window["segments"]:
@@ -167,13 +171,13 @@ class TimelineViewTests(TwoTabs):
             body = body[1:] if body[:1] in "[," else body
             body = body[:-1] if body.endswith("]") else body
             events += json.loads("[" + body + "]")
-        stored = services.recording_events(recording=recording, window_id="tab-a")
+        stored = recording_events(recording=recording, window_id="tab-a")
         self.assertEqual(events, stored)
 
     def test_it_returns_404_to_outsiders(self) -> None:
         # charlie uses ReplayHub, on a project of his own: not this one.
         other = Project.objects.create(name="Charlie's shop")
-        access.role_grant(project=other, principal=self.charlie, role=access.Role.ADMIN)
+        role_grant(project=other, principal=self.charlie, role=access.Role.ADMIN)
         self.client.force_login(self.charlie)
         for name in ("timeline", "offline", "play"):
             with self.subTest(name):
@@ -201,7 +205,7 @@ class TimelineViewTests(TwoTabs):
         self.assertIn('id="replayhub-timeline"', body)
 
     def test_the_offline_file_is_a_503_when_storage_fails(self) -> None:
-        services.recording_compact(recording=self.recording)
+        recording_compact(recording=self.recording)
         self.take_storage_down()
         self.client.force_login(self.bob)
         response = self.client.get(self.url("offline"))

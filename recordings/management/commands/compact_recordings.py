@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils.timezone import now
 
-from recordings import services
 from recordings.models import Recording
+from recordings.services.compaction import recording_compact, recordings_to_compact
 
 
 class Command(BaseCommand):
@@ -24,10 +24,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, idle_minutes: int, **options: Any) -> None:
-        ids = services.recordings_to_compact(now=now(), idle_minutes=idle_minutes)
+        ids = recordings_to_compact(now=now(), idle_minutes=idle_minutes)
         self.stdout.write(f"{len(ids)} recording(s) to compact")
         for done, recording in enumerate(Recording.objects.filter(pk__in=ids), 1):
-            windows = services.recording_compact(recording=recording)
+            windows = recording_compact(recording=recording)
             self.stdout.write(
                 f"[{done}/{len(ids)}] {recording.code}: {windows} window(s)"
             )

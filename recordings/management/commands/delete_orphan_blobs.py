@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils.timezone import now
 
-from recordings import services
+from recordings.services.storage import orphan_blobs_delete
 
 
 class Command(BaseCommand):
@@ -29,5 +29,5 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, grace_minutes: int, **options: Any) -> None:
         before = now() - dt.timedelta(minutes=grace_minutes)
-        deleted = services.orphan_blobs_delete(written_before=before)
+        deleted = orphan_blobs_delete(written_before=before)
         self.stdout.write(f"{deleted} orphan blob(s) deleted")

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.utils.timezone import now
 
-from recordings import services
+from recordings.services.usage import projects_cap_check
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        checks = services.projects_cap_check(now=now())
+        checks = projects_cap_check(now=now())
         for check in checks:
             self.stdout.write(check.describe())
         changed = sum(check.changed for check in checks)

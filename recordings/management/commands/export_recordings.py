@@ -12,10 +12,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from recordings import archives, playback, services
 from recordings.blobs import StorageError
-from recordings.models import Project, Recording, RecordingQuerySet
-from recordings.search import FilterInvalid, parse_json_document
+from recordings.management.arguments import project_named
+from recordings.models import Recording, RecordingQuerySet
+from recordings.playback import archives, responses
+from recordings.playback.transfer import recordings_export_audit
+from recordings.search.compiler import recordings_matching
+from recordings.search.language import FilterInvalid, parse_json_document
 from recordings.serializers import RecordingExportSerializer
 
 VIA = "manage.py export_recordings"
@@ -60,7 +63,7 @@ class Command(BaseCommand):
         target.close(_manifest(entries, failed))
         # Recordings on legal hold are evidence: their export is audited.
         exported = Recording.objects.filter(code__in=[e.code for e in entries])
-        services.recordings_export_audit(
+        recordings_export_audit(
             recordings=exported.select_related("project"),
             actor=None,
             file_format="json",
@@ -81,7 +84,7 @@ class Command(BaseCommand):
     def selected(self, options: dict[str, Any]) -> RecordingQuerySet:
         recordings = Recording.objects.all()
         if options["project"]:
-            projects = [_project(value) for value in options["project"]]
+            projects = [project_named(value) for value in options["project"]]
             recordings = recordings.filter(project__in=projects)
         if options["code"]:
             codes = [_code(value) for value in options["code"]]
@@ -101,7 +104,7 @@ class Command(BaseCommand):
                 f"{p.pointer or '/'} {p.message}" for p in exc.problems
             )
             raise CommandError(f"the filter is not valid: {problems}") from exc
-        return recordings.matching(document, user=None, now=timezone.now())
+        return recordings_matching(recordings, document, user=None, now=timezone.now())
 
     def export_all(
         self, ids: list[int], target: archives.ExportTarget
@@ -124,7 +127,7 @@ class Command(BaseCommand):
         self, recording: Recording, target: archives.ExportTarget, scratch: Path
     ) -> archives.ManifestEntry:
         meta = RecordingExportSerializer(recording).data
-        pieces = playback.export_chunks(recording=recording, meta=meta)
+        pieces = responses.export_chunks(recording=recording, meta=meta)
         written = archives.document_write(pieces, scratch)
         name = f"{recording.code}.json"
         target.add(name, written.path)
@@ -144,16 +147,6 @@ class Command(BaseCommand):
         # On a terminal the bar redraws in place; in a log, a line per recording.
         ending = "\r" if sys.stderr.isatty() and done < total else "\n"
         self.stderr.write(archives.progress_bar(done, total, started), ending=ending)
-
-
-def _project(value: str) -> Project:
-    try:
-        found = Project.objects.filter(code=uuid.UUID(value)).first()
-    except ValueError:
-        found = Project.objects.filter(name=value).first()
-    if found is None:
-        raise CommandError(f"no project {value!r} (give its code or its name)")
-    return found
 
 
 def _code(value: str) -> uuid.UUID:

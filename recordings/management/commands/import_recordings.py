@@ -10,9 +10,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recordings import archives, services
 from recordings.blobs import StorageError
+from recordings.management.arguments import project_named
 from recordings.models import Project
+from recordings.playback import archives
+from recordings.playback.transfer import ImportRefused, recording_import
 
 
 class Command(BaseCommand):
@@ -32,7 +34,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, source: str, **options: Any) -> None:
-        project = _project(options["project"]) if options["project"] else None
+        project = project_named(options["project"]) if options["project"] else None
         counts = {"imported": 0, "skipped": 0, "failed": 0}
         started = time.monotonic()
         try:
@@ -51,12 +53,12 @@ class Command(BaseCommand):
         try:
             header, windows = archives.document_read(document.handle)
             target = project or _exported_project(header)
-            recording = services.recording_import(
+            recording = recording_import(
                 project=target, document=header, windows=windows
             )
         except ValueError as exc:  # raised before any window is read
             return self.failed(document, f"not an export document: {exc}")
-        except (services.ImportRefused, CommandError) as exc:
+        except (ImportRefused, CommandError) as exc:
             return self.failed(document, str(exc))
         except StorageError as exc:
             return self.failed(document, f"stored, not compacted yet: {exc}")
@@ -74,16 +76,6 @@ class Command(BaseCommand):
         # On a terminal the bar redraws in place; in a log, a line per document.
         ending = "\r" if sys.stderr.isatty() and done < total else "\n"
         self.stderr.write(line, ending=ending)
-
-
-def _project(value: str) -> Project:
-    try:
-        found = Project.objects.filter(code=uuid.UUID(value)).first()
-    except ValueError:
-        found = Project.objects.filter(name=value).first()
-    if found is None:
-        raise CommandError(f"no project {value!r} (give its code or its name)")
-    return found
 
 
 def _exported_project(data: Any) -> Project:

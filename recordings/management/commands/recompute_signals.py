@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recordings import services
 from recordings.blobs import StorageError
 from recordings.models import Project, Recording
+from recordings.services.recording_signals import recording_signals_update
 
 BAR_WIDTH = 30
 
@@ -57,7 +57,7 @@ class Command(BaseCommand):
 
     def recompute(self, recording: Recording) -> bool:
         try:
-            services.recording_signals_update(recording=recording)
+            recording_signals_update(recording=recording)
         except StorageError as exc:
             self.stderr.write(f"{recording.code}: {exc}")
             return False

@@ -1,6 +1,6 @@
 // The player: every window (tab) of a recording on one timeline.
 //
-// Data: a timeline document (recordings/timeline.py) and, per window, segments of
+// Data: a timeline document (recordings/playback/timeline.py) and, per window, segments of
 // rrweb events. The timeline is in the page (#replayhub-timeline); in the admin the
 // segments come from the server, in the offline export they are inlined too (one
 // <script type="application/json"> per segment, its url "#<element id>").

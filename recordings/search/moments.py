@@ -10,7 +10,7 @@ under a `not`, and terms that are about the whole recording (duration,
 browser, person, flags...), point at no moment.
 
 One query for a page of recordings: one correlated subquery per such term,
-built from the compiler's own pieces (recordings/models/search.py), so "where
+built from the compiler's own pieces (recordings/search/compiler.py), so "where
 it matched" and "whether it matched" cannot disagree.
 """
 
@@ -25,13 +25,13 @@ from django.db.models.fields.json import KeyTextTransform
 
 from recordings.models.marker import Marker
 from recordings.models.recording import Recording
-from recordings.models.search import (
+from recordings.search.compiler import (
     POSITIVE_OPS,
     followed_q,
     target_events,
     text_q,
 )
-from recordings.search.document import (
+from recordings.search.language.document import (
     ColumnRange,
     Document,
     Group,

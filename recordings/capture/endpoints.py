@@ -7,7 +7,6 @@ could not store a batch, so that the client tries again.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,8 +22,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recordings import geo, services
 from recordings.blobs import StorageError
+from recordings.capture import geo
+from recordings.capture.admission import (
+    Admitted,
+    Refusal,
+    capture_admit,
+    events_not_erased,
+)
+from recordings.capture.people import events_ingest
+from recordings.capture.store import ClientInfo, recording_ingest_batches
+from recordings.capture.throttles import IngestRateLimit
+from recordings.client_address import client_ip
 from recordings.ingest import storable
 from recordings.ingest.events import parse_event_request
 from recordings.ingest.limits import RequestLimits, check_events, check_snapshot_batches
@@ -39,8 +48,7 @@ from recordings.ingest.parse import (
     peek_sessions,
 )
 from recordings.models import Project
-from recordings.services import Admitted, ClientInfo, Refusal
-from recordings.throttles import IngestRateLimit
+from recordings.services.ledger import ledger_record_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +229,7 @@ class CaptureApi(APIView):
 
     def admit(self, token: str, sessions: list[SessionRef]) -> Admitted:
         """The project the batches are for, if it takes them now; else refuse."""
-        admitted = services.capture_admit(
+        admitted = capture_admit(
             token=token,
             sessions=sessions,
             opted_out=_opted_out(self.request),
@@ -233,7 +241,7 @@ class CaptureApi(APIView):
 
     def store(self, admitted: Admitted, batches: list[SnapshotBatch]) -> None:
         try:
-            services.recording_ingest_batches(
+            recording_ingest_batches(
                 project=admitted.project,
                 batches=batches,
                 privacy=admitted.privacy,
@@ -241,7 +249,7 @@ class CaptureApi(APIView):
             )
         except IngestError as exc:
             refs = [_ref(batch) for batch in batches]
-            services.ledger_record_refusal(
+            ledger_record_refusal(
                 project=admitted.project, sessions=refs, reason=exc.code
             )
             raise CaptureRefused.from_ingest_error(exc) from exc
@@ -251,7 +259,7 @@ class CaptureApi(APIView):
             # transaction, and logged, never raised, when the database is what
             # failed (ledger_record_refusal): the client gets the 503 either way.
             refs = [_ref(batch) for batch in batches]
-            services.ledger_record_refusal(
+            ledger_record_refusal(
                 project=admitted.project, sessions=refs, reason=TEMPORARILY_UNAVAILABLE
             )
             raise
@@ -265,7 +273,7 @@ def refuse_unparsable(payload: Any, exc: IngestError) -> CaptureRefused:
         Project.objects.for_token(tokens.pop()).first() if len(tokens) == 1 else None
     )
     if project is not None:
-        services.ledger_record_refusal(project=project, sessions=refs, reason=exc.code)
+        ledger_record_refusal(project=project, sessions=refs, reason=exc.code)
     return CaptureRefused.from_ingest_error(exc)
 
 
@@ -331,9 +339,9 @@ class EventCaptureApi(CaptureApi):
         within_limits(check_events, events)
         admitted = self.admit(_single_token({e.token for e in events}), [])
         try:
-            services.events_ingest(
+            events_ingest(
                 project=admitted.project,
-                events=services.events_not_erased(admitted=admitted, events=events),
+                events=events_not_erased(admitted=admitted, events=events),
                 ip=client_ip(request),
                 max_event_bytes=request_limits().event_bytes,
                 privacy=admitted.privacy,
@@ -354,21 +362,6 @@ def client_info(request: HttpRequest) -> ClientInfo:
 
 # Recording.user_agent's length.
 USER_AGENT_MAX = 512
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The sender's address: REMOTE_ADDR, or the first X-Forwarded-For entry when
-    REPLAYHUB_TRUST_X_FORWARDED_FOR says a proxy in front sets that header."""
-    candidates = [request.META.get("REMOTE_ADDR", "")]
-    if settings.REPLAYHUB_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        candidates.insert(0, forwarded.split(",")[0])
-    for candidate in candidates:
-        try:
-            return str(ipaddress.ip_address(candidate.strip()))
-        except ValueError:
-            continue  # empty, or not an address: never store what a client made up
-    return ""
 
 
 class FlagsApi(CaptureApi):

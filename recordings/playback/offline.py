@@ -10,7 +10,7 @@ capture token, and the file is opened from disk where no server sends headers: i
 Content-Security-Policy is a `<meta>` first in its head (`offline_csp`).
 
 Written as a stream: the memory held is about one stored blob's events, whatever
-the recording's size (recordings.playback.windows_json). The zip export of
+the recording's size (recordings.playback.responses.windows_json). The zip export of
 several recordings calls `offline_html` too.
 """
 
@@ -30,10 +30,10 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import now
 
-from recordings import playback
 from recordings.blobs import BlobMissing, StorageError
 from recordings.models import Recording
-from recordings.timeline import recording_timeline
+from recordings.playback import responses
+from recordings.playback.timeline import recording_timeline
 
 # Static files inlined in the page, by their static path.
 SCRIPTS = ("vendor/rrweb/rrweb.umd.min.cjs", "recordings/watch.js")
@@ -89,7 +89,7 @@ def offline_html(recording: Recording) -> Iterator[bytes]:
         "css": _inlined(STYLES),
     }
     yield render_to_string("recordings/offline.html", context).encode()
-    for window_id, pieces in playback.windows_json(recording=recording):
+    for window_id, pieces in responses.windows_json(recording=recording):
         element = segment_id(numbers[window_id])
         yield f'<script id="{element}" type="application/json">'.encode()
         for piece in pieces:
@@ -127,9 +127,9 @@ def offline_response(recording: Recording) -> HttpResponseBase:
             if len(first) == 3:  # the page's head, a segment's tag, its first bytes
                 break
     except BlobMissing as exc:
-        return playback.data_missing(recording, exc)
+        return responses.data_missing(recording, exc)
     except StorageError:
-        return playback.storage_unavailable()
+        return responses.storage_unavailable()
     response = StreamingHttpResponse(
         itertools.chain(first, pieces), content_type="text/html; charset=utf-8"
     )

@@ -30,28 +30,28 @@ from privacy.rules import (
 from privacy.scrub import CompiledRules, ScrubState, scrub_events
 from privacy.scrub.regex import Regex
 from recordings import blobs
-from recordings.ingest import clock, images, storable
-from recordings.ingest.parse import IngestError, SnapshotBatch, check_depth
-from recordings.ingest.stats import EventStats, summarize
-from recordings.models import (
-    OVERSIZED_EVENT_BYTES,
-    Project,
-)
-from recordings.services.capture_sql import (
+from recordings.capture.store_sql import (
     Row,
     SessionRead,
     VersionConflict,
     session_commit,
     session_read,
 )
+from recordings.ingest import clock, images, storable
+from recordings.ingest.parse import (
+    IngestError,
+    SnapshotBatch,
+    check_depth,
+    ms_to_datetime,
+)
+from recordings.ingest.stats import EventStats, summarize
+from recordings.models import (
+    OVERSIZED_EVENT_BYTES,
+    Project,
+)
 from recordings.services.ledger import ledger_lock, ledger_record_duplicates
 
 logger = logging.getLogger(__name__)
-
-# rrweb timestamps are epoch milliseconds; anything outside these years is a broken
-# client clock or garbage, and would not fit a database datetime anyway.
-_MIN_TS_MS = int(storable.EARLIEST.timestamp() * 1000)  # 2000-01-01
-_MAX_TS_MS = int(storable.LATEST.timestamp() * 1000)  # 2100-01-01
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -60,21 +60,15 @@ class ClientInfo:
     (the first non-empty value), for its environment and country signals."""
 
     user_agent: str = ""
-    country: str = ""  # ISO 3166-1 alpha-2 (recordings/geo.py), never the address
+    country: str = (
+        ""  # ISO 3166-1 alpha-2 (recordings/capture/geo.py), never the address
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class IngestResult:
     recording_id: int | None  # None for a batch already stored (a client retry)
     stored: bool
-
-
-def ms_to_datetime(ms: int | float) -> dt.datetime:
-    if not _MIN_TS_MS <= ms <= _MAX_TS_MS:
-        raise IngestError(
-            "invalid_timestamp", f"event timestamp {ms!r} is out of range"
-        )
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

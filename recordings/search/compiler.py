@@ -1,4 +1,4 @@
-"""The filter language compiled into one ORM query (`RecordingQuerySet.matching`).
+"""The filter language compiled into one ORM query (`recordings_matching`).
 
 The document comes parsed and validated (recordings/search/). Each term becomes a Q
 on the recording's own columns or an EXISTS subquery on its events, markers or
@@ -33,18 +33,24 @@ from django.db.models import (
 from django.db.models.fields.json import HasKey, KeyTextTransform, KeyTransform
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
+from django.utils.timezone import now as timezone_now
 
 from recordings.ingest.flags import ACTIVE, FLAG_PREFIX, flag_value_key
 from recordings.models.curation import Comment, RecordingTag, RecordingView
 from recordings.models.marker import Marker
 from recordings.models.people import Event, Person
-from recordings.models.recording import GAP_WARNING_MS, OVERSIZED_EVENT_BYTES
-from recordings.search.document import (
+from recordings.models.recording import (
+    GAP_WARNING_MS,
+    OVERSIZED_EVENT_BYTES,
+    RecordingQuerySet,
+)
+from recordings.search.language.document import (
     Bounds,
     ColumnIn,
     ColumnRange,
     Commented,
     Condition,
+    Document,
     ErrorTarget,
     EventTarget,
     FeatureFlag,
@@ -252,7 +258,7 @@ class AnyPageUrl(Expression):
     the row itself.
 
     `urls` holds the pages the signals found, as its page-change markers do
-    (recordings/ingest/signals.py), so the term needs no subquery: a page of 50
+    (recordings/ingest/signal_scan.py), so the term needs no subquery: a page of 50
     newest stops after 50 matches, and a count is one pass over the table, where
     an EXISTS on the markers in an OR became a hash of every matching marker
     (docs/benchmarks/query.md). The text is a parameter; the
@@ -482,3 +488,19 @@ def document_q(where: Node | None, now: dt.datetime, user: AnyUser = None) -> Q:
     """The Q of a document's `where` at `now` for `user` (every recording when
     absent)."""
     return Q() if where is None else Compiler(now, user).node(where)
+
+
+def recordings_matching(
+    recordings: RecordingQuerySet,
+    document: Document,
+    *,
+    user: AnyUser = None,
+    now: dt.datetime | None = None,
+) -> RecordingQuerySet:
+    """The recordings a filter document finds, in its order (one query).
+
+    `user` is who asks (terms such as "viewed by me" need it); `now` the
+    moment relative dates count from (default: now).
+    """
+    found = recordings.filter(document_q(document.where, now or timezone_now(), user))
+    return found.order_by(*ORDERINGS[document.order])

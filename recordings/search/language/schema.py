@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from recordings.search.document import (
+from recordings.search.language.document import (
     MARKER_KINDS,
     MAX_TEXT,
     MAX_VALUES,

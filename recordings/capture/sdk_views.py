@@ -1,4 +1,4 @@
-"""Plain Django views: what posthog-js loads at start-up, the demo page, health."""
+"""Plain Django views: what posthog-js loads at start-up, and the demo page."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import connection
 from django.http import (
     FileResponse,
     Http404,
@@ -19,9 +17,8 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from recordings import sdk
+from recordings.capture import sdk_config
 from recordings.models import Project
-from replayhub.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +50,7 @@ def remote_config_js(request: HttpRequest, token: str) -> HttpResponseBase:
             UNKNOWN_TOKEN_JS, content_type="text/javascript", status=404
         )
         return _config_response(unknown)
-    script = sdk.remote_config_script(project)
+    script = sdk_config.remote_config_script(project)
     return _config_response(HttpResponse(script, content_type="text/javascript"))
 
 
@@ -62,7 +59,7 @@ def remote_config_json(request: HttpRequest, token: str) -> HttpResponseBase:
     project = Project.objects.for_token(token).first()
     if project is None:
         return _config_response(JsonResponse(UNKNOWN_TOKEN, status=404))
-    return _config_response(JsonResponse(sdk.remote_config(project)))
+    return _config_response(JsonResponse(sdk_config.remote_config(project)))
 
 
 @require_GET
@@ -70,10 +67,10 @@ def posthog_asset(
     request: HttpRequest, name: str, version: str = ""
 ) -> HttpResponseBase:
     """posthog-js's own bundles from the npm package, at the paths the SDK asks for."""
-    path = sdk.posthog_asset(name)
+    path = sdk_config.posthog_asset(name)
     if path is None:
         raise Http404(f"no posthog-js bundle named {name!r}")
-    installed = sdk.posthog_version()
+    installed = sdk_config.posthog_version()
     if version and version != installed:
         logger.warning(
             "SDK %s asked for %s; serving posthog-js %s", version, name, installed
@@ -119,41 +116,3 @@ def demo(request: HttpRequest) -> HttpResponse:
     return render(
         request, "recordings/demo.html", context, status=200 if project else 404
     )
-
-
-def _check_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-
-
-def _check_cache() -> None:
-    cache.set("replayhub:health", "ok", timeout=10)
-    if cache.get("replayhub:health") != "ok":
-        raise RuntimeError("cache did not return what was stored")
-
-
-def _check_broker() -> None:
-    with celery_app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=3)
-
-
-HEALTH_CHECKS = {
-    "database": _check_database,
-    "cache": _check_cache,
-    "broker": _check_broker,
-}
-
-
-@require_GET
-def health(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database, the cache and the Celery broker answer."""
-    report = {"status": "ok"}
-    for name, check in HEALTH_CHECKS.items():
-        try:
-            check()
-        except Exception:
-            logger.exception("health check: %s unreachable", name)
-            report[name] = report["status"] = "error"
-        else:
-            report[name] = "ok"
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)

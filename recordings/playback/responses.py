@@ -24,23 +24,25 @@ from django.utils.http import urlencode
 from recordings import blobs
 from recordings.blobs import BlobMissing, StorageError
 from recordings.models import Event, Person, Recording
-from recordings.services import (
-    NoSuchSegment,
-    events_by_key,
-    recording_data_missing,
-    recording_events,
-    recording_segment_read,
-    recording_segment_version,
-    recording_segments,
-    recording_window_blob,
-)
-from recordings.services.transfer import (
+from recordings.playback.transfer import (
     COMMENT_FIELDS,
     EVENT_FIELDS,
     EXPORT_FORMAT,
     EXPORT_VERSION,
     MARKER_FIELDS,
     PERSON_FIELDS,
+)
+from recordings.services.segments import (
+    NoSuchSegment,
+    recording_segment_read,
+    recording_segment_version,
+    recording_segments,
+)
+from recordings.services.storage import (
+    events_by_key,
+    recording_data_missing,
+    recording_events,
+    recording_window_blob,
 )
 
 logger = logging.getLogger(__name__)

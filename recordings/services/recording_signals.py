@@ -1,6 +1,6 @@
 """What happened in a recording: its signals and markers, computed on the server.
 
-The pure work is recordings/ingest/signals.py and environment.py; this reads a
+The pure work is recordings/ingest/signal_scan.py and environment.py; this reads a
 recording's windows in order (live rows or compacted blobs) and its session's
 analytics events, and stores the result: the recording's signal columns, and its
 markers, replaced whole. Compaction calls it when a recording goes idle, a beat
@@ -23,15 +23,16 @@ from django.utils.timezone import now
 from recordings.ingest import storable
 from recordings.ingest.environment import Environment, environment_of
 from recordings.ingest.flags import feature_flags_of
-from recordings.ingest.signals import (
+from recordings.ingest.signal_scan import (
     AnalyticsEvent,
     Signals,
     signals_of,
 )
-from recordings.ingest.signals import (
+from recordings.ingest.signal_scan import (
     Marker as Found,
 )
 from recordings.models import Event, Marker, Recording
+from recordings.models.recording import SIGNAL_COLUMNS
 from recordings.services.storage import recording_events, recording_lock
 
 logger = logging.getLogger(__name__)
@@ -103,29 +104,8 @@ def _analytics(recording: Recording) -> Iterator[AnalyticsEvent]:
         )
 
 
-# Signals the recording keeps as columns of the same name.
-_SIGNAL_COLUMNS = (
-    "rage_click_count",
-    "dead_click_count",
-    "mouse_thrash_count",
-    "u_turn_count",
-    "error_click_count",
-    "active_ms",
-    "mouse_activity_count",
-    "scroll_count",
-    "console_log_count",
-    "console_warn_count",
-    "network_request_count",
-    "network_4xx_count",
-    "network_5xx_count",
-    "slowest_request_ms",
-    "page_count",
-    "window_count",
-)
-
-
 def _columns(found: Signals, environment: Environment) -> dict[str, Any]:
-    columns: dict[str, Any] = {name: getattr(found, name) for name in _SIGNAL_COLUMNS}
+    columns: dict[str, Any] = {name: getattr(found, name) for name in SIGNAL_COLUMNS}
     columns |= {
         "slowest_request_url": _url(found.slowest_request_url),
         "last_url": _url(found.last_url),

@@ -1,10 +1,10 @@
 """Recordings carried between installations: an export document imported, and
 exports of recordings on legal hold audited.
 
-The export document is written by recordings.playback.export_chunks and described
-in docs/storage-format.md. An import stores the events the way capture and
-compaction do (live chunk rows, then one window blob per window), so what it
-leaves behind is ReplayHub's own format, whatever that is at the time.
+The export document is written by recordings.playback.responses.export_chunks and
+described in docs/storage-format.md. An import stores the events the way capture and
+compaction do (live chunk rows, then one window blob per window), so what it leaves
+behind is ReplayHub's own format, whatever that is at the time.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.db import IntegrityError, models, transaction
 
 from privacy.models import PrivacyAuditEntry
 from recordings import blobs
-from recordings.ingest.parse import IngestError
+from recordings.ingest.parse import IngestError, ms_to_datetime
 from recordings.models import (
     Comment,
     Event,
@@ -31,7 +31,6 @@ from recordings.models import (
     RecordingTag,
     SnapshotChunk,
 )
-from recordings.services.capture import ms_to_datetime
 from recordings.services.compaction import recording_compact_windows
 from recordings.services.curation import tag_get_or_create
 
@@ -95,7 +94,7 @@ def recording_import(
     """Recreate an exported recording in `project`; None when it is here already.
 
     `windows` are the document's windows as (id, events), when they are read
-    apart (recordings.archives.document_read); by default its `windows` member.
+    apart (recordings.playback.archives.document_read); by default its `windows` member.
     Raises ImportRefused for a document that is not a ReplayHub export or holds
     values that do not fit. The rows are committed first (a live recording, as
     capture leaves one), then each window is compacted into its blob; a storage

@@ -1,9 +1,9 @@
 """Capture admission: whether a project takes a request's batches now, and why not.
 
-The capture views (recordings/api.py) ask capture_admit() before storing anything
-and map a Refusal to their JSON answer. Refusals are noted in the ingest ledger
-here. The token's project, with its privacy settings, and the project's
-tombstones are reused per process for REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS.
+The capture views (recordings/capture/endpoints.py) ask capture_admit() before storing
+anything and map a Refusal to their JSON answer. Refusals are noted in the ingest ledger
+here. The token's project, with its privacy settings, and the project's tombstones are
+reused per process for REPLAYHUB_INGEST_PROJECT_CACHE_SECONDS.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from rest_framework import status
 
 from privacy import policy
 from privacy.models import PrivacySettings
+from recordings.capture.throttles import IngestRateLimit
 from recordings.ingest.events import AnalyticsEvent
 from recordings.ingest.parse import SessionRef
 from recordings.models import Project
+from recordings.services.exclusions import person_is_excluded
 from recordings.services.ledger import ledger_record_refusal
-from recordings.services.people import person_is_excluded
-from recordings.throttles import IngestRateLimit
 
 # The refusal of an erased person's batches, noted in the ledger without their id.
 ERASED_PERSON = "erased_person"

@@ -16,7 +16,6 @@ from privacy.policy import (
 )
 from privacy.rules import (
     drop_ip,
-    person_excluded,
 )
 from recordings import blobs
 from recordings.ingest.events import AnalyticsEvent
@@ -217,19 +216,3 @@ def _fold_person(person: Person, event: AnalyticsEvent) -> None:
     anon = event.anon_distinct_id
     if anon and anon != event.distinct_id and anon not in person.anon_distinct_ids:
         person.anon_distinct_ids = [*person.anon_distinct_ids, anon][-20:]
-
-
-def person_is_excluded(
-    *,
-    project: Project,
-    distinct_ids: set[str],
-    privacy: PrivacySettings | None = None,
-) -> bool:
-    """Whether batches from these distinct ids belong to an excluded person."""
-    if privacy is None:
-        privacy = privacy_for(project)
-    rules = privacy.excluded_people
-    if not rules or not distinct_ids:
-        return False
-    people = Person.objects.filter(project=project, distinct_id__in=distinct_ids)
-    return any(person_excluded(p.properties, rules) for p in people)
