@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -231,3 +232,30 @@ def test_every_beat_entry_names_a_registered_task() -> None:
     app.loader.import_default_modules()
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert tasks and tasks <= set(app.tasks)
+
+
+SETTING = re.compile(
+    r"REPLAYHUB_[A-Z0-9_]*[A-Z0-9]|DATABASE_URL|REDIS_URL|SECRET_KEY|ALLOWED_HOSTS|DEBUG"
+)
+
+
+def read_from_the_environment() -> set[str]:
+    """Every variable settings.py, gunicorn.conf.py and the Procfile read."""
+    names = set()
+    for module in ("replayhub/settings.py", "gunicorn.conf.py"):
+        for node in ast.walk(ast.parse((ROOT / module).read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names |= {node.value} if SETTING.fullmatch(node.value) else set()
+    procfile = (ROOT / "Procfile").read_text()
+    names |= set(re.findall(r"\$\{(REPLAYHUB_[A-Z0-9_]+)", procfile))
+    return names
+
+
+def test_every_setting_is_documented() -> None:
+    names = read_from_the_environment()
+    # The scan itself: a variable read each way (env(), a cron, gunicorn, Procfile).
+    assert {"DATABASE_URL", "REPLAYHUB_COMPACT_CRON", "REPLAYHUB_BIND"} <= names
+    assert {"REPLAYHUB_ACCESS_LOG_IPS", "REPLAYHUB_WEB_MAX_REQUESTS_JITTER"} <= names
+    table = (ROOT / "docs" / "configuration.md").read_text()
+    missing = sorted(name for name in names if f"`{name}`" not in table)
+    assert missing == [], f"not in docs/configuration.md: {missing}"
